@@ -1,0 +1,40 @@
+"""Training checkpoints (weights, optimizer, schedule position, RNG states) and final weights.
+
+Checkpoints are written atomically and read back with ``torch.load(weights_only=True)``, which restores tensors
+and plain containers only and never runs pickled code. Final weights go to safetensors.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+
+from ..atomic import atomic_open, atomic_write_bytes
+from ..errors import ResumeError
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_open(path) as f:
+        torch.save(state, f)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ResumeError(f"{path.parent}: no checkpoint to resume from ({path.name} missing)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ResumeError(f"{path}: checkpoint is unreadable ({type(e).__name__}: {str(e)[:160]})") from None
+
+
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Final weights in safetensors, with the run's model config as JSON metadata."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    atomic_write_bytes(path, save(tensors, metadata={"nervplayer": json.dumps(metadata)}))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))

@@ -1,0 +1,77 @@
+"""FitConfig: everything a fit needs, as a plain JSON-serialisable dataclass (saved in the run folder)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+@dataclass
+class FitConfig:
+    """A fit of one clip. Defaults are the paper's recipe (NeRV-S, Adam(0.5, 0.999), lr 5e-4, warmup + cosine,
+    Fusion6, batch 1, 1200 epochs, evaluation every 50 epochs)."""
+
+    video: str
+    preset: str = "nerv-s"
+    epochs: int = 1200
+    lr: float = 5e-4
+    batch_size: int = 1
+    scale_lr: bool = False  # multiply lr by batch_size (linear scaling rule)
+    activation: str = "silu"
+    activation_params: dict[str, Any] = field(default_factory=dict)
+    loss: str = "fusion6"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    scheduler: str = "warmup-cosine"
+    scheduler_params: dict[str, Any] = field(default_factory=dict)
+    start: int = 0
+    end: int | None = None  # exclusive; None = to the end of the clip
+    stride: int = 1  # train on every stride-th frame of the range
+    size: tuple[int, int] | None = None  # (height, width) to resize to
+    scale: float | None = None  # or a scale factor
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides (fc_c, strides, pe_levels...)
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 1
+    eval_every: int = 50
+    checkpoint_every: int = 10
+    cache_budget_mb: int | None = None  # frames past this go to a disk cache
+
+    # Fields that may differ between a run and its resumption without changing the result.
+    RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb")
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        if self.stride < 1:
+            raise ConfigError(f"frame stride must be at least 1, got {self.stride}")
+        if self.start < 0:
+            raise ConfigError(f"frame range start must be >= 0, got {self.start}")
+        if self.end is not None and self.end <= self.start:
+            raise ConfigError(f"frame range {self.start}:{self.end} is empty")
+        if self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("evaluation and checkpoint intervals must be at least 1 epoch")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; available: {', '.join(PRECISIONS)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"unknown device {self.device!r}; available: {', '.join(DEVICES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["size"] = list(self.size) if self.size else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FitConfig":
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("size"):
+            d["size"] = tuple(d["size"])
+        return cls(**d)

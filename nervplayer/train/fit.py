@@ -1,0 +1,336 @@
+"""The fit loop: a NeRV trained on one clip, as a generator of progress events.
+
+``Fitter(config, run_dir).run()`` yields :mod:`~nervplayer.train.events`; ``pause()``, ``resume()`` and
+``cancel()`` may be called from any thread and take effect between steps. A cancelled fit writes a checkpoint
+first, so ``Fitter(config, run_dir, resume=True)`` continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import ConfigError, DeviceError, NervError, ResumeError
+from ..model import ModelConfig, NeRV, count_parameters, model_config
+from ..plugins import Registry, registry as global_registry
+from ..video import FrameStore, build_store, file_hash, iter_frames, output_size, probe
+from . import run as runfolder
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .config import FitConfig
+from .device import Precision, resolve_device, resolve_precision
+from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
+from .metrics import ms_ssim, psnr
+
+
+def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None
+                ) -> tuple[FrameStore, dict[str, Any]]:
+    """Decode the configured frame range once into a frame store; return it with a record of the source."""
+    info = probe(config.video)
+    end = info.num_frames if config.end is None else config.end
+    if end > info.num_frames or config.start >= info.num_frames:
+        raise ConfigError(f"frame range {config.start}:{end} is outside the clip ({info.num_frames} frames)")
+    count = end - config.start
+    if count < 2:
+        raise ConfigError(f"{config.video}: a fit needs at least 2 frames, the range holds {count}")
+    h, w = output_size(info, config.size, config.scale)
+    budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
+    store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
+    source = {"path": str(Path(config.video).resolve()), "name": Path(config.video).name,
+              "sha256": file_hash(config.video), "kind": info.kind, "fps": info.fps,
+              "num_frames": info.num_frames, "start": config.start, "end": end,
+              "original_size": [info.height, info.width], "size": [h, w]}
+    return store, source
+
+
+class Fitter:
+    """Trains a NeRV on one clip. See the module docstring for the threading contract.
+
+    ``init_state`` starts from given weights and ``masks`` (name → bool tensor) keeps pruned weights at zero:
+    the compression pipeline fine-tunes through this same loop.
+    """
+
+    def __init__(self, config: FitConfig, run_dir: str | Path | None = None, *, resume: bool = False,
+                 plugins: Registry | None = None, init_state: dict[str, torch.Tensor] | None = None,
+                 masks: dict[str, torch.Tensor] | None = None, preview_index: int = 0) -> None:
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.plugins = plugins or global_registry()
+        # Plugins first: a typo in a name fails before minutes of decoding.
+        act = self.plugins.factory("activation", config.activation, config.activation_params)
+        self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
+        self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
+        self.device = resolve_device(config.device)
+        self.precision: Precision = resolve_precision(config.precision, self.device)
+        checkpoint = self._prepare_run_dir(resume)
+        self.store, self.source = load_source(config, self.device,
+                                              self.run_dir / "cache" if self.run_dir else None)
+        self.num_frames = self.store.num_frames
+        self.train_indices = list(range(0, self.num_frames, config.stride))
+        self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
+        self.model_config: ModelConfig = model_config(config.preset, self.store.height, self.store.width,
+                                                      activation=config.activation,
+                                                      activation_params=dict(config.activation_params),
+                                                      **config.model)
+        torch.manual_seed(config.seed)
+        self.model = NeRV(self.model_config, act).to(self.device)
+        if self.precision.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
+        self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
+        self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.base_lr, betas=(0.5, 0.999), eps=1e-8,
+                                          **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
+        self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
+        self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
+        self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
+        self.last_eval: Evaluated | None = None
+        self._recent_losses: list[float] = []  # training losses since the last evaluation (for metrics.csv)
+        self._lock = threading.Lock()  # held during a step and during decode(): the weights are never torn
+        self._running = threading.Event()
+        self._running.set()
+        self._cancel = threading.Event()
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        elif self.run_dir is not None:
+            runfolder.write_config(self.run_dir, self.record())
+
+    # ---- control, from any thread ----
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # ---- run folder ----
+    def record(self) -> dict[str, Any]:
+        """What config.json holds: enough to rerun the fit and to rebuild the model."""
+        plugins = {kind: {"id": self.plugins.get(kind, getattr(self.config, kind)).id,
+                          "version": self.plugins.get(kind, getattr(self.config, kind)).version,
+                          "params": self.plugins.resolve_params(kind, getattr(self.config, kind),
+                                                                getattr(self.config, f"{kind}_params"))}
+                   for kind in ("activation", "loss", "scheduler")}
+        return {"nervplayer": __version__, "fit": self.config.to_dict(), "model": self.model_config.to_dict(),
+                "source": self.source, "plugins": plugins, "params": count_parameters(self.model),
+                "train_frames": self.train_indices, "unseen_frames": self.unseen_indices}
+
+    def _prepare_run_dir(self, resume: bool) -> dict[str, Any] | None:
+        if self.run_dir is None:
+            if resume:
+                raise ResumeError("--resume needs a run folder")
+            return None
+        config_path = self.run_dir / runfolder.CONFIG
+        if not resume:
+            if config_path.exists():
+                raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
+                                  "or choose another output folder")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            return None
+        previous = runfolder.open_run(self.run_dir)
+        old, new = previous.fit_config.to_dict(), self.config.to_dict()
+        changed = sorted(k for k in new if k not in FitConfig.RESUMABLE_CHANGES and old.get(k) != new[k]
+                         and k != "video")
+        if changed:
+            raise ResumeError(f"{self.run_dir} was made with other options ({', '.join(changed)} differ); "
+                              "resume with the same options or start a new run folder")
+        if file_hash(self.config.video) != previous.source["sha256"]:
+            raise ResumeError(f"{self.run_dir} was made from another video ({previous.source['name']}, "
+                              f"sha256 {previous.source['sha256'][:12]}…), not {self.config.video}")
+        return load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "epoch": self.epoch, "pos": self.pos, "step": self.step,
+                 "elapsed": self.elapsed, "rng_cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.pos, self.step = int(state["epoch"]), int(state["pos"]), int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        torch.set_rng_state(state["rng_cpu"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+
+    def _save_checkpoint(self) -> Checkpointed | None:
+        if self.run_dir is None:
+            return None
+        path = self.run_dir / runfolder.CHECKPOINT
+        save_checkpoint(path, self._checkpoint_state())
+        return Checkpointed(str(path), self.epoch + self.pos / self.steps_per_epoch)
+
+    # ---- the loop ----
+    def _order(self, epoch: int) -> list[int]:
+        """The epoch's shuffled frame order: a function of (seed, epoch) only, so a resumed run repeats it."""
+        g = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+        perm = torch.randperm(len(self.train_indices), generator=g).tolist()
+        return [self.train_indices[i] for i in perm]
+
+    def _times(self, indices: list[int]) -> torch.Tensor:
+        return torch.tensor(indices, dtype=torch.float32, device=self.device) / self.num_frames
+
+    def _to_float(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.float().div_(255)
+        return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
+
+    def _train_step(self, indices: list[int], frames: torch.Tensor, lr: float) -> torch.Tensor:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        target = self._to_float(frames)
+        with self.precision.autocast(self.device):
+            pred = self.model(self._times(indices))
+        loss = self.loss_fn(pred.float(), target)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.masks:
+            with torch.no_grad():
+                params = dict(self.model.named_parameters())
+                for name, mask in self.masks.items():
+                    params[name].mul_(mask)
+        return loss.detach()
+
+    def run(self) -> Iterator[Event]:
+        cfg = self.config
+        yield Started(count_parameters(self.model), str(self.device), self.precision.name, self.num_frames,
+                      len(self.train_indices), self.store.height, self.store.width, cfg.epochs,
+                      self.epoch + self.pos / self.steps_per_epoch, self.steps_per_epoch,
+                      getattr(self.store, "kind", "memory"))
+        # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
+        flush_every = 1 if self.device.type == "cpu" else 25
+        pending: list[tuple[float, int, torch.Tensor, float]] = []
+        epoch_started = time.perf_counter()
+        while self.epoch < cfg.epochs:
+            order = self._order(self.epoch)
+            batches = self.store.batches(order[self.pos * cfg.batch_size:], cfg.batch_size)
+            t0 = time.perf_counter()
+            for indices, frames in batches:
+                if not self._running.is_set():
+                    self.elapsed += time.perf_counter() - t0
+                    yield from self._flush(pending)
+                    yield Paused(self.epoch + self.pos / self.steps_per_epoch)
+                    self._running.wait()
+                    yield Resumed(self.epoch + self.pos / self.steps_per_epoch)
+                    t0 = time.perf_counter()
+                if self._cancel.is_set():
+                    break
+                e = self.epoch + self.pos / self.steps_per_epoch
+                lr = self.schedule(e, cfg.epochs, self.base_lr)
+                try:
+                    with self._lock:
+                        loss = self._train_step(indices, frames, lr)
+                except torch.OutOfMemoryError:
+                    raise DeviceError(f"out of memory on {self.device} at batch size {cfg.batch_size} and "
+                                      f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
+                                      "--scale; the last checkpoint is kept") from None
+                self.pos += 1
+                self.step += 1
+                pending.append((self.epoch + self.pos / self.steps_per_epoch, self.step, loss, lr))
+                if len(pending) >= flush_every:
+                    yield from self._flush(pending)
+            self.elapsed += time.perf_counter() - t0
+            yield from self._flush(pending)
+            if self._cancel.is_set():
+                yield from self._finish("cancelled")
+                return
+            self.epoch, self.pos = self.epoch + 1, 0
+            spe = time.perf_counter() - epoch_started
+            epoch_started = time.perf_counter()
+            last = self.epoch == cfg.epochs
+            if self.epoch % cfg.eval_every == 0 or last:
+                yield self._evaluate(spe, lr)
+            if not last and self.epoch % cfg.checkpoint_every == 0 and (ev := self._save_checkpoint()):
+                yield ev
+        yield from self._finish("completed")
+
+    def _flush(self, pending: list) -> Iterator[Step]:
+        if pending:
+            losses = torch.stack([p[2] for p in pending]).float().cpu().tolist()
+            for (e, s, _, lr), loss in zip(pending, losses):
+                if not math.isfinite(loss):
+                    raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
+                self._recent_losses.append(loss)
+                yield Step(e, s, loss, lr)
+            pending.clear()
+
+    def _finish(self, status: str) -> Iterator[Event]:
+        weights = None
+        if (ev := self._save_checkpoint()) is not None:
+            yield ev
+        if status == "completed" and self.run_dir is not None:
+            weights = str(self.run_dir / runfolder.WEIGHTS)
+            save_weights(Path(weights), self.model.state_dict(), {"model": self.model_config.to_dict()})
+        yield Finished(status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed,
+                       self.last_eval, weights)
+
+    # ---- decoding and evaluation ----
+    @torch.no_grad()
+    def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
+        """uint8 frames [B, H, W, 3] from the current weights (fp32; safe to call while training runs)."""
+        out = []
+        indices = list(indices)
+        for i in range(0, len(indices), batch_size):
+            chunk = indices[i:i + batch_size]
+            with self._lock:
+                was_training = self.model.training
+                self.model.eval()
+                frames = self.model(self._times(chunk))
+                self.model.train(was_training)
+            out.append(frames.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu())
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def evaluate(self, batch_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame PSNR and MS-SSIM over every frame of the clip, fp32."""
+        psnrs, msssims = [], []
+        for start in range(0, self.num_frames, batch_size):
+            idx = list(range(start, min(start + batch_size, self.num_frames)))
+            with self._lock:
+                self.model.eval()
+                pred = self.model(self._times(idx)).float()
+                self.model.train()
+            target = self._to_float(self.store.get(idx))
+            psnrs.append(psnr(pred, target).cpu())
+            msssims.append(ms_ssim(pred, target, per_frame=True).cpu())
+        return torch.cat(psnrs), torch.cat(msssims)
+
+    def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
+        p, m = self.evaluate()
+        seen, unseen = self.train_indices, self.unseen_indices
+        ev = Evaluated(
+            epoch=self.epoch, step=self.step, psnr=p.mean().item(), ms_ssim=m.mean().item(),
+            psnr_seen=p[seen].mean().item(), psnr_unseen=p[unseen].mean().item() if unseen else None,
+            ms_ssim_seen=m[seen].mean().item(), ms_ssim_unseen=m[unseen].mean().item() if unseen else None,
+            per_frame_psnr=p.tolist(), elapsed=self.elapsed, seconds_per_epoch=seconds_per_epoch,
+            preview_index=self.preview_index, preview=self.decode([self.preview_index])[0])
+        self.last_eval = ev
+        if self.run_dir is not None:
+            loss = float(np.mean(self._recent_losses)) if self._recent_losses else None
+            self._recent_losses.clear()
+            runfolder.append_metrics(self.run_dir, {
+                "epoch": ev.epoch, "step": ev.step, "loss": loss, "psnr": ev.psnr, "ms_ssim": ev.ms_ssim,
+                "psnr_seen": ev.psnr_seen, "psnr_unseen": ev.psnr_unseen, "ms_ssim_seen": ev.ms_ssim_seen,
+                "ms_ssim_unseen": ev.ms_ssim_unseen, "lr": lr, "elapsed": round(ev.elapsed, 3)})
+        return ev

@@ -1,0 +1,99 @@
+"""The run folder: what a fit leaves on disk, and how other commands open it.
+
+```
+RUN/config.json          FitConfig + ModelConfig + source (path, sha256, fps, range, size) + plugin ids/versions
+RUN/metrics.csv|.jsonl   one row per evaluation: epoch, step, loss, psnr, ms_ssim, lr, elapsed (+ seen/unseen)
+RUN/checkpoint.pt        last checkpoint (weights, optimizer, schedule position, RNG states)
+RUN/model.safetensors    final weights (tensors only)
+```
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write_text
+from ..errors import ConfigError, NervError
+from ..model import ModelConfig, NeRV
+from .checkpoint import load_checkpoint, load_weights
+from .config import FitConfig
+
+CONFIG = "config.json"
+METRICS_CSV = "metrics.csv"
+METRICS_JSONL = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.safetensors"
+METRIC_FIELDS = ("epoch", "step", "loss", "psnr", "ms_ssim", "psnr_seen", "psnr_unseen", "ms_ssim_seen",
+                 "ms_ssim_unseen", "lr", "elapsed")
+
+
+def write_config(run_dir: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(run_dir / CONFIG, json.dumps(record, indent=2) + "\n")
+
+
+def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
+    csv_path = run_dir / METRICS_CSV
+    new = not csv_path.exists()
+    with open(csv_path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    with open(run_dir / METRICS_JSONL, "a") as f:
+        f.write(json.dumps({k: row.get(k) for k in METRIC_FIELDS}) + "\n")
+
+
+@dataclass
+class Run:
+    """A finished or interrupted fit, opened from its folder."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def fit_config(self) -> FitConfig:
+        return FitConfig.from_dict(self.record["fit"])
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig.from_dict(self.record["model"])
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.record["source"]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Final weights if the fit completed, else the last checkpoint's."""
+        if (self.path / WEIGHTS).is_file():
+            return load_weights(self.path / WEIGHTS)
+        return load_checkpoint(self.path / CHECKPOINT)["model"]
+
+    def build_model(self, device: torch.device | str = "cpu") -> NeRV:
+        from ..plugins import registry
+
+        cfg = self.model_config
+        model = NeRV(cfg, registry().factory("activation", cfg.activation, cfg.activation_params))
+        model.load_state_dict(self.state_dict())
+        return model.to(device).eval()
+
+
+def open_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError(f"no such run folder: {path}")
+    if not (path / CONFIG).is_file():
+        raise ConfigError(f"{path}: not a run folder ({CONFIG} missing)")
+    try:
+        record = json.loads((path / CONFIG).read_text())
+        ModelConfig.from_dict(record["model"])
+        FitConfig.from_dict(record["fit"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise NervError(f"{path / CONFIG}: unreadable run config ({e})") from None
+    if not (path / WEIGHTS).is_file() and not (path / CHECKPOINT).is_file():
+        raise ConfigError(f"{path}: run has no weights yet (no {WEIGHTS} or {CHECKPOINT})")
+    return Run(path, record)

@@ -1,0 +1,136 @@
+"""Frame stores: a clip's frames decoded once and kept as uint8, in memory on the training device or, past a
+memory budget, in a uint8 cache file on disk read with read-ahead. The trainer only sees this interface.
+
+Budget rule (``default_budget_bytes``): frames stay in memory while they take at most half of the device's
+free memory (system RAM for CPU and MPS, free GPU memory for CUDA), capped at 16 GiB; ``--cache-budget`` overrides it.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+
+_GiB = 1 << 30
+
+
+class FrameStore(Protocol):
+    num_frames: int
+    height: int
+    width: int
+    device: torch.device
+
+    def get(self, indices: Sequence[int]) -> torch.Tensor:
+        """uint8 frames [B, 3, H, W] on ``device``."""
+
+    def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Frames of ``order`` in batches, in that order (a disk store reads ahead in a thread)."""
+
+
+class MemoryFrameStore:
+    """All frames as one uint8 tensor [N, 3, H, W] on the device."""
+
+    kind = "memory"
+
+    def __init__(self, frames: torch.Tensor, device: torch.device) -> None:
+        self.frames = frames.to(device)
+        self.num_frames, _, self.height, self.width = self.frames.shape
+        self.device = device
+
+    def get(self, indices: Sequence[int]) -> torch.Tensor:
+        return self.frames[torch.as_tensor(list(indices), device=self.device)]
+
+    def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        for i in range(0, len(order), batch_size):
+            idx = list(order[i:i + batch_size])
+            yield idx, self.get(idx)
+
+
+class DiskFrameStore:
+    """Frames in a uint8 file [N, H, W, 3] (np.memmap); batches are read ahead by a background thread."""
+
+    kind = "disk"
+
+    def __init__(self, path: Path, num_frames: int, height: int, width: int, device: torch.device,
+                 read_ahead: int = 8) -> None:
+        self.path = path
+        self.num_frames, self.height, self.width = num_frames, height, width
+        self.device = device
+        self.read_ahead = read_ahead
+        self._map = np.memmap(path, dtype=np.uint8, mode="r", shape=(num_frames, height, width, 3))
+
+    def get(self, indices: Sequence[int]) -> torch.Tensor:
+        host = torch.from_numpy(np.ascontiguousarray(self._map[list(indices)])).permute(0, 3, 1, 2)
+        if self.device.type == "cuda":
+            host = host.pin_memory()
+        return host.to(self.device, non_blocking=True)
+
+    def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        chunks = [list(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+        q: queue.Queue = queue.Queue(maxsize=self.read_ahead)
+        stop = threading.Event()
+
+        def reader() -> None:
+            try:
+                for idx in chunks:
+                    if stop.is_set():
+                        return
+                    q.put((idx, self.get(idx)))
+            except BaseException as e:  # surface read errors in the consumer
+                q.put(e)
+            q.put(None)
+
+        thread = threading.Thread(target=reader, name="frame-read-ahead", daemon=True)
+        thread.start()
+        try:
+            while (item := q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a reader waiting on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)
+
+
+def default_budget_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return min(free // 2, 16 * _GiB)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        available = 8 * _GiB
+    return min(available // 2, 16 * _GiB)
+
+
+def build_store(frames: Iterable[np.ndarray], num_frames: int, height: int, width: int, device: torch.device,
+                budget_bytes: int | None = None, cache_dir: Path | None = None) -> MemoryFrameStore | DiskFrameStore:
+    """Decode ``frames`` once into a memory store, or into a disk cache when they exceed the budget."""
+    budget = default_budget_bytes(device) if budget_bytes is None else budget_bytes
+    if num_frames * height * width * 3 <= budget:
+        data = torch.empty((num_frames, 3, height, width), dtype=torch.uint8)
+        for i, f in enumerate(frames):
+            data[i] = torch.from_numpy(f).permute(2, 0, 1)
+        return MemoryFrameStore(data, device)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        path = cache_dir / "frames.u8"
+    else:
+        fd, name = tempfile.mkstemp(prefix="nervplayer-frames-", suffix=".u8")
+        os.close(fd)
+        path = Path(name)
+    out = np.memmap(path, dtype=np.uint8, mode="w+", shape=(num_frames, height, width, 3))
+    for i, f in enumerate(frames):
+        out[i] = f
+    out.flush()
+    del out
+    return DiskFrameStore(path, num_frames, height, width, device)
