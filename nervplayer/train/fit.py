@@ -18,6 +18,7 @@ import torch
 from .. import __version__
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
 from ..model import ModelConfig, NeRV, count_parameters, model_config
+from ..model.render import times, to_uint8
 from ..plugins import Registry, registry as global_registry
 from ..video import FrameStore, build_store, file_hash, iter_frames, output_size, probe
 from . import run as runfolder
@@ -25,7 +26,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
 from .device import Precision, resolve_device, resolve_precision
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
-from .metrics import ms_ssim, psnr
+from .evaluate import evaluate, summary
 
 
 def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None
@@ -188,7 +189,7 @@ class Fitter:
         return [self.train_indices[i] for i in perm]
 
     def _times(self, indices: list[int]) -> torch.Tensor:
-        return torch.tensor(indices, dtype=torch.float32, device=self.device) / self.num_frames
+        return times(indices, self.num_frames, self.device)
 
     def _to_float(self, frames: torch.Tensor) -> torch.Tensor:
         x = frames.float().div_(255)
@@ -286,44 +287,30 @@ class Fitter:
                        self.last_eval, weights)
 
     # ---- decoding and evaluation ----
-    @torch.no_grad()
-    def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
-        """uint8 frames [B, H, W, 3] from the current weights (fp32; safe to call while training runs)."""
-        out = []
-        indices = list(indices)
-        for i in range(0, len(indices), batch_size):
-            chunk = indices[i:i + batch_size]
-            with self._lock:
-                was_training = self.model.training
-                self.model.eval()
-                frames = self.model(self._times(chunk))
-                self.model.train(was_training)
-            out.append(frames.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu())
-        return torch.cat(out).numpy()
-
-    @torch.no_grad()
-    def evaluate(self, batch_size: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame PSNR and MS-SSIM over every frame of the clip, fp32."""
-        psnrs, msssims = [], []
-        for start in range(0, self.num_frames, batch_size):
-            idx = list(range(start, min(start + batch_size, self.num_frames)))
-            with self._lock:
-                self.model.eval()
-                pred = self.model(self._times(idx)).float()
+    def _predict(self, indices: list[int]) -> torch.Tensor:
+        """fp32 frames of the current weights, in eval mode, never mid-step."""
+        with torch.no_grad(), self._lock:
+            self.model.eval()
+            try:
+                return self.model(self._times(indices)).float()
+            finally:
                 self.model.train()
-            target = self._to_float(self.store.get(idx))
-            psnrs.append(psnr(pred, target).cpu())
-            msssims.append(ms_ssim(pred, target, per_frame=True).cpu())
-        return torch.cat(psnrs), torch.cat(msssims)
+
+    def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
+        """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
+        indices = list(indices)
+        return np.concatenate([to_uint8(self._predict(indices[i:i + batch_size]))
+                               for i in range(0, len(indices), batch_size)])
 
     def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
-        p, m = self.evaluate()
-        seen, unseen = self.train_indices, self.unseen_indices
+        metrics = evaluate(self._predict, self.store)
+        pooled = summary(metrics, self.train_indices, self.unseen_indices)
+        seen, unseen = pooled["seen"], pooled["unseen"]
         ev = Evaluated(
-            epoch=self.epoch, step=self.step, psnr=p.mean().item(), ms_ssim=m.mean().item(),
-            psnr_seen=p[seen].mean().item(), psnr_unseen=p[unseen].mean().item() if unseen else None,
-            ms_ssim_seen=m[seen].mean().item(), ms_ssim_unseen=m[unseen].mean().item() if unseen else None,
-            per_frame_psnr=p.tolist(), elapsed=self.elapsed, seconds_per_epoch=seconds_per_epoch,
+            epoch=self.epoch, step=self.step, psnr=pooled["all"]["psnr"], ms_ssim=pooled["all"]["ms_ssim"],
+            psnr_seen=seen["psnr"], psnr_unseen=unseen["psnr"] if unseen else None,
+            ms_ssim_seen=seen["ms_ssim"], ms_ssim_unseen=unseen["ms_ssim"] if unseen else None,
+            per_frame_psnr=metrics.psnr.tolist(), elapsed=self.elapsed, seconds_per_epoch=seconds_per_epoch,
             preview_index=self.preview_index, preview=self.decode([self.preview_index])[0])
         self.last_eval = ev
         if self.run_dir is not None:

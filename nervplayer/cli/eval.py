@@ -1,0 +1,64 @@
+"""``nervplayer eval RUN|FILE.nerv VIDEO``: PSNR and MS-SSIM overall, seen/unseen, and per frame."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ..model.render import times
+from ..train import FitConfig, load_source, open_run
+from ..train.evaluate import FrameMetrics, evaluate, summary, vmaf_style
+from ..train.device import resolve_device
+from .options import Parser
+
+
+def evaluate_run(run_path: Path, video: str, device: str = "auto") -> tuple[FrameMetrics, list[int], int]:
+    """Metrics of a run folder's model against ``video`` over the run's frame range and size."""
+    run = open_run(run_path)
+    dev = resolve_device(device)
+    model = run.build_model(dev)
+    fit = run.fit_config
+    src = run.source
+    reference, _ = load_source(FitConfig(video=video, start=src["start"], end=src["end"], size=tuple(src["size"])),
+                               dev)
+    n = reference.num_frames
+
+    def decode(idx: list[int]) -> torch.Tensor:
+        return model(times(idx, n, dev))
+
+    with torch.no_grad():
+        metrics = evaluate(decode, reference)
+    return metrics, list(range(0, n, fit.stride)), src["start"]
+
+
+def main(argv: list[str]) -> int:
+    p = Parser(prog="nervplayer eval", description="Compare a run folder (or a .nerv file) with a video.")
+    p.add_argument("model", type=Path, help="run folder or .nerv file")
+    p.add_argument("video", help="the source video (or frame folder)")
+    p.add_argument("--json", action="store_true", help="print libvmaf-style per-frame JSON")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    if args.model.is_file():
+        from ..codec.evaluate import evaluate_nerv
+        metrics, seen, first = evaluate_nerv(args.model, args.video, args.device)
+    else:
+        metrics, seen, first = evaluate_run(args.model, args.video, args.device)
+    if args.json:
+        json.dump(vmaf_style(metrics, seen, first), sys.stdout, indent=1)
+        print()
+        return 0
+    unseen = [i for i in range(len(metrics.psnr)) if i not in set(seen)]
+    pooled = summary(metrics, seen, unseen)
+    print(f"all frames    ({pooled['all']['frames']:4d}): PSNR {pooled['all']['psnr']:.2f} dB  "
+          f"MS-SSIM {pooled['all']['ms_ssim']:.4f}")
+    if pooled["unseen"]:
+        for name in ("seen", "unseen"):
+            q = pooled[name]
+            print(f"{name + ' frames':<13} ({q['frames']:4d}): PSNR {q['psnr']:.2f} dB  MS-SSIM {q['ms_ssim']:.4f}")
+    print("frame   PSNR    MS-SSIM")
+    for i, (ps, ms) in enumerate(zip(metrics.psnr, metrics.ms_ssim)):
+        mark = "" if i in set(seen) else "  unseen"
+        print(f"{first + i:5d}  {ps:6.2f}  {ms:.4f}{mark}")
+    return 0

@@ -1,0 +1,50 @@
+"""Argument parsing helpers shared by subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``["alpha=0.5", "name=x"]`` → ``{"alpha": 0.5, "name": "x"}`` (values parsed as JSON when they can be)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} must look like KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def frame_range(text: str) -> tuple[int, int | None]:
+    """``"10:50"`` → (10, 50); ``"10:"`` → (10, None)."""
+    start, sep, end = text.partition(":")
+    try:
+        return int(start or 0), (int(end) if end else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frame range must look like START:END, got {text!r}") from None
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """``"320x180"`` (width × height) → (180, 320) as (height, width)."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        width, height = int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return height, width
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and exit status 2 (its own convention), without the usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")

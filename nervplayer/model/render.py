@@ -1,0 +1,28 @@
+"""Rendering frames from a NeRV: indices → t = index / num_frames → uint8 RGB."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .nerv import NeRV
+
+
+def times(indices: Sequence[float], num_frames: int, device: torch.device | str) -> torch.Tensor:
+    """Normalised time of (possibly fractional) frame indices, as the model was trained: t = index / N."""
+    return torch.as_tensor(list(indices), dtype=torch.float32, device=device) / num_frames
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """[B, 3, H, W] floats in [0, 1] → uint8 [B, H, W, 3] on the host."""
+    return frames.float().mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def render(model: NeRV, indices: Sequence[float], num_frames: int, batch_size: int = 8) -> np.ndarray:
+    """uint8 frames [B, H, W, 3] of ``indices`` from ``model`` (in its current dtype and device)."""
+    device = next(model.parameters()).device
+    out = [to_uint8(model(times(indices[i:i + batch_size], num_frames, device)))
+           for i in range(0, len(indices), batch_size)]
+    return np.concatenate(out) if out else np.empty((0, model.config.height, model.config.width, 3), np.uint8)
