@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
 def _drive(fitter: Fitter, run_dir: Path) -> int:
     from tqdm import tqdm
 
-    bar, psnr, finished = None, float("nan"), None
+    bar, psnr, finished = None, "–", None
     for ev in fitter.run():
         if isinstance(ev, Started):
             print(f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
@@ -106,11 +106,11 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
             bar.update(ev.step - bar.n)
             spe = bar.format_dict["elapsed"] / max(ev.epoch - bar.initial / fitter.steps_per_epoch, 1e-9)
             bar.set_postfix_str(f"epoch {ev.epoch:.1f}/{fitter.config.epochs} loss {ev.loss:.4f} "
-                                f"PSNR {psnr:.2f} {spe:.2f}s/epoch", refresh=False)
+                                f"PSNR {psnr} {spe:.2f}s/epoch", refresh=False)
         elif isinstance(ev, Evaluated):
-            psnr = ev.psnr
+            psnr = f"{ev.psnr:.2f}"
             unseen = f", unseen {ev.psnr_unseen:.2f} dB" if ev.psnr_unseen is not None else ""
-            bar.write(f"epoch {ev.epoch}: PSNR {ev.psnr:.2f} dB, MS-SSIM {ev.ms_ssim:.4f}{unseen}")
+            bar.write(f"epoch {ev.epoch}: PSNR {ev.psnr:.2f} dB, MS-SSIM {ev.ms_ssim:.4f}{unseen}", file=sys.stderr)
         elif isinstance(ev, Finished):
             finished = ev
         elif isinstance(ev, Checkpointed):
