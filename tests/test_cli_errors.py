@@ -37,13 +37,17 @@ def bad_inputs(tmp, shapes_clip):
     empty_dir.mkdir()
     (empty_dir / "readme.txt").write_text("no frames here")
     one = write_video(tmp / "one.mp4", moving_shapes(1, 32, 32))
+    faststart = _faststart_copy(shapes_clip, tmp / "faststart.mp4")
+    cut = tmp / "cut.mp4"
+    cut.write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 2 // 3])
     audio_only = tmp / "audio.wav"
     _write_audio_only(audio_only)
     return {
         "missing path": ([str(tmp / "nope.mp4")], "no such file"),
         "folder without images": ([str(empty_dir)], "no PNG or JPEG"),
         "text file renamed .mp4": ([str(text)], "not a video"),
-        "truncated mp4": ([str(truncated)], "truncated.mp4"),
+        "truncated mp4": ([str(truncated)], "truncated.mp4: not a video PyAV can read"),
+        "truncated faststart mp4": ([str(cut)], "truncated or damaged: the container lists 16 frames"),
         "no decodable frames": ([str(audio_only)], "no video stream"),
         "one-frame video": ([str(one)], "at least 2 frames"),
         "frame range outside": ([str(shapes_clip), "--frames", "10:40"], "outside the clip"),
@@ -55,6 +59,19 @@ def bad_inputs(tmp, shapes_clip):
         "negative epochs": ([str(shapes_clip), "--epochs", "-5"], "epochs must be at least 1"),
         "cuda without cuda": ([str(shapes_clip), "--device", "cuda"], "CUDA is not available"),
     }
+
+
+def _faststart_copy(src, dst):
+    """Remux with the index (moov) first, so a cut file still opens but lacks frames."""
+    import av
+
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        for p in i.demux(i.streams.video[0]):
+            if p.dts is not None:
+                p.stream = s
+                o.mux(p)
+    return dst
 
 
 def _write_audio_only(path):
@@ -70,7 +87,8 @@ def _write_audio_only(path):
             out.mux(p)
 
 
-CASES = ["missing path", "folder without images", "text file renamed .mp4", "truncated mp4", "no decodable frames",
+CASES = ["missing path", "folder without images", "text file renamed .mp4", "truncated mp4",
+         "truncated faststart mp4", "no decodable frames",
          "one-frame video", "frame range outside", "unknown preset", "unknown activation", "unknown loss",
          "unknown scheduler", "zero epochs", "negative epochs", "cuda without cuda"]
 

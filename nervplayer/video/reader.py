@@ -68,10 +68,14 @@ def probe(path: str | Path) -> VideoInfo:
         except Exception as e:  # av.FFmpegError and friends: corrupt data mid-file
             raise VideoError(f"{path}: unreadable video data ({_short(e)})") from None
         width, height = stream.codec_context.width, stream.codec_context.height
+        declared = stream.frames
     finally:
         container.close()
     if count == 0 or not width or not height:
         raise VideoError(f"{path}: no decodable video frames")
+    if declared > count:  # the index lists frames whose data is missing
+        raise VideoError(f"{path}: truncated or damaged: the container lists {declared} frames, "
+                         f"only {count} are present")
     return VideoInfo(str(path), "video", count, fps, width, height)
 
 
