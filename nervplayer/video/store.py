@@ -52,7 +52,10 @@ class MemoryFrameStore:
 
 
 class DiskFrameStore:
-    """Frames in a uint8 file [N, H, W, 3] (np.memmap); batches are read ahead by a background thread."""
+    """Frames in a uint8 file [N, H, W, 3]; batches are read ahead by a background thread.
+
+    Reads use pread rather than a memory map, so cached frames never count towards the process's resident memory.
+    """
 
     kind = "disk"
 
@@ -62,10 +65,24 @@ class DiskFrameStore:
         self.num_frames, self.height, self.width = num_frames, height, width
         self.device = device
         self.read_ahead = read_ahead
-        self._map = np.memmap(path, dtype=np.uint8, mode="r", shape=(num_frames, height, width, 3))
+        self._frame_bytes = height * width * 3
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
     def get(self, indices: Sequence[int]) -> torch.Tensor:
-        host = torch.from_numpy(np.ascontiguousarray(self._map[list(indices)])).permute(0, 3, 1, 2)
+        buf = bytearray(len(indices) * self._frame_bytes)
+        view = memoryview(buf)
+        for k, i in enumerate(indices):
+            chunk = os.pread(self._fd, self._frame_bytes, int(i) * self._frame_bytes)
+            if len(chunk) != self._frame_bytes:
+                raise OSError(f"{self.path}: frame cache is truncated at frame {i}")
+            view[k * self._frame_bytes:(k + 1) * self._frame_bytes] = chunk
+        frames = np.frombuffer(buf, np.uint8).reshape(len(indices), self.height, self.width, 3)
+        host = torch.from_numpy(frames).permute(0, 3, 1, 2)
         if self.device.type == "cuda":
             host = host.pin_memory()
         return host.to(self.device, non_blocking=True)
@@ -128,9 +145,7 @@ def build_store(frames: Iterable[np.ndarray], num_frames: int, height: int, widt
         fd, name = tempfile.mkstemp(prefix="nervplayer-frames-", suffix=".u8")
         os.close(fd)
         path = Path(name)
-    out = np.memmap(path, dtype=np.uint8, mode="w+", shape=(num_frames, height, width, 3))
-    for i, f in enumerate(frames):
-        out[i] = f
-    out.flush()
-    del out
+    with open(path, "wb") as out:
+        for f in frames:
+            out.write(np.ascontiguousarray(f, dtype=np.uint8).tobytes())
     return DiskFrameStore(path, num_frames, height, width, device)
