@@ -3,6 +3,7 @@
 Run from the repository root: ``python resources/make_sample.py PATH/TO/bigbuckbunny.mp4``.
 """
 import sys
+from fractions import Fraction
 
 import av
 
@@ -18,7 +19,7 @@ with av.open(SOURCE) as src, av.open("resources/sample.mp4", "w") as out:
         if i == FRAMES:
             break
         small = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p", interpolation="AREA")
-        small.pts = None
+        small.pts, small.time_base = i, Fraction(1, 25)  # one frame every 1/25 s
         for packet in stream.encode(small):
             out.mux(packet)
     for packet in stream.encode():
