@@ -1,0 +1,389 @@
+"""``nervplayer bench [VIDEO]``: how fast this machine trains and decodes a NeRV, and where the time goes.
+
+For one preset and frame size on the chosen device it measures, and prints as Markdown tables:
+
+* training frames/s and seconds per epoch, through the real fit loop (:class:`~nervplayer.train.Fitter`), after a
+  warm-up fit of the same shapes; peak memory; achieved FLOP/s beside the measured matmul peak of the device;
+* the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (an
+  instrumented copy of the step, synchronised after each phase);
+* forward and backward time per layer (module and gradient hooks), beside each layer's FLOPs from
+  :mod:`nervplayer.model.complexity`;
+* decoding frames/s (the model's forward alone, as the paper times it) at batch 1 and batched, for each
+  precision and memory layout the device offers.
+
+Without VIDEO it fits a synthetic clip of ``--frames`` frames (content does not change speed).
+"""
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..model import count_parameters
+from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
+from ..model.render import times
+from ..train import FitConfig, Finished, Fitter, Started, Step
+from ..train.device import resolve_device
+from .options import Parser, frame_size, key_values
+
+_NO_EVAL = 10 ** 9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="nervplayer bench", description="Measure training and decoding speed of a NeRV on this "
+               "machine, with a per-layer breakdown. Prints Markdown tables.")
+    p.add_argument("video", nargs="?", help="video file or frame folder (default: a synthetic clip)")
+    p.add_argument("--preset", default="nerv-s", help="model preset (default nerv-s)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=frame_size, metavar="WxH", help="frame size (default 320x180 synthetic, "
+                      "or the video's own)")
+    size.add_argument("--scale", type=float, help="resize the video by this factor")
+    p.add_argument("--frames", type=int, default=132, help="frames of the synthetic clip, or the first N of VIDEO "
+                   "(default 132, bunny's length)")
+    p.add_argument("--model", action="append", metavar="K=V", help="model override, as in 'nervplayer fit'")
+    p.add_argument("--device", default="auto", help="auto | cuda | mps | cpu")
+    p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--steps", type=int, default=30, help="timed training steps (default 30)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")
+    p.add_argument("--decode-batch", type=int, default=8, help="batch size of batched decoding (default 8)")
+    p.add_argument("--decode-seconds", type=float, default=1.0, help="time each decoding setup this long (1 s)")
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    p.add_argument("--no-decode", action="store_true", help="skip decoding")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="nervplayer-bench-") as tmp:
+        video = args.video
+        if video is None:
+            video = str(Path(tmp) / "clip")
+            synthetic_clip(Path(video), args.frames, *(args.size or (180, 320)))
+        config = FitConfig(video=video, preset=args.preset, epochs=_NO_EVAL, batch_size=args.batch_size,
+                           end=args.frames if args.video else None, size=args.size, scale=args.scale,
+                           model=key_values(args.model, "--model"), device=args.device,
+                           precision=args.precision, eval_every=_NO_EVAL)
+        result = run_bench(config, args.steps, args.warmup, args.decode_batch, layers=not args.no_layers,
+                           decode_seconds=0.0 if args.no_decode else args.decode_seconds)
+    result["command"] = "nervplayer bench " + " ".join(argv)
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+# ---- measuring ----
+def synthetic_clip(folder: Path, frames: int, height: int, width: int) -> None:
+    """``frames`` PNG frames of smooth moving colour waves (fast to write: low compression)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(frames):
+        rgb = [np.sin(x / (17 + 5 * c) + y / (23 + 3 * c) + 0.2 * i * (c + 1)) for c in range(3)]
+        img = ((np.stack(rgb, -1) + 1) * 127.5).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{i:05d}.png", compress_level=1)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0, min_runs: int = 3) -> float:
+    """Seconds per call of ``fn`` after two warm-up calls, over at least ``min_runs`` calls and ``min_seconds``."""
+    for _ in range(2):
+        fn()
+    sync(device)
+    runs, start = 0, time.perf_counter()
+    while runs < min_runs or time.perf_counter() - start < min_seconds:
+        fn()
+        runs += 1
+        sync(device)
+    return (time.perf_counter() - start) / runs
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
+    """FLOP/s of a large square matmul in ``dtype``: the practical peak a convolution can approach."""
+    n = 2048 if device.type == "cpu" else 8192
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    return 2 * n ** 3 / timed(lambda: a @ b, device, min_seconds=0.5)
+
+
+@dataclass
+class TrainSpeed:
+    steps: int
+    seconds: float  # wall time of all steps
+    batch_size: int
+    frames_per_epoch: int
+    median_step: float | None  # median seconds of one step, where steps are reported one by one (CPU)
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.steps * self.batch_size / self.seconds
+
+    @property
+    def s_per_epoch(self) -> float:
+        return self.frames_per_epoch / self.frames_per_s
+
+
+def fit_steps(config: FitConfig, steps: int) -> tuple[Fitter, TrainSpeed]:
+    """Run the real fit loop for about ``steps`` steps; time it from ``Started`` to ``Finished``.
+
+    The median step (robust to a busy neighbour) comes from the ``Step`` events where each step reports alone.
+    """
+    fitter = Fitter(config)
+    stamps: list[tuple[int, float]] = []  # (step, time it was reported); Started is step 0
+    done = None
+    for ev in fitter.run():
+        if isinstance(ev, Started):
+            stamps.append((0, time.perf_counter()))
+        elif isinstance(ev, Step):
+            stamps.append((ev.step, time.perf_counter()))
+            if ev.step >= steps:
+                fitter.cancel()
+        elif isinstance(ev, Finished):
+            done = ev
+    seconds = time.perf_counter() - stamps[0][1]
+    single = all(b[0] - a[0] == 1 for a, b in zip(stamps, stamps[1:]))
+    median = statistics.median(b[1] - a[1] for a, b in zip(stamps, stamps[1:])) if single else None
+    return fitter, TrainSpeed(done.step, seconds, config.batch_size, len(fitter.train_indices), median)
+
+
+def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
+    """Median seconds of each phase of Fitter's step, the device synchronised after each phase."""
+    dev, model, opt, scaler = fitter.device, fitter.model, fitter.optimizer, fitter.scaler
+    b, order = fitter.config.batch_size, fitter.train_indices
+    times_: dict[str, list[float]] = defaultdict(list)
+    for k in range(steps + 2):
+        idx = [order[(k * b + j) % len(order)] for j in range(b)]
+        sync(dev)
+        marks = [time.perf_counter()]
+
+        def mark() -> None:
+            sync(dev)
+            marks.append(time.perf_counter())
+
+        target = fitter._to_float(fitter.store.get(idx))
+        mark()
+        with fitter.precision.autocast(dev):
+            pred = model(fitter._times(idx))
+        mark()
+        loss = fitter.loss_fn(pred.float(), target)
+        mark()
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        mark()
+        scaler.step(opt)
+        scaler.update()
+        mark()
+        if k >= 2:  # two warm-up steps
+            for name, t0, t1 in zip(("data", "forward", "loss", "backward", "optimizer"), marks, marks[1:]):
+                times_[name].append(t1 - t0)
+    return {k: statistics.median(v) for k, v in times_.items()}
+
+
+def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
+    """Median forward and backward seconds per step of every leaf module (synchronised).
+
+    Forward: module pre- and post-hooks. Backward: gradient hooks on the module's output (its backward starts
+    when that gradient is ready) and input (it ends when the input's gradient is ready). Tensor hooks add no
+    autograd nodes, unlike full backward module hooks, which distort the layout-sensitive kernels measured here.
+    A module whose input needs no gradient (the first stem Linear) gets no backward time.
+    """
+    dev, model = fitter.device, fitter.model
+    fwd: dict[str, list[float]] = defaultdict(list)
+    bwd: dict[str, list[float]] = defaultdict(list)
+    starts: dict[tuple[str, str], float] = {}
+
+    def now() -> float:
+        sync(dev)
+        return time.perf_counter()
+
+    def grad_hook(key: tuple[str, str], acc: dict[str, list[float]] | None) -> Callable[[torch.Tensor], None]:
+        def hook(_: torch.Tensor) -> None:
+            if acc is None:
+                starts[key] = now()
+            elif key in starts:
+                acc[key[1]].append(now() - starts.pop(key))
+        return hook
+
+    def pre(name: str) -> Callable[..., None]:
+        def hook(_: torch.nn.Module, args: tuple) -> None:
+            if torch.is_grad_enabled() and args[0].requires_grad:
+                args[0].register_hook(grad_hook(("b", name), bwd))
+            starts[("f", name)] = now()
+        return hook
+
+    def post(name: str) -> Callable[..., None]:
+        def hook(_: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+            fwd[name].append(now() - starts.pop(("f", name)))
+            if out.requires_grad:
+                out.register_hook(grad_hook(("b", name), None))
+        return hook
+
+    handles = []
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+            handles += [module.register_forward_pre_hook(pre(name)), module.register_forward_hook(post(name))]
+    try:
+        step_phases(fitter, 2)  # warm the hooked graph
+        fwd.clear(), bwd.clear()
+        step_phases(fitter, steps)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: (statistics.median(fwd[name]), statistics.median(bwd[name]) if bwd.get(name) else 0.0)
+            for name in fwd}
+
+
+def decode_variants(device: torch.device) -> list[tuple[str, torch.dtype | None, bool]]:
+    """(label, autocast dtype, channels_last) of each decoding setup worth timing on ``device``."""
+    if device.type == "cpu":
+        return [("fp32", None, False), ("fp32", None, True), ("bf16", torch.bfloat16, False),
+                ("bf16", torch.bfloat16, True)]
+    half = [("bf16", torch.bfloat16, True)] if device.type != "cuda" or torch.cuda.is_bf16_supported() else []
+    return [("fp32", None, True), ("fp16", torch.float16, True)] + half
+
+
+def decode_speed(fitter: Fitter, batch_sizes: list[int], seconds: float = 1.0) -> list[dict[str, Any]]:
+    """Frames/s of the model's forward (no grad, eval mode) for each variant and batch size."""
+    dev, model, n = fitter.device, fitter.model, fitter.num_frames
+    rows = []
+    model.eval()
+    try:
+        for label, dtype, channels_last in decode_variants(dev):
+            model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            ctx = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype else nullcontext
+            for b in batch_sizes:
+                t = times([i % n for i in range(b)], n, dev)
+
+                def forward() -> None:
+                    with torch.no_grad(), ctx():
+                        model(t)
+                per_call = timed(forward, dev, min_seconds=seconds)
+                rows.append({"precision": label, "channels_last": channels_last, "batch": b,
+                             "frames_per_s": b / per_call, "ms_per_frame": 1e3 * per_call / b})
+    finally:
+        model.train()
+        model.to(memory_format=torch.channels_last if fitter.precision.channels_last else torch.contiguous_format)
+    return rows
+
+
+def peak_memory(device: torch.device) -> tuple[str, int]:
+    """(what, bytes): CUDA's peak allocated memory, elsewhere the process's peak resident set."""
+    if device.type == "cuda":
+        return "peak CUDA memory allocated", torch.cuda.max_memory_allocated(device)
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux, bytes on macOS
+    return "peak RSS of the process", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def run_bench(config: FitConfig, steps: int, warmup: int, decode_batch: int, layers: bool = True,
+              decode_seconds: float = 1.0) -> dict[str, Any]:
+    """Every measurement of the module docstring, as a JSON-serialisable dict (no decoding if
+    ``decode_seconds`` is 0)."""
+    fit_steps(config, warmup)  # same shapes: kernels chosen, caches and allocator warm
+    if (dev := resolve_device(config.device)).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    fitter, speed = fit_steps(config, steps)
+    prec, cfg = fitter.precision, fitter.model_config
+    mem_what, mem = peak_memory(dev)
+    peak = matmul_peak(dev, prec.autocast_dtype or torch.float32)
+    fwd_flops = 2 * macs_per_frame(cfg)
+    out: dict[str, Any] = {
+        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "precision": prec.name,
+        "channels_last": prec.channels_last, "preset": config.preset, "height": cfg.height, "width": cfg.width,
+        "frames": fitter.num_frames, "params": count_parameters(fitter.model), "batch_size": config.batch_size,
+        "fwd_gflop_per_frame": fwd_flops / 1e9, "train_gflop_per_frame": train_flops_per_frame(cfg) / 1e9,
+        "matmul_peak_tflops": peak / 1e12, "memory_what": mem_what, "memory_bytes": mem,
+        "train": {"steps": speed.steps, "seconds": speed.seconds, "frames_per_s": speed.frames_per_s,
+                  "ms_per_step": 1e3 * speed.seconds / speed.steps, "s_per_epoch": speed.s_per_epoch,
+                  "median_ms_per_step": 1e3 * speed.median_step if speed.median_step else None,
+                  "tflops": train_flops_per_frame(cfg) * speed.frames_per_s / 1e12},
+    }
+    phases = step_phases(fitter, min(steps, 20))
+    step = speed.median_step or speed.seconds / speed.steps
+    phases["rest of the loop"] = step - sum(phases.values())
+    out["phases_ms"] = {k: 1e3 * v for k, v in phases.items()}
+    if layers:
+        costs = {c.name: c for c in layer_costs(cfg)}
+        out["layers"] = [{"name": name, "gflop": costs[name].flops / 1e9 if name in costs else 0.0,
+                          "fwd_ms": 1e3 * f, "bwd_ms": 1e3 * b}
+                         for name, (f, b) in layer_times(fitter, min(steps, 10)).items()]
+    if decode_seconds > 0:
+        rows = decode_speed(fitter, sorted({1, decode_batch}), decode_seconds)
+        for r in rows:
+            r["tflops"] = fwd_flops * r["frames_per_s"] / 1e12
+        out["decode"] = rows
+    return out
+
+
+# ---- printing ----
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(r: dict[str, Any]) -> str:
+    """The result of :func:`run_bench` as Markdown."""
+    tr, peak = r["train"], r["matmul_peak_tflops"]
+    step_ms = tr["median_ms_per_step"] or tr["ms_per_step"]
+    dev = r["device"] + (f" ({r['device_name']})" if r["device_name"] else f", {r['threads']} threads")
+    parts = [
+        f"## {r['preset']} at {r['width']}x{r['height']} on {dev}, {r['precision']}"
+        f"{' + channels_last' if r['channels_last'] else ''}, batch {r['batch_size']}, torch {r['torch']}",
+        f"`{r.get('command', '')}`",
+        f"Model: {r['params']:,} parameters; {r['fwd_gflop_per_frame']:.2f} GFLOP per frame forward, "
+        f"≈ {r['train_gflop_per_frame']:.1f} GFLOP per training frame (3× forward). Clip: {r['frames']} frames. "
+        f"Matmul peak measured in {r['precision']}: {peak:.2f} TFLOP/s.",
+        "### Training (the real fit loop)",
+        _table(["frames/s", "ms/step", "median ms/step", f"s/epoch ({r['frames']} frames)", "TFLOP/s",
+                "% of matmul peak", r["memory_what"]],
+               [[f"{tr['frames_per_s']:.2f}", f"{tr['ms_per_step']:.1f}",
+                 f"{tr['median_ms_per_step']:.1f}" if tr["median_ms_per_step"] else "", f"{tr['s_per_epoch']:.2f}",
+                 f"{tr['tflops']:.3f}", f"{100 * tr['tflops'] / peak:.1f}%",
+                 f"{r['memory_bytes'] / 2 ** 20:.0f} MiB"]]),
+        "### Where a training step goes (median of each phase)",
+        _table(["phase", "ms/step", "share"],
+               [[k, f"{v:.2f}", f"{100 * v / step_ms:.0f}%"] for k, v in r["phases_ms"].items()]),
+    ]
+    if "layers" in r:
+        rows, total = [], sum(l["fwd_ms"] + l["bwd_ms"] for l in r["layers"])
+        for l in r["layers"]:
+            tf_f = l["gflop"] / l["fwd_ms"] if l["gflop"] and l["fwd_ms"] > 0 else None
+            tf_b = 2 * l["gflop"] / l["bwd_ms"] if l["gflop"] and l["bwd_ms"] > 0 else None
+            rows.append([l["name"], f"{l['gflop']:.3f}", f"{l['fwd_ms']:.2f}", f"{l['bwd_ms']:.2f}",
+                         f"{tf_f:.2f}" if tf_f else "", f"{tf_b:.2f}" if tf_b else "",
+                         f"{100 * (l['fwd_ms'] + l['bwd_ms']) / total:.0f}%"])
+        parts += ["### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
+                  _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"],
+                         rows)]
+    if "decode" in r:
+        parts += ["### Decoding (forward alone, no grad, after warm-up)",
+                  _table(["precision", "layout", "batch", "frames/s", "ms/frame", "TFLOP/s"],
+                         [[d["precision"], "channels_last" if d["channels_last"] else "contiguous", d["batch"],
+                           f"{d['frames_per_s']:.1f}", f"{d['ms_per_frame']:.2f}", f"{d['tflops']:.3f}"]
+                          for d in r["decode"]])]
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

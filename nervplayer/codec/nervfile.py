@@ -1,0 +1,314 @@
+"""The ``.nerv`` file: a quantized NeRV, the header that describes it, and the strict reader.
+
+Sections (see docs/format.md): ``QPAR`` the affine ranges, ``TABL`` the entropy tables, ``WGHT`` the coded
+weight symbols, ``MASK`` the coded pruning masks; each holds one piece per tensor, in header order, with the
+piece sizes in the header. Reading validates the whole header (types, ranges, the architecture's size, the
+plugins it needs, every declared size against the bytes present) before allocating or decoding anything.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..atomic import atomic_write_bytes
+from ..errors import NervFormatError, PluginError
+from ..model import ModelConfig, NeRV
+from ..plugins import registry
+from . import container
+from .entropy import CODERS, MASK_MODELS, decode_mask, decode_symbols, encode_mask, encode_symbols
+from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
+
+# Limits a valid file stays within; a header beyond them is rejected before anything is allocated.
+MAX_SIDE = 16384  # frame height / width, rendered (padded) size included
+MAX_PARAMS = 1 << 26  # ~5× NeRV-L
+MAX_ACTIVATIONS = 1 << 31  # elements of the largest feature map of one frame
+MAX_FRAMES = 10_000_000
+SECTIONS = ("QPAR", "TABL", "WGHT", "MASK")
+PARTS = ("header", "ranges", "tables", "weights", "mask")
+
+
+@dataclass
+class NervFile:
+    """Everything a ``.nerv`` holds, decoded (tensors stay quantized until :meth:`state_dict`)."""
+
+    model: ModelConfig
+    tensors: dict[str, QuantizedTensor]  # in the model's state_dict order
+    video: dict[str, Any]  # num_frames, fps, start, end, stride, size, original_size, crop
+    activation: dict[str, Any]  # the plugin that shapes the decoder: id, version, params
+    coder: str = "ans"
+    mask_model: str = "tensor"
+    source: dict[str, Any] = field(default_factory=dict)  # name, sha256
+    compression: dict[str, Any] = field(default_factory=dict)  # how it was made: prune ratio, bits, fine-tuning...
+    metrics: dict[str, Any] = field(default_factory=dict)  # quality at save time
+    created: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.video["num_frames"])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Dequantized float32 weights (identical on every machine, see :mod:`.quantize`)."""
+        return {name: torch.from_numpy(q.dequantize()) for name, q in self.tensors.items()}
+
+    def build_model(self, device: torch.device | str = "cpu") -> NeRV:
+        """The decoder network in eval mode, its activation rebuilt through the plugin registry."""
+        model = NeRV(self.model, activation_factory(self.activation, "this .nerv"))
+        model.load_state_dict(self.state_dict())
+        return model.to(device).eval()
+
+    def header(self) -> dict[str, Any]:
+        """The JSON header without the per-tensor coding sizes (what ``nervplayer info`` shows first)."""
+        return {"model": self.model.to_dict(), "plugins": {"activation": self.activation}, "video": self.video,
+                "source": self.source, "compression": {**self.compression, "coder": self.coder,
+                                                       "mask_model": self.mask_model},
+                "metrics": self.metrics, "created": self.created}
+
+
+def activation_factory(ref: dict[str, Any], where: str):
+    """The zero-argument activation factory a header names; missing or incompatible plugins are named."""
+    pid, version = ref.get("id"), str(ref.get("version"))
+    try:
+        entry = registry().get("activation", pid)
+    except PluginError:
+        raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}, which is not "
+                              f"installed (installed: {', '.join(registry().ids('activation'))})") from None
+    if entry.version.split(".")[0] != version.split(".")[0]:
+        raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}; the installed "
+                              f"one is version {entry.version} ({entry.source})")
+    try:
+        return registry().factory("activation", pid, ref.get("params") or {})
+    except PluginError as e:
+        raise NervFormatError(f"{where}: {e}") from None
+
+
+def parameter_shapes(cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]:
+    """The network's parameters, in state_dict order, computed on the meta device (nothing is allocated)."""
+    with torch.device("meta"):
+        return {k: tuple(t.shape) for k, t in NeRV(cfg, activation).state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
+    """The file's bytes and the bytes of each part (:data:`PARTS`; they add up to the file size)."""
+    entries, pieces = [], {tag: [] for tag in SECTIONS}
+    for name, q in nf.tensors.items():
+        table, stream = encode_symbols(q.symbols, q.bits, nf.coder)
+        mask_table, mask_stream = (b"", b"") if q.mask is None else encode_mask(q.mask, nf.mask_model, nf.coder)
+        pieces["QPAR"].append(q.minimum.astype("<f2").tobytes() + q.maximum.astype("<f2").tobytes())
+        pieces["TABL"] += [table, mask_table]
+        pieces["WGHT"].append(stream)
+        pieces["MASK"].append(mask_stream)
+        entries.append({"name": name, "shape": list(q.shape), "bits": q.bits, "per_channel": q.per_channel,
+                        "masked": q.mask is not None, "kept": int(q.symbols.size), "table_bytes": len(table),
+                        "weights_bytes": len(stream), "mask_table_bytes": len(mask_table),
+                        "mask_bytes": len(mask_stream)})
+    header = {**nf.header(), "tensors": entries}
+    sections = [(tag, b"".join(pieces[tag])) for tag in SECTIONS]
+    data = container.pack(header, sections)
+    sizes = {"ranges": len(sections[0][1]),
+             "tables": sum(e["table_bytes"] for e in entries),
+             "weights": len(sections[2][1]),
+             "mask": len(sections[3][1]) + sum(e["mask_table_bytes"] for e in entries)}
+    sizes = {"header": len(data) - sum(sizes.values()), **sizes}
+    return data, sizes
+
+
+def save(nf: NervFile, path: str | os.PathLike) -> dict[str, int]:
+    """Write ``nf`` atomically; returns the bytes per part."""
+    if not nf.created:
+        nf.created = {"by": f"nervplayer {__version__}",
+                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    data, sizes = encode(nf)
+    atomic_write_bytes(path, data)
+    return sizes
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def load(path: str | os.PathLike) -> NervFile:
+    """Open and fully validate a ``.nerv`` file; any problem is a :class:`NervFormatError`."""
+    header, sections = container.read(path)
+    return decode(header, sections, str(path))
+
+
+def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<bytes>") -> NervFile:
+    v = _Validator(name)
+    for tag in SECTIONS:
+        if tag not in sections:
+            raise NervFormatError(f"{name}: section {tag} is missing")
+    cfg = v.model_config(v.get(header, "model", dict))
+    plugins = v.get(header, "plugins", dict)
+    activation = v.get(plugins, "activation", dict, "plugins")
+    v.get(activation, "id", str, "plugins.activation")
+    v.get(activation, "version", str, "plugins.activation")
+    v.get(activation, "params", dict, "plugins.activation")
+    declared = activation["params"]
+    if activation["id"] != cfg.activation or any(k not in declared or declared[k] != v
+                                                 for k, v in cfg.activation_params.items()):
+        raise NervFormatError(f"{name}: the activation plugin entry does not match the model's activation")
+    shapes = v.architecture(cfg, activation_factory(activation, name))
+    video = v.video(v.get(header, "video", dict), cfg)
+    comp = v.get(header, "compression", dict)
+    coder = v.choice(comp, "coder", CODERS, "compression")
+    mask_model = v.choice(comp, "mask_model", MASK_MODELS, "compression")
+    entries = v.tensor_entries(v.get(header, "tensors", list), shapes)
+
+    offsets = {tag: 0 for tag in SECTIONS}
+
+    def take(tag: str, size: int) -> bytes:
+        start = offsets[tag]
+        offsets[tag] = start + size
+        return sections[tag][start:start + size]
+
+    for tag, sizes in (("QPAR", [4 * channel_count(tuple(e["shape"]), e["per_channel"]) for e in entries]),
+                       ("TABL", [e["table_bytes"] + e["mask_table_bytes"] for e in entries]),
+                       ("WGHT", [e["weights_bytes"] for e in entries]),
+                       ("MASK", [e["mask_bytes"] for e in entries])):
+        if sum(sizes) != len(sections[tag]):
+            raise NervFormatError(f"{name}: section {tag} holds {len(sections[tag])} bytes, "
+                                  f"the header accounts for {sum(sizes)}")
+    tensors: dict[str, QuantizedTensor] = {}
+    for e in entries:
+        what = f"{name}: tensor {e['name']}"
+        shape = tuple(e["shape"])
+        c = channel_count(shape, e["per_channel"])
+        ranges = np.frombuffer(take("QPAR", 4 * c), dtype="<f2")
+        minimum, maximum = ranges[:c].astype(np.float16), ranges[c:].astype(np.float16)
+        if not (np.isfinite(minimum).all() and np.isfinite(maximum).all() and (maximum >= minimum).all()):
+            raise NervFormatError(f"{what}: invalid quantization range")
+        table, mask_table = take("TABL", e["table_bytes"]), take("TABL", e["mask_table_bytes"])
+        symbols = decode_symbols(table, take("WGHT", e["weights_bytes"]), e["kept"], e["bits"], coder, what)
+        mask_stream = take("MASK", e["mask_bytes"])
+        if e["masked"]:
+            mask = decode_mask(mask_table, mask_stream, shape, e["kept"], mask_model, coder, what)
+        elif mask_table or mask_stream:
+            raise NervFormatError(f"{what}: mask data for a tensor without a mask")
+        else:
+            mask = None
+        tensors[e["name"]] = QuantizedTensor(shape=shape, bits=e["bits"], per_channel=e["per_channel"],
+                                             minimum=minimum, maximum=maximum, symbols=symbols, mask=mask)
+    return NervFile(model=cfg, tensors=tensors, video=video, activation=activation, coder=coder,
+                    mask_model=mask_model, source=v.optional_dict(header, "source"),
+                    compression={k: val for k, val in comp.items() if k not in ("coder", "mask_model")},
+                    metrics=v.optional_dict(header, "metrics"), created=v.optional_dict(header, "created"))
+
+
+class _Validator:
+    """Checks of header values; every failure names the file and the offending key."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def fail(self, msg: str) -> NervFormatError:
+        return NervFormatError(f"{self.name}: {msg}")
+
+    def get(self, d: dict, key: str, kind: type | tuple[type, ...], where: str = "header") -> Any:
+        if key not in d:
+            raise self.fail(f"{where} has no {key!r}")
+        value = d[key]
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            raise self.fail(f"{where}.{key} has the wrong type ({type(value).__name__})")
+        return value
+
+    def number(self, d: dict, key: str, lo: float, hi: float, where: str, integer: bool = True) -> Any:
+        value = self.get(d, key, int if integer else (int, float), where)
+        if not lo <= value <= hi:
+            raise self.fail(f"{where}.{key} = {value} is outside [{lo}, {hi}]")
+        return value
+
+    def choice(self, d: dict, key: str, options: tuple[str, ...], where: str) -> str:
+        value = self.get(d, key, str, where)
+        if value not in options:
+            raise self.fail(f"{where}.{key} = {value!r} is not one of {', '.join(options)}")
+        return value
+
+    def optional_dict(self, d: dict, key: str) -> dict[str, Any]:
+        value = d.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(f"header.{key} has the wrong type ({type(value).__name__})")
+        return value
+
+    def model_config(self, d: dict) -> ModelConfig:
+        w = "model"
+        for key in ("height", "width", "fc_h", "fc_w"):
+            self.number(d, key, 1, MAX_SIDE, w)
+        self.number(d, "fc_c", 1, 1 << 16, w)
+        self.number(d, "pe_base", 1e-3, 1e3, w, integer=False)
+        self.number(d, "pe_levels", 1, 4096, w)
+        self.number(d, "stem_dim", 1, 1 << 16, w)
+        self.number(d, "stem_layers", 0, 16, w)
+        self.number(d, "expansion", 1e-3, 64, w, integer=False)
+        self.number(d, "reduction", 1, 1 << 16, w)
+        self.number(d, "lower_width", 1, 1 << 16, w)
+        strides = self.get(d, "strides", list, w)
+        if not 1 <= len(strides) <= 12 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 32
+                                                  for s in strides):
+            raise self.fail("model.strides must be 1 to 12 integers in [1, 32]")
+        self.get(d, "activation", str, w)
+        self.get(d, "activation_params", dict, w)
+        try:
+            cfg = ModelConfig.from_dict(d)
+        except (ValueError, TypeError) as e:
+            raise self.fail(f"invalid model config ({e})") from None
+        ph, pw = cfg.padded_size
+        if not (cfg.height <= ph <= MAX_SIDE and cfg.width <= pw <= MAX_SIDE):
+            raise self.fail(f"model renders {pw}x{ph}, which does not cover {cfg.width}x{cfg.height} "
+                            f"or exceeds {MAX_SIDE}")
+        return cfg
+
+    def architecture(self, cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]:
+        """Parameter shapes of the declared network, computed without allocating it; checks the size limits."""
+        widths = cfg.stage_widths()
+        if max(widths) > 1 << 16 or min(widths) < 1:
+            raise self.fail(f"model channel widths {widths} are out of range")
+        h, w = cfg.fc_h, cfg.fc_w
+        for c, s in zip(widths[1:], cfg.strides):
+            h, w = h * s, w * s
+            if c * h * w > MAX_ACTIVATIONS:
+                raise self.fail(f"model feature maps of {c}x{h}x{w} exceed the limit of {MAX_ACTIVATIONS} values")
+        try:
+            shapes = parameter_shapes(cfg, activation)
+        except Exception as e:  # a plugin's activation failing on construction
+            raise self.fail(f"cannot build the declared model ({type(e).__name__}: {e})") from None
+        total = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+        if total > MAX_PARAMS:
+            raise self.fail(f"model declares {total} parameters (limit {MAX_PARAMS})")
+        return shapes
+
+    def video(self, d: dict, cfg: ModelConfig) -> dict[str, Any]:
+        w = "video"
+        self.number(d, "num_frames", 1, MAX_FRAMES, w)
+        self.number(d, "fps", 1e-3, 1e4, w, integer=False)
+        self.number(d, "stride", 1, MAX_FRAMES, w)
+        size = self.get(d, "size", list, w)
+        if size != [cfg.height, cfg.width]:
+            raise self.fail(f"video.size {size} differs from the model's {cfg.height}x{cfg.width}")
+        return d
+
+    def tensor_entries(self, entries: list, shapes: dict[str, tuple[int, ...]]) -> list[dict[str, Any]]:
+        names = [e.get("name") if isinstance(e, dict) else None for e in entries]
+        if names != list(shapes):
+            raise self.fail("the tensor list does not match the model's parameters")
+        for e in entries:
+            w = f"tensor {e['name']}"
+            shape = self.get(e, "shape", list, w)
+            if tuple(shape) != shapes[e["name"]]:
+                raise self.fail(f"{w} has shape {shape}, the model needs {list(shapes[e['name']])}")
+            e["shape"] = list(shapes[e["name"]])  # canonical ints (JSON 3.0 == 3 passes the comparison)
+            self.number(e, "bits", MIN_BITS, MAX_BITS, w)
+            self.get(e, "per_channel", bool, w)
+            masked = self.get(e, "masked", bool, w)
+            numel = int(np.prod(shape, dtype=np.int64))
+            kept = self.number(e, "kept", 0, numel, w)
+            if not masked and kept != numel:
+                raise self.fail(f"{w} keeps {kept} of {numel} entries but has no mask")
+            for key in ("table_bytes", "weights_bytes", "mask_table_bytes", "mask_bytes"):
+                self.number(e, key, 0, container.MAX_FILE_BYTES, w)
+        return entries

@@ -1,0 +1,289 @@
+"""The compression pipeline: run folder → prune → fine-tune (mask fixed) → quantize → entropy-code → ``.nerv``.
+
+``Compressor(run, output, options).run()`` yields the fine-tune's :mod:`~nervplayer.train.events` (it is a
+fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interrupted fine-tune resumes) and
+:class:`Stage` events, and ends with a :class:`Compressed` report. ``cancel()`` may be called from any thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, VideoError
+from ..model import ModelConfig, NeRV
+from ..model.render import times
+from ..plugins import registry
+from ..train import FitConfig, Finished, Fitter, Run, load_source, open_run
+from ..train.checkpoint import load_weights
+from ..train.device import resolve_device
+from ..train.events import Event as FitEvent
+from ..train.metrics import ms_ssim, psnr
+from ..video import FrameStore, file_hash
+from .bitalloc import allocate_bits
+from .entropy import CODERS, MASK_MODELS, entropy_bits, huffman_bits
+from .nervfile import NervFile, activation_factory, encode, parameter_shapes, save
+from .prune import global_magnitude_masks, sparsity
+from .qat import enable_fake_quant
+from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
+from .reader import NervVideo
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    prune: float = 0.4  # fraction of stem and block weights removed (0.4 keeps 60%)
+    finetune_epochs: int = 50
+    bits: int = 8
+    per_channel: bool = True
+    coder: str = "ans"
+    mask_model: str = "tensor"
+    layer_bits: bool = False  # choose a bit width per layer at the quality of uniform `bits`
+    qat: bool = False  # fake-quantize during the fine-tune
+    device: str = "auto"
+    evaluate: bool = True  # decode the result and measure it against the source
+
+    def validate(self) -> None:
+        if not 0 <= self.prune < 1:
+            raise ConfigError(f"prune ratio is the fraction removed, in [0, 1); got {self.prune}")
+        if self.finetune_epochs < 0:
+            raise ConfigError(f"fine-tune epochs must be >= 0, got {self.finetune_epochs}")
+        if not MIN_BITS <= self.bits <= MAX_BITS:
+            raise ConfigError(f"bit width must be in {MIN_BITS}..{MAX_BITS}, got {self.bits}")
+        if self.coder not in CODERS:
+            raise ConfigError(f"unknown entropy coder {self.coder!r}; available: {', '.join(CODERS)}")
+        if self.mask_model not in MASK_MODELS:
+            raise ConfigError(f"unknown mask model {self.mask_model!r}; available: {', '.join(MASK_MODELS)}")
+
+    def finetune_key(self) -> str:
+        """Folder name of the fine-tune: runs with the same key share (and resume) it."""
+        key = f"prune{self.prune:.4f}-ft{self.finetune_epochs}"
+        if self.qat:
+            key += f"-qat{self.bits}{'c' if self.per_channel else 't'}{'-lb' if self.layer_bits else ''}"
+        return key
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline step begins (``name``: prune, finetune, allocate, quantize, evaluate, write)."""
+
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class Compressed:
+    """What ``nervplayer compress`` prints."""
+
+    path: str
+    file_bytes: int
+    sizes: dict[str, int]  # bytes per part: header, ranges, tables, weights, mask
+    bpp: float
+    params: int
+    kept: int
+    sparsity: float  # of the prunable weights
+    bits: dict[str, int]  # per tensor
+    weight_bits: int  # coded weight symbols, bits
+    weight_entropy: float  # their zeroth-order empirical entropy (per-tensor histograms), bits
+    estimates: dict[str, float]  # the paper's size estimates, bits
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    encode_seconds: float = 0.0
+    finetune_seconds: float = 0.0
+
+
+Event = FitEvent | Stage | Compressed
+
+
+def source_reference(run: Run, video: str | None, device: torch.device) -> FrameStore:
+    """The frames the run was fitted to (its range and size), from ``video`` or the run's recorded path;
+    a video whose hash differs from the run's is refused."""
+    src = run.source
+    path = video or src["path"]
+    if not Path(path).exists():
+        raise VideoError(f"the source video {path} is gone; pass the clip the run was fitted to with --source")
+    if file_hash(path) != src["sha256"]:
+        raise VideoError(f"{path} is not the video {run.path} was fitted to ({src['name']}, "
+                         f"sha256 {src['sha256'][:12]}…)")
+    store, _ = load_source(FitConfig(video=path, start=src["start"], end=src["end"], size=tuple(src["size"])),
+                           device)
+    return store
+
+
+def pack_model(state: dict[str, torch.Tensor], config: ModelConfig, bits: dict[str, int], per_channel: bool,
+               masks: dict[str, torch.Tensor], **fields: Any) -> NervFile:
+    """Quantize ``state`` into a :class:`NervFile` (``fields`` are the remaining NervFile fields)."""
+    tensors: dict[str, QuantizedTensor] = {}
+    for name in parameter_shapes(config, activation_factory(fields["activation"], "the model")):
+        mask = masks.get(name)
+        tensors[name] = quantize(state[name].detach().float().cpu().contiguous().numpy(), bits[name], per_channel,
+                                 None if mask is None else mask.cpu().numpy())
+    return NervFile(model=config, tensors=tensors, **fields)
+
+
+def activation_ref(run: Run) -> dict[str, Any]:
+    """The activation plugin as the header records it: id, installed version, parameters with defaults filled."""
+    cfg = run.model_config
+    return {"id": cfg.activation, "version": registry().get("activation", cfg.activation).version,
+            "params": registry().resolve_params("activation", cfg.activation, cfg.activation_params)}
+
+
+def video_record(run: Run) -> dict[str, Any]:
+    """The header's ``video`` entry: what a player needs, and where the frames came from."""
+    src, fit, cfg = run.source, run.fit_config, run.model_config
+    ph, pw = cfg.padded_size
+    return {"num_frames": src["end"] - src["start"], "fps": float(src["fps"]), "start": src["start"],
+            "end": src["end"], "stride": fit.stride, "size": [cfg.height, cfg.width],
+            "original_size": list(src["original_size"]),
+            "crop": {"top": 0, "left": 0, "height": cfg.height, "width": cfg.width, "rendered": [ph, pw]}}
+
+
+class Compressor:
+    """One compression of a run folder; see the module docstring."""
+
+    def __init__(self, run_path: str | Path, output: str | Path, options: CompressOptions,
+                 source: str | None = None, reference: FrameStore | None = None) -> None:
+        """``reference``: the run's source frames, when the caller has them already (see ``source_reference``)."""
+        options.validate()
+        self.folder = open_run(run_path)
+        self.output = Path(output)
+        self.options = options
+        self.source = source
+        self.device = resolve_device(options.device)
+        self.reference = reference
+        self._cancel = threading.Event()
+        self._fitter: Fitter | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        if self._fitter is not None:
+            self._fitter.cancel()
+
+    def _prunable(self) -> list[str]:
+        with torch.device("meta"):
+            return list(NeRV(self.folder.model_config, torch.nn.Identity).prunable_weights())
+
+    def _finetune(self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
+                  bits: dict[str, int]) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
+        """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one); yields events, then the weights."""
+        opt = self.options
+        folder = self.folder.path / "compress" / opt.finetune_key()
+        if (folder / "model.safetensors").is_file():
+            yield load_weights(folder / "model.safetensors")
+            return
+        resume = (folder / "config.json").is_file()
+        epochs = opt.finetune_epochs
+        config = dataclasses.replace(self.folder.fit_config, video=self.source or self.folder.source["path"],
+                                     epochs=epochs, eval_every=epochs, checkpoint_every=max(1, epochs // 10),
+                                     device=opt.device)
+        fitter = Fitter(config, folder, resume=resume, init_state=state, masks=masks)
+        if opt.qat:
+            enable_fake_quant(fitter.model, bits, opt.per_channel, masks)
+        self._fitter = fitter
+        if self._cancel.is_set():  # cancelled before the fitter existed: it stops at once, with a checkpoint
+            fitter.cancel()
+        finished = None
+        for ev in fitter.run():
+            yield ev
+            if isinstance(ev, Finished):
+                finished = ev
+        self._fitter = None
+        if finished is None or finished.status != "completed":
+            return
+        yield load_weights(folder / "model.safetensors")
+
+    def run(self) -> Iterator[Event]:
+        opt = self.options
+        run, cfg = self.folder, self.folder.model_config
+        reference = self.reference
+        if reference is None and (opt.evaluate or opt.layer_bits):
+            reference = source_reference(run, self.source, self.device)
+        original = {k: v.float() for k, v in run.state_dict().items()}
+        yield Stage("prune", f"{opt.prune:.0%} of the stem and block weights (global magnitude)")
+        masks = global_magnitude_masks({k: original[k] for k in self._prunable()}, opt.prune) if opt.prune else {}
+        state = {k: v * masks[k] if k in masks else v for k, v in original.items()}
+        bits = {name: opt.bits for name in state}
+        finetune_seconds = 0.0
+        if opt.finetune_epochs and (opt.prune or opt.qat):
+            yield Stage("finetune", f"{opt.finetune_epochs} epochs with the mask fixed"
+                        + (f", {opt.bits}-bit fake quantization" if opt.qat else ""))
+            t0 = time.perf_counter()
+            tuned = None
+            for item in self._finetune(state, masks, bits):
+                if isinstance(item, dict):
+                    tuned = item
+                else:
+                    yield item
+            finetune_seconds = time.perf_counter() - t0
+            if tuned is None:  # cancelled: the checkpoint is kept, rerunning resumes
+                return
+            state = {k: v.float() for k, v in tuned.items()}
+        if self._cancel.is_set():
+            return
+        if opt.layer_bits:
+            yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
+            bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
+        yield Stage("quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, "
+                    f"{opt.coder} coding")
+        t0 = time.perf_counter()
+        nf = pack_model(state, cfg, bits, opt.per_channel, masks, video=video_record(run),
+                        activation=activation_ref(run), coder=opt.coder, mask_model=opt.mask_model,
+                        source={"name": run.source["name"], "sha256": run.source["sha256"]},
+                        compression={"prune_ratio": opt.prune, "finetune_epochs": opt.finetune_epochs,
+                                     "bits": opt.bits, "per_channel": opt.per_channel, "qat": opt.qat,
+                                     "layer_bits": opt.layer_bits,
+                                     "sparsity": sparsity(masks) if masks else 0.0, "from_run": run.path.name})
+        encode(nf)  # time the coding itself; the metrics added below change only the header
+        encode_seconds = time.perf_counter() - t0
+        if opt.evaluate:
+            yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
+            nf.metrics = self._metrics(nf, reference)
+        yield Stage("write", str(self.output))
+        sizes = save(nf, self.output)
+        yield self._report(nf, sizes, encode_seconds, finetune_seconds)
+
+    def _metrics(self, nf: NervFile, reference: FrameStore, batch: int = 4) -> dict[str, Any]:
+        """Mean PSNR / MS-SSIM of the decoded file against the source and against the uncompressed model, and of
+        the uncompressed model against the source: two forward passes per batch of frames."""
+        video = NervVideo(nf, self.device)
+        model = self.folder.build_model(self.device)
+        n = nf.num_frames
+        pairs = (("psnr", "ms_ssim", "decoded", "source"), ("psnr_vs_model", "ms_ssim_vs_model", "decoded", "model"),
+                 ("model_psnr", "model_ms_ssim", "model", "source"))
+        values: dict[str, list[torch.Tensor]] = {name: [] for pair in pairs for name in pair[:2]}
+        with torch.inference_mode():
+            for start in range(0, n, batch):
+                idx = list(range(start, min(start + batch, n)))
+                frames = {"decoded": video.decode(idx), "model": model(times(idx, n, self.device)).float()}
+                frames["source"] = reference.get(idx).to(frames["decoded"].device).float().div(255)
+                for p_name, m_name, a, b in pairs:
+                    values[p_name].append(psnr(frames[a], frames[b]).cpu())
+                    values[m_name].append(ms_ssim(frames[a], frames[b], per_frame=True).cpu())
+        return {name: _mean(torch.cat(v).numpy()) for name, v in values.items()}
+
+    def _report(self, nf: NervFile, sizes: dict[str, int], encode_seconds: float,
+                finetune_seconds: float) -> Compressed:
+        total = sum(sizes.values())
+        pixels = nf.num_frames * nf.model.height * nf.model.width
+        kept = sum(q.symbols.size for q in nf.tensors.values())
+        pruned_total = sum(q.numel for q in nf.tensors.values() if q.mask is not None)
+        pruned_kept = sum(q.symbols.size for q in nf.tensors.values() if q.mask is not None)
+        return Compressed(
+            path=str(self.output), file_bytes=total, sizes=sizes, bpp=total * 8 / pixels,
+            params=sum(q.numel for q in nf.tensors.values()), kept=kept,
+            sparsity=1 - pruned_kept / pruned_total if pruned_total else 0.0,
+            bits={k: q.bits for k, q in nf.tensors.items()}, weight_bits=sizes["weights"] * 8,
+            weight_entropy=sum(entropy_bits(q.symbols) for q in nf.tensors.values()),
+            estimates={"paper_bits": float(sum(q.symbols.size * q.bits for q in nf.tensors.values())),
+                       "huffman_bits": float(sum(huffman_bits(q.symbols) for q in nf.tensors.values()))},
+            metrics=dict(nf.metrics), encode_seconds=encode_seconds, finetune_seconds=finetune_seconds)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean for the JSON header: None rather than NaN (JSON has no NaN)."""
+    mean = float(np.mean(values))
+    return mean if np.isfinite(mean) else None

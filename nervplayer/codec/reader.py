@@ -1,0 +1,84 @@
+"""``NervVideo``: a ``.nerv`` file as a random-access video. Any frame index costs the same one forward pass.
+
+    video = NervVideo.open("clip.nerv", device="auto")
+    video.num_frames, video.fps, video.size          # size = (height, width)
+    rgb = video.frame(17)                            # uint8 H×W×3
+    mid = video.frame(17.5)                          # between frames 17 and 18 (t = 17.5 / num_frames)
+    clip = video.frames(0, 8)                        # uint8 [8, H, W, 3], frames 0..7
+
+Decoding is serialised by a lock, so one instance can be shared by several threads (a GUI's decode worker and
+its read-ahead, say). The network runs in float32 by default: on one device, a frame of a file equals the frame
+of the in-memory quantized model it was written from, bit for bit.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..model.render import times, to_uint8
+from ..train.device import resolve_device
+from . import nervfile
+from .nervfile import NervFile
+
+
+class NervVideo:
+    """A decoded-on-demand video backed by a quantized NeRV."""
+
+    def __init__(self, nf: NervFile, device: str | torch.device = "cpu", batch_size: int = 8) -> None:
+        self.file = nf
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.batch_size = batch_size
+        self.model = nf.build_model(self.device)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8) -> "NervVideo":
+        """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`."""
+        return cls(nervfile.load(path), device, batch_size)
+
+    @property
+    def num_frames(self) -> int:
+        return self.file.num_frames
+
+    @property
+    def fps(self) -> float:
+        return float(self.file.video["fps"])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width), the shape of a frame array."""
+        return self.file.model.height, self.file.model.width
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.file.header()
+
+    def _check(self, indices: Sequence[float]) -> None:
+        last = self.num_frames - 1
+        for t in indices:
+            if not 0 <= t <= last:
+                raise ConfigError(f"frame {t:g} is outside the video (0 to {last})")
+
+    def decode(self, indices: Sequence[float]) -> torch.Tensor:
+        """Float frames [B, 3, H, W] in [0, 1] on the decoding device (one batch, no size limit applied)."""
+        self._check(indices)
+        with self._lock, torch.inference_mode():
+            return self.model(times(indices, self.num_frames, self.device)).float()
+
+    def frame(self, t: float) -> np.ndarray:
+        """Frame ``t`` as uint8 H×W×3; a fractional ``t`` decodes between frames."""
+        return to_uint8(self.decode([t]))[0]
+
+    def frames(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start`` … ``stop`` − 1 as uint8 [stop − start, H, W, 3], decoded in batches."""
+        indices = list(range(start, stop))
+        self._check(indices[:1] + indices[-1:])
+        out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
+        for i in range(0, len(indices), self.batch_size):
+            out[i:i + self.batch_size] = to_uint8(self.decode(indices[i:i + self.batch_size]))
+        return out

@@ -1,0 +1,166 @@
+"""Decoding frames off the GUI thread: the latest request wins, results go through an LRU cache, and idle time
+is spent reading ahead and then measuring per-frame PSNR against the ground truth.
+
+Priorities, highest first: the one frame the user asked for last (older requests are forgotten), the read-ahead
+list that came with it, and the background PSNR scan. A source swap or :meth:`FrameDecoder.invalidate` (the live
+model changed) bumps a generation number; anything decoded for an older generation is thrown away.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from .cache import FrameCache
+from .compare import psnr
+from .source import FrameSource
+
+MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Decoded:
+    index: int
+    image: np.ndarray  # uint8 H×W×3
+    truth: np.ndarray | None  # the ground-truth frame, when there is one
+    psnr: float | None
+    decode_ms: float
+    generation: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.nbytes + (self.truth.nbytes if self.truth is not None else 0)
+
+
+class FrameDecoder(QThread):
+    ready = Signal(object)  # Decoded, for an explicit request
+    psnr_measured = Signal(int, int, float)  # generation, frame index, dB
+    failed = Signal(int, object)  # frame index, the exception
+
+    def __init__(self, cache_mb: int = 512, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("frame-decoder")
+        self.cache = FrameCache(cache_mb * MB)
+        self._cond = threading.Condition()
+        self._source: FrameSource | None = None
+        self._truth: FrameSource | None = None
+        self._generation = 0
+        self._wanted: int | None = None
+        self._ahead: list[int] = []
+        self._scan_next: int | None = None  # next frame of the background PSNR scan, None when off or done
+        self._stopping = False
+
+    # --- called from the GUI thread -------------------------------------------------------------------------
+    def set_sources(self, source: FrameSource | None, truth: FrameSource | None = None,
+                    scan_psnr: bool = False) -> None:
+        """Decode from ``source`` (compared against ``truth``); ``scan_psnr`` measures every frame when idle."""
+        with self._cond:
+            self._source, self._truth = source, truth
+            self._scan_next = 0 if scan_psnr and source is not None and truth is not None else None
+            self._bump()
+
+    def invalidate(self) -> None:
+        """Forget every decoded frame: the source now decodes differently (a live model took a step)."""
+        with self._cond:
+            self._bump()
+
+    def _bump(self) -> None:
+        self._generation += 1
+        self._wanted, self._ahead = None, []
+        self.cache.clear()
+        self._cond.notify()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def cached(self, index: int) -> Decoded | None:
+        item = self.cache.get((self._generation, index))
+        return item  # type: ignore[return-value]
+
+    def request(self, index: int, ahead: Sequence[int] = ()) -> None:
+        """Decode ``index`` next (replacing any request not yet started), then ``ahead`` while idle."""
+        with self._cond:
+            self._wanted = index
+            self._ahead = list(ahead)
+            self._cond.notify()
+
+    def read_ahead(self, ahead: Sequence[int]) -> None:
+        with self._cond:
+            self._ahead = list(ahead)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self.wait()
+
+    # --- the decode thread ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next_job()
+                while job is None and not self._stopping:
+                    self._cond.wait()
+                    job = self._next_job()
+                if self._stopping:
+                    return
+                kind, index = job
+                source, truth, generation = self._source, self._truth, self._generation
+            cached = self.cache.get((generation, index)) if kind == "wanted" else None
+            if cached is not None:  # read ahead since it was asked for
+                self.ready.emit(cached)
+                continue
+            try:
+                decoded = self._decode(source, truth, index, generation)
+            except Exception as e:  # a failing decoder is reported, never fatal
+                with self._cond:
+                    if kind != "wanted":
+                        self._ahead, self._scan_next = [], None
+                if kind == "wanted":
+                    self.failed.emit(index, e)
+                continue
+            with self._cond:
+                if generation != self._generation:
+                    continue
+            # The background scan only fills free room: it must not evict frames the user has looked at.
+            self.cache.put((generation, index), decoded, evict=kind != "scan")
+            if decoded.psnr is not None:
+                self.psnr_measured.emit(generation, index, decoded.psnr)
+            if kind == "wanted":
+                self.ready.emit(decoded)
+
+    def _next_job(self) -> tuple[str, int] | None:
+        if self._source is None:
+            return None
+        if self._wanted is not None:
+            index, self._wanted = self._wanted, None
+            return "wanted", index
+        while self._ahead:
+            index = self._ahead.pop(0)
+            if (self._generation, index) not in self.cache:
+                return "ahead", index
+        while self._scan_next is not None:
+            index = self._scan_next
+            self._scan_next = index + 1 if index + 1 < self._source.num_frames else None
+            if (self._generation, index) not in self.cache:
+                return "scan", index
+        return None
+
+    @staticmethod
+    def _decode(source: FrameSource, truth: FrameSource | None, index: int, generation: int) -> Decoded:
+        start = time.perf_counter()
+        image = np.ascontiguousarray(source.frame(index), dtype=np.uint8)
+        elapsed = (time.perf_counter() - start) * 1000
+        reference = None
+        if truth is not None and index < truth.num_frames:
+            reference = np.ascontiguousarray(truth.frame(index), dtype=np.uint8)
+            if reference.shape != image.shape:
+                reference = None
+        value = psnr(image, reference) if reference is not None else None
+        return Decoded(index, image, reference, value, elapsed, generation)

@@ -1,0 +1,282 @@
+"""The fit panel: the options of a fit (preset, schedule, device, plugins and their parameters), the controls
+(Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from ..model import PRESETS
+from ..plugins import registry
+from ..train import FitConfig
+from ..video import VideoInfo
+from .icons import icon
+from .plugin_form import PluginForm
+
+SCALES = (1.0, 0.5, 0.25)
+
+
+def available_devices() -> list[str]:
+    import torch
+
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+class FitProgress:
+    """Seconds per epoch and time left, over the time actually spent training (pauses excluded)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self.start(1, 0.0)
+
+    def start(self, epochs: int, start_epoch: float) -> None:
+        self.epochs, self.first, self.epoch = epochs, start_epoch, start_epoch
+        self._active, self._since = 0.0, self._clock()
+
+    def update(self, epoch: float) -> None:
+        self.epoch = epoch
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self._active += self._clock() - self._since
+            self._since = None
+
+    def resume(self) -> None:
+        if self._since is None:
+            self._since = self._clock()
+
+    def elapsed(self) -> float:
+        return self._active + (self._clock() - self._since if self._since is not None else 0.0)
+
+    def seconds_per_epoch(self) -> float | None:
+        done = self.epoch - self.first
+        return self.elapsed() / done if done > 0.02 else None
+
+    def eta(self) -> float | None:
+        spe = self.seconds_per_epoch()
+        return None if spe is None else spe * max(self.epochs - self.epoch, 0)
+
+
+class FitPanel(QWidget):
+    start_clicked = Signal()
+    pause_clicked = Signal()
+    cancel_clicked = Signal()
+    save_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fit-panel")
+        self.info: VideoInfo | None = None
+        self.progress = FitProgress()
+
+        self.video_label = QLabel("No video")
+        self.video_label.setObjectName("video-label")
+        self.video_label.setWordWrap(True)
+
+        self.preset = QComboBox()
+        for name, p in PRESETS.items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(self.preset.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset.setCurrentIndex(self.preset.findData("nerv-xs"))
+        self.preset.currentIndexChanged.connect(
+            lambda: self.preset.setToolTip(PRESETS[self.preset.currentData()].description))
+        self.scale = QComboBox()
+        self.scale.setToolTip("Frames are resized to this before fitting")
+        self.first = QSpinBox()
+        self.last = QSpinBox()
+        self.epochs = QSpinBox(minimum=1, maximum=100_000, value=100)
+        self.eval_every = QSpinBox(minimum=1, maximum=100_000, value=5, suffix=" epochs")
+        self.lr = QLineEdit("5e-4")
+        lr_valid = QDoubleValidator(1e-8, 10.0, 10)
+        lr_valid.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        self.lr.setValidator(lr_valid)
+        self.batch = QSpinBox(minimum=1, maximum=256, value=1)
+        self.device = QComboBox()
+        self.device.addItems(available_devices())
+
+        reg = registry()
+        self.activation = PluginForm(reg.entries("activation"), "silu")
+        self.loss = PluginForm(reg.entries("loss"), "fusion6")
+        self.scheduler = PluginForm(reg.entries("scheduler"), "warmup-cosine")
+
+        model = QGroupBox("Model")
+        f = QFormLayout(model)
+        f.addRow("Preset", self.preset)
+        f.addRow("Size", self.scale)
+        frames = QHBoxLayout()
+        frames.addWidget(self.first, 1)
+        frames.addWidget(QLabel("to"))
+        frames.addWidget(self.last, 1)
+        f.addRow("Frames", frames)
+        f.addRow("Activation", self.activation)
+        training = QGroupBox("Training")
+        f = QFormLayout(training)
+        f.addRow("Epochs", self.epochs)
+        f.addRow("Learning rate", self.lr)
+        f.addRow("Batch size", self.batch)
+        f.addRow("Device", self.device)
+        f.addRow("Evaluate every", self.eval_every)
+        f.addRow("Loss", self.loss)
+        f.addRow("LR schedule", self.scheduler)
+        self._options = (model, training)
+
+        self.start_button = QPushButton(icon("play"), "Start")
+        self.start_button.setObjectName("start")
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.cancel_button = QPushButton(icon("stop"), "Cancel")
+        self.save_button = QPushButton(icon("save"), "Save as .nerv…")
+        self.start_button.clicked.connect(self.start_clicked)
+        self.pause_button.clicked.connect(self.pause_clicked)
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        self.save_button.clicked.connect(self.save_clicked)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.cancel_button):
+            buttons.addWidget(b)
+
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.bar.setFormat("ready")
+        self.timing = QLabel(" ")
+        self.timing.setObjectName("timing")
+        self.result = QLabel()
+        self.result.setObjectName("result")
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        inner = QWidget()
+        column = QVBoxLayout(inner)
+        column.addWidget(self.video_label)
+        column.addWidget(model)
+        column.addWidget(training)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.timing)
+        layout.addWidget(self.save_button)
+        layout.addWidget(self.result)
+        self._controls = (self.start_button, self.pause_button, self.cancel_button, self.bar, self.timing,
+                          self.save_button)
+        self.set_state("empty")
+
+    # --- the video to fit ----------------------------------------------------------------------------------
+    def set_video(self, info: VideoInfo | None, description: str = "Open a video to fit it.") -> None:
+        """The clip the next fit trains on; None (with what is shown instead) when there is nothing to fit."""
+        self.info = info
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.timing.setText(" ")
+        self.result.clear()
+        if info is None:
+            self.video_label.setText(description)
+            self.set_state("empty")
+            return
+        self.bar.setFormat("ready")
+        name = info.path.rsplit("/", 1)[-1]
+        self.video_label.setText(f"<b>{name}</b><br>{info.num_frames} frames · {info.width}×{info.height} · "
+                                 f"{info.fps:g} fps")
+        for spin in (self.first, self.last):
+            spin.setRange(0, info.num_frames - 1)
+        self.first.setValue(0)
+        self.last.setValue(info.num_frames - 1)
+        self.scale.blockSignals(True)
+        self.scale.clear()
+        for s in SCALES:
+            self.scale.addItem(f"{s:.0%}  ({round(info.width * s)}×{round(info.height * s)})", s)
+        self.scale.blockSignals(False)
+        self.scale.setCurrentIndex(0 if info.width * info.height <= 640 * 360 else 1)
+        self.set_state("ready")
+
+    def config(self) -> FitConfig:
+        """The FitConfig the form describes (validated by the core when the fit starts)."""
+        assert self.info is not None
+        scale = self.scale.currentData() or 1.0
+        return FitConfig(
+            video=self.info.path, preset=self.preset.currentData(), epochs=self.epochs.value(),
+            lr=float(self.lr.text() or 5e-4), batch_size=self.batch.value(), device=self.device.currentText(),
+            activation=self.activation.choice, activation_params=self.activation.values(),
+            loss=self.loss.choice, loss_params=self.loss.values(),
+            scheduler=self.scheduler.choice, scheduler_params=self.scheduler.values(),
+            start=self.first.value(), end=self.last.value() + 1, scale=None if scale == 1.0 else scale,
+            eval_every=self.eval_every.value())
+
+    # --- state and progress --------------------------------------------------------------------------------
+    def set_state(self, state: str) -> None:
+        """``empty`` (no video), ``ready``, ``starting``, ``running``, ``paused``, ``finished``, ``saving``."""
+        self.state = state
+        busy = state in ("starting", "running", "paused", "saving")
+        for widget in (*self._options, *self._controls):
+            widget.setVisible(state != "empty")  # with nothing to fit, the panel only describes what is open
+        for box in self._options:
+            box.setEnabled(state in ("ready", "finished"))
+        self.start_button.setEnabled(state in ("ready", "finished"))
+        self.start_button.setText("Start again" if state == "finished" else "Start")
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.pause_button.setIcon(icon("play" if state == "paused" else "pause"))
+        self.cancel_button.setEnabled(busy and state != "starting")
+        self.save_button.setEnabled(state in ("running", "paused", "finished"))
+        if state == "starting":
+            self.bar.setRange(0, 0)  # busy: decoding the clip and building the model
+            self.bar.setFormat("preparing…")
+        elif self.bar.maximum() == 0:
+            self.bar.setRange(0, 1000)
+
+    def started(self, epochs: int, start_epoch: float) -> None:
+        self.progress.start(epochs, start_epoch)
+        self.bar.setRange(0, 1000)
+        self.set_state("running")
+        self.update_progress(start_epoch)
+
+    def update_progress(self, epoch: float) -> None:
+        p = self.progress
+        p.update(epoch)
+        self.bar.setValue(round(1000 * epoch / max(p.epochs, 1)))
+        self.bar.setFormat(f"epoch {epoch:.1f} / {p.epochs}")
+        spe, eta = p.seconds_per_epoch(), p.eta()
+        if spe is not None and eta is not None:
+            self.timing.setText(f"{spe:.2f} s/epoch · {clock_text(p.elapsed())} elapsed · ETA {clock_text(eta)}")
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.progress.pause()
+        else:
+            self.progress.resume()
+        self.set_state("paused" if paused else "running")
+
+    def finished(self, status: str) -> None:
+        self.progress.pause()
+        self.set_state("finished")
+        self.bar.setFormat(f"{status} at epoch {self.progress.epoch:.1f} / {self.progress.epochs}")
+
+    def show_saving(self, text: str, fraction: float | None = None) -> None:
+        if fraction is None:
+            self.bar.setRange(0, 0)
+        else:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(round(1000 * fraction))
+        self.bar.setFormat(text)

@@ -1,0 +1,147 @@
+"""The timeline: one cell per frame (so every position is an exact index), the A–B loop, and under it the
+per-frame PSNR strip (worst frame per pixel column, taller and greener is better)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QToolTip, QWidget
+
+from .state import PlaybackState
+from .timecode import timecode
+
+_MARGIN = 8
+_TRACK_H = 12
+_STRIP_H = 18
+
+
+def psnr_colors(t: np.ndarray) -> np.ndarray:
+    """Red (worst) through amber to green (best) for ``t`` in [0, 1]; uint8 [..., 3]."""
+    stops = np.array([[220, 60, 50], [240, 180, 60], [80, 190, 110]], dtype=np.float32)
+    x = np.clip(t, 0, 1) * 2
+    i = np.minimum(x.astype(int), 1)
+    f = (x - i)[..., None]
+    return (stops[i] * (1 - f) + stops[i + 1] * f).astype(np.uint8)
+
+
+class Timeline(QWidget):
+    scrubbed = Signal(int)
+
+    def __init__(self, state: PlaybackState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.state = state
+        self.psnr = np.full(state.num_frames, np.nan)
+        self._strip: tuple[tuple, QImage, np.ndarray] | None = None
+        for event in (state.frame_changed, state.loop_changed):
+            event.connect(lambda *_: self.update())
+        state.clip_changed.connect(self._clip_changed)
+        self.setMouseTracking(True)
+        self.setFixedHeight(_TRACK_H + _STRIP_H + 16)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def _clip_changed(self) -> None:
+        self.set_psnr(None)
+
+    # --- PSNR strip ----------------------------------------------------------------------------------------
+    def set_psnr(self, values: np.ndarray | list[float] | None) -> None:
+        """Per-frame PSNR (NaN where unknown); None clears it."""
+        self.psnr = np.full(self.state.num_frames, np.nan)
+        if values is not None:
+            v = np.asarray(values, dtype=float)[: self.state.num_frames]
+            self.psnr[: len(v)] = v
+        self._strip = None
+        self.update()
+
+    def set_psnr_value(self, index: int, value: float) -> None:
+        if 0 <= index < len(self.psnr) and self.psnr[index] != value:
+            self.psnr[index] = value
+            self._strip = None
+            self.update()
+
+    def worst_frame(self) -> int | None:
+        if np.all(np.isnan(self.psnr)):
+            return None
+        return int(np.nanargmin(self.psnr))
+
+    # --- geometry ------------------------------------------------------------------------------------------
+    def _usable(self) -> float:
+        return max(self.width() - 2 * _MARGIN, 1)
+
+    def x_of(self, frame: float) -> float:
+        return _MARGIN + (frame + 0.5) * self._usable() / self.state.num_frames
+
+    def frame_at(self, x: float) -> int:
+        i = math.floor((x - _MARGIN) / self._usable() * self.state.num_frames)
+        return min(max(i, 0), self.state.num_frames - 1)
+
+    # --- input ---------------------------------------------------------------------------------------------
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.scrubbed.emit(self.frame_at(event.position().x()))
+
+    def mouseMoveEvent(self, event) -> None:
+        i = self.frame_at(event.position().x())
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.scrubbed.emit(i)
+        value = self.psnr[i] if i < len(self.psnr) else np.nan
+        text = f"frame {i} · {timecode(i, self.state.fps)}" + ("" if np.isnan(value) else f" · {value:.2f} dB")
+        QToolTip.showText(event.globalPosition().toPoint(), text, self)
+
+    # --- painting ------------------------------------------------------------------------------------------
+    def _strip_image(self, width: int) -> QImage:
+        key = (width, len(self.psnr))
+        if self._strip is None or self._strip[0] != key:
+            n = len(self.psnr)
+            cols = np.arange(width)
+            first = np.minimum((cols * n) // width, n - 1)
+            last = np.maximum(((cols + 1) * n + width - 1) // width, first + 1)
+            known = ~np.isnan(self.psnr)
+            lo, hi = (np.nanmin(self.psnr), np.nanmax(self.psnr)) if known.any() else (0.0, 1.0)
+            worst = np.array([np.nanmin(self.psnr[a:b]) if known[a:b].any() else np.nan
+                              for a, b in zip(first, last)])
+            t = np.where(np.isnan(worst), 0, (worst - lo) / max(hi - lo, 1e-6))
+            rgba = np.zeros((_STRIP_H, width, 4), dtype=np.uint8)
+            heights = np.where(np.isnan(worst), 0, np.round(4 + t * (_STRIP_H - 4))).astype(int)
+            rows = np.arange(_STRIP_H)[:, None]
+            filled = rows >= _STRIP_H - heights[None, :]
+            rgba[..., :3] = psnr_colors(t)[None, :, :]
+            rgba[..., 3] = np.where(filled, 255, 0)
+            rgba[:, np.isnan(worst), :] = (48, 50, 56, 255)
+            image = QImage(rgba.data, width, _STRIP_H, 4 * width, QImage.Format.Format_RGBA8888)
+            self._strip = key, image, rgba
+        return self._strip[1]
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        w = self._usable()
+        track = QRectF(_MARGIN, 4, w, _TRACK_H)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(48, 50, 56))
+        p.drawRoundedRect(track, 4, 4)
+        cell = w / self.state.num_frames
+        played = QRectF(_MARGIN, 4, (self.state.frame + 0.5) * cell, _TRACK_H)
+        p.setBrush(QColor(66, 133, 244))
+        p.drawRoundedRect(played, 4, 4)
+        if self.state.loop_a is not None:
+            a = _MARGIN + self.state.loop_a * cell
+            b = _MARGIN + ((self.state.loop_b if self.state.loop_b is not None else self.state.loop_a) + 1) * cell
+            p.setBrush(QColor(255, 212, 121, 90))
+            p.drawRect(QRectF(a, 1, b - a, _TRACK_H + 6))
+            p.setPen(QPen(QColor(255, 212, 121), 2))
+            p.drawLine(QRectF(a, 1, 0, _TRACK_H + 6).topLeft(), QRectF(a, 1, 0, _TRACK_H + 6).bottomLeft())
+            if self.state.loop_b is not None:
+                p.drawLine(round(b), 1, round(b), _TRACK_H + 7)
+            p.setPen(Qt.PenStyle.NoPen)
+        strip_top = 4 + _TRACK_H + 6
+        if self.width() > 2 * _MARGIN and not np.isnan(self.psnr).all():
+            p.drawImage(_MARGIN, strip_top, self._strip_image(int(w)))
+        x = self.x_of(self.state.frame)
+        p.setPen(QPen(QColor(255, 255, 255), 2))
+        p.drawLine(round(x), strip_top, round(x), strip_top + _STRIP_H)
+        p.setBrush(QColor(255, 255, 255))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawEllipse(QRectF(x - 7, 4 + _TRACK_H / 2 - 7, 14, 14))

@@ -1,0 +1,57 @@
+"""Small .nerv files and runs for the codec tests: a random tiny NeRV, and a run fitted for a few epochs."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from nervplayer.codec import nervfile
+from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.prune import global_magnitude_masks
+from nervplayer.model import ModelConfig, NeRV
+from nervplayer.train import FitConfig, Fitter
+
+TINY_MODEL = ModelConfig(height=24, width=40, fc_h=3, fc_w=5, fc_c=8, strides=(4, 2), pe_levels=8, stem_dim=32,
+                         lower_width=8)
+ACTIVATION = {"id": "silu", "version": "1.0", "params": {}}
+VIDEO = {"num_frames": 16, "fps": 25.0, "start": 0, "end": 16, "stride": 1, "size": [24, 40],
+         "original_size": [48, 80], "crop": {"top": 0, "left": 0, "height": 24, "width": 40, "rendered": [24, 40]}}
+
+
+def tiny_nerv(bits: int = 8, prune: float = 0.4, per_channel: bool = True, coder: str = "ans",
+              mask_model: str = "tensor", seed: int = 0) -> nervfile.NervFile:
+    torch.manual_seed(seed)
+    model = NeRV(TINY_MODEL, torch.nn.SiLU)
+    state = model.state_dict()
+    masks = global_magnitude_masks({k: state[k] for k in model.prunable_weights()}, prune) if prune else {}
+    return pack_model(state, TINY_MODEL, {k: bits for k in state}, per_channel, masks, video=dict(VIDEO),
+                      activation=dict(ACTIVATION), coder=coder, mask_model=mask_model,
+                      source={"name": "synthetic.mp4", "sha256": "0" * 64},
+                      compression={"prune_ratio": prune, "bits": bits, "per_channel": per_channel})
+
+
+@pytest.fixture(scope="session")
+def tiny_file(tmp_path_factory):
+    """(NervFile, path, bytes) of a valid tiny file."""
+    nf = tiny_nerv()
+    path = tmp_path_factory.mktemp("nerv") / "tiny.nerv"
+    nervfile.save(nf, path)
+    return nf, path, path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def fitted_run(tmp_path_factory, shapes_clip):
+    """A run folder: nerv-xs (narrowed) fitted 3 epochs to the 16-frame 64×64 synthetic clip."""
+    run = tmp_path_factory.mktemp("runs") / "run"
+    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=3, lr=5e-3, eval_every=3,
+                    model={"stem_dim": 64, "fc_c": 8, "lower_width": 8}, device="cpu")
+    for _ in Fitter(cfg, run).run():
+        pass
+    return run
+
+
+@pytest.fixture
+def run_copy(fitted_run, tmp_path):
+    """A private copy of the fitted run (compression writes its fine-tunes inside the run folder)."""
+    return shutil.copytree(fitted_run, tmp_path / "run")

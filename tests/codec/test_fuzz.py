@@ -1,0 +1,114 @@
+"""Property: whatever is done to a valid file, opening it either works or raises NervFormatError, never
+anything else (no crash, no hang, no giant allocation). Three mutators, ~1000 examples each: raw bytes (caught
+by the checksums), header values with the checksum fixed (the validator), section payloads with the checksums
+fixed (the entropy decoders)."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from nervplayer.codec import NervVideo, container, nervfile
+from nervplayer.errors import NervFormatError
+
+from .conftest import tiny_nerv
+
+VALID = nervfile.encode(tiny_nerv())[0]
+PRE = struct.Struct("<8sHHII")
+SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def opens_or_fails_cleanly(data: bytes) -> None:
+    try:
+        header, sections = container.unpack(data)
+        nf = nervfile.decode(header, sections)
+    except NervFormatError:
+        return
+    frame = NervVideo(nf).frame(0)  # whatever loads must also decode
+    assert frame.shape == (nf.model.height, nf.model.width, 3)
+
+
+def split(data: bytes) -> tuple[dict, list[tuple[str, bytes]]]:
+    header, sections = container.unpack(data)
+    return header, list(sections.items())
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "truncate"]),
+                          st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=4))
+def test_raw_byte_mutations(edits):
+    data = bytearray(VALID)
+    for op, pos, value in edits:
+        pos = min(pos, max(len(data) - 1, 0))
+        if op == "flip" and data:
+            data[pos] ^= 1 << (value % 8)
+        elif op == "set" and data:
+            data[pos] = value
+        elif op == "insert":
+            data[pos:pos] = bytes([value]) * (1 + value % 9)
+        elif op == "delete":
+            del data[pos:pos + 1 + value % 9]
+        elif op == "truncate":
+            del data[pos:]
+    opens_or_fails_cleanly(bytes(data))
+
+
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
+                      st.text(max_size=8), st.just([]), st.just({}), st.lists(st.integers(-5, 10 ** 6), max_size=6))
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, prefix + (i,))
+
+
+HEADER_PATHS = [p for p in _paths(split(VALID)[0]) if p and p[0] != "sections"]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]), json_leaf),
+                min_size=1, max_size=3))
+def test_header_mutations_with_valid_checksum(edits):
+    header, sections = split(VALID)
+    for path, op, value in edits:
+        parent = header
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if op == "delete" and isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    head = json.dumps(header).encode()
+    if len(head) > container.MAX_HEADER_BYTES:
+        return
+    opens_or_fails_cleanly(PRE.pack(container.MAGIC, *container.VERSION, len(head), zlib.crc32(head)) + head
+                           + VALID[PRE.size + PRE.unpack_from(VALID)[3]:])
+
+
+@SETTINGS
+@given(st.integers(0, 3), st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1,
+                                   max_size=6), st.integers(-3, 3))
+def test_payload_mutations_with_valid_checksums(which, edits, resize):
+    header, sections = split(VALID)
+    tag, payload = sections[which]
+    payload = bytearray(payload)
+    for pos, value in edits:
+        if payload:
+            payload[pos % len(payload)] = value
+    if resize > 0:
+        payload += bytes(resize)
+    elif resize < 0:
+        del payload[resize:]
+    sections[which] = (tag, bytes(payload))
+    opens_or_fails_cleanly(container.pack({k: v for k, v in header.items() if k != "sections"}, sections))

@@ -1,0 +1,147 @@
+"""The whole story on the bundled sample: fit a few epochs, watch the charts, compare, save as .nerv, reopen it
+with its source, and check the event loop never stalls."""
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from nervplayer.codec import CompressOptions, NervVideo
+from nervplayer.gui.app import sample_path
+from nervplayer.gui.source import LiveSource
+from nervplayer.gui.state import CompareMode
+from nervplayer.train import Paused
+
+SAMPLE = sample_path()
+pytestmark = pytest.mark.skipif(SAMPLE is None, reason="resources/sample.mp4 is missing")
+
+
+def click_frame(qtbot, player, k):
+    qtbot.mouseClick(player.timeline, Qt.MouseButton.LeftButton, pos=QPoint(round(player.timeline.x_of(k)), 10))
+    qtbot.waitUntil(lambda: player.canvas.displayed_index == k and player.canvas.frame.generation ==
+                    player.decoder.generation, timeout=10_000)
+
+
+def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit):
+    window = make_window([])
+    panel, charts, player = window.fit_panel, window.charts, window.player
+    qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
+    panel.preset.setCurrentIndex(panel.preset.findData("nerv-xs"))
+    panel.scale.setCurrentIndex(panel.scale.findData(0.25))  # 80×45: a CPU test, not a benchmark
+    panel.last.setValue(7)
+    panel.epochs.setValue(2)
+    panel.eval_every.setValue(1)
+    # torch's one-time optimizer set-up runs in the background from start-up (see warm_up_torch): let it end, it
+    # is start-up work, not training.
+    qtbot.waitUntil(lambda: not window._warm_up.isRunning(), timeout=120_000)
+
+    probe = kit.StallProbe().start()
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.state == "starting"
+    qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
+    assert isinstance(player.source, LiveSource) and player.truth is not None
+    qtbot.waitUntil(lambda: panel.bar.value() > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
+    stall = probe.stop()
+    print(f"\n[measure] longest GUI stall while fitting: {stall * 1000:.0f} ms over {probe.ticks} ticks")
+    assert stall < 1.0
+
+    charts.redraw()
+    x, loss = charts.loss_raw.getData()
+    assert len(loss) == charts.history.steps == 16  # 8 frames × 2 epochs, batch 1
+    assert len(charts.psnr_curve.getData()[1]) == 2 and len(charts.best_marker.data) == 1
+    assert len(charts.lr_curve.getData()[1]) > 0
+    assert panel.bar.value() == 1000 and "completed" in panel.bar.format()
+    assert window.unsaved and window.actions["save_nerv"].isEnabled()
+    assert not np.isnan(player.timeline.psnr).any() and len(player.timeline.psnr) == 8
+
+    # Scrub to frame k: the pixels shown are the live decoder's frame k.
+    click_frame(qtbot, player, 5)
+    assert np.array_equal(kit.shown(player), window.fitter.decode([5])[0])
+    # The ground-truth overlay works on the fit: the wipe shows the source on the left.
+    qtbot.keyClick(player.canvas, Qt.Key.Key_G)
+    assert player.compare.mode is CompareMode.WIPE and player.current_psnr() is not None
+
+    # Save as .nerv, through the compression pipeline in a worker.
+    out = tmp_path / "sample.nerv"
+    window.save_nerv_to(out, CompressOptions(prune=0.2, finetune_epochs=1, device="cpu"))
+    assert panel.state == "saving"
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
+    assert out.is_file() and not window.unsaved, panel.bar.format()
+    assert "bpp" in panel.result.text() and "dB" in panel.result.text()
+
+    # Reopen it with its source: frames come from the file, the PSNR strip fills in the background.
+    window.open_path(str(out), truth=str(SAMPLE))
+    qtbot.waitUntil(lambda: window.nerv is not None and player.truth is not None, timeout=60_000)
+    assert (player.state.num_frames, player.source.size) == (8, (45, 80))
+    qtbot.waitUntil(lambda: not np.isnan(player.timeline.psnr).any(), timeout=30_000)
+    click_frame(qtbot, player, 3)
+    player.compare.set_mode(CompareMode.OFF)
+    assert np.array_equal(kit.shown(player), NervVideo.open(out).frame(3))
+    player.compare.set_mode(CompareMode.DIFFERENCE)
+    assert kit.shown(player).any()
+
+
+def test_pause_resume_and_cancel(make_window, qtbot):
+    window = make_window([])
+    panel, charts = window.fit_panel, window.charts
+    qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
+    panel.scale.setCurrentIndex(panel.scale.findData(0.25))
+    panel.last.setValue(3)
+    panel.epochs.setValue(500)
+    panel.eval_every.setValue(100)
+    window.start_fit()
+    qtbot.waitUntil(lambda: charts.history.steps > 3, timeout=120_000)
+    started, redraws = time.perf_counter(), charts.redraws
+    paused = []
+    window._fit_worker.event.connect(lambda e: paused.append(e) if isinstance(e, Paused) else None)
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.state == "paused" and panel.pause_button.text() == "Resume"
+    qtbot.waitUntil(lambda: bool(paused), timeout=60_000)  # the step in flight ends, then the fit waits
+    steps = charts.history.steps
+    qtbot.wait(400)
+    assert charts.history.steps == steps
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.state == "running"
+    qtbot.waitUntil(lambda: charts.history.steps > steps + 2, timeout=60_000)
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
+    assert "cancelled" in panel.bar.format()
+    assert window.unsaved  # the checkpoint of a cancelled fit can still be saved as .nerv
+    assert window.actions["save_nerv"].isEnabled()
+    elapsed = time.perf_counter() - started
+    assert charts.redraws - redraws <= elapsed * 30 + 2  # redraws are throttled, however many steps arrive
+
+
+def test_plugin_parameters_become_form_fields(make_window):
+    window = make_window(["/nonexistent.mp4"])
+    panel = window.fit_panel
+    panel.scheduler.set_choice("step")
+    labels = [panel.scheduler.form.itemAt(i, panel.scheduler.form.ItemRole.LabelRole).widget().text()
+              for i in range(panel.scheduler.form.rowCount())]
+    assert labels == ["step size", "gamma"]
+    panel.activation.set_choice("gelu")  # a parameter with choices becomes a combo box
+    assert panel.activation.values() == {"approximate": "none"}
+    panel.loss.set_choice("l1")
+    assert panel.loss.params.isHidden() and not panel.activation.params.isHidden()
+    from nervplayer.video import VideoInfo
+    panel.set_video(VideoInfo("clip.mp4", "video", 30, 25.0, 64, 48))
+    config = panel.config()
+    assert (config.scheduler, config.scheduler_params) == ("step", {"step_size": 100, "gamma": 0.5})
+    assert (config.activation, config.loss, config.preset, config.end) == ("gelu", "l1", "nerv-xs", 30)
+
+
+def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shapes_clip):
+    window = make_window([])
+    panel, charts = window.fit_panel, window.charts
+    qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
+    panel.scale.setCurrentIndex(panel.scale.findData(0.25))
+    panel.last.setValue(3)
+    panel.epochs.setValue(500)
+    window.start_fit()
+    qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
+    window.open_path(str(shapes_clip))  # the user is asked (the fixture answers "discard")
+    qtbot.waitUntil(lambda: window.video is not None and window.video.path == str(shapes_clip), timeout=30_000)
+    qtbot.wait(300)  # anything the stopped fit had queued arrives now, and must be dropped
+    assert panel.state == "ready" and charts.history.steps == 0 and not window.unsaved
+    assert window.player.state.num_frames == 16
