@@ -7,7 +7,7 @@ from pathlib import Path
 from ..codec import CompressOptions
 from ..codec.classic import CODECS
 from ..codec.entropy import CODERS
-from ..codec.rd import RDPoint, RDResult, classic, crossings, plot, sweep, write_json
+from ..codec.rd import RDPoint, RDResult, classic, crossings, plot, rate_at_equal_quality, sweep, write_json
 from ..codec.pipeline import source_reference
 from ..errors import ConfigError
 from ..train import Evaluated, open_run
@@ -76,9 +76,14 @@ def main(argv: list[str]) -> int:
             write_json(r, args.output.with_suffix(f".{codec}.json"))
             codecs.append(r)
             cross = crossings(nerv.front(), pts)
+            equal = rate_at_equal_quality(nerv.front(), pts)
             extra.setdefault("crossings", {})[codec] = cross
+            extra.setdefault("rate_at_equal_psnr", {})[codec] = equal
             where = ", ".join(f"{c['bpp']:.4f} bpp / {c['psnr']:.2f} dB" for c in cross) or "none in the common range"
             print(f"NeRV front crosses {codec}: {where}")
+            for e in equal:
+                print(f"  at {e['psnr']:.2f} dB: NeRV {e['bpp']:.4f} bpp, {codec} {e['other_bpp']:.4f} bpp "
+                      f"({e['bpp'] / e['other_bpp']:.1f}x)")
     write_json(nerv, args.output, extra)
     plot(nerv, codecs, args.output.with_suffix(".png"), nerv.description.split(";")[0])
     for pt in nerv.front():

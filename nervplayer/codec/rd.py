@@ -147,6 +147,14 @@ def crossings(a: list[RDPoint], b: list[RDPoint]) -> list[dict[str, float]]:
     return out
 
 
+def rate_at_equal_quality(front: list[RDPoint], other: list[RDPoint]) -> list[dict[str, float]]:
+    """For each point of ``front`` whose PSNR ``other`` reaches: ``other``'s bpp at that PSNR (log-linear)."""
+    pts = sorted(other, key=lambda p: p.psnr)
+    psnrs, logs = [p.psnr for p in pts], [math.log(p.bpp) for p in pts]
+    return [{"psnr": p.psnr, "bpp": p.bpp, "other_bpp": float(math.exp(np.interp(p.psnr, psnrs, logs)))}
+            for p in front if len(pts) > 1 and psnrs[0] <= p.psnr <= psnrs[-1]]
+
+
 def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None:
     """PSNR and MS-SSIM against bpp: NeRV's Pareto front as a line over its whole sweep (faint), each codec's
     quality settings as a line."""

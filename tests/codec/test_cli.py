@@ -98,7 +98,7 @@ def test_rd_with_codecs(compressed, tmp_path, capsys):
     assert set(data["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
     bpp, ps = data["results"]["bpp"], data["results"]["psnr-rgb"]
     assert bpp == sorted(bpp) and ps == sorted(ps)  # a Pareto front
-    assert len(data["points"]) == 4 and "crossings" in data
+    assert len(data["points"]) == 4 and "crossings" in data and "rate_at_equal_psnr" in data
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     for codec in ("libx264", "libx265", "libsvtav1"):
         assert len(json.loads(out.with_suffix(f".{codec}.json").read_text())["results"]["bpp"]) >= 4
