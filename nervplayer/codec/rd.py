@@ -162,6 +162,7 @@ def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     curves = [(nerv, nerv.front())] + [(c, sorted(c.points, key=lambda p: p.bpp)) for c in codecs]
@@ -174,6 +175,9 @@ def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None
                            color=line.get_color(), alpha=0.35)
     for ax, label in zip(axes, ("RGB PSNR (dB)", "MS-SSIM (RGB)")):
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("bits per pixel (whole file)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
