@@ -7,7 +7,6 @@ Prints a Markdown table; the rule (issue 5): a precision is a default only if it
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -15,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nervplayer.cli.options import frame_size
 from nervplayer.train import Evaluated, FitConfig, Fitter
+from public_loop import clip_parser
 
 
 def psnr_per_epoch(config: FitConfig) -> dict[str, Any]:
@@ -28,14 +27,7 @@ def psnr_per_epoch(config: FitConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--size", type=frame_size, metavar="WxH")
-    size.add_argument("--scale", type=float)
-    p.add_argument("--frames", type=int, help="first N frames only")
-    p.add_argument("--preset", default="nerv-s")
-    p.add_argument("--epochs", type=int, default=20)
+    p = clip_parser(__doc__, epochs=20)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", nargs="+", default=["bf16"], help="precisions to compare with fp32")
     p.add_argument("--json", type=Path)

@@ -124,15 +124,21 @@ def train_public(config: FitConfig, workers: int, work_dir: Path) -> dict[str, A
             return done.value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def clip_parser(description: str | None, epochs: int) -> argparse.ArgumentParser:
+    """The options every bench that fits a clip shares: video, size or scale, frame count, preset, epochs."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=frame_size, metavar="WxH")
     size.add_argument("--scale", type=float)
     p.add_argument("--frames", type=int, help="first N frames only")
     p.add_argument("--preset", default="nerv-s")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=epochs)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = clip_parser(__doc__, epochs=10)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers (the public code's default is 4)")
