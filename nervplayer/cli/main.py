@@ -1,14 +1,17 @@
 """Entry point: dispatch to a subcommand module, or open the player.
 
-``nervplayer`` alone (or ``nervplayer FILE``) opens the GUI. Every :class:`~nervplayer.errors.NervError`
-becomes one line on stderr and exit status 2, never a traceback.
+``nervplayer`` alone (or ``nervplayer FILE``) opens the GUI. How failures reach the user (one line, exit 2 for
+bad input, exit 1 and a log file for a bug, ``--debug`` for tracebacks) is :mod:`.errors`.
 """
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from pathlib import Path
 
 from ..errors import NervError
+from .errors import guarded, quiet_ffmpeg, unknown_command
 
 SUBCOMMANDS = {
     "fit": "fit a NeRV to a video (headless)",
@@ -23,9 +26,10 @@ SUBCOMMANDS = {
     "bench": "measure training and decoding speed",
 }
 
-USAGE = "usage: nervplayer [--safe-mode] [SUBCOMMAND ...] | [FILE [--gt VIDEO] [--frame N]]\n\n" + "\n".join(
+USAGE = "usage: nervplayer [--safe-mode] [--debug] [SUBCOMMAND ...] | [FILE [--gt VIDEO] [--frame N]]\n\n" + "\n".join(
     f"  {name:<9} {text}" for name, text in SUBCOMMANDS.items()) + (
     "\n\nWith no subcommand, opens the player (on FILE, or the bundled sample)."
+    "\n--debug shows the full traceback of an unexpected error (otherwise it goes to a log file)."
     "\n'nervplayer SUBCOMMAND --help' explains each one.")
 
 
@@ -45,6 +49,12 @@ def run(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(f"{__package__}.{argv[0]}")
         return module.main(argv[1:])
+    if argv and not argv[0].startswith("-") and not Path(argv[0]).exists():
+        raise unknown_command(argv[0], list(SUBCOMMANDS))
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        raise NervError("the player needs a display (none found: DISPLAY and WAYLAND_DISPLAY are unset); "
+                        "'nervplayer --help' lists the commands that run without one")
     try:
         from ..gui.app import main as gui_main
     except ImportError as e:
@@ -54,15 +64,9 @@ def run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        code = run(argv)
-    except NervError as e:
-        print(f"nervplayer: error: {e}", file=sys.stderr)
-        code = 2
-    except KeyboardInterrupt:
-        print("nervplayer: interrupted", file=sys.stderr)
-        code = 130
-    return code
+    debug = "--debug" in argv  # accepted anywhere on the line, like --safe-mode
+    quiet_ffmpeg()
+    return guarded(run, [a for a in argv if a != "--debug"], debug)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ def main(argv: list[str]) -> int:
     reg = registry()
     print(f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
           "entry points:    group 'nervplayer.plugins'\n")
-    for kind in ("activation", "loss", "scheduler"):
-        print(f"{kind}s:")
+    for kind, heading in (("activation", "activations"), ("loss", "losses"), ("scheduler", "schedulers")):
+        print(f"{heading}:")
         for e in reg.entries(kind):
             alias = f" (alias {', '.join(e.aliases)})" if e.aliases else ""
             print(f"  {e.id:<16} v{e.version:<6} {e.source:<12} {e.description}{alias}")

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import PluginError
+from ..sorting import natural_key
 from .api import KINDS, API_VERSION, Kind, Param, PluginEntry
 
 
@@ -51,11 +52,11 @@ class Registry:
             raise PluginError(f"unknown {kind} {id!r}; available: {', '.join(self.ids(kind)) or 'none'}") from None
 
     def ids(self, kind: Kind) -> list[str]:
-        return sorted(self._entries[kind])
+        return sorted(self._entries[kind], key=natural_key)
 
     def entries(self, kind: Kind | None = None) -> list[PluginEntry]:
         kinds = KINDS if kind is None else (kind,)
-        return [self._entries[k][i] for k in kinds for i in sorted(self._entries[k])]
+        return [self._entries[k][i] for k in kinds for i in sorted(self._entries[k], key=natural_key)]
 
     def resolve_params(self, kind: Kind, id: str, params: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults overlaid with ``params``, checked against the declared names, types and ranges."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import ConfigError, VideoError
+from ..sorting import natural_key
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -27,9 +27,8 @@ class VideoInfo:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    def natural(p: Path) -> list:
-        return [int(s) if s.isdigit() else s.lower() for s in re.split(r"(\d+)", p.name)]
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural)
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                  key=lambda p: natural_key(p.name))
 
 
 def _open_container(path: Path):
