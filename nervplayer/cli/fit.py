@@ -17,7 +17,10 @@ def build_parser() -> Parser:
                "Fusion6).")
     p.add_argument("video", nargs="?", help="video file or frame folder (optional with --resume)")
     p.add_argument("-o", "--output", required=True, type=Path, help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output where it stopped; with --epochs N above the epochs done, "
+                        "extend a finished run (the schedule continues as an N-epoch run would: the learning "
+                        "rate at each epoch is the one a run started with --epochs N has there)")
     p.add_argument("--preset", help="nerv-xs | nerv-s | nerv-m | nerv-l (default nerv-s)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
@@ -122,6 +125,9 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
               f"  nervplayer fit --resume -o {run_dir}", file=sys.stderr)
         return 130
     last = finished.last_eval
+    if last is None:
+        print(f"done: {finished.epoch:.0f} epochs; results in {run_dir}/")
+        return 0
     print(f"done: {finished.epoch:.0f} epochs in {finished.elapsed:.1f} s, PSNR {last.psnr:.2f} dB, MS-SSIM "
           f"{last.ms_ssim:.4f}. Results in {run_dir}/ (model.safetensors, metrics.csv, config.json)")
     return 0

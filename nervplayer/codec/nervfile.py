@@ -19,15 +19,14 @@ from .. import __version__
 from ..atomic import atomic_write_bytes
 from ..errors import NervFormatError, PluginError
 from ..model import ModelConfig, NeRV
+from ..model.config import MAX_PARAMS, check_model_config
 from ..plugins import registry
 from . import container
 from .entropy import CODERS, MASK_MODELS, decode_mask, decode_symbols, encode_mask, encode_symbols
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
 
-# Limits a valid file stays within; a header beyond them is rejected before anything is allocated.
-MAX_SIDE = 16384  # frame height / width, rendered (padded) size included
-MAX_PARAMS = 1 << 26  # ~5× NeRV-L
-MAX_ACTIVATIONS = 1 << 31  # elements of the largest feature map of one frame
+# Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
+# limits are the ones every model config obeys (nervplayer.model.config).
 MAX_FRAMES = 10_000_000
 SECTIONS = ("QPAR", "TABL", "WGHT", "MASK")
 PARTS = ("header", "ranges", "tables", "weights", "mask")
@@ -236,43 +235,16 @@ class _Validator:
         return value
 
     def model_config(self, d: dict) -> ModelConfig:
-        w = "model"
-        for key in ("height", "width", "fc_h", "fc_w"):
-            self.number(d, key, 1, MAX_SIDE, w)
-        self.number(d, "fc_c", 1, 1 << 16, w)
-        self.number(d, "pe_base", 1e-3, 1e3, w, integer=False)
-        self.number(d, "pe_levels", 1, 4096, w)
-        self.number(d, "stem_dim", 1, 1 << 16, w)
-        self.number(d, "stem_layers", 0, 16, w)
-        self.number(d, "expansion", 1e-3, 64, w, integer=False)
-        self.number(d, "reduction", 1, 1 << 16, w)
-        self.number(d, "lower_width", 1, 1 << 16, w)
-        strides = self.get(d, "strides", list, w)
-        if not 1 <= len(strides) <= 12 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 32
-                                                  for s in strides):
-            raise self.fail("model.strides must be 1 to 12 integers in [1, 32]")
-        self.get(d, "activation", str, w)
-        self.get(d, "activation_params", dict, w)
+        missing = [f for f in ModelConfig.__dataclass_fields__ if f not in d]
+        if missing:
+            raise self.fail(f"model has no {missing[0]!r}")
         try:
-            cfg = ModelConfig.from_dict(d)
-        except (ValueError, TypeError) as e:
-            raise self.fail(f"invalid model config ({e})") from None
-        ph, pw = cfg.padded_size
-        if not (cfg.height <= ph <= MAX_SIDE and cfg.width <= pw <= MAX_SIDE):
-            raise self.fail(f"model renders {pw}x{ph}, which does not cover {cfg.width}x{cfg.height} "
-                            f"or exceeds {MAX_SIDE}")
-        return cfg
+            return check_model_config(d)
+        except ValueError as e:
+            raise self.fail(str(e)) from None
 
     def architecture(self, cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]:
-        """Parameter shapes of the declared network, computed without allocating it; checks the size limits."""
-        widths = cfg.stage_widths()
-        if max(widths) > 1 << 16 or min(widths) < 1:
-            raise self.fail(f"model channel widths {widths} are out of range")
-        h, w = cfg.fc_h, cfg.fc_w
-        for c, s in zip(widths[1:], cfg.strides):
-            h, w = h * s, w * s
-            if c * h * w > MAX_ACTIVATIONS:
-                raise self.fail(f"model feature maps of {c}x{h}x{w} exceed the limit of {MAX_ACTIVATIONS} values")
+        """Parameter shapes of the declared network, computed without allocating it; checks the size limit."""
         try:
             shapes = parameter_shapes(cfg, activation)
         except Exception as e:  # a plugin's activation failing on construction

@@ -1,11 +1,11 @@
 """Named model sizes. At 1280×720 nerv-s / nerv-m / nerv-l are exactly the paper's NeRV-S/M/L."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from .config import ModelConfig
+from .config import ModelConfig, check_model_config
 from .sizing import fit_grid
 
 
@@ -43,19 +43,19 @@ def model_config(preset: str, height: int, width: int, **overrides: Any) -> Mode
     except KeyError:
         raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}") from None
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    strides = tuple(overrides.pop("strides", p.strides))
+    strides = overrides.pop("strides", p.strides)
+    try:  # the stride list first: the size rule needs it (check_model_config names a bad one)
+        check_model_config({"height": 1, "width": 1, "fc_h": 1, "fc_w": 1, "strides": strides})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    strides = tuple(strides)
     fc_h, fc_w, kept = fit_grid(height, width, strides)
     if "fc_h" in overrides or "fc_w" in overrides:
         kept = strides
-    cfg = ModelConfig(height=height, width=width, fc_h=fc_h, fc_w=fc_w, fc_c=p.fc_c, strides=kept,
-                      pe_levels=p.pe_levels, stem_dim=p.stem_dim, stem_layers=p.stem_layers,
-                      lower_width=p.lower_width)
+    base = ModelConfig(height=height, width=width, fc_h=fc_h, fc_w=fc_w, fc_c=p.fc_c, strides=kept,
+                       pe_levels=p.pe_levels, stem_dim=p.stem_dim, stem_layers=p.stem_layers,
+                       lower_width=p.lower_width)
     try:
-        cfg = replace(cfg, **overrides)
-    except TypeError as e:
-        raise ConfigError(f"bad model option: {e}") from None
-    ph, pw = cfg.padded_size
-    if ph < height or pw < width:
-        raise ConfigError(f"fc grid {cfg.fc_h}x{cfg.fc_w} with strides {cfg.strides} renders {pw}x{ph}, "
-                          f"smaller than the {width}x{height} frame")
-    return cfg
+        return check_model_config({**base.to_dict(), **overrides})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

@@ -20,7 +20,7 @@ from ..errors import ConfigError, DeviceError, NervError, ResumeError
 from ..model import ModelConfig, NeRV, count_parameters, model_config
 from ..model.render import times, to_uint8
 from ..plugins import Registry, registry as global_registry
-from ..video import FrameStore, build_store, file_hash, iter_frames, output_size, probe
+from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import run as runfolder
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
@@ -29,10 +29,10 @@ from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, S
 from .evaluate import evaluate, summary
 
 
-def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None
-                ) -> tuple[FrameStore, dict[str, Any]]:
+def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None,
+                info: VideoInfo | None = None) -> tuple[FrameStore, dict[str, Any]]:
     """Decode the configured frame range once into a frame store; return it with a record of the source."""
-    info = probe(config.video)
+    info = info or probe(config.video)
     end = info.num_frames if config.end is None else config.end
     if end > info.num_frames or config.start >= info.num_frames:
         raise ConfigError(f"frame range {config.start}:{end} is outside the clip ({info.num_frames} frames)")
@@ -69,16 +69,17 @@ class Fitter:
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
+        # Then the source's size and the model it implies: a bad model option fails before any decoding.
+        info = probe(config.video)
+        height, width = output_size(info, config.size, config.scale)
+        self.model_config: ModelConfig = model_config(config.preset, height, width, activation=config.activation,
+                                                      activation_params=dict(config.activation_params),
+                                                      **config.model)
         checkpoint = self._prepare_run_dir(resume)
-        self.store, self.source = load_source(config, self.device,
-                                              self.run_dir / "cache" if self.run_dir else None)
+        self.store, self.source = load_source(config, self.device, self._cache_dir(), info)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
-        self.model_config: ModelConfig = model_config(config.preset, self.store.height, self.store.width,
-                                                      activation=config.activation,
-                                                      activation_params=dict(config.activation_params),
-                                                      **config.model)
         torch.manual_seed(config.seed)
         self.model = NeRV(self.model_config, act).to(self.device)
         if self.precision.channels_last:
@@ -101,7 +102,7 @@ class Fitter:
         self._cancel = threading.Event()
         if checkpoint is not None:
             self._restore(checkpoint)
-        elif self.run_dir is not None:
+        if self.run_dir is not None:  # a resumed run may extend its epochs: the record follows
             runfolder.write_config(self.run_dir, self.record())
 
     # ---- control, from any thread ----
@@ -141,19 +142,32 @@ class Fitter:
             if config_path.exists():
                 raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
                                   "or choose another output folder")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the run folder {self.run_dir}: "
+                                  f"{(e.strerror or type(e).__name__).lower()}") from None
             return None
         previous = runfolder.open_run(self.run_dir)
         old, new = previous.fit_config.to_dict(), self.config.to_dict()
         changed = sorted(k for k in new if k not in FitConfig.RESUMABLE_CHANGES and old.get(k) != new[k]
-                         and k != "video")
+                         and k not in ("video", "epochs"))
         if changed:
             raise ResumeError(f"{self.run_dir} was made with other options ({', '.join(changed)} differ); "
                               "resume with the same options or start a new run folder")
         if file_hash(self.config.video) != previous.source["sha256"]:
             raise ResumeError(f"{self.run_dir} was made from another video ({previous.source['name']}, "
                               f"sha256 {previous.source['sha256'][:12]}…), not {self.config.video}")
-        return load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
+        state = load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
+        done = int(state["epoch"])
+        if done >= self.config.epochs:
+            what = "is complete" if done >= old["epochs"] else "is further along"
+            raise ResumeError(f"{self.run_dir} {what}: {done} of {old['epochs']} epochs done; to train longer, "
+                              f"pass --resume --epochs N with N above {done}")
+        return state
+
+    def _cache_dir(self) -> Path | None:
+        return self.run_dir / "cache" if self.run_dir is not None else None
 
     def _checkpoint_state(self) -> dict[str, Any]:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
