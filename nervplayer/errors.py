@@ -31,3 +31,7 @@ class DeviceError(NervError):
 
 class NervFormatError(NervError):
     """A ``.nerv`` file is not valid: wrong magic, truncated, corrupt, or needs a plugin that is missing."""
+
+
+class MemoryBudgetError(NervError):
+    """Decoding a frame would need more memory than the budget allows, even a band of rows at a time."""

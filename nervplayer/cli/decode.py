@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..codec import NervVideo
 from ..video.writer import write_png
-from .options import Parser
+from .options import Parser, add_memory_budget
 
 
 def main(argv: list[str]) -> int:
@@ -15,8 +15,9 @@ def main(argv: list[str]) -> int:
                    help="frame index from 0; a fractional index decodes between frames")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--device", default="cpu", help="cpu (default) | auto | cuda | mps")
+    add_memory_budget(p)
     args = p.parse_args(argv)
-    video = NervVideo.open(args.file, args.device)
+    video = NervVideo.open(args.file, args.device, memory_budget=args.memory_budget)
     write_png(args.output, video.frame(args.frame))
     print(f"wrote {args.output}")
     return 0

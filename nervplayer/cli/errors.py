@@ -115,7 +115,15 @@ def guarded(run, argv: list[str], debug: bool) -> int:
         _print_error(os_error_line(e))
         return USER_ERROR
     except Exception as e:
+        if _out_of_memory(e):
+            _print_error("out of memory; try a smaller frame size, batch size or --memory-budget")
+            return USER_ERROR
         return _bug(e, debug)
+
+
+def _out_of_memory(e: Exception) -> bool:
+    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (accelerators)."""
+    return type(e).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(e)
 
 
 def _bug(e: Exception, debug: bool) -> int:

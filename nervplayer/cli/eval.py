@@ -11,7 +11,7 @@ from ..model.render import times
 from ..train import FitConfig, load_source, open_run
 from ..train.evaluate import FrameMetrics, evaluate, summary, vmaf_style
 from ..train.device import resolve_device
-from .options import Parser
+from .options import Parser, add_memory_budget
 
 
 def evaluate_run(run_path: Path, video: str, device: str = "auto") -> tuple[FrameMetrics, list[int], int]:
@@ -39,10 +39,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("video", help="the source video (or frame folder)")
     p.add_argument("--json", action="store_true", help="print libvmaf-style per-frame JSON")
     p.add_argument("--device", default="auto")
+    add_memory_budget(p)
     args = p.parse_args(argv)
     if args.model.is_file():
         from ..codec.evaluate import evaluate_nerv
-        metrics, seen, first = evaluate_nerv(args.model, args.video, args.device)
+        metrics, seen, first = evaluate_nerv(args.model, args.video, args.device, memory_budget=args.memory_budget)
     else:
         metrics, seen, first = evaluate_run(args.model, args.video, args.device)
     if args.json:

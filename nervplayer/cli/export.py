@@ -8,7 +8,7 @@ from ..codec import NervVideo
 from ..codec.classic import container_for, write_video
 from ..errors import ConfigError
 from ..video.writer import write_png
-from .options import Parser, frame_range
+from .options import Parser, add_memory_budget, frame_range
 
 
 def main(argv: list[str]) -> int:
@@ -23,8 +23,9 @@ def main(argv: list[str]) -> int:
                    "yuv444p keeps full colour)")
     p.add_argument("--frames", type=frame_range, metavar="START:END", help="frame range (END exclusive)")
     p.add_argument("--device", default="auto")
+    add_memory_budget(p)
     args = p.parse_args(argv)
-    video = NervVideo.open(args.file, args.device)
+    video = NervVideo.open(args.file, args.device, memory_budget=args.memory_budget)
     start, end = args.frames or (0, None)
     end = video.num_frames if end is None else end
     if not 0 <= start < end <= video.num_frames:

@@ -43,6 +43,26 @@ def frame_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def memory_size(text: str) -> int:
+    """``"512M"``, ``"4G"``, ``"2048"`` (MiB) → bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = units.get(t[-1:], 1 << 20)
+    try:
+        value = float(t[:-1] if t[-1:] in units else t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"memory budget must look like 512M or 4G, got {text!r}") from None
+    if not value > 0 or value * scale > 1 << 50:
+        raise argparse.ArgumentTypeError(f"memory budget must be positive, got {text!r}")
+    return int(value * scale)
+
+
+def add_memory_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory-budget", type=memory_size, metavar="SIZE",
+                   help="memory decoding may use, e.g. 512M or 4G (default: half the available memory); "
+                        "larger frames are decoded in bands of rows")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit status 2 (its own convention), without the usage dump."""
 

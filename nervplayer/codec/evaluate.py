@@ -12,14 +12,14 @@ from ..video import file_hash
 from .reader import NervVideo
 
 
-def evaluate_nerv(path: str | os.PathLike, video: str, device: str = "auto",
-                  check_hash: bool = False) -> tuple[FrameMetrics, list[int], int]:
+def evaluate_nerv(path: str | os.PathLike, video: str, device: str = "auto", check_hash: bool = False,
+                  memory_budget: int | None = None) -> tuple[FrameMetrics, list[int], int]:
     """Per-frame metrics of the file's frames against ``video`` (its frame range, resized to the file's size).
 
     Returns ``(metrics, seen, first)``: the indices the model was trained on (every ``stride``-th), and the
     source index of frame 0. With ``check_hash``, a video other than the recorded source is refused.
     """
-    nerv = NervVideo.open(path, device)
+    nerv = NervVideo.open(path, device, memory_budget=memory_budget)
     v = nerv.file.video
     sha = nerv.file.source.get("sha256")
     if check_hash and sha and file_hash(video) != sha:

@@ -9,6 +9,11 @@
 Decoding is serialised by a lock, so one instance can be shared by several threads (a GUI's decode worker and
 its read-ahead, say). The network runs in float32 by default: on one device, a frame of a file equals the frame
 of the in-memory quantized model it was written from, bit for bit.
+
+Memory: before anything is allocated, the peak memory of a frame is computed from the architecture
+(:mod:`nervplayer.model.banded`) and compared with a budget (default: half the memory available on the decoding
+device, at most 16 GiB). Frames that do not fit whole are decoded in bands of rows; a frame that does not fit
+even one row at a time is refused with a :class:`~nervplayer.errors.MemoryBudgetError` naming need and budget.
 """
 from __future__ import annotations
 
@@ -20,8 +25,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..model.banded import DecodePlan, forward_banded, plan_decoding
 from ..model.render import times, to_uint8
 from ..train.device import resolve_device
+from ..video.store import default_budget_bytes
 from . import nervfile
 from .nervfile import NervFile
 
@@ -29,17 +36,23 @@ from .nervfile import NervFile
 class NervVideo:
     """A decoded-on-demand video backed by a quantized NeRV."""
 
-    def __init__(self, nf: NervFile, device: str | torch.device = "cpu", batch_size: int = 8) -> None:
+    def __init__(self, nf: NervFile, device: str | torch.device = "cpu", batch_size: int = 8,
+                 memory_budget: int | None = None) -> None:
+        """``memory_budget``: bytes decoding may use (default: see the module docstring)."""
         self.file = nf
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.batch_size = batch_size
+        budget = default_budget_bytes(self.device) if memory_budget is None else memory_budget
+        self.plan: DecodePlan = plan_decoding(nf.model, budget, batch_size)
+        self.batch_size = self.plan.batch
         self.model = nf.build_model(self.device)
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8) -> "NervVideo":
-        """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`."""
-        return cls(nervfile.load(path), device, batch_size)
+    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8,
+             memory_budget: int | None = None) -> "NervVideo":
+        """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`, one too
+        large to decode within the memory budget :class:`~nervplayer.errors.MemoryBudgetError`."""
+        return cls(nervfile.load(path), device, batch_size, memory_budget)
 
     @property
     def num_frames(self) -> int:
@@ -65,10 +78,15 @@ class NervVideo:
                 raise ConfigError(f"frame {t:g} is outside the video (0 to {last})")
 
     def decode(self, indices: Sequence[float]) -> torch.Tensor:
-        """Float frames [B, 3, H, W] in [0, 1] on the decoding device (one batch, no size limit applied)."""
+        """Float frames [B, 3, H, W] in [0, 1] on the decoding device (one batch; within the memory budget for
+        up to ``batch_size`` frames)."""
         self._check(indices)
         with self._lock, torch.inference_mode():
-            return self.model(times(indices, self.num_frames, self.device)).float()
+            t = times(indices, self.num_frames, self.device)
+            if not self.plan.banded:
+                return torch.cat([self.model(t[i:i + self.batch_size]).float()
+                                  for i in range(0, len(t), self.batch_size)])
+            return torch.cat([forward_banded(self.model, t[i:i + 1], self.plan.rows) for i in range(len(t))])
 
     def frame(self, t: float) -> np.ndarray:
         """Frame ``t`` as uint8 H×W×3; a fractional ``t`` decodes between frames."""

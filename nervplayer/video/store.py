@@ -119,6 +119,8 @@ class DiskFrameStore:
 
 
 def default_budget_bytes(device: torch.device) -> int:
+    """Half the memory available on ``device`` (for the CPU: free RAM, and what an address-space limit such as
+    ``ulimit -v`` leaves), at most 16 GiB."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return min(free // 2, 16 * _GiB)
@@ -126,7 +128,21 @@ def default_budget_bytes(device: torch.device) -> int:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         available = 8 * _GiB
-    return min(available // 2, 16 * _GiB)
+    return min(min(available, _address_space_left()) // 2, 16 * _GiB)
+
+
+def _address_space_left() -> int:
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if limit == resource.RLIM_INFINITY:
+            return 1 << 62
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(limit - used, 0)
+    except (ImportError, OSError, ValueError):
+        return 1 << 62
 
 
 def build_store(frames: Iterable[np.ndarray], num_frames: int, height: int, width: int, device: torch.device,

@@ -55,3 +55,22 @@ def fitted_run(tmp_path_factory, shapes_clip):
 def run_copy(fitted_run, tmp_path):
     """A private copy of the fitted run (compression writes its fine-tunes inside the run folder)."""
     return shutil.copytree(fitted_run, tmp_path / "run")
+
+
+# A valid 4096x4096 file whose every weight is pruned (and every bias zero): a few KB on disk, but one conv
+# output of 96x32x32 channels at 128x128 (6 GiB in float32) when decoded whole.
+HUGE_MODEL = ModelConfig(height=4096, width=4096, fc_h=128, fc_w=128, fc_c=2, strides=(32,), pe_levels=8,
+                         stem_dim=8, expansion=48.0, lower_width=1)
+
+
+def huge_all_pruned_nerv() -> nervfile.NervFile:
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in NeRV(HUGE_MODEL, torch.nn.SiLU).state_dict().items()}
+    state = {k: torch.zeros(shape) for k, shape in shapes.items()}
+    masks = {k: torch.zeros(shape, dtype=torch.bool) for k, shape in shapes.items() if k.endswith("weight")}
+    video = dict(VIDEO, size=[4096, 4096], original_size=[4096, 4096],
+                 crop={"top": 0, "left": 0, "height": 4096, "width": 4096, "rendered": [4096, 4096]})
+    return pack_model(state, HUGE_MODEL, {k: 8 for k in state}, False, masks, video=video,
+                      activation=dict(ACTIVATION), coder="ans", mask_model="tensor",
+                      source={"name": "synthetic.mp4", "sha256": "0" * 64},
+                      compression={"prune_ratio": 1.0, "bits": 8, "per_channel": False})
