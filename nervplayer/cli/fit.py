@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
         return _drive(fitter, args.output)
     finally:
         signal.signal(signal.SIGINT, previous)
+        fitter.store.close()  # the frame cache, if the clip was too large for memory
 
 
 def _drive(fitter: Fitter, run_dir: Path) -> int:

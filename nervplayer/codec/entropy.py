@@ -37,6 +37,16 @@ def _constriction():
     return constriction.stream
 
 
+def coder_library_version() -> str:
+    """The installed constriction's version, recorded in every .nerv header (pyproject pins the tested range)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("constriction")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 # ---------------------------------------------------------------------------------------------- tables
 
 def pack_counts(counts: np.ndarray) -> bytes:

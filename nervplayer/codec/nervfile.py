@@ -22,7 +22,8 @@ from ..model import ModelConfig, NeRV
 from ..model.config import MAX_PARAMS, check_model_config
 from ..plugins import registry
 from . import container
-from .entropy import CODERS, MASK_MODELS, decode_mask, decode_symbols, encode_mask, encode_symbols
+from .entropy import (CODERS, MASK_MODELS, coder_library_version, decode_mask, decode_symbols, encode_mask,
+                      encode_symbols)
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
 
 # Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
@@ -123,7 +124,8 @@ def save(nf: NervFile, path: str | os.PathLike) -> dict[str, int]:
     """Write ``nf`` atomically; returns the bytes per part."""
     if not nf.created:
         nf.created = {"by": f"nervplayer {__version__}",
-                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "constriction": coder_library_version()}
     data, sizes = encode(nf)
     atomic_write_bytes(path, data)
     return sizes

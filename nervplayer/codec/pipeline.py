@@ -7,6 +7,8 @@ fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interru
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from ..model.render import times
 from ..plugins import registry
 from ..train import FitConfig, Finished, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
+from ..train.run import CHECKPOINT, WEIGHTS
 from ..train.device import resolve_device
 from ..train.events import Event as FitEvent
 from ..train.metrics import ms_ssim, psnr
@@ -60,12 +63,17 @@ class CompressOptions:
         if self.mask_model not in MASK_MODELS:
             raise ConfigError(f"unknown mask model {self.mask_model!r}; available: {', '.join(MASK_MODELS)}")
 
-    def finetune_key(self) -> str:
-        """Folder name of the fine-tune: runs with the same key share (and resume) it."""
+    def finetune_key(self, weights_digest: str, bits: dict[str, int]) -> str:
+        """Folder name of the fine-tune: the same run weights (``weights_digest``) and the same options that shape
+        the fine-tune (prune ratio, epochs, and with QAT the bit widths and ranges it trains at) share and resume
+        it; anything else gets its own folder, so a re-fitted run never reuses a stale fine-tune."""
         key = f"prune{self.prune:.4f}-ft{self.finetune_epochs}"
+        shaping: dict[str, Any] = {"weights": weights_digest, "prune": self.prune, "epochs": self.finetune_epochs}
         if self.qat:
             key += f"-qat{self.bits}{'c' if self.per_channel else 't'}{'-lb' if self.layer_bits else ''}"
-        return key
+            shaping.update(bits=bits, per_channel=self.per_channel)
+        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:12]
+        return f"{key}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,13 @@ class Compressor:
         if self._fitter is not None:
             self._fitter.cancel()
 
+    def _weights_digest(self) -> str:
+        """sha256 of the run's weights as stored (final weights, else the last checkpoint)."""
+        path = self.folder.path / WEIGHTS
+        if not path.is_file():
+            path = self.folder.path / CHECKPOINT
+        return file_hash(path)
+
     def _prunable(self) -> list[str]:
         with torch.device("meta"):
             return list(NeRV(self.folder.model_config, torch.nn.Identity).prunable_weights())
@@ -171,7 +186,7 @@ class Compressor:
                   bits: dict[str, int]) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
         """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one); yields events, then the weights."""
         opt = self.options
-        folder = self.folder.path / "compress" / opt.finetune_key()
+        folder = self.folder.path / "compress" / opt.finetune_key(self._weights_digest(), bits)
         if (folder / "model.safetensors").is_file():
             yield load_weights(folder / "model.safetensors")
             return
@@ -187,11 +202,14 @@ class Compressor:
         if self._cancel.is_set():  # cancelled before the fitter existed: it stops at once, with a checkpoint
             fitter.cancel()
         finished = None
-        for ev in fitter.run():
-            yield ev
-            if isinstance(ev, Finished):
-                finished = ev
-        self._fitter = None
+        try:
+            for ev in fitter.run():
+                yield ev
+                if isinstance(ev, Finished):
+                    finished = ev
+        finally:
+            fitter.store.close()
+            self._fitter = None
         if finished is None or finished.status != "completed":
             return
         yield load_weights(folder / "model.safetensors")
@@ -207,6 +225,9 @@ class Compressor:
         masks = global_magnitude_masks({k: original[k] for k in self._prunable()}, opt.prune) if opt.prune else {}
         state = {k: v * masks[k] if k in masks else v for k, v in original.items()}
         bits = {name: opt.bits for name in state}
+        if opt.layer_bits and opt.qat:  # QAT trains at the widths the file will hold: choose them first
+            yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
+            bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
         finetune_seconds = 0.0
         if opt.finetune_epochs and (opt.prune or opt.qat):
             yield Stage("finetune", f"{opt.finetune_epochs} epochs with the mask fixed"
@@ -224,7 +245,7 @@ class Compressor:
             state = {k: v.float() for k, v in tuned.items()}
         if self._cancel.is_set():
             return
-        if opt.layer_bits:
+        if opt.layer_bits and not opt.qat:
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
             bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
         yield Stage("quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, "

@@ -56,6 +56,6 @@ def enable_fake_quant(model: nn.Module, bits: dict[str, int], per_channel: bool,
             def forward(x, m=module, quantized=quantized):
                 return F.linear(x, *quantized(m))
         else:
-            def forward(x, m=module, quantized=quantized):
-                return m._conv_forward(x, *quantized(m))
+            def forward(x, m=module, quantized=quantized):  # NeRV's convs pad with zeros
+                return F.conv2d(x, *quantized(m), m.stride, m.padding, m.dilation, m.groups)
         module.forward = forward

@@ -256,7 +256,7 @@ class Fitter:
                 try:
                     with self._lock:
                         loss = self._train_step(indices, frames, lr)
-                except torch.OutOfMemoryError:
+                except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
                     raise DeviceError(f"out of memory on {self.device} at batch size {cfg.batch_size} and "
                                       f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
                                       "--scale; the last checkpoint is kept") from None

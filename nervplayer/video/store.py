@@ -10,6 +10,7 @@ import os
 import queue
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol, Sequence
 
@@ -31,6 +32,9 @@ class FrameStore(Protocol):
     def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
         """Frames of ``order`` in batches, in that order (a disk store reads ahead in a thread)."""
 
+    def close(self) -> None:
+        """Release the frames (a disk store deletes its cache file)."""
+
 
 class MemoryFrameStore:
     """All frames as one uint8 tensor [N, 3, H, W] on the device."""
@@ -50,30 +54,37 @@ class MemoryFrameStore:
             idx = list(order[i:i + batch_size])
             yield idx, self.get(idx)
 
+    def close(self) -> None:
+        pass
+
 
 class DiskFrameStore:
     """Frames in a uint8 file [N, H, W, 3]; batches are read ahead by a background thread.
 
     Reads use pread rather than a memory map, so cached frames never count towards the process's resident memory.
+    The cache file belongs to the store: :meth:`close` deletes it, and so does garbage collection or the end of
+    the interpreter if nobody called it (a player keeps a finished fit's store as ground truth).
     """
 
     kind = "disk"
 
     def __init__(self, path: Path, num_frames: int, height: int, width: int, device: torch.device,
-                 read_ahead: int = 8) -> None:
+                 read_ahead: int = 8, folder: Path | None = None) -> None:
+        """``folder``: a folder made for the cache, removed with it when empty."""
         self.path = path
         self.num_frames, self.height, self.width = num_frames, height, width
         self.device = device
         self.read_ahead = read_ahead
         self._frame_bytes = height * width * 3
         self._fd = os.open(path, os.O_RDONLY)
+        self._release = weakref.finalize(self, _remove_cache, self._fd, path, folder)
 
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
+    def close(self) -> None:
+        self._release()
 
     def get(self, indices: Sequence[int]) -> torch.Tensor:
+        if not self._release.alive:
+            raise OSError(f"{self.path}: the frame cache was closed")
         buf = bytearray(len(indices) * self._frame_bytes)
         view = memoryview(buf)
         for k, i in enumerate(indices):
@@ -116,6 +127,16 @@ class DiskFrameStore:
                     q.get_nowait()
                 except queue.Empty:
                     thread.join(0.05)
+
+
+def _remove_cache(fd: int, path: Path, folder: Path | None) -> None:
+    os.close(fd)
+    path.unlink(missing_ok=True)
+    if folder is not None:
+        try:
+            folder.rmdir()  # the cache folder made for this store, when nothing else is in it
+        except OSError:
+            pass
 
 
 def default_budget_bytes(device: torch.device) -> int:
@@ -164,4 +185,4 @@ def build_store(frames: Iterable[np.ndarray], num_frames: int, height: int, widt
     with open(path, "wb") as out:
         for f in frames:
             out.write(np.ascontiguousarray(f, dtype=np.uint8).tobytes())
-    return DiskFrameStore(path, num_frames, height, width, device)
+    return DiskFrameStore(path, num_frames, height, width, device, folder=cache_dir)
