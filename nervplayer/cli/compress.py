@@ -10,7 +10,7 @@ from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
 from ..codec.report import coder_comparison
 from ..train import Evaluated, Finished, Started, Step
-from .options import Parser
+from .options import Parser, output_file
 
 
 def build_parser() -> Parser:
@@ -18,7 +18,7 @@ def build_parser() -> Parser:
                "pruning, fine-tuning with the mask fixed (resumable: rerun the same command), affine quantization "
                "with 2^b - 1 steps, entropy coding of weights and mask.")
     p.add_argument("run", type=Path, help="run folder from 'nervplayer fit'")
-    p.add_argument("-o", "--output", type=Path, required=True, help=".nerv file to write")
+    p.add_argument("-o", "--output", type=output_file, required=True, help=".nerv file to write")
     p.add_argument("--prune", type=float, default=0.4, metavar="FRACTION",
                    help="fraction of the stem and block weights REMOVED (default 0.4: the paper's '40%% pruned', "
                         "keeps 60%%; 0 = no pruning)")

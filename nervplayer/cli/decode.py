@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..codec import NervVideo
 from ..video.writer import write_png
-from .options import Parser, add_memory_budget
+from .options import Parser, add_memory_budget, output_file
 
 
 def main(argv: list[str]) -> int:
@@ -13,7 +13,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("file", type=Path)
     p.add_argument("--frame", type=float, required=True, metavar="N",
                    help="frame index from 0; a fractional index decodes between frames")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--device", default="cpu", help="cpu (default) | auto | cuda | mps")
     add_memory_budget(p)
     args = p.parse_args(argv)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from ..codec import NervVideo
 from ..codec.classic import container_for, write_video
 from ..errors import ConfigError
 from ..video.writer import write_png
-from .options import Parser, add_memory_budget, frame_range
+from .options import Parser, add_memory_budget, frame_range, output_file
 
 
 def main(argv: list[str]) -> int:
@@ -25,6 +26,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--device", default="auto")
     add_memory_budget(p)
     args = p.parse_args(argv)
+    if not (args.output.endswith(("/", "\\")) or Path(args.output).is_dir()):
+        try:
+            output_file(args.output)
+        except ArgumentTypeError as e:
+            raise ConfigError(str(e)) from None
     video = NervVideo.open(args.file, args.device, memory_budget=args.memory_budget)
     start, end = args.frames or (0, None)
     end = video.num_frames if end is None else end

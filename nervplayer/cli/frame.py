@@ -8,7 +8,7 @@ from ..model.render import render
 from ..train import open_run
 from ..train.device import resolve_device
 from ..video.writer import write_png
-from .options import Parser
+from .options import Parser, output_file
 
 
 def main(argv: list[str]) -> int:
@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
                "fractional indices decode between frames) to a PNG.")
     p.add_argument("run", type=Path)
     p.add_argument("index", type=float)
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     run = open_run(args.run)
