@@ -84,6 +84,8 @@ class Run:
 
 def open_run(path: str | Path) -> Run:
     path = Path(path)
+    if path.is_file():
+        raise ConfigError(f"{path}: is a file, not a run folder (from 'nervplayer fit')")
     if not path.is_dir():
         raise ConfigError(f"no such run folder: {path}")
     if not (path / CONFIG).is_file():
