@@ -1,34 +1,66 @@
 """Property: whatever is done to a valid file, opening it either works or raises NervFormatError, never
 anything else (no crash, no hang, no giant allocation). Three mutators, ~1000 examples each: raw bytes (caught
 by the checksums), header values with the checksum fixed (the validator), section payloads with the checksums
-fixed (the entropy decoders)."""
+fixed (the entropy decoders). Every coder is covered (the valid file is drawn from one per coder), the module
+runs under an address-space cap (:data:`MEMORY_CAP` above what the process uses at its start) and each case under
+a :data:`CASE_TIMEOUT`, so a giant allocation or a hang fails its case instead of stalling the machine."""
 from __future__ import annotations
 
 import json
+import resource
+import signal
 import struct
 import zlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nervplayer.codec import NervVideo, container, nervfile
+from nervplayer.codec.entropy import CODERS
 from nervplayer.errors import NervFormatError
 
 from .conftest import tiny_nerv
 
-VALID = nervfile.encode(tiny_nerv())[0]
+VALIDS = [nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
+          for coder in CODERS]
+VALID = VALIDS[0]
 PRE = struct.Struct("<8sHHII")
 SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MEMORY_CAP = 2 << 30  # bytes of address space a case may add
+CASE_TIMEOUT = 20  # seconds
+
+
+@pytest.fixture(scope="module", autouse=True)
+def memory_cap():
+    """Cap the address space for this module's cases (restored afterwards)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * resource.getpagesize()
+    cap = used + MEMORY_CAP if hard == resource.RLIM_INFINITY else min(hard, used + MEMORY_CAP)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    yield cap
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _timed_out(signum, frame):
+    raise TimeoutError(f"a fuzz case ran past {CASE_TIMEOUT} s")
 
 
 def opens_or_fails_cleanly(data: bytes) -> None:
+    previous = signal.signal(signal.SIGALRM, _timed_out)
+    signal.alarm(CASE_TIMEOUT)
     try:
-        header, sections = container.unpack(data)
-        nf = nervfile.decode(header, sections)
-    except NervFormatError:
-        return
-    frame = NervVideo(nf).frame(0)  # whatever loads must also decode
-    assert frame.shape == (nf.model.height, nf.model.width, 3)
+        try:
+            header, sections = container.unpack(data)
+            nf = nervfile.decode(header, sections)
+        except NervFormatError:
+            return
+        frame = NervVideo(nf).frame(0)  # whatever loads must also decode
+        assert frame.shape == (nf.model.height, nf.model.width, 3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def split(data: bytes) -> tuple[dict, list[tuple[str, bytes]]]:
@@ -37,12 +69,13 @@ def split(data: bytes) -> tuple[dict, list[tuple[str, bytes]]]:
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "truncate"]),
-                          st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=4))
-def test_raw_byte_mutations(edits):
-    data = bytearray(VALID)
+@given(st.sampled_from(VALIDS), st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "truncate"]),
+                                                   st.integers(0, 10 ** 6), st.integers(0, 255)),
+                                         min_size=1, max_size=4))
+def test_raw_byte_mutations(valid, edits):
+    data = bytearray(valid)
     for op, pos, value in edits:
-        pos = min(pos, max(len(data) - 1, 0))
+        pos = pos % max(len(data), 1)
         if op == "flip" and data:
             data[pos] ^= 1 << (value % 8)
         elif op == "set" and data:
@@ -74,10 +107,10 @@ HEADER_PATHS = [p for p in _paths(split(VALID)[0]) if p and p[0] != "sections"]
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]), json_leaf),
-                min_size=1, max_size=3))
-def test_header_mutations_with_valid_checksum(edits):
-    header, sections = split(VALID)
+@given(st.sampled_from(VALIDS), st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]),
+                                                   json_leaf), min_size=1, max_size=3))
+def test_header_mutations_with_valid_checksum(valid, edits):
+    header, sections = split(valid)
     for path, op, value in edits:
         parent = header
         try:
@@ -93,14 +126,14 @@ def test_header_mutations_with_valid_checksum(edits):
     if len(head) > container.MAX_HEADER_BYTES:
         return
     opens_or_fails_cleanly(PRE.pack(container.MAGIC, *container.VERSION, len(head), zlib.crc32(head)) + head
-                           + VALID[PRE.size + PRE.unpack_from(VALID)[3]:])
+                           + valid[PRE.size + PRE.unpack_from(valid)[3]:])
 
 
 @SETTINGS
-@given(st.integers(0, 3), st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1,
-                                   max_size=6), st.integers(-3, 3))
-def test_payload_mutations_with_valid_checksums(which, edits, resize):
-    header, sections = split(VALID)
+@given(st.sampled_from(VALIDS), st.integers(0, 3),
+       st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1, max_size=6), st.integers(-3, 3))
+def test_payload_mutations_with_valid_checksums(valid, which, edits, resize):
+    header, sections = split(valid)
     tag, payload = sections[which]
     payload = bytearray(payload)
     for pos, value in edits:
@@ -112,3 +145,9 @@ def test_payload_mutations_with_valid_checksums(which, edits, resize):
         del payload[resize:]
     sections[which] = (tag, bytes(payload))
     opens_or_fails_cleanly(container.pack({k: v for k, v in header.items() if k != "sections"}, sections))
+
+
+def test_the_cap_holds(memory_cap):
+    """The cap is real: an allocation past it fails instead of taking the machine's memory."""
+    with pytest.raises(MemoryError):
+        bytearray(memory_cap)
