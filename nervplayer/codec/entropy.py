@@ -197,7 +197,7 @@ def _decode_chunks(stream: bytes, coder: str, what: str, steps: list[Callable[[A
             raise NervFormatError(f"{what}: unknown entropy coder {coder!r}")
         out = [np.asarray(step(dec)) for step in steps]
         exact = dec.is_empty() if coder == "ans" else dec.maybe_exhausted()
-    except (ValueError, RuntimeError, OverflowError) as e:
+    except (ValueError, RuntimeError, OverflowError, AssertionError) as e:  # constriction: invalid data
         raise NervFormatError(f"{what}: coded stream is invalid ({e})") from None
     if not exact:
         raise NervFormatError(f"{what}: coded stream does not end where the symbols do")
