@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
                "and a PNG plot.")
     p.add_argument("run", type=Path)
     p.add_argument("--source", help="the video the run was fitted to (default: the path recorded in the run)")
-    p.add_argument("-o", "--output", type=output_file, required=True, help="JSON file to write (the plot goes beside it)")
+    p.add_argument("-o", "--output", type=output_file, required=True,
+                   help="JSON file to write (the plot goes beside it)")
     p.add_argument("--prunes", default="0,0.2,0.4,0.6", help="fractions removed (default 0,0.2,0.4,0.6)")
     p.add_argument("--bits", default="4,5,6,8,10", help="bit widths (default 4,5,6,8,10)")
     p.add_argument("--finetune-epochs", type=int, default=50)

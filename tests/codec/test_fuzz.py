@@ -107,8 +107,9 @@ HEADER_PATHS = [p for p in _paths(split(VALID)[0]) if p and p[0] != "sections"]
 
 
 @SETTINGS
-@given(st.sampled_from(VALIDS), st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]),
-                                                   json_leaf), min_size=1, max_size=3))
+@given(st.sampled_from(VALIDS),
+       st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]), json_leaf),
+                min_size=1, max_size=3))
 def test_header_mutations_with_valid_checksum(valid, edits):
     header, sections = split(valid)
     for path, op, value in edits:
