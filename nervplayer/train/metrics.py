@@ -1,14 +1,14 @@
 """PSNR, SSIM and MS-SSIM on float RGB frames [B, 3, H, W] in [0, 1].
 
-MS-SSIM follows pytorch-msssim's defaults (11×11 Gaussian window, σ 1.5, 5 scales, K = 0.01 / 0.03) whenever
-the frame is large enough, and adapts on small frames instead of asserting (see :func:`ms_ssim_settings`);
-tests/test_metrics_reference.py checks the values against pytorch-msssim's public functions. Inputs are put in
-channels_last layout, where the grouped convolutions are ~10× faster.
+MS-SSIM follows pytorch-msssim's defaults (11×11 Gaussian window, σ 1.5, 5 scales) whenever the frame is
+large enough, and adapts on small frames instead of asserting (see :func:`ms_ssim_settings`).
+Inputs are put in channels_last layout, where pytorch-msssim's grouped convolutions are ~10× faster.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -19,31 +19,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
-def _window(size: int, channels: int, sigma: float = 1.5) -> torch.Tensor:
-    """A normalised 1-D Gaussian as a grouped conv weight [channels, 1, 1, size]."""
-    x = torch.arange(size, dtype=torch.float32) - size // 2
-    g = torch.exp(-(x ** 2) / (2 * sigma ** 2))
-    return (g / g.sum()).view(1, 1, 1, size).repeat(channels, 1, 1, 1)
-
-
-def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter, valid region only (no padding)."""
-    c = x.shape[1]
-    win = win.to(x.device, x.dtype)
-    return F.conv2d(F.conv2d(x, win, groups=c), win.transpose(2, 3), groups=c)
-
-
-def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, data_range: float = 1.0
-          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame, per-channel SSIM and contrast-structure terms, each [B, C]."""
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_x, mu_y = _blur(x, win), _blur(y, win)
-    var_x = _blur(x * x, win) - mu_x ** 2
-    var_y = _blur(y * y, win) - mu_y ** 2
-    cov = _blur(x * y, win) - mu_x * mu_y
-    cs = (2 * cov + c2) / (var_x + var_y + c2)
-    ssim_map = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1) * cs
-    return ssim_map.flatten(2).mean(-1), cs.flatten(2).mean(-1)
+def _window(size: int, channels: int) -> torch.Tensor:
+    return _fspecial_gauss_1d(size, 1.5).repeat(channels, 1, 1, 1)
 
 
 def _layout(x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +30,8 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor, win_size: int = 11, per_frame: bool = False) -> torch.Tensor:
     """SSIM (Gaussian window, σ 1.5, data range 1); the window shrinks to fit frames smaller than it."""
     win_size = min(win_size, _largest_odd(min(pred.shape[-2:])))
-    s, _ = _ssim(_layout(pred), _layout(target), _window(win_size, pred.shape[1]))
+    s, _ = _ssim(_layout(pred), _layout(target), data_range=1.0, win=_window(win_size, pred.shape[1]),
+                 size_average=False)
     per = s.mean(1)
     return per if per_frame else per.mean()
 
@@ -85,7 +63,7 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, per_frame: bool = False) -
     x, y = _layout(pred), _layout(target)
     mcs = []
     for i in range(scales):
-        s, cs = _ssim(x, y, win)
+        s, cs = _ssim(x, y, data_range=1.0, win=win, size_average=False)
         if i < scales - 1:
             mcs.append(torch.relu(cs))
             pad = [d % 2 for d in x.shape[2:]]
