@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "export": "export a .nerv to a video file or PNG folder",
     "plugins": "list plugins, their source and status",
     "bench": "measure training and decoding speed",
+    "study": "run a classic NeRV study (lr, MLP size, loss, ...) with a summary and plot",
 }
 
 USAGE = "usage: nervplayer [--safe-mode] [--debug] [SUBCOMMAND ...] | [FILE [--gt VIDEO] [--frame N]]\n\n" + "\n".join(
