@@ -73,6 +73,7 @@ COMMANDS = {
     "info": ("nerv", lambda i, o: ["info", i]),
     "decode": ("nerv", lambda i, o: ["decode", i, "--frame", "0", "-o", o]),
     "export": ("nerv", lambda i, o: ["export", i, "-o", o]),
+    "study": ("video", lambda i, o: ["study", "lr", i, "-o", o, "--quick", "--epochs", "1", "--values", "1e-3"]),
 }
 NO_OUTPUT = {"info", "eval"}  # commands that write nothing
 
@@ -98,7 +99,7 @@ def test_bad_input_is_one_line_and_exit_2(command, case, files, tmp_path):
     else:
         inp, out = bad_input(files, kind, case), tmp_path / "out.png"
     suffix = {"compress": ".nerv", "rd": ".json", "export": ".mp4", "bench": ".json"}.get(command, ".png")
-    out = out.with_suffix(suffix) if command != "fit" else out.with_suffix("")
+    out = out.with_suffix(suffix) if command not in ("fit", "study") else out.with_suffix("")
     before = {p: p.read_bytes() for p in files["root"].rglob("*") if p.is_file()}
     args = [str(a).replace("{video}", str(files["video"])) for a in argv(inp, out)]
     line = assert_one_line_error(nervplayer(*args))
