@@ -12,7 +12,7 @@ CORE = sorted(m.name for m in pkgutil.walk_packages(nervplayer.__path__, "nervpl
 def test_core_modules_import_no_qt():
     assert "nervplayer.train.fit" in CORE and "nervplayer.cli.main" in CORE
     code = ("import sys\n" + "".join(f"import {m}\n" for m in CORE) +
-            "from nervplayer.plugins import registry; registry()\n"
+            "from nervplayer.plugins import get_registry; get_registry()\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'PyQt5', 'PyQt6', 'pyqtgraph'))\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

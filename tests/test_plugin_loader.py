@@ -102,7 +102,7 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
     modules = {str(p.relative_to(repo)) for p in (repo / "nervplayer").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    probe = ("from nervplayer.plugins import registry, builtin_plugin_dir; r = registry(); "
+    probe = ("from nervplayer.plugins import builtin_plugin_dir, get_registry; r = get_registry(); "
              "print(builtin_plugin_dir().name, len(r.ids('loss')), [x.status for x in r.report])")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, check=True).stdout
@@ -113,7 +113,7 @@ def test_docs_worked_example_loads_and_trains(tmp_path, shapes_clip):
     code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     write(tmp_path / "user", "gaussian", code)
     plugins.configure(user_dir=tmp_path / "user")
-    reg = plugins.registry()
+    reg = plugins.get_registry()
     assert {"gaussian", "charbonnier", "exponential"} <= set(reg.ids("activation") + reg.ids("loss") +
                                                              reg.ids("scheduler"))
     cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=2, activation="gaussian",

@@ -4,8 +4,8 @@ For one preset and frame size on the chosen device it measures, and prints as Ma
 
 * training frames/s and seconds per epoch, through the real fit loop (:class:`~nervplayer.train.Fitter`), after a
   warm-up fit of the same shapes; peak memory; achieved FLOP/s beside the measured matmul peak of the device;
-* the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (an
-  instrumented copy of the step, synchronised after each phase);
+* the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (the
+  fit's own step function, synchronised after each phase);
 * forward and backward time per layer (module and gradient hooks), beside each layer's FLOPs from
   :mod:`nervplayer.model.complexity`;
 * decoding frames/s (the model's forward alone, as the paper times it) at batch 1 and batched, for each
@@ -30,11 +30,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..model import count_parameters
 from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
 from ..model.render import times
 from ..train import FitConfig, Finished, Fitter, Started, Step
-from ..train.device import resolve_device
+from ..train.step import PHASES
 from .options import Parser, frame_size, key_values
 
 _NO_EVAL = 10 ** 9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
@@ -167,9 +168,10 @@ def fit_steps(config: FitConfig, steps: int) -> tuple[Fitter, TrainSpeed]:
 
 
 def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
-    """Median seconds of each phase of Fitter's step, the device synchronised after each phase."""
-    dev, model, opt, scaler = fitter.device, fitter.model, fitter.optimizer, fitter.scaler
-    b, order = fitter.config.batch_size, fitter.train_indices
+    """Median seconds of each phase of the fit's own step (:class:`~nervplayer.train.step.TrainingStep`), the
+    device synchronised after each phase. "data" includes fetching the frames from the frame store."""
+    dev, step = fitter.device, fitter.train_step
+    b, order, lr = fitter.config.batch_size, fitter.train_indices, fitter.base_lr
     times_: dict[str, list[float]] = defaultdict(list)
     for k in range(steps + 2):
         idx = [order[(k * b + j) % len(order)] for j in range(b)]
@@ -180,21 +182,9 @@ def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
             sync(dev)
             marks.append(time.perf_counter())
 
-        target = fitter._to_float(fitter.store.get(idx))
-        mark()
-        with fitter.precision.autocast(dev):
-            pred = model(fitter._times(idx))
-        mark()
-        loss = fitter.loss_fn(pred.float(), target)
-        mark()
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        mark()
-        scaler.step(opt)
-        scaler.update()
-        mark()
+        step(idx, fitter.store.get(idx), lr, mark=mark)
         if k >= 2:  # two warm-up steps
-            for name, t0, t1 in zip(("data", "forward", "loss", "backward", "optimizer"), marks, marks[1:]):
+            for name, t0, t1 in zip(PHASES, marks, marks[1:]):
                 times_[name].append(t1 - t0)
     return {k: statistics.median(v) for k, v in times_.items()}
 

@@ -5,6 +5,11 @@
     rgb = video.frame(17)                            # uint8 H×W×3
     mid = video.frame(17.5)                          # between frames 17 and 18 (t = 17.5 / num_frames)
     clip = video.frames(0, 8)                        # uint8 [8, H, W, 3], frames 0..7
+    some = video.decode([3, 9, 4.5])                 # uint8 [3, H, W, 3]
+    x = video.predict([3, 9])                        # float [2, 3, H, W] in [0, 1] on the device, for metrics
+
+``decode`` and ``predict`` are the decode contract a live fit (:class:`~nervplayer.train.Fitter`) keeps too:
+``decode`` gives displayable uint8 frames on the host, ``predict`` the network's float output for metrics.
 
 Decoding is serialised by a lock, so one instance can be shared by several threads (a GUI's decode worker and
 its read-ahead, say). The network runs in float32 by default: on one device, a frame of a file equals the frame
@@ -21,7 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from ..model.render import times, to_uint8
-from ..train.device import resolve_device
+from ..device import resolve_device
 from . import nervfile
 from .nervfile import NervFile
 
@@ -64,21 +69,25 @@ class NervVideo:
             if not 0 <= t <= last:
                 raise ConfigError(f"frame {t:g} is outside the video (0 to {last})")
 
-    def decode(self, indices: Sequence[float]) -> torch.Tensor:
+    def predict(self, indices: Sequence[float]) -> torch.Tensor:
         """Float frames [B, 3, H, W] in [0, 1] on the decoding device (one batch, no size limit applied)."""
         self._check(indices)
         with self._lock, torch.inference_mode():
             return self.model(times(indices, self.num_frames, self.device)).float()
 
+    def decode(self, indices: Sequence[float]) -> np.ndarray:
+        """Frames ``indices`` as uint8 [B, H, W, 3] on the host, decoded in batches of ``batch_size``."""
+        indices = list(indices)
+        self._check(indices)
+        out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
+        for i in range(0, len(indices), self.batch_size):
+            out[i:i + self.batch_size] = to_uint8(self.predict(indices[i:i + self.batch_size]))
+        return out
+
     def frame(self, t: float) -> np.ndarray:
         """Frame ``t`` as uint8 H×W×3; a fractional ``t`` decodes between frames."""
-        return to_uint8(self.decode([t]))[0]
+        return self.decode([t])[0]
 
     def frames(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start`` … ``stop`` − 1 as uint8 [stop − start, H, W, 3], decoded in batches."""
-        indices = list(range(start, stop))
-        self._check(indices[:1] + indices[-1:])
-        out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
-        for i in range(0, len(indices), self.batch_size):
-            out[i:i + self.batch_size] = to_uint8(self.decode(indices[i:i + self.batch_size]))
-        return out
+        return self.decode(range(start, stop))

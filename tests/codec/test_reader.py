@@ -26,18 +26,18 @@ def test_file_equals_the_in_memory_quantized_model_bit_for_bit(tiny_file, tmp_pa
     nervfile.save(nf, path)
     a, b = NervVideo(nf), NervVideo.open(path)
     for t in (0, 7, 7.5, 15):
-        assert torch.equal(a.decode([t]), b.decode([t]))
+        assert torch.equal(a.predict([t]), b.predict([t]))
     # ... and both equal a plain NeRV loaded with the dequantized weights.
     from nervplayer.model import NeRV
     model = NeRV(TINY_MODEL, torch.nn.SiLU).eval()
     model.load_state_dict(nf.state_dict())
     with torch.no_grad():
-        assert torch.equal(model(torch.tensor([7 / 16])), a.decode([7]))
+        assert torch.equal(model(torch.tensor([7 / 16])), a.predict([7]))
 
 
 def test_fractional_index_is_between_frames(tiny_file):
     video = NervVideo.open(tiny_file[1])
-    a, mid, b = (video.decode([t]) for t in (4, 4.5, 5))
+    a, mid, b = (video.predict([t]) for t in (4, 4.5, 5))
     assert not torch.equal(mid, a) and not torch.equal(mid, b)
     assert video.frame(4.5).shape == (24, 40, 3)
 
