@@ -47,8 +47,8 @@ class MainWindow(QMainWindow):
 
         self.fit_panel = FitPanel()
         self.fit_panel.start_clicked.connect(self.start_fit)
-        self.fit_panel.pause_clicked.connect(self.session.toggle_pause)
-        self.fit_panel.cancel_clicked.connect(self.session.cancel)
+        self.fit_panel.pause_clicked.connect(self.toggle_pause_fit)
+        self.fit_panel.cancel_clicked.connect(self.cancel_fit)
         self.fit_panel.save_clicked.connect(self.save_nerv)
         self.fit_panel.result.linkActivated.connect(
             lambda path: self.open_path(path, truth=self.session.video.path if self.session.video else None))
@@ -208,6 +208,12 @@ class MainWindow(QMainWindow):
             return
         self.view.clear_fit()
         self.session.start_fit(config, preview=self.player.state.frame)
+
+    def toggle_pause_fit(self) -> None:
+        self.session.toggle_pause()
+
+    def cancel_fit(self) -> None:
+        self.session.cancel()
 
     def save_nerv(self) -> None:
         """Save the fit as ``.nerv``: a running fit is stopped first (it keeps a checkpoint), then the options."""
