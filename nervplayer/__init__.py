@@ -12,6 +12,7 @@ Training is ``Fitter(FitConfig(...), run_dir).run()`` (a generator of events); `
 ``get_registry`` returns the plugin registries; every user-caused error is a ``NervError``.
 The GUI lives in :mod:`nervplayer.gui`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,10 +23,16 @@ if TYPE_CHECKING:
     from .codec import NervVideo
     from .model import NeRV
 
-__version__ = "0.1.0"  # the one version source: pyproject.toml reads it from here
+from .version import __version__
 
-_EXPORTS = {"FitConfig": "train", "Fitter": "train", "open_run": "train", "NervVideo": "codec",
-            "get_registry": "plugins", "NervError": "errors"}
+_EXPORTS = {
+    "FitConfig": "train",
+    "Fitter": "train",
+    "open_run": "train",
+    "NervVideo": "codec",
+    "get_registry": "plugins",
+    "NervError": "errors",
+}
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -44,11 +51,18 @@ def list_plugins(kind: str) -> list[str]:
 
     if kind not in KINDS:
         raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
-    return list(get_registry().ids(kind))  # type: ignore[arg-type]  # checked against KINDS above
+    return list(get_registry().ids(kind))
 
 
-def create_model(name: str = "nerv-s", height: int = 720, width: int = 1280, *, activation: str = "silu",
-                 activation_params: dict[str, Any] | None = None, **overrides: Any) -> NeRV:
+def create_model(
+    name: str = "nerv-s",
+    height: int = 720,
+    width: int = 1280,
+    *,
+    activation: str = "silu",
+    activation_params: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> NeRV:
     """A freshly initialised NeRV of preset ``name`` for frames of ``height`` × ``width``.
 
     ``activation`` is any activation plugin; ``overrides`` replace fields of the model config (``stem_dim=1024``).

@@ -5,6 +5,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -52,7 +53,7 @@ class Precision:
     def needs_scaler(self) -> bool:
         return self.autocast_dtype is torch.float16
 
-    def autocast(self, device: torch.device):
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)

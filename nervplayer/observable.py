@@ -1,5 +1,6 @@
 """``Event``: the one way a plain Python model (the player state, the session) tells whoever is bound to it that
 something changed, napari style. No Qt: the models stay testable without a display, and the GUI binds to them."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

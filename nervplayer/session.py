@@ -7,6 +7,7 @@ GUI's runs each job in a worker thread and calls the job's handlers back on the 
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,11 +18,11 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 
 from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
 from .device import memory_in_use, process_memory
-from .errors import Cancelled, NervError, VideoError
+from .errors import Cancelled
 from .observable import Event
+from .opening import Opened, load_clip, load_nerv, truth_for
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
-from .video import VideoInfo, file_hash, probe
-from .video.source import ArraySource, FrameSource, StoreSource, load_video
+from .video import VideoInfo
 
 Phase = Literal["empty", "ready", "starting", "running", "paused", "finished", "saving"]
 
@@ -50,19 +51,6 @@ class Running(Protocol):
 
 
 Runner = Callable[[Job], Running]
-
-
-@dataclass
-class Opened:
-    """A file the session opened: a video to fit (``video`` set) or a ``.nerv`` to play (``nerv`` set)."""
-
-    path: str
-    frames: FrameSource  # what to play
-    truth: FrameSource | None
-    truth_path: str | None
-    frame: int | None  # where to start; None: where the user left it
-    video: VideoInfo | None = None
-    nerv: NervVideo | None = None
 
 
 def warm_up_torch() -> None:
@@ -149,11 +137,13 @@ class Session:
             def deliver(value: Any) -> None:
                 if self._jobs.get(job.name, (None, None))[0] is job:
                     handler(value)
+
             return deliver
 
         self._jobs[job.name] = (job, None)  # before the runner: an inline runner reports at once
-        handle = self.runner(Job(job.name, job.work, current(job.on_event), current(job.on_done),
-                                 current(job.on_failed), job.cancel))
+        handle = self.runner(
+            Job(job.name, job.work, current(job.on_event), current(job.on_done), current(job.on_failed), job.cancel)
+        )
         if self._jobs.get(job.name, (None, None))[0] is job:
             self._jobs[job.name] = (job, handle)
 
@@ -192,9 +182,9 @@ class Session:
         self.message.emit(f"Opening {path}…", 0)
         cancel = threading.Event()
         if path.lower().endswith(".nerv"):
-            work: Callable[[], Opened] = lambda: _load_nerv(path, truth, frame, cancel)  # noqa: E731
+            work: Callable[[], Opened] = lambda: load_nerv(path, truth, frame, cancel)  # noqa: E731
         else:
-            work = lambda: _load_video(path, frame, cancel)  # noqa: E731
+            work = lambda: load_clip(path, frame, cancel)  # noqa: E731
         self._start(Job("open", work, on_done=self._opened, on_failed=self._open_failed, cancel=cancel.set))
 
     def open_truth(self, path: str, frame: int | None = None) -> None:
@@ -207,7 +197,7 @@ class Session:
         cancel = threading.Event()
 
         def work() -> Opened:
-            truth = _truth_for(nerv, path, check_hash=False, cancel=cancel)
+            truth = truth_for(nerv, path, check_hash=False, cancel=cancel)
             return Opened(nerv_path, nerv, truth, path, frame, nerv=nerv)
 
         def failed(error: BaseException) -> None:
@@ -262,8 +252,11 @@ class Session:
             self.fitter = event
         elif isinstance(event, Started):
             self._set_phase("running")
-            self.message.emit(f"Fitting {event.num_params:,} parameters on {event.device} ({event.precision}), "
-                              f"{event.train_frames} frames of {event.width}×{event.height}", 8000)
+            self.message.emit(
+                f"Fitting {event.num_params:,} parameters on {event.device} ({event.precision}), "
+                f"{event.train_frames} frames of {event.width}×{event.height}",
+                8000,
+            )
         elif isinstance(event, Paused):
             self._set_phase("paused")
         elif isinstance(event, Resumed):
@@ -344,8 +337,9 @@ class Session:
 
     def _save_event(self, event: Any) -> None:
         if isinstance(event, Stage):
-            self.save_progress.emit(f"{event.name}: {event.detail}" if event.name != "finetune" else
-                                    "fine-tuning…", None)
+            self.save_progress.emit(
+                f"{event.name}: {event.detail}" if event.name != "finetune" else "fine-tuning…", None
+            )
             self.message.emit(f"Saving: {event.name} — {event.detail}", 0)
         elif isinstance(event, Started):
             self._finetune_epochs = event.epochs
@@ -364,60 +358,6 @@ class Session:
     def _save_failed(self, error: BaseException) -> None:
         self._save_done(None, "save failed")
         self.failed.emit("Saving the .nerv failed", error)
-
-
-# --- what opening reads, in the worker -------------------------------------------------------------------------
-def _load_video(path: str, frame: int | None, cancel: threading.Event) -> Opened:
-    info = probe(path)
-    return Opened(path, load_video(path, cancel=cancel), None, None, frame, video=info)
-
-
-def _load_nerv(path: str, truth: str | None, frame: int | None, cancel: threading.Event) -> Opened:
-    """The file, and its ground truth: ``truth`` if given, else the recorded source when it lies beside the file
-    (checked by hash)."""
-    nerv = NervVideo.open(path, device="auto")
-    if truth is not None:
-        return Opened(path, nerv, _truth_for(nerv, truth, False, cancel), truth, frame, nerv=nerv)
-    name = str(nerv.file.source.get("name", ""))
-    beside = Path(path).parent / name
-    if name and beside.is_file():
-        try:
-            return Opened(path, nerv, _truth_for(nerv, str(beside), True, cancel), str(beside), frame, nerv=nerv)
-        except Cancelled:
-            raise
-        except NervError:
-            pass  # a different clip of the same name: play without ground truth
-    return Opened(path, nerv, None, None, frame, nerv=nerv)
-
-
-def _truth_for(nerv: NervVideo, path: str, check_hash: bool,
-               cancel: threading.Event | None = None) -> ArraySource | StoreSource:
-    """The frames of ``path`` that ``nerv`` was made from (its range, at its size); streamed from a disk cache
-    when they do not fit the memory budget."""
-    if check_hash and file_hash(path) != nerv.file.source.get("sha256"):
-        raise VideoError(f"{path} is not the clip this .nerv was made from")
-    start = int(nerv.file.video.get("start", 0))
-    truth = load_video(path, nerv.size, start, start + nerv.num_frames, cancel=cancel)
-    if truth.num_frames < nerv.num_frames:
-        raise VideoError(f"{path} has {truth.num_frames} frames from {start}, the .nerv has {nerv.num_frames}")
-    return truth
-
-
-def describe_nerv(path: str, nerv: NervVideo, size_bytes: int) -> tuple[str, list[str]]:
-    """A one-line summary of an open ``.nerv`` (the status bar) and the lines the fit panel shows about it."""
-    name = Path(path).name
-    meta, made = nerv.file.metrics or {}, nerv.file.compression or {}
-    h, w = nerv.size
-    bpp = size_bytes * 8 / (nerv.num_frames * h * w)
-    quality = f" · {meta['psnr']:.2f} dB" if meta.get("psnr") is not None else ""
-    summary = f"{name} · {nerv.num_frames} frames · {w}×{h} · {size_bytes / 1024:.1f} KiB · {bpp:.4f} bpp{quality}"
-    lines = [f"<b>{name}</b>", f"{nerv.num_frames} frames · {w}×{h} · {nerv.fps:g} fps",
-             f"{size_bytes / 1024:.1f} KiB · {bpp:.4f} bpp{quality}"]
-    if made:
-        lines.append(f"pruned {made.get('prune_ratio', 0):.0%} · {made.get('bits', '?')}-bit weights")
-    if nerv.file.source.get("name"):
-        lines.append(f"made from {nerv.file.source['name']}")
-    return summary, lines
 
 
 def describe_saved(c: Compressed) -> str:

@@ -3,8 +3,6 @@ import textwrap
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 from nervplayer import plugins
 from nervplayer.plugins.loader import load_entry_points, load_folder, load_plugins
 from nervplayer.plugins.registry import Registry
@@ -51,7 +49,8 @@ def test_good_failing_and_duplicate_plugins(tmp_path):
     reg = load_plugins(user_dir=user)
     status = {r.name: r for r in reg.report}
     assert status["good"].status == "ok" and reg.get("activation", "tanhshrink").source.startswith("user:")
-    assert status["broken_import"].status == "failed" and "a_module_that_does_not_exist" in status["broken_import"].error
+    broken = status["broken_import"]
+    assert broken.status == "failed" and "a_module_that_does_not_exist" in broken.error
     assert status["broken_register"].status == "failed" and "boom in register" in status["broken_register"].error
     assert "half-ok" not in reg.ids("loss")  # all or nothing per module
     assert status["dup"].status == "failed" and "already registered" in status["dup"].error

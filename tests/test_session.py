@@ -1,10 +1,10 @@
 """The player's session without Qt: opening, the fit and save lifecycle, stale reports, and ground truth that
 streams from disk when it does not fit the memory budget."""
+
 from __future__ import annotations
 
 import gc
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,16 @@ class Held:
 
 def record(session: Session) -> list[tuple]:
     seen: list[tuple] = []
-    for name in ("phase_changed", "opened", "open_failed", "fit_ended", "save_requested", "saved", "save_ended",
-                 "failed"):
+    for name in (
+        "phase_changed",
+        "opened",
+        "open_failed",
+        "fit_ended",
+        "save_requested",
+        "saved",
+        "save_ended",
+        "failed",
+    ):
         getattr(session, name).connect(lambda *args, name=name: seen.append((name, *args)))
     return seen
 

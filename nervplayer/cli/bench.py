@@ -34,7 +34,7 @@ from ..device import resolve_device
 from ..model import count_parameters
 from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
 from ..model.render import times
-from ..train import FitConfig, Finished, Fitter, Started, Step
+from ..train import Finished, FitConfig, Fitter, Started, Step
 from ..train.step import PHASES
 from .options import Parser, frame_size, key_values
 
@@ -356,13 +356,13 @@ def report(r: dict[str, Any]) -> str:
                [[k, f"{v:.2f}", f"{100 * v / step_ms:.0f}%"] for k, v in r["phases_ms"].items()]),
     ]
     if "layers" in r:
-        rows, total = [], sum(l["fwd_ms"] + l["bwd_ms"] for l in r["layers"])
-        for l in r["layers"]:
-            tf_f = l["gflop"] / l["fwd_ms"] if l["gflop"] and l["fwd_ms"] > 0 else None
-            tf_b = 2 * l["gflop"] / l["bwd_ms"] if l["gflop"] and l["bwd_ms"] > 0 else None
-            rows.append([l["name"], f"{l['gflop']:.3f}", f"{l['fwd_ms']:.2f}", f"{l['bwd_ms']:.2f}",
+        rows, total = [], sum(layer["fwd_ms"] + layer["bwd_ms"] for layer in r["layers"])
+        for layer in r["layers"]:
+            tf_f = layer["gflop"] / layer["fwd_ms"] if layer["gflop"] and layer["fwd_ms"] > 0 else None
+            tf_b = 2 * layer["gflop"] / layer["bwd_ms"] if layer["gflop"] and layer["bwd_ms"] > 0 else None
+            rows.append([layer["name"], f"{layer['gflop']:.3f}", f"{layer['fwd_ms']:.2f}", f"{layer['bwd_ms']:.2f}",
                          f"{tf_f:.2f}" if tf_f else "", f"{tf_b:.2f}" if tf_b else "",
-                         f"{100 * (l['fwd_ms'] + l['bwd_ms']) / total:.0f}%"])
+                         f"{100 * (layer['fwd_ms'] + layer['bwd_ms']) / total:.0f}%"])
         parts += ["### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
                   _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"],
                          rows)]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..atomic import atomic_write_bytes
 from ..errors import NervFormatError, PluginError
 from ..model import ModelConfig, NeRV

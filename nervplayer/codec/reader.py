@@ -24,9 +24,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..model.render import times, to_uint8
-from ..device import resolve_device
 from . import nervfile
 from .nervfile import NervFile
 
@@ -42,7 +42,7 @@ class NervVideo:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8) -> "NervVideo":
+    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8) -> NervVideo:
         """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`."""
         return cls(nervfile.load(path), device, batch_size)
 

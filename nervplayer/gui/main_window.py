@@ -2,6 +2,7 @@
 action table, and the dialogs. What is open and the fit / save lifecycle live in the Qt-free
 :class:`~nervplayer.session.Session`; the window binds its widgets to the session's events
 (:mod:`~nervplayer.gui.session_view`) and turns every error into a dialog."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,13 @@ class MainWindow(QMainWindow):
         self.setObjectName("main-window")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        runs_dir = Path(QStandardPaths.writableLocation(
-            QStandardPaths.StandardLocation.AppLocalDataLocation) or Path.home() / ".nervplayer") / "runs"
+        runs_dir = (
+            Path(
+                QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+                or Path.home() / ".nervplayer"
+            )
+            / "runs"
+        )
         self.session = Session(run_job, runs_dir)
         self._fullscreen_state: tuple[Any, bool] | None = None
 
@@ -51,7 +57,8 @@ class MainWindow(QMainWindow):
         self.fit_panel.cancel_clicked.connect(self.cancel_fit)
         self.fit_panel.save_clicked.connect(self.save_nerv)
         self.fit_panel.result.linkActivated.connect(
-            lambda path: self.open_path(path, truth=self.session.video.path if self.session.video else None))
+            lambda path: self.open_path(path, truth=self.session.video.path if self.session.video else None)
+        )
         self.fit_dock = self._dock("Fit", self.fit_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.charts = FitCharts()
         self.charts_dock = self._dock("Training", self.charts, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -88,9 +95,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title.lower()}")
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         if title == "Fit":
             widget.setMinimumWidth(320)
@@ -138,8 +147,11 @@ class MainWindow(QMainWindow):
         failed = [r for r in get_registry().report if r.status == "failed"]
         if failed:
             lines = "\n".join(f"{r.name} ({r.source}): {r.error}" for r in failed)
-            show_error(self, f"{len(failed)} plugin(s) failed to load",
-                       f"{lines}\n\nThe others work; Help ▸ Plugins lists them all.")
+            show_error(
+                self,
+                f"{len(failed)} plugin(s) failed to load",
+                f"{lines}\n\nThe others work; Help ▸ Plugins lists them all.",
+            )
 
     # --- opening ------------------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -153,8 +165,9 @@ class MainWindow(QMainWindow):
         if self.session.nerv is None or self.session.path is None:
             self.statusBar().showMessage("Ground truth applies to an open .nerv file", 4000)
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open ground truth", str(Path(self.session.path).parent),
-                                              VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open ground truth", str(Path(self.session.path).parent), VIDEO_FILTER
+        )
         if path:
             self.open_truth(path)
 
@@ -222,8 +235,9 @@ class MainWindow(QMainWindow):
     def ask_save_options(self) -> None:
         suggested = Path(self.session.path or "video").with_suffix(".nerv")
         dialog = SaveDialog(suggested, self.fit_panel.progress.epochs, self)
-        dialog.accepted.connect(lambda: self.save_nerv_to(dialog.output(), dialog.options(
-            self.fit_panel.device.currentText())))
+        dialog.accepted.connect(
+            lambda: self.save_nerv_to(dialog.output(), dialog.options(self.fit_panel.device.currentText()))
+        )
         dialog.open()
 
     def save_nerv_to(self, output: Path, options: CompressOptions) -> None:
@@ -233,8 +247,9 @@ class MainWindow(QMainWindow):
     # --- leaving ------------------------------------------------------------------------------------------
     def ask_unsaved(self) -> str:
         """``save``, ``discard`` or ``cancel`` (a method, so that tests can answer for the user)."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved fit",
-                          "The fitted model has not been saved as .nerv.", parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question, "Unsaved fit", "The fitted model has not been saved as .nerv.", parent=self
+        )
         box.setInformativeText("Save it, or discard it?")
         save = box.addButton("Save as .nerv…", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)

@@ -4,6 +4,7 @@ Frames are only ever asked for by index. A cached frame is shown at once; any ot
 (the latest request wins). Playback follows a wall clock and reads ahead in the play direction, so a decoder that
 is slower than real time makes it skip frames rather than fall behind.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,11 +18,11 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..video.source import FrameSource
 from .actions import create_actions, hold_keys
-from .canvas import Canvas, to_qimage
+from .canvas import Canvas
 from .clock import PlaybackClock
 from .decoder import MB, Decoded, FrameDecoder
-from .stats import stats_lines, unused_path
-from .state import CompareMode, CompareState, PlaybackState
+from .player_commands import PlayerCommands
+from .state import CompareState, PlaybackState
 from .timeline import Timeline
 from .transport import TransportBar
 
@@ -29,7 +30,7 @@ PAUSED_READ_AHEAD = 4
 SETTLE_MS = 150  # a paused position unchanged this long is worth reading ahead from
 
 
-class PlayerWidget(QWidget):
+class PlayerWidget(PlayerCommands, QWidget):
     frame_shown = Signal(int)  # a newly decoded frame is on the canvas
     decode_failed = Signal(int, object)  # frame index, exception
 
@@ -42,8 +43,9 @@ class PlayerWidget(QWidget):
         self.truth: FrameSource | None = None
         self.name = "frame"
         self.read_ahead = read_ahead
-        self.screenshot_dir = Path(QStandardPaths.writableLocation(
-            QStandardPaths.StandardLocation.PicturesLocation) or Path.home())
+        self.screenshot_dir = Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()
+        )
         self._direction = 1
         self._ticking = False
         self._shown_at: collections.deque[float] = collections.deque(maxlen=240)
@@ -91,8 +93,16 @@ class PlayerWidget(QWidget):
         self.transport.update_labels()
 
     # --- sources -------------------------------------------------------------------------------------------
-    def set_source(self, source: FrameSource | None, truth: FrameSource | None = None, *, frame: int = 0,
-                   name: str = "frame", label: str = "reconstruction", scan_psnr: bool = True) -> None:
+    def set_source(
+        self,
+        source: FrameSource | None,
+        truth: FrameSource | None = None,
+        *,
+        frame: int = 0,
+        name: str = "frame",
+        label: str = "reconstruction",
+        scan_psnr: bool = True,
+    ) -> None:
         """Play ``source``, compared against ``truth``; ``scan_psnr`` measures every frame's PSNR when idle."""
         self.source, self.truth, self.name = source, truth, name
         self.canvas.recon_label = label
@@ -279,110 +289,6 @@ class PlayerWidget(QWidget):
 
     def go_to(self, index: int) -> None:
         self.state.frame = index if index >= 0 else self.state.last_frame
-
-    def jump_to_worst(self) -> None:
-        worst = self.timeline.worst_frame()
-        if worst is None:
-            self.canvas.show_osd("No per-frame PSNR yet")
-            return
-        self.state.playing = False
-        self.state.frame = worst
-        self.canvas.show_osd(f"Worst frame: {worst} ({self.timeline.psnr[worst]:.2f} dB)")
-
-    def scale_speed(self, factor: float) -> None:
-        self.state.speed = self.state.speed * factor
-        self.canvas.show_osd(f"Speed {self.state.speed:.2f}×")
-
-    def reset_speed(self) -> None:
-        self.state.speed = 1.0
-        self.canvas.show_osd("Speed 1.00×")
-
-    def cycle_ab_loop(self) -> None:
-        self.state.cycle_ab_loop()
-        s = self.state
-        text = (f"Loop A–B: {s.loop_a}–{s.loop_b}" if s.has_ab else
-                f"Loop A: frame {s.loop_a}" if s.loop_a is not None else "Loop A–B cleared")
-        self.canvas.show_osd(text)
-
-    def toggle_loop_all(self) -> None:
-        self.state.toggle_loop_all()
-        self.canvas.show_osd("Loop all: on" if self.state.loop_all else "Loop all: off")
-
-    def toggle_compare(self) -> None:
-        self.compare.toggle()
-        self._compare_osd()
-
-    def cycle_compare(self) -> None:
-        self.compare.cycle()
-        self._compare_osd()
-
-    def cycle_diff(self) -> None:
-        self.compare.cycle_diff()
-        self._compare_osd()
-
-    def _compare_osd(self) -> None:
-        mode = self.compare.mode
-        text = f"Difference: {self.compare.diff_mode.value}" if mode is CompareMode.DIFFERENCE else \
-            f"Compare: {mode.value}"
-        if mode is not CompareMode.OFF and self.truth is None:
-            text += " (no ground truth)"
-        self.canvas.show_osd(text)
-
-    def hold_truth(self, held: bool) -> None:
-        if held and self.compare.mode is not CompareMode.FLICKER:
-            self.compare.set_mode(CompareMode.FLICKER)
-        self.compare.set_holding(held)
-
-    def zoom_fit(self) -> None:
-        self.canvas.zoom_fit()
-
-    def zoom_native(self) -> None:
-        self.canvas.zoom_native()
-        self.canvas.show_osd("Zoom 1:1")
-
-    def zoom_step(self, factor: float) -> None:
-        self.canvas.zoom_step(factor)
-        self.canvas.show_osd(f"Zoom {self.canvas.view.scale * 100:.0f}%")
-
-    def toggle_stats(self) -> None:
-        on = self.canvas.stats_lines is None
-        self.actions["stats"].setChecked(on)
-        if on:
-            self._stats_timer.start()
-            self._update_stats()
-        else:
-            self._stats_timer.stop()
-            self.canvas.set_stats(None)
-
-    def toggle_help(self) -> None:
-        self.canvas.help.setVisible(not self.canvas.help.isVisible())
-        self.actions["help"].setChecked(self.canvas.help.isVisible())
-
-    def screenshot_frame(self) -> Path | None:
-        """Save the decoded frame at its native size (``s``)."""
-        frame = self.canvas.frame
-        if frame is None:
-            return None
-        path = self._screenshot_path("")
-        image = np.ascontiguousarray(frame.image)
-        to_qimage(image).save(str(path))
-        self.canvas.show_osd(f"Saved {path.name}")
-        return path
-
-    def screenshot_view(self) -> Path | None:
-        """Save the view as composited on screen, overlays included (``S``)."""
-        if self.canvas.frame is None:
-            return None
-        path = self._screenshot_path("-view")
-        self.canvas.grab().save(str(path))
-        self.canvas.show_osd(f"Saved {path.name}")
-        return path
-
-    def _screenshot_path(self, suffix: str) -> Path:
-        return unused_path(self.screenshot_dir, f"{self.name}-{self.state.frame:06d}{suffix}", ".png")
-
-    def _update_stats(self) -> None:
-        self.canvas.set_stats(stats_lines(self))
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -1,6 +1,7 @@
 """The main window's widgets bound to its :class:`~nervplayer.session.Session`, napari style: each session event
 updates the fit panel, the charts, the player and the status bar. Timers cap how often a fast fit redraws the
 progress (30/s) and decodes the shown frame again from the live model (1/s)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer
 
 from ..codec import Compressed
-from ..session import Opened, Phase, describe_nerv, describe_saved
+from ..opening import Opened, describe_nerv
+from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
 from ..video.source import LiveSource, StoreSource
 from .errors import show_error
@@ -77,16 +79,19 @@ class SessionView(QObject):
             summary, lines = describe_nerv(path, nerv, Path(path).stat().st_size)
             window.file_label.setText(summary)
             window.fit_panel.set_video(None, "<br>".join([*lines, "<br>Open a video to fit a new model."]))
-            gt = (f"ground truth: {Path(opened.truth_path).name}" if opened.truth_path else
-                  "no ground truth (File ▸ Open ground truth)")
+            gt = (
+                f"ground truth: {Path(opened.truth_path).name}"
+                if opened.truth_path
+                else "no ground truth (File ▸ Open ground truth)"
+            )
             window.statusBar().showMessage(f"Opened {path} · {gt}", 6000)
         elif opened.video is not None:
             info = opened.video
             window.fit_panel.set_video(info)
-            player.set_source(opened.frames, None, frame=opened.frame or 0, name=Path(path).stem,
-                              label="source video")
-            window.file_label.setText(f"{name} · {info.num_frames} frames · {info.width}×{info.height} · "
-                                      f"{info.fps:g} fps")
+            player.set_source(opened.frames, None, frame=opened.frame or 0, name=Path(path).stem, label="source video")
+            window.file_label.setText(
+                f"{name} · {info.num_frames} frames · {info.width}×{info.height} · {info.fps:g} fps"
+            )
             window.statusBar().showMessage("Ready to fit: choose the options on the right and press Start", 6000)
         window.update_actions()
 
@@ -103,8 +108,14 @@ class SessionView(QObject):
         if isinstance(event, Fitter):
             fps = self.session.video.fps if self.session.video else 25.0
             frame = min(player.state.frame, event.num_frames - 1)
-            player.set_source(LiveSource(event, fps), StoreSource(event.store, fps), frame=frame,
-                              name=Path(self.session.path or "fit").stem, label="live model", scan_psnr=False)
+            player.set_source(
+                LiveSource(event, fps),
+                StoreSource(event.store, fps),
+                frame=frame,
+                name=Path(self.session.path or "fit").stem,
+                label="live model",
+                scan_psnr=False,
+            )
         elif isinstance(event, Step):
             charts.add(event)
             self._pending_epoch = event.epoch
@@ -123,8 +134,9 @@ class SessionView(QObject):
             player.refresh()
             best = charts.history.best()
             quality = f", best PSNR {best[1]:.2f} dB" if best else ""
-            window.statusBar().showMessage(f"Fit {event.status} at epoch {event.epoch:.1f}{quality}. "
-                                           "Save it as .nerv to keep it.", 10000)
+            window.statusBar().showMessage(
+                f"Fit {event.status} at epoch {event.epoch:.1f}{quality}. Save it as .nerv to keep it.", 10000
+            )
 
     def _fit_ended(self, status: str) -> None:
         self._fit_timer.stop()
@@ -147,8 +159,7 @@ class SessionView(QObject):
     def _saved(self, compressed: Compressed) -> None:
         text = describe_saved(compressed)
         self.window.settings.add_recent(compressed.path)
-        self.window.fit_panel.result.setText(
-            f"{text}<br><a href='{compressed.path}' style='color:#8ab4f8'>Open it</a>")
+        self.window.fit_panel.result.setText(f"{text}<br><a href='{compressed.path}' style='color:#8ab4f8'>Open it</a>")
         self.window.statusBar().showMessage(text, 15000)
 
     def _save_ended(self, bar_text: str) -> None:

@@ -1,4 +1,5 @@
 """The stats overlay (``i``): what the player is doing, as lines of text, and a free file name for screenshots."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """The player's transport bar: step and play buttons, the frame box, frame count and timecode, speed and loop
 notes, the shown frame's PSNR and the compare mode. It reads and drives the player's state, nothing else."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable

@@ -8,11 +8,11 @@ Workers have no Qt parent, and every running one is kept in a module-level set u
 window that goes away never destroys a running thread (which would abort the interpreter). When the app quits,
 :func:`stop_all` tells every job to stop and waits for the threads to end.
 """
+
 from __future__ import annotations
 
 import atexit
 import inspect
-from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 

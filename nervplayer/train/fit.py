@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..device import Precision, resolve_device, resolve_precision
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
 from ..model import ModelConfig, NeRV, count_parameters, model_config

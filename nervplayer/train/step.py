@@ -5,6 +5,7 @@ the backward pass through the loss scaler and the optimizer step, then keeps pru
 ``mark`` callback is called after each of those phases (data, forward, loss, backward, optimizer): the benchmark
 synchronises the device and reads a clock there, so what it measures is exactly what a fit runs.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -20,9 +21,17 @@ PHASES = ("data", "forward", "loss", "backward", "optimizer")  # what ``mark`` i
 class TrainingStep:
     """The pieces a step needs, bound once; calling it runs one step."""
 
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device,
-                 precision: Precision, num_frames: int, masks: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        device: torch.device,
+        precision: Precision,
+        num_frames: int,
+        masks: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.scaler = scaler
@@ -41,8 +50,9 @@ class TrainingStep:
         x = frames.float().div_(255)
         return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
 
-    def __call__(self, indices: Sequence[int], frames: torch.Tensor, lr: float,
-                 mark: Callable[[], None] | None = None) -> torch.Tensor:
+    def __call__(
+        self, indices: Sequence[int], frames: torch.Tensor, lr: float, mark: Callable[[], None] | None = None
+    ) -> torch.Tensor:
         """Train on ``frames`` (uint8, the frames at ``indices``) at learning rate ``lr``; the detached loss."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr

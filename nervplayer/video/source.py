@@ -21,9 +21,15 @@ class FrameSource(Protocol):
     A source may also offer ``frames(start, stop) -> uint8 [stop-start, H, W, 3]``, used for read-ahead.
     """
 
-    num_frames: int
-    fps: float
-    size: tuple[int, int]  # (height, width)
+    @property
+    def num_frames(self) -> int: ...
+
+    @property
+    def fps(self) -> float: ...
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)"""
 
     def frame(self, index: int) -> np.ndarray: ...
 

@@ -8,9 +8,9 @@ from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
 from nervplayer.gui.app import sample_path
-from nervplayer.video.source import LiveSource
 from nervplayer.gui.state import CompareMode
 from nervplayer.train import Paused
+from nervplayer.video.source import LiveSource
 
 SAMPLE = sample_path()
 pytestmark = pytest.mark.skipif(SAMPLE is None, reason="resources/sample.mp4 is missing")
@@ -141,7 +141,8 @@ def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shape
     window.start_fit()
     qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
     window.open_path(str(shapes_clip))  # the user is asked (the fixture answers "discard")
-    qtbot.waitUntil(lambda: window.session.video is not None and window.session.video.path == str(shapes_clip), timeout=30_000)
+    session = window.session
+    qtbot.waitUntil(lambda: session.video is not None and session.video.path == str(shapes_clip), timeout=30_000)
     qtbot.wait(300)  # anything the stopped fit had queued arrives now, and must be dropped
     assert panel.state == "ready" and charts.history.steps == 0 and not window.session.unsaved
     assert window.player.state.num_frames == 16

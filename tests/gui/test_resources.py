@@ -1,5 +1,6 @@
 """GUI resources: stopping a fit or a save never blocks the window, and work still running when the app quits
 is stopped cleanly instead of aborting the interpreter."""
+
 from __future__ import annotations
 
 import subprocess
@@ -94,10 +95,19 @@ QUIT_WHILE_FITTING = textwrap.dedent("""
 def test_quitting_with_a_fit_running_stops_it_cleanly(shapes_clip, tmp_path):
     script = tmp_path / "quit.py"
     script.write_text(QUIT_WHILE_FITTING)
-    env = {"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(script), str(shapes_clip), str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), str(shapes_clip), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fitting" in done.stdout and "quit 0" in done.stdout
     assert "QThread: Destroyed while thread" not in done.stderr
