@@ -6,6 +6,7 @@ import torch
 
 from nervplayer.codec import NervVideo, nervfile
 from nervplayer.errors import ConfigError
+from nervplayer.model.render import to_uint8
 
 from .conftest import TINY_MODEL, tiny_nerv
 
@@ -70,3 +71,14 @@ def test_many_threads_share_one_video(tiny_file):
         t.join()
     assert not errors
     assert all((results[(k, i)] == expected[(i + k) % 16]).all() for k in range(4) for i in range(16))
+
+
+def test_open_nerv_decodes_uint8_frames_by_index(tiny_file):
+    import nervplayer
+
+    video = nervplayer.open_nerv(tiny_file[1])
+    assert isinstance(video, NervVideo)
+    frames = video.decode([0, 3, 4.5])  # the decode contract: uint8 [B, H, W, 3] on the host
+    assert frames.dtype == np.uint8 and frames.shape == (3, *video.size, 3)
+    assert (frames[1] == video.frame(3)).all() and (video.frames(3, 4)[0] == frames[1]).all()
+    assert (frames[:1] == to_uint8(video.predict([0]))).all()  # predict: the float frames decode rounds
