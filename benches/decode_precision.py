@@ -16,7 +16,7 @@ import torch
 
 from nervplayer.model.render import times
 from nervplayer.train import load_source, open_run
-from nervplayer.train.device import resolve_device
+from nervplayer.device import resolve_device
 from nervplayer.train.evaluate import evaluate
 
 

@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, Dataset
 from nervplayer.cli.options import frame_size
 from nervplayer.model import NeRV, model_config
 from nervplayer.model.render import times
-from nervplayer.plugins import registry
+from nervplayer.plugins import get_registry
 from nervplayer.train import FitConfig, load_source
-from nervplayer.train.device import resolve_device
+from nervplayer.device import resolve_device
 from nervplayer.train.evaluate import evaluate
-from nervplayer.train.metrics import ms_ssim_settings, psnr
+from nervplayer.metrics import ms_ssim_settings, psnr
 from nervplayer.video import MemoryFrameStore
 
 
@@ -71,9 +71,9 @@ def public_epochs(config: FitConfig, workers: int, work_dir: Path) -> Generator[
     n = store.num_frames
     write_pngs(store, work_dir / "frames")
     cfg = model_config(config.preset, store.height, store.width, **config.model)
-    schedule = registry().create("scheduler", config.scheduler, config.scheduler_params)
+    schedule = get_registry().create("scheduler", config.scheduler, config.scheduler_params)
     torch.manual_seed(config.seed)
-    model = NeRV(cfg, registry().factory("activation", config.activation, config.activation_params)).to(device)
+    model = NeRV(cfg, get_registry().factory("activation", config.activation, config.activation_params)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.5, 0.999), eps=1e-8)
     loader = DataLoader(PngFrames(work_dir / "frames", n), batch_size=1, shuffle=True, num_workers=workers,
                         drop_last=True, pin_memory=device.type == "cuda")

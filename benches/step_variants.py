@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from nervplayer.cli.options import frame_size
 from nervplayer.model import NeRV, model_config
 from nervplayer.model.render import times
-from nervplayer.plugins import registry
-from nervplayer.train.device import resolve_device, resolve_precision
+from nervplayer.plugins import get_registry
+from nervplayer.device import resolve_device, resolve_precision
 
 
 def commuted_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> C
     precision = resolve_precision(args.precision, device)
     cfg = model_config(args.preset, h, w)
     torch.manual_seed(1)
-    model = NeRV(cfg, registry().factory("activation", "silu", {})).to(device)
+    model = NeRV(cfg, get_registry().factory("activation", "silu", {})).to(device)
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward: Callable[[torch.Tensor], torch.Tensor] = model
@@ -80,7 +80,7 @@ def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> C
     opt = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.5, 0.999),
                            **({"fused": True} if "fused" in flags else {"foreach": True}))
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
-    loss_fn = registry().create("loss", "fusion6", {})
+    loss_fn = get_registry().create("loss", "fusion6", {})
     n = args.frames
     frames = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, device=device)
     counter = iter(range(10 ** 12))

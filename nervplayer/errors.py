@@ -9,6 +9,10 @@ class NervError(Exception):
     """Base class for every error caused by input (files, options, plugins, devices)."""
 
 
+class Cancelled(NervError):
+    """Work stopped because the user (or quitting the app) asked it to: not a failure to report."""
+
+
 class VideoError(NervError):
     """A video or image folder is missing, unreadable or has no usable frames."""
 

@@ -6,7 +6,7 @@ import torch
 
 from nervplayer.errors import ConfigError, ResumeError
 from nervplayer.train import Checkpointed, Evaluated, FitConfig, Finished, Fitter, Paused, Resumed, Started, Step
-from nervplayer.train.run import open_run
+from nervplayer.train.runfolder import open_run
 
 TINY = {"stem_dim": 64, "fc_c": 8, "lower_width": 8}
 

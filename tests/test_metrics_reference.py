@@ -4,7 +4,7 @@ import pytest
 import torch
 from pytorch_msssim import ms_ssim as reference_ms_ssim, ssim as reference_ssim
 
-from nervplayer.train.metrics import ms_ssim, ssim
+from nervplayer.metrics import ms_ssim, ssim
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ import textwrap
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 from nervplayer import plugins
 from nervplayer.plugins.loader import load_entry_points, load_folder, load_plugins
 from nervplayer.plugins.registry import Registry
@@ -51,7 +49,8 @@ def test_good_failing_and_duplicate_plugins(tmp_path):
     reg = load_plugins(user_dir=user)
     status = {r.name: r for r in reg.report}
     assert status["good"].status == "ok" and reg.get("activation", "tanhshrink").source.startswith("user:")
-    assert status["broken_import"].status == "failed" and "a_module_that_does_not_exist" in status["broken_import"].error
+    broken = status["broken_import"]
+    assert broken.status == "failed" and "a_module_that_does_not_exist" in broken.error
     assert status["broken_register"].status == "failed" and "boom in register" in status["broken_register"].error
     assert "half-ok" not in reg.ids("loss")  # all or nothing per module
     assert status["dup"].status == "failed" and "already registered" in status["dup"].error
@@ -102,7 +101,7 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
     modules = {str(p.relative_to(repo)) for p in (repo / "nervplayer").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    probe = ("from nervplayer.plugins import registry, builtin_plugin_dir; r = registry(); "
+    probe = ("from nervplayer.plugins import builtin_plugin_dir, get_registry; r = get_registry(); "
              "print(builtin_plugin_dir().name, len(r.ids('loss')), [x.status for x in r.report])")
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, check=True).stdout
@@ -113,7 +112,7 @@ def test_docs_worked_example_loads_and_trains(tmp_path, shapes_clip):
     code = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
     write(tmp_path / "user", "gaussian", code)
     plugins.configure(user_dir=tmp_path / "user")
-    reg = plugins.registry()
+    reg = plugins.get_registry()
     assert {"gaussian", "charbonnier", "exponential"} <= set(reg.ids("activation") + reg.ids("loss") +
                                                              reg.ids("scheduler"))
     cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=2, activation="gaussian",

@@ -4,8 +4,8 @@ For one preset and frame size on the chosen device it measures, and prints as Ma
 
 * training frames/s and seconds per epoch, through the real fit loop (:class:`~nervplayer.train.Fitter`), after a
   warm-up fit of the same shapes; peak memory; achieved FLOP/s beside the measured matmul peak of the device;
-* the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (an
-  instrumented copy of the step, synchronised after each phase);
+* the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (the
+  fit's own step function, synchronised after each phase);
 * forward and backward time per layer (module and gradient hooks), beside each layer's FLOPs from
   :mod:`nervplayer.model.complexity`;
 * decoding frames/s (the model's forward alone, as the paper times it) at batch 1 and batched, for each
@@ -30,11 +30,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..model import count_parameters
 from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
 from ..model.render import times
-from ..train import FitConfig, Finished, Fitter, Started, Step
-from ..train.device import resolve_device
+from ..train import Finished, FitConfig, Fitter, Started, Step
+from ..train.step import PHASES
 from .options import Parser, frame_size, key_values
 
 _NO_EVAL = 10 ** 9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
@@ -167,9 +168,10 @@ def fit_steps(config: FitConfig, steps: int) -> tuple[Fitter, TrainSpeed]:
 
 
 def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
-    """Median seconds of each phase of Fitter's step, the device synchronised after each phase."""
-    dev, model, opt, scaler = fitter.device, fitter.model, fitter.optimizer, fitter.scaler
-    b, order = fitter.config.batch_size, fitter.train_indices
+    """Median seconds of each phase of the fit's own step (:class:`~nervplayer.train.step.TrainingStep`), the
+    device synchronised after each phase. "data" includes fetching the frames from the frame store."""
+    dev, step = fitter.device, fitter.train_step
+    b, order, lr = fitter.config.batch_size, fitter.train_indices, fitter.base_lr
     times_: dict[str, list[float]] = defaultdict(list)
     for k in range(steps + 2):
         idx = [order[(k * b + j) % len(order)] for j in range(b)]
@@ -180,21 +182,9 @@ def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
             sync(dev)
             marks.append(time.perf_counter())
 
-        target = fitter._to_float(fitter.store.get(idx))
-        mark()
-        with fitter.precision.autocast(dev):
-            pred = model(fitter._times(idx))
-        mark()
-        loss = fitter.loss_fn(pred.float(), target)
-        mark()
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        mark()
-        scaler.step(opt)
-        scaler.update()
-        mark()
+        step(idx, fitter.store.get(idx), lr, mark=mark)
         if k >= 2:  # two warm-up steps
-            for name, t0, t1 in zip(("data", "forward", "loss", "backward", "optimizer"), marks, marks[1:]):
+            for name, t0, t1 in zip(PHASES, marks, marks[1:]):
                 times_[name].append(t1 - t0)
     return {k: statistics.median(v) for k, v in times_.items()}
 
@@ -366,13 +356,13 @@ def report(r: dict[str, Any]) -> str:
                [[k, f"{v:.2f}", f"{100 * v / step_ms:.0f}%"] for k, v in r["phases_ms"].items()]),
     ]
     if "layers" in r:
-        rows, total = [], sum(l["fwd_ms"] + l["bwd_ms"] for l in r["layers"])
-        for l in r["layers"]:
-            tf_f = l["gflop"] / l["fwd_ms"] if l["gflop"] and l["fwd_ms"] > 0 else None
-            tf_b = 2 * l["gflop"] / l["bwd_ms"] if l["gflop"] and l["bwd_ms"] > 0 else None
-            rows.append([l["name"], f"{l['gflop']:.3f}", f"{l['fwd_ms']:.2f}", f"{l['bwd_ms']:.2f}",
+        rows, total = [], sum(layer["fwd_ms"] + layer["bwd_ms"] for layer in r["layers"])
+        for layer in r["layers"]:
+            tf_f = layer["gflop"] / layer["fwd_ms"] if layer["gflop"] and layer["fwd_ms"] > 0 else None
+            tf_b = 2 * layer["gflop"] / layer["bwd_ms"] if layer["gflop"] and layer["bwd_ms"] > 0 else None
+            rows.append([layer["name"], f"{layer['gflop']:.3f}", f"{layer['fwd_ms']:.2f}", f"{layer['bwd_ms']:.2f}",
                          f"{tf_f:.2f}" if tf_f else "", f"{tf_b:.2f}" if tf_b else "",
-                         f"{100 * (l['fwd_ms'] + l['bwd_ms']) / total:.0f}%"])
+                         f"{100 * (layer['fwd_ms'] + layer['bwd_ms']) / total:.0f}%"])
         parts += ["### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
                   _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"],
                          rows)]

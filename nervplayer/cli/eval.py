@@ -10,7 +10,7 @@ import torch
 from ..model.render import times
 from ..train import FitConfig, load_source, open_run
 from ..train.evaluate import FrameMetrics, evaluate, summary, vmaf_style
-from ..train.device import resolve_device
+from ..device import resolve_device
 from .options import Parser, add_memory_budget
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..model.render import render
 from ..train import open_run
-from ..train.device import resolve_device
+from ..device import resolve_device
 from ..video.writer import write_png
 from .options import Parser, output_file
 

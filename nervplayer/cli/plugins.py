@@ -1,7 +1,7 @@
 """``nervplayer plugins``: every plugin with its kind, source, version and status; failures with their error."""
 from __future__ import annotations
 
-from ..plugins import builtin_plugin_dir, registry, user_plugin_dir
+from ..plugins import builtin_plugin_dir, get_registry, user_plugin_dir
 from .options import Parser
 
 
@@ -9,7 +9,7 @@ def main(argv: list[str]) -> int:
     p = Parser(prog="nervplayer plugins", description="List plugins (add --safe-mode to load built-ins only).")
     p.add_argument("-v", "--verbose", action="store_true", help="also show each entry's parameters")
     args = p.parse_args(argv)
-    reg = registry()
+    reg = get_registry()
     print(f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
           "entry points:    group 'nervplayer.plugins'\n")
     for kind, heading in (("activation", "activations"), ("loss", "losses"), ("scheduler", "schedulers")):

@@ -11,7 +11,7 @@ from ..codec.rd import RDPoint, RDResult, classic, crossings, plot, rate_at_equa
 from ..codec.pipeline import source_reference
 from ..errors import ConfigError
 from ..train import Evaluated, open_run
-from ..train.device import resolve_device
+from ..device import resolve_device
 from .options import Parser, output_file
 
 

@@ -13,7 +13,7 @@ import torch
 
 from ..model import ModelConfig, NeRV
 from ..model.render import times
-from ..plugins import registry
+from ..plugins import get_registry
 from ..video import FrameStore
 from .entropy import entropy_bits, pack_counts
 from .quantize import MAX_BITS, MIN_BITS, quantize
@@ -36,7 +36,7 @@ def allocate_bits(config: ModelConfig, state: dict[str, torch.Tensor], masks: di
                   base_bits: int, per_channel: bool, reference: FrameStore, device: torch.device,
                   max_frames: int = 16) -> dict[str, int]:
     """Bit width per parameter name (see the module docstring)."""
-    model = NeRV(config, registry().factory("activation", config.activation, config.activation_params))
+    model = NeRV(config, get_registry().factory("activation", config.activation, config.activation_params))
     model.load_state_dict(state)
     model = model.to(device).eval()
     params = dict(model.named_parameters())

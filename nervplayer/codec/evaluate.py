@@ -28,5 +28,5 @@ def evaluate_nerv(path: str | os.PathLike, video: str, device: str = "auto", che
     reference, _ = load_source(FitConfig(video=video, start=start, end=start + nerv.num_frames,
                                          size=nerv.size), nerv.device)
     with torch.inference_mode():
-        metrics = evaluate(nerv.decode, reference)
+        metrics = evaluate(nerv.predict, reference)
     return metrics, list(range(0, nerv.num_frames, int(v.get("stride", 1)))), start

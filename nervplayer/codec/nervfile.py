@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..atomic import atomic_write_bytes
 from ..errors import NervFormatError, PluginError
 from ..model import ModelConfig, NeRV
 from ..model.config import MAX_PARAMS, check_model_config
-from ..plugins import registry
+from ..plugins import get_registry
 from . import container
 from .entropy import (CODERS, MASK_MODELS, coder_library_version, decode_mask, decode_symbols, encode_mask,
                       encode_symbols)
@@ -74,15 +74,15 @@ def activation_factory(ref: dict[str, Any], where: str):
     """The zero-argument activation factory a header names; missing or incompatible plugins are named."""
     pid, version = ref.get("id"), str(ref.get("version"))
     try:
-        entry = registry().get("activation", pid)
+        entry = get_registry().get("activation", pid)
     except PluginError:
         raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}, which is not "
-                              f"installed (installed: {', '.join(registry().ids('activation'))})") from None
+                              f"installed (installed: {', '.join(get_registry().ids('activation'))})") from None
     if entry.version.split(".")[0] != version.split(".")[0]:
         raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}; the installed "
                               f"one is version {entry.version} ({entry.source})")
     try:
-        return registry().factory("activation", pid, ref.get("params") or {})
+        return get_registry().factory("activation", pid, ref.get("params") or {})
     except PluginError as e:
         raise NervFormatError(f"{where}: {e}") from None
 

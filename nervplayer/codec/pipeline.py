@@ -21,13 +21,13 @@ import torch
 from ..errors import ConfigError, VideoError
 from ..model import ModelConfig, NeRV
 from ..model.render import times
-from ..plugins import registry
+from ..plugins import get_registry
 from ..train import FitConfig, Finished, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
-from ..train.run import CHECKPOINT, WEIGHTS
-from ..train.device import resolve_device
+from ..device import resolve_device
+from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..train.events import Event as FitEvent
-from ..train.metrics import ms_ssim, psnr
+from ..metrics import ms_ssim, psnr
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
 from .entropy import CODERS, MASK_MODELS, entropy_bits, huffman_bits
@@ -136,8 +136,8 @@ def pack_model(state: dict[str, torch.Tensor], config: ModelConfig, bits: dict[s
 def activation_ref(run: Run) -> dict[str, Any]:
     """The activation plugin as the header records it: id, installed version, parameters with defaults filled."""
     cfg = run.model_config
-    return {"id": cfg.activation, "version": registry().get("activation", cfg.activation).version,
-            "params": registry().resolve_params("activation", cfg.activation, cfg.activation_params)}
+    return {"id": cfg.activation, "version": get_registry().get("activation", cfg.activation).version,
+            "params": get_registry().resolve_params("activation", cfg.activation, cfg.activation_params)}
 
 
 def video_record(run: Run) -> dict[str, Any]:
@@ -279,7 +279,7 @@ class Compressor:
         with torch.inference_mode():
             for start in range(0, n, batch):
                 idx = list(range(start, min(start + batch, n)))
-                frames = {"decoded": video.decode(idx), "model": model(times(idx, n, self.device)).float()}
+                frames = {"decoded": video.predict(idx), "model": model(times(idx, n, self.device)).float()}
                 frames["source"] = reference.get(idx).to(frames["decoded"].device).float().div(255)
                 for p_name, m_name, a, b in pairs:
                     values[p_name].append(psnr(frames[a], frames[b]).cpu())

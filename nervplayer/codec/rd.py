@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_bytes, atomic_write_text
-from ..train.device import resolve_device
-from ..train.metrics import ms_ssim, psnr
+from ..device import resolve_device
+from ..metrics import ms_ssim, psnr
 from ..video import FrameStore
 from .classic import CODECS, encode_clip
 from .pipeline import Compressed, CompressOptions, Compressor, Event, Stage

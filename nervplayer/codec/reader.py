@@ -5,6 +5,11 @@
     rgb = video.frame(17)                            # uint8 H×W×3
     mid = video.frame(17.5)                          # between frames 17 and 18 (t = 17.5 / num_frames)
     clip = video.frames(0, 8)                        # uint8 [8, H, W, 3], frames 0..7
+    some = video.decode([3, 9, 4.5])                 # uint8 [3, H, W, 3]
+    x = video.predict([3, 9])                        # float [2, 3, H, W] in [0, 1] on the device, for metrics
+
+``decode`` and ``predict`` are the decode contract a live fit (:class:`~nervplayer.train.Fitter`) keeps too:
+``decode`` gives displayable uint8 frames on the host, ``predict`` the network's float output for metrics.
 
 Decoding is serialised by a lock, so one instance can be shared by several threads (a GUI's decode worker and
 its read-ahead, say). The network runs in float32 by default: on one device, a frame of a file equals the frame
@@ -24,10 +29,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..model.banded import DecodePlan, forward_banded, plan_decoding
 from ..model.render import times, to_uint8
-from ..train.device import resolve_device
 from ..video.store import default_budget_bytes
 from . import nervfile
 from .nervfile import NervFile
@@ -49,7 +54,7 @@ class NervVideo:
 
     @classmethod
     def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8,
-             memory_budget: int | None = None) -> "NervVideo":
+             memory_budget: int | None = None) -> NervVideo:
         """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`, one too
         large to decode within the memory budget :class:`~nervplayer.errors.MemoryBudgetError`."""
         return cls(nervfile.load(path), device, batch_size, memory_budget)
@@ -77,9 +82,9 @@ class NervVideo:
             if not 0 <= t <= last:
                 raise ConfigError(f"frame {t:g} is outside the video (0 to {last})")
 
-    def decode(self, indices: Sequence[float]) -> torch.Tensor:
-        """Float frames [B, 3, H, W] in [0, 1] on the decoding device (one batch; within the memory budget for
-        up to ``batch_size`` frames)."""
+    def predict(self, indices: Sequence[float]) -> torch.Tensor:
+        """Float frames [B, 3, H, W] in [0, 1] on the decoding device (within the memory budget: in batches of up
+        to ``batch_size`` frames, or in bands of rows)."""
         self._check(indices)
         with self._lock, torch.inference_mode():
             t = times(indices, self.num_frames, self.device)
@@ -88,15 +93,19 @@ class NervVideo:
                                   for i in range(0, len(t), self.batch_size)])
             return torch.cat([forward_banded(self.model, t[i:i + 1], self.plan.rows) for i in range(len(t))])
 
+    def decode(self, indices: Sequence[float]) -> np.ndarray:
+        """Frames ``indices`` as uint8 [B, H, W, 3] on the host, decoded in batches of ``batch_size``."""
+        indices = list(indices)
+        self._check(indices)
+        out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
+        for i in range(0, len(indices), self.batch_size):
+            out[i:i + self.batch_size] = to_uint8(self.predict(indices[i:i + self.batch_size]))
+        return out
+
     def frame(self, t: float) -> np.ndarray:
         """Frame ``t`` as uint8 H×W×3; a fractional ``t`` decodes between frames."""
-        return to_uint8(self.decode([t]))[0]
+        return self.decode([t])[0]
 
     def frames(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start`` … ``stop`` − 1 as uint8 [stop − start, H, W, 3], decoded in batches."""
-        indices = list(range(start, stop))
-        self._check(indices[:1] + indices[-1:])
-        out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
-        for i in range(0, len(indices), self.batch_size):
-            out[i:i + self.batch_size] = to_uint8(self.decode(indices[i:i + self.batch_size]))
-        return out
+        return self.decode(range(start, stop))

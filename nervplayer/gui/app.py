@@ -13,6 +13,7 @@ from .errors import install_excepthook
 from .main_window import MainWindow
 from .settings import Settings
 from .theme import apply_theme
+from .worker import stop_all
 
 
 def sample_path() -> Path | None:
@@ -37,6 +38,7 @@ def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow
     app.setApplicationName("nervplayer")
     app.setOrganizationName("nervplayer")
     apply_theme(app)
+    app.aboutToQuit.connect(stop_all)  # no worker thread outlives the app
     window = MainWindow(settings)
     install_excepthook(window)
     window.show()

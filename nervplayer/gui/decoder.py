@@ -17,7 +17,7 @@ from PySide6.QtCore import QThread, Signal
 
 from .cache import FrameCache
 from .compare import psnr
-from .source import FrameSource
+from ..video.source import FrameSource
 
 MB = 1 << 20
 

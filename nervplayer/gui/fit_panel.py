@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from ..model import PRESETS
-from ..plugins import registry
+from ..plugins import get_registry
 from ..train import FitConfig
 from ..video import VideoInfo
 from .icons import icon
@@ -109,7 +109,7 @@ class FitPanel(QWidget):
         self.device = QComboBox()
         self.device.addItems(available_devices())
 
-        reg = registry()
+        reg = get_registry()
         self.activation = PluginForm(reg.entries("activation"), "silu")
         self.loss = PluginForm(reg.entries("loss"), "fusion6")
         self.scheduler = PluginForm(reg.entries("scheduler"), "warmup-cosine")

@@ -4,6 +4,7 @@ Frames are only ever asked for by index. A cached frame is shown at once; any ot
 (the latest request wins). Playback follows a wall clock and reads ahead in the play direction, so a decoder that
 is slower than real time makes it skip frames rather than fall behind.
 """
+
 from __future__ import annotations
 
 import collections
@@ -11,26 +12,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from ..video.source import FrameSource
 from .actions import create_actions, hold_keys
-from .canvas import Canvas, to_qimage
+from .canvas import Canvas
 from .clock import PlaybackClock
 from .decoder import MB, Decoded, FrameDecoder
-from .icons import icon
-from .source import FrameSource
-from .state import CompareMode, CompareState, PlaybackState
-from .timecode import timecode
+from .player_commands import PlayerCommands
+from .state import CompareState, PlaybackState
 from .timeline import Timeline
+from .transport import TransportBar
 
 PAUSED_READ_AHEAD = 4
 SETTLE_MS = 150  # a paused position unchanged this long is worth reading ahead from
 
 
-class PlayerWidget(QWidget):
+class PlayerWidget(PlayerCommands, QWidget):
     frame_shown = Signal(int)  # a newly decoded frame is on the canvas
     decode_failed = Signal(int, object)  # frame index, exception
 
@@ -43,8 +43,9 @@ class PlayerWidget(QWidget):
         self.truth: FrameSource | None = None
         self.name = "frame"
         self.read_ahead = read_ahead
-        self.screenshot_dir = Path(QStandardPaths.writableLocation(
-            QStandardPaths.StandardLocation.PicturesLocation) or Path.home())
+        self.screenshot_dir = Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()
+        )
         self._direction = 1
         self._ticking = False
         self._shown_at: collections.deque[float] = collections.deque(maxlen=240)
@@ -71,7 +72,8 @@ class PlayerWidget(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.timeline)
-        layout.addWidget(self._transport())
+        self.transport = TransportBar(self)
+        layout.addWidget(self.transport)
 
         self.actions = create_actions(self, "player", self)
         self._hold = hold_keys("flicker")
@@ -81,103 +83,26 @@ class PlayerWidget(QWidget):
         self.state.frame_changed.connect(self._on_frame_changed)
         self.state.playing_changed.connect(self._on_playing_changed)
         self.state.speed_changed.connect(self._on_speed_changed)
-        self.state.loop_changed.connect(self._update_labels)
+        self.state.loop_changed.connect(self.update_labels)
         self.state.clip_changed.connect(self._on_clip_changed)
-        self.compare.changed.connect(self._update_labels)
-        self._update_labels()
+        self.compare.changed.connect(self.update_labels)
+        self.update_labels()
 
-    # --- transport bar -------------------------------------------------------------------------------------
-    def _transport(self) -> QWidget:
-        bar = QWidget(self)
-        bar.setObjectName("transport")
-        row = QHBoxLayout(bar)
-        row.setContentsMargins(8, 4, 8, 6)
-        def button(name: str, tip: str, slot) -> QToolButton:
-            b = QToolButton(bar)
-            b.setIcon(icon(name))
-            b.setIconSize(QSize(18, 18))
-            b.setToolTip(tip)
-            b.setAutoRaise(True)
-            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.clicked.connect(slot)
-            row.addWidget(b)
-            return b
-
-        button("previous", "Previous frame (,)", lambda: self.step(-1))
-        self.play_button = button("play", "Play / pause (Space)", self.toggle_play)
-        button("next", "Next frame (.)", lambda: self.step(1))
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        self.frame_box = QSpinBox(bar)
-        self.frame_box.setObjectName("frame-box")
-        self.frame_box.setFont(mono)
-        self.frame_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.frame_box.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
-        self.frame_box.setToolTip("Frame index: type one and press Enter to go there")
-        self.frame_box.editingFinished.connect(self._frame_box_entered)
-        row.addSpacing(6)
-        row.addWidget(QLabel("frame", bar))
-        row.addWidget(self.frame_box)
-        self.count_label = QLabel(bar)
-        self.count_label.setFont(mono)
-        row.addWidget(self.count_label)
-        self.time_label = QLabel(bar)
-        self.time_label.setFont(mono)
-        self.time_label.setObjectName("timecode")
-        row.addSpacing(12)
-        row.addWidget(self.time_label)
-        row.addStretch(1)
-        self.info_label = QLabel(bar)
-        self.info_label.setObjectName("info")
-        row.addWidget(self.info_label)
-        self.psnr_label = QLabel(bar)
-        self.psnr_label.setFont(mono)
-        self.psnr_label.setObjectName("psnr")
-        row.addSpacing(12)
-        row.addWidget(self.psnr_label)
-        self.mode_box = QComboBox(bar)
-        self.mode_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.mode_box.setToolTip("Compare with the ground truth (g toggles, c cycles, d difference modes)")
-        for mode in CompareMode:
-            self.mode_box.addItem(mode.value.capitalize() if mode is not CompareMode.OFF else "No compare", mode)
-        self.mode_box.activated.connect(lambda i: self.compare.set_mode(self.mode_box.itemData(i)))
-        self.mode_box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        row.addSpacing(12)
-        row.addWidget(self.mode_box)
-        return bar
-
-    def _frame_box_entered(self) -> None:
-        self.state.frame = self.frame_box.value()
-        self.canvas.setFocus()
-
-    def _update_labels(self, *_) -> None:
-        s = self.state
-        self.frame_box.setRange(0, s.last_frame)
-        self.frame_box.blockSignals(True)
-        self.frame_box.setValue(s.frame)
-        self.frame_box.blockSignals(False)
-        digits = len(str(s.last_frame))
-        self.frame_box.setFixedWidth(self.frame_box.fontMetrics().horizontalAdvance("0" * digits) + 16)
-        self.count_label.setText(f"/ {s.last_frame}")
-        self.time_label.setText(f"{timecode(s.frame, s.fps)} / {timecode(s.num_frames, s.fps)}")
-        parts = []
-        if s.speed != 1.0:
-            parts.append(f"{s.speed:.2f}×")
-        if s.has_ab:
-            parts.append(f"loop {s.loop_a}–{s.loop_b}")
-        elif s.loop_a is not None:
-            parts.append(f"loop A {s.loop_a}–…")
-        elif s.loop_all:
-            parts.append("loop all")
-        self.info_label.setText("   ".join(parts))
-        value = self.current_psnr()
-        self.psnr_label.setText(f"PSNR {value:6.2f} dB" if value is not None else "")
-        self.mode_box.setCurrentIndex(list(CompareMode).index(self.compare.mode))
-        self.play_button.setIcon(icon("pause" if s.playing else "play"))
-        self.actions["loop_all"].setChecked(s.loop_all)
+    def update_labels(self, *_: object) -> None:
+        """Redraw the transport bar's texts from the state (the shown PSNR, frame, time, speed and loops)."""
+        self.transport.update_labels()
 
     # --- sources -------------------------------------------------------------------------------------------
-    def set_source(self, source: FrameSource | None, truth: FrameSource | None = None, *, frame: int = 0,
-                   name: str = "frame", label: str = "reconstruction", scan_psnr: bool = True) -> None:
+    def set_source(
+        self,
+        source: FrameSource | None,
+        truth: FrameSource | None = None,
+        *,
+        frame: int = 0,
+        name: str = "frame",
+        label: str = "reconstruction",
+        scan_psnr: bool = True,
+    ) -> None:
         """Play ``source``, compared against ``truth``; ``scan_psnr`` measures every frame's PSNR when idle."""
         self.source, self.truth, self.name = source, truth, name
         self.canvas.recon_label = label
@@ -215,7 +140,7 @@ class PlayerWidget(QWidget):
     def _on_clip_changed(self) -> None:
         self.dropped = 0
         self._shown_at.clear()
-        self._update_labels()
+        self.update_labels()
 
     # --- frames --------------------------------------------------------------------------------------------
     def _ahead(self, index: int) -> list[int]:
@@ -270,13 +195,13 @@ class PlayerWidget(QWidget):
             self._shown_at.append(time.perf_counter())
         self._last_shown = decoded.index
         self.canvas.set_frame(decoded)
-        self._update_labels()
+        self.update_labels()
         self.frame_shown.emit(decoded.index)
 
     def _on_frame_changed(self, index: int) -> None:
         if self.state.playing and not self._ticking:
             self.clock.start(index, self.state.fps, self.state.speed)  # a seek while playing
-        self._update_labels()
+        self.update_labels()
         self._show_or_request(index)
 
     def _scrub(self, index: int) -> None:
@@ -286,7 +211,7 @@ class PlayerWidget(QWidget):
 
     # --- playback ------------------------------------------------------------------------------------------
     def _on_playing_changed(self, playing: bool) -> None:
-        self._update_labels()
+        self.update_labels()
         if playing:
             self._direction = 1
             self._shown_at.clear()
@@ -300,7 +225,7 @@ class PlayerWidget(QWidget):
         if self.state.playing:
             self.clock.start(self.state.frame, self.state.fps, speed)
             self._schedule()
-        self._update_labels()
+        self.update_labels()
 
     def _schedule(self) -> None:
         wait = self.clock.seconds_until(self.state.frame + 1)
@@ -364,132 +289,6 @@ class PlayerWidget(QWidget):
 
     def go_to(self, index: int) -> None:
         self.state.frame = index if index >= 0 else self.state.last_frame
-
-    def jump_to_worst(self) -> None:
-        worst = self.timeline.worst_frame()
-        if worst is None:
-            self.canvas.show_osd("No per-frame PSNR yet")
-            return
-        self.state.playing = False
-        self.state.frame = worst
-        self.canvas.show_osd(f"Worst frame: {worst} ({self.timeline.psnr[worst]:.2f} dB)")
-
-    def scale_speed(self, factor: float) -> None:
-        self.state.speed = self.state.speed * factor
-        self.canvas.show_osd(f"Speed {self.state.speed:.2f}×")
-
-    def reset_speed(self) -> None:
-        self.state.speed = 1.0
-        self.canvas.show_osd("Speed 1.00×")
-
-    def cycle_ab_loop(self) -> None:
-        self.state.cycle_ab_loop()
-        s = self.state
-        text = (f"Loop A–B: {s.loop_a}–{s.loop_b}" if s.has_ab else
-                f"Loop A: frame {s.loop_a}" if s.loop_a is not None else "Loop A–B cleared")
-        self.canvas.show_osd(text)
-
-    def toggle_loop_all(self) -> None:
-        self.state.toggle_loop_all()
-        self.canvas.show_osd("Loop all: on" if self.state.loop_all else "Loop all: off")
-
-    def toggle_compare(self) -> None:
-        self.compare.toggle()
-        self._compare_osd()
-
-    def cycle_compare(self) -> None:
-        self.compare.cycle()
-        self._compare_osd()
-
-    def cycle_diff(self) -> None:
-        self.compare.cycle_diff()
-        self._compare_osd()
-
-    def _compare_osd(self) -> None:
-        mode = self.compare.mode
-        text = f"Difference: {self.compare.diff_mode.value}" if mode is CompareMode.DIFFERENCE else \
-            f"Compare: {mode.value}"
-        if mode is not CompareMode.OFF and self.truth is None:
-            text += " (no ground truth)"
-        self.canvas.show_osd(text)
-
-    def hold_truth(self, held: bool) -> None:
-        if held and self.compare.mode is not CompareMode.FLICKER:
-            self.compare.set_mode(CompareMode.FLICKER)
-        self.compare.set_holding(held)
-
-    def zoom_fit(self) -> None:
-        self.canvas.zoom_fit()
-
-    def zoom_native(self) -> None:
-        self.canvas.zoom_native()
-        self.canvas.show_osd("Zoom 1:1")
-
-    def zoom_step(self, factor: float) -> None:
-        self.canvas.zoom_step(factor)
-        self.canvas.show_osd(f"Zoom {self.canvas.view.scale * 100:.0f}%")
-
-    def toggle_stats(self) -> None:
-        on = self.canvas.stats_lines is None
-        self.actions["stats"].setChecked(on)
-        if on:
-            self._stats_timer.start()
-            self._update_stats()
-        else:
-            self._stats_timer.stop()
-            self.canvas.set_stats(None)
-
-    def toggle_help(self) -> None:
-        self.canvas.help.setVisible(not self.canvas.help.isVisible())
-        self.actions["help"].setChecked(self.canvas.help.isVisible())
-
-    def screenshot_frame(self) -> Path | None:
-        """Save the decoded frame at its native size (``s``)."""
-        frame = self.canvas.frame
-        if frame is None:
-            return None
-        path = self._screenshot_path("")
-        image = np.ascontiguousarray(frame.image)
-        to_qimage(image).save(str(path))
-        self.canvas.show_osd(f"Saved {path.name}")
-        return path
-
-    def screenshot_view(self) -> Path | None:
-        """Save the view as composited on screen, overlays included (``S``)."""
-        if self.canvas.frame is None:
-            return None
-        path = self._screenshot_path("-view")
-        self.canvas.grab().save(str(path))
-        self.canvas.show_osd(f"Saved {path.name}")
-        return path
-
-    def _screenshot_path(self, suffix: str) -> Path:
-        self.screenshot_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.name}-{self.state.frame:06d}{suffix}"
-        path, n = self.screenshot_dir / f"{stem}.png", 1
-        while path.exists():
-            path, n = self.screenshot_dir / f"{stem}-{n}.png", n + 1
-        return path
-
-    # --- stats overlay -------------------------------------------------------------------------------------
-    def stats_lines(self) -> list[str]:
-        s, frame = self.state, self.canvas.frame
-        lines = [f"frame   {s.frame} / {s.last_frame}   {timecode(s.frame, s.fps)}"]
-        if frame is not None:
-            h, w, _ = frame.image.shape
-            lines.append(f"decode  {frame.decode_ms:6.1f} ms   paint {self.canvas.paint_ms:.1f} ms   {w}×{h}")
-        target = s.fps * s.speed
-        shown = f"{self.display_fps():5.1f}" if s.playing else "  -  "
-        lines.append(f"fps     {shown} shown / {target:.2f} target   dropped {self.dropped}")
-        cache = self.decoder.cache
-        lines.append(f"cache   {len(cache)} frames   {cache.nbytes / MB:.0f} / {cache.budget_bytes / MB:.0f} MB")
-        value = self.current_psnr()
-        if value is not None:
-            lines.append(f"PSNR    {value:.2f} dB")
-        return lines
-
-    def _update_stats(self) -> None:
-        self.canvas.set_stats(self.stats_lines())
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -1,27 +1,15 @@
 """The player's state as plain Python objects that widgets bind to (napari style): testable without pixels.
 
-Every change goes through a method or property that clamps it and emits the matching :class:`Event`.
+Every change goes through a method or property that clamps it and emits the matching
+:class:`~nervplayer.observable.Event`.
 """
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable
+
+from ..observable import Event
 
 MIN_SPEED, MAX_SPEED = 1 / 16, 16.0
-
-
-class Event:
-    """A list of callbacks, called in order with the new value."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[..., Any]] = []
-
-    def connect(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.append(callback)
-
-    def emit(self, *args: Any) -> None:
-        for callback in list(self._callbacks):
-            callback(*args)
 
 
 class PlaybackState:

@@ -1,6 +1,6 @@
 """Plugins: registries of activations, losses and LR schedulers, and the one loader for all sources.
 
-``registry()`` returns the process-wide registry, loaded on first use; ``configure(safe_mode=...)`` chooses
+``get_registry()`` returns the process-wide registry, loaded on first use; ``configure(safe_mode=...)`` chooses
 how it is loaded (the CLI's ``--safe-mode``).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def configure(safe_mode: bool = False, user_dir: Path | None = None) -> None:
         _registry = None
 
 
-def registry() -> Registry:
+def get_registry() -> Registry:
     global _registry
     with _lock:
         if _registry is None:
@@ -33,5 +33,5 @@ def registry() -> Registry:
         return _registry
 
 
-__all__ = ["API_VERSION", "KINDS", "Param", "PluginEntry", "Registrar", "Registry", "LoadRecord", "registry",
+__all__ = ["API_VERSION", "KINDS", "Param", "PluginEntry", "Registrar", "Registry", "LoadRecord", "get_registry",
            "configure", "load_plugins", "builtin_plugin_dir", "user_plugin_dir"]

@@ -74,6 +74,6 @@ def __getattr__(name: str) -> Any:
     # Metric helpers plugins may use (SSIM and MS-SSIM that also work on small frames), imported lazily
     # so that reading this module does not import torch.
     if name in ("ssim", "ms_ssim"):
-        from ..train import metrics
+        from .. import metrics
         return getattr(metrics, name)
     raise AttributeError(name)

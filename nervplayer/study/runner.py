@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from ..atomic import atomic_write_text
 from ..errors import ConfigError
 from ..train import Event, FitConfig, Fitter
-from ..train import run as runfolder
+from ..train import runfolder
 from .catalogue import Study, Variant
 from .summary import RUNS, StudyOutputs, collect, write_outputs
 
@@ -94,10 +94,10 @@ class StudyRunner:
     @staticmethod
     def _check(configs: list[FitConfig]) -> None:
         """Every run's plugins and frame range, before the first one starts: a typo fails now, not hours in."""
-        from ..plugins import registry
+        from ..plugins import get_registry
         from ..video import probe
 
-        plugins = registry()
+        plugins = get_registry()
         num_frames = probe(configs[0].video).num_frames
         for c in configs:
             for kind in ("activation", "loss", "scheduler"):

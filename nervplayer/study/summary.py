@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes, atomic_write_text
-from ..train import run as runfolder
+from ..train import runfolder
 from .catalogue import Study, Variant
 
 RUNS = "runs"  # the run folders, one per variant, under the study folder

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..video import FrameStore
-from .metrics import ms_ssim, psnr
+from ..metrics import ms_ssim, psnr
 
 Decoder = Callable[[list[int]], torch.Tensor]  # indices → float frames [B, 3, H, W] in [0, 1]
 

@@ -15,18 +15,19 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
+from ..device import Precision, resolve_device, resolve_precision
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
 from ..model import ModelConfig, NeRV, count_parameters, model_config
 from ..model.render import times, to_uint8
-from ..plugins import Registry, registry as global_registry
+from ..plugins import Registry, get_registry
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
-from . import run as runfolder
+from . import runfolder
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
-from .device import Precision, resolve_device, resolve_precision
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
 from .evaluate import evaluate, summary
+from .step import TrainingStep
 
 
 def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None,
@@ -62,7 +63,7 @@ class Fitter:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.plugins = plugins or global_registry()
+        self.plugins = plugins or get_registry()
         # Plugins first: a typo in a name fails before minutes of decoding.
         act = self.plugins.factory("activation", config.activation, config.activation_params)
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
@@ -91,6 +92,8 @@ class Fitter:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.base_lr, betas=(0.5, 0.999), eps=1e-8,
                                           **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
+        self.train_step = TrainingStep(self.model, self.optimizer, self.scaler, self.loss_fn, self.device,
+                                       self.precision, self.num_frames, self.masks)
         self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
@@ -205,28 +208,6 @@ class Fitter:
     def _times(self, indices: list[int]) -> torch.Tensor:
         return times(indices, self.num_frames, self.device)
 
-    def _to_float(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.float().div_(255)
-        return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
-
-    def _train_step(self, indices: list[int], frames: torch.Tensor, lr: float) -> torch.Tensor:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        target = self._to_float(frames)
-        with self.precision.autocast(self.device):
-            pred = self.model(self._times(indices))
-        loss = self.loss_fn(pred.float(), target)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.masks:
-            with torch.no_grad():
-                params = dict(self.model.named_parameters())
-                for name, mask in self.masks.items():
-                    params[name].mul_(mask)
-        return loss.detach()
-
     def run(self) -> Iterator[Event]:
         cfg = self.config
         yield Started(count_parameters(self.model), str(self.device), self.precision.name, self.num_frames,
@@ -255,7 +236,7 @@ class Fitter:
                 lr = self.schedule(e, cfg.epochs, self.base_lr)
                 try:
                     with self._lock:
-                        loss = self._train_step(indices, frames, lr)
+                        loss = self.train_step(indices, frames, lr)
                 except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
                     raise DeviceError(f"out of memory on {self.device} at batch size {cfg.batch_size} and "
                                       f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
@@ -301,8 +282,8 @@ class Fitter:
                        self.last_eval, weights)
 
     # ---- decoding and evaluation ----
-    def _predict(self, indices: list[int]) -> torch.Tensor:
-        """fp32 frames of the current weights, in eval mode, never mid-step."""
+    def predict(self, indices: list[int]) -> torch.Tensor:
+        """Float frames [B, 3, H, W] in [0, 1] of the current weights (eval mode, never mid-step), on the device."""
         with torch.no_grad(), self._lock:
             self.model.eval()
             try:
@@ -313,11 +294,11 @@ class Fitter:
     def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
         """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
         indices = list(indices)
-        return np.concatenate([to_uint8(self._predict(indices[i:i + batch_size]))
+        return np.concatenate([to_uint8(self.predict(indices[i:i + batch_size]))
                                for i in range(0, len(indices), batch_size)])
 
     def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
-        metrics = evaluate(self._predict, self.store)
+        metrics = evaluate(self.predict, self.store)
         pooled = summary(metrics, self.train_indices, self.unseen_indices)
         seen, unseen = pooled["seen"], pooled["unseen"]
         ev = Evaluated(

@@ -6,6 +6,7 @@ import torch
 
 from nervplayer.codec import NervVideo, nervfile
 from nervplayer.errors import ConfigError
+from nervplayer.model.render import to_uint8
 
 from .conftest import TINY_MODEL, tiny_nerv
 
@@ -26,18 +27,18 @@ def test_file_equals_the_in_memory_quantized_model_bit_for_bit(tiny_file, tmp_pa
     nervfile.save(nf, path)
     a, b = NervVideo(nf), NervVideo.open(path)
     for t in (0, 7, 7.5, 15):
-        assert torch.equal(a.decode([t]), b.decode([t]))
+        assert torch.equal(a.predict([t]), b.predict([t]))
     # ... and both equal a plain NeRV loaded with the dequantized weights.
     from nervplayer.model import NeRV
     model = NeRV(TINY_MODEL, torch.nn.SiLU).eval()
     model.load_state_dict(nf.state_dict())
     with torch.no_grad():
-        assert torch.equal(model(torch.tensor([7 / 16])), a.decode([7]))
+        assert torch.equal(model(torch.tensor([7 / 16])), a.predict([7]))
 
 
 def test_fractional_index_is_between_frames(tiny_file):
     video = NervVideo.open(tiny_file[1])
-    a, mid, b = (video.decode([t]) for t in (4, 4.5, 5))
+    a, mid, b = (video.predict([t]) for t in (4, 4.5, 5))
     assert not torch.equal(mid, a) and not torch.equal(mid, b)
     assert video.frame(4.5).shape == (24, 40, 3)
 
@@ -70,3 +71,14 @@ def test_many_threads_share_one_video(tiny_file):
         t.join()
     assert not errors
     assert all((results[(k, i)] == expected[(i + k) % 16]).all() for k in range(4) for i in range(16))
+
+
+def test_open_nerv_decodes_uint8_frames_by_index(tiny_file):
+    import nervplayer
+
+    video = nervplayer.open_nerv(tiny_file[1])
+    assert isinstance(video, NervVideo)
+    frames = video.decode([0, 3, 4.5])  # the decode contract: uint8 [B, H, W, 3] on the host
+    assert frames.dtype == np.uint8 and frames.shape == (3, *video.size, 3)
+    assert (frames[1] == video.frame(3)).all() and (video.frames(3, 4)[0] == frames[1]).all()
+    assert (frames[:1] == to_uint8(video.predict([0]))).all()  # predict: the float frames decode rounds

@@ -18,7 +18,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtGui import QImage  # noqa: E402
 
 from nervplayer.gui.binding import check_binding  # noqa: E402
-from nervplayer.gui.source import ArraySource  # noqa: E402
+from nervplayer.video.source import ArraySource  # noqa: E402
 
 check_binding()  # a broken binding crashes the interpreter minutes into a run: fail here, saying why
 
@@ -168,7 +168,7 @@ def make_window(qtbot, settings, tmp_path, monkeypatch):
 
     def make(argv=(), store=None):
         window = app.open_window(list(argv), store or settings)
-        window.runs_dir = tmp_path / "runs"
+        window.session.runs_dir = tmp_path / "runs"
         window.player.screenshot_dir = tmp_path / "shots"
         qtbot.addWidget(window)
         made.append(window)

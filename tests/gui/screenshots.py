@@ -43,7 +43,7 @@ def main(out: Path, epochs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nervplayer-shots-"))
     window = open_window([], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
-    window.runs_dir = work / "runs"
+    window.session.runs_dir = work / "runs"
     window.resize(1440, 900)
     panel, player = window.fit_panel, window.player
 
@@ -72,7 +72,7 @@ def main(out: Path, epochs: int) -> None:
     shot("saved")
 
     window.open_path(str(nerv), truth=str(sample_path()))
-    wait(lambda: window.nerv is not None and player.truth is not None)
+    wait(lambda: window.session.nerv is not None and player.truth is not None)
     wait(lambda: not __import__("numpy").isnan(player.timeline.psnr).any())
     window.charts_dock.hide()
     player.state.frame = 30
@@ -91,7 +91,7 @@ def main(out: Path, epochs: int) -> None:
     player.toggle_help()
     shot("keys")
     player.toggle_help()
-    window.unsaved = False
+    window.session.unsaved = False
     window.close()
 
 

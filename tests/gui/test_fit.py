@@ -8,9 +8,9 @@ from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
 from nervplayer.gui.app import sample_path
-from nervplayer.gui.source import LiveSource
 from nervplayer.gui.state import CompareMode
 from nervplayer.train import Paused
+from nervplayer.video.source import LiveSource
 
 SAMPLE = sample_path()
 pytestmark = pytest.mark.skipif(SAMPLE is None, reason="resources/sample.mp4 is missing")
@@ -33,7 +33,7 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     panel.eval_every.setValue(1)
     # torch's one-time optimizer set-up runs in the background from start-up (see warm_up_torch): let it end, it
     # is start-up work, not training.
-    qtbot.waitUntil(lambda: not window._warm_up.isRunning(), timeout=120_000)
+    qtbot.waitUntil(lambda: not window.session.running("warm-up"), timeout=120_000)
 
     probe = kit.StallProbe().start()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
@@ -52,12 +52,12 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     assert len(charts.psnr_curve.getData()[1]) == 2 and len(charts.best_marker.data) == 1
     assert len(charts.lr_curve.getData()[1]) > 0
     assert panel.bar.value() == 1000 and "completed" in panel.bar.format()
-    assert window.unsaved and window.actions["save_nerv"].isEnabled()
+    assert window.session.unsaved and window.actions["save_nerv"].isEnabled()
     assert not np.isnan(player.timeline.psnr).any() and len(player.timeline.psnr) == 8
 
     # Scrub to frame k: the pixels shown are the live decoder's frame k.
     click_frame(qtbot, player, 5)
-    assert np.array_equal(kit.shown(player), window.fitter.decode([5])[0])
+    assert np.array_equal(kit.shown(player), window.session.fitter.decode([5])[0])
     # The ground-truth overlay works on the fit: the wipe shows the source on the left.
     qtbot.keyClick(player.canvas, Qt.Key.Key_G)
     assert player.compare.mode is CompareMode.WIPE and player.current_psnr() is not None
@@ -67,12 +67,12 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     window.save_nerv_to(out, CompressOptions(prune=0.2, finetune_epochs=1, device="cpu"))
     assert panel.state == "saving"
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    assert out.is_file() and not window.unsaved, panel.bar.format()
+    assert out.is_file() and not window.session.unsaved, panel.bar.format()
     assert "bpp" in panel.result.text() and "dB" in panel.result.text()
 
     # Reopen it with its source: frames come from the file, the PSNR strip fills in the background.
     window.open_path(str(out), truth=str(SAMPLE))
-    qtbot.waitUntil(lambda: window.nerv is not None and player.truth is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session.nerv is not None and player.truth is not None, timeout=60_000)
     assert (player.state.num_frames, player.source.size) == (8, (45, 80))
     qtbot.waitUntil(lambda: not np.isnan(player.timeline.psnr).any(), timeout=30_000)
     click_frame(qtbot, player, 3)
@@ -94,7 +94,7 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     qtbot.waitUntil(lambda: charts.history.steps > 3, timeout=120_000)
     started, redraws = time.perf_counter(), charts.redraws
     paused = []
-    window._fit_worker.event.connect(lambda e: paused.append(e) if isinstance(e, Paused) else None)
+    window.session.fit_event.connect(lambda e: paused.append(e) if isinstance(e, Paused) else None)
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "paused" and panel.pause_button.text() == "Resume"
     qtbot.waitUntil(lambda: bool(paused), timeout=60_000)  # the step in flight ends, then the fit waits
@@ -107,7 +107,7 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
     assert "cancelled" in panel.bar.format()
-    assert window.unsaved  # the checkpoint of a cancelled fit can still be saved as .nerv
+    assert window.session.unsaved  # the checkpoint of a cancelled fit can still be saved as .nerv
     assert window.actions["save_nerv"].isEnabled()
     elapsed = time.perf_counter() - started
     assert charts.redraws - redraws <= elapsed * 30 + 2  # redraws are throttled, however many steps arrive
@@ -141,7 +141,8 @@ def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shape
     window.start_fit()
     qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
     window.open_path(str(shapes_clip))  # the user is asked (the fixture answers "discard")
-    qtbot.waitUntil(lambda: window.video is not None and window.video.path == str(shapes_clip), timeout=30_000)
+    session = window.session
+    qtbot.waitUntil(lambda: session.video is not None and session.video.path == str(shapes_clip), timeout=30_000)
     qtbot.wait(300)  # anything the stopped fit had queued arrives now, and must be dropped
-    assert panel.state == "ready" and charts.history.steps == 0 and not window.unsaved
+    assert panel.state == "ready" and charts.history.steps == 0 and not window.session.unsaved
     assert window.player.state.num_frames == 16

@@ -56,7 +56,7 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     panel.epochs.setValue(epochs)
     panel.eval_every.setValue(1)
     player.toggle_stats()
-    qtbot.waitUntil(lambda: not window._warm_up.isRunning(), timeout=120_000)
+    qtbot.waitUntil(lambda: not window.session.running("warm-up"), timeout=120_000)
     probe = kit.StallProbe().start()
     panel.start_button.click()
     qtbot.waitUntil(lambda: panel.state == "running", timeout=120_000)
@@ -69,7 +69,7 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     window.save_nerv_to(out, CompressOptions(prune=0.0, finetune_epochs=0, device="cpu"))
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
     window.open_path(str(out), truth=str(sample_path()))
-    qtbot.waitUntil(lambda: window.nerv is not None and player.truth is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session.nerv is not None and player.truth is not None, timeout=60_000)
     qtbot.waitUntil(lambda: not np.isnan(player.timeline.psnr).any(), timeout=120_000)
     n = player.state.num_frames
 
@@ -90,7 +90,7 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     decode_ms = []
     for k in range(0, n, 4):
         start = time.perf_counter()
-        window.nerv.frame(k)
+        window.session.nerv.frame(k)
         decode_ms.append((time.perf_counter() - start) * 1000)
 
     results = {}

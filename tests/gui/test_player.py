@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from nervplayer.gui.source import ArraySource
+from nervplayer.video.source import ArraySource
 from nervplayer.gui.state import CompareMode
 
 
@@ -23,7 +23,7 @@ def test_scrub_shows_exactly_the_decoders_frame(make_player, clip, qtbot, kit):
         wait_shown(qtbot, player, k)
         assert player.state.frame == k
         assert np.array_equal(kit.shown(player), source.frame(k))
-    assert player.time_label.text().startswith("00:00:00.600")  # frame 15 at 25 fps
+    assert player.transport.time_label.text().startswith("00:00:00.600")  # frame 15 at 25 fps
 
 
 KEYS = [  # key, modifier, expected frame from frame 8 of 16 at 4 fps

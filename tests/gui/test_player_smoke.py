@@ -1,7 +1,7 @@
 import numpy as np
 from PySide6.QtCore import Qt
 
-from nervplayer.gui.source import ArraySource
+from nervplayer.video.source import ArraySource
 
 
 

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from nervplayer.gui.app import sample_path
 from nervplayer.gui.dialogs import PluginsDialog
-from nervplayer.gui.source import ArraySource
+from nervplayer.video.source import ArraySource
 
 SAMPLE = sample_path()
 needs_sample = pytest.mark.skipif(SAMPLE is None, reason="resources/sample.mp4 is missing")
@@ -22,9 +22,9 @@ def error_dialogs(window) -> list[QMessageBox]:
 def test_no_arguments_opens_the_sample_ready_to_fit(make_window, qtbot):
     window = make_window([])
     qtbot.waitUntil(lambda: window.player.canvas.frame is not None, timeout=30_000)
-    assert window.video is not None and Path(window.video.path) == SAMPLE
+    assert window.session.video is not None and Path(window.session.video.path) == SAMPLE
     assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
-    assert window.player.state.num_frames == window.video.num_frames
+    assert window.player.state.num_frames == window.session.video.num_frames
     assert window.actions["fit_start"].isEnabled()
     assert not error_dialogs(window)
 
@@ -60,7 +60,7 @@ def test_open_recent_drops_missing_paths(make_window, settings, tmp_path):
 def test_last_frame_and_layout_are_remembered(make_window, settings, qtbot, tmp_path, kit):
     window = make_window(["--frame", "0", str(tmp_path / "none.mp4")])
     window.charts_dock.hide()
-    window.path = str(tmp_path / "clip.mp4")
+    window.session.path = str(tmp_path / "clip.mp4")
     (tmp_path / "clip.mp4").write_bytes(b"x")
     window.player.set_source(ArraySource(kit.synthetic_clip()))
     window.player.state.frame = 7
@@ -72,7 +72,7 @@ def test_last_frame_and_layout_are_remembered(make_window, settings, qtbot, tmp_
 
 def test_closing_with_unsaved_work_asks_first(make_window, monkeypatch):
     window = make_window([])
-    window.unsaved = True
+    window.session.unsaved = True
     answers = []
     monkeypatch.setattr(type(window), "ask_unsaved", lambda self: answers.append(1) or "cancel")
     assert not window.close()
@@ -97,9 +97,9 @@ def test_dropping_a_file_opens_it(make_window, qtbot, tmp_path):
 
 
 def test_plugins_dialog_lists_every_plugin_and_failures(qtbot):
-    from nervplayer.plugins import LoadRecord, registry
+    from nervplayer.plugins import LoadRecord, get_registry
 
-    reg = registry()
+    reg = get_registry()
     reg.report.append(LoadRecord(name="broken", source="user:/x/broken.py", status="failed",
                                  error="ImportError: no module named 'nope' (broken.py:1)"))
     try:
@@ -142,9 +142,9 @@ def test_command_line_file_ground_truth_and_frame(make_window, monkeypatch):
 
 
 def test_plugin_failures_at_start_up_show_a_dialog(make_window, monkeypatch):
-    from nervplayer.plugins import LoadRecord, registry
+    from nervplayer.plugins import LoadRecord, get_registry
 
-    reg = registry()
+    reg = get_registry()
     monkeypatch.setattr(reg, "report", [*reg.report, LoadRecord("broken", "user:/x/broken.py", "failed",
                                                                  "SyntaxError: invalid syntax (broken.py:3)")])
     window = make_window(["/nonexistent.mp4"])
@@ -152,20 +152,16 @@ def test_plugin_failures_at_start_up_show_a_dialog(make_window, monkeypatch):
     assert any("broken" in t and "SyntaxError" in t for t in texts)
 
 
-def test_a_failing_fit_shows_an_error_and_the_panel_is_ready_again(make_window, qtbot, kit, monkeypatch):
+def test_a_failing_fit_shows_an_error_and_the_panel_is_ready_again(make_window, qtbot, monkeypatch, shapes_clip):
+    from nervplayer import session
     from nervplayer.errors import DeviceError
-    from nervplayer.gui import main_window
-    from nervplayer.video import VideoInfo
 
     def out_of_memory(*args, **kwargs):
         raise DeviceError("out of memory on cuda at batch size 64: try a smaller --batch-size")
 
-    monkeypatch.setattr(main_window, "Fitter", out_of_memory)
-    window = make_window(["/nonexistent.mp4"])
-    for box in error_dialogs(window):
-        box.accept()
-    window.video = VideoInfo("clip.mp4", "video", 16, 25.0, 64, 64)
-    window.fit_panel.set_video(window.video)
+    monkeypatch.setattr(session, "Fitter", out_of_memory)
+    window = make_window([str(shapes_clip)])
+    qtbot.waitUntil(lambda: window.fit_panel.state == "ready", timeout=30_000)
     window.start_fit()
     qtbot.waitUntil(lambda: bool(error_dialogs(window)), timeout=10_000)
     assert "out of memory" in error_dialogs(window)[0].informativeText()

@@ -74,10 +74,10 @@ class Run:
         return load_checkpoint(self.path / CHECKPOINT)["model"]
 
     def build_model(self, device: torch.device | str = "cpu") -> NeRV:
-        from ..plugins import registry
+        from ..plugins import get_registry
 
         cfg = self.model_config
-        model = NeRV(cfg, registry().factory("activation", cfg.activation, cfg.activation_params))
+        model = NeRV(cfg, get_registry().factory("activation", cfg.activation, cfg.activation_params))
         model.load_state_dict(self.state_dict())
         return model.to(device).eval()
 

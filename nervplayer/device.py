@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ..errors import DeviceError
+from .errors import DeviceError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -50,7 +53,7 @@ class Precision:
     def needs_scaler(self) -> bool:
         return self.autocast_dtype is torch.float16
 
-    def autocast(self, device: torch.device):
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
@@ -84,3 +87,19 @@ def memory_in_use(device: torch.device) -> int | None:
     if device.type == "mps":
         return torch.mps.current_allocated_memory()
     return None
+
+
+def process_memory() -> int | None:
+    """Resident memory of this process in bytes (Linux), else its peak (other Unixes), else None."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except (ImportError, OSError):
+        return None

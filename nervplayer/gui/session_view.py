@@ -1,0 +1,175 @@
+"""The main window's widgets bound to its :class:`~nervplayer.session.Session`, napari style: each session event
+updates the fit panel, the charts, the player and the status bar. Timers cap how often a fast fit redraws the
+progress (30/s) and decodes the shown frame again from the live model (1/s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer
+
+from ..codec import Compressed
+from ..opening import Opened, describe_nerv
+from ..session import Phase, describe_saved
+from ..train import Evaluated, Finished, Fitter, Started, Step
+from ..video.source import LiveSource, StoreSource
+from .errors import show_error
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+REFRESH_MS = 1000  # how often the shown frame is decoded again from the live model
+
+
+class SessionView(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = session = window.session
+        self._steps_since_refresh = 0
+        self._pending_epoch: float | None = None
+        self._decode_error_shown = False
+        self._fit_timer = QTimer(self, interval=1000 // 30, timeout=self._fit_tick)
+        self._refresh_timer = QTimer(self, interval=REFRESH_MS, timeout=self._refresh_live)
+
+        session.phase_changed.connect(self._phase_changed)
+        session.opened.connect(self._opened)
+        session.open_failed.connect(self._open_failed)
+        session.fit_event.connect(self._fit_event)
+        session.fit_ended.connect(self._fit_ended)
+        session.save_requested.connect(window.ask_save_options)
+        session.save_progress.connect(window.fit_panel.show_saving)
+        session.saved.connect(self._saved)
+        session.save_ended.connect(self._save_ended)
+        session.failed.connect(lambda title, error: show_error(window, title, error))
+        session.message.connect(lambda text, ms: window.statusBar().showMessage(text, ms))
+        window.player.decode_failed.connect(self._decode_failed)
+
+    def clear_fit(self) -> None:
+        """Forget the last fit's charts and result (a new file, or a new fit)."""
+        self._decode_error_shown = False
+        self.window.charts.clear()
+        self.window.charts.summary.setText("No fit yet: press Start to train the model and watch it learn.")
+        self.window.fit_panel.result.clear()
+
+    def _phase_changed(self, phase: Phase) -> None:
+        panel = self.window.fit_panel
+        if phase == "paused":
+            panel.set_paused(True)
+        elif phase == "running" and panel.state == "paused":
+            panel.set_paused(False)
+        else:
+            panel.set_state(phase)
+        if phase not in ("running", "paused"):
+            self._fit_timer.stop()
+            self._refresh_timer.stop()
+        self.window.update_actions()
+
+    # --- opening -------------------------------------------------------------------------------------------
+    def _opened(self, opened: Opened) -> None:
+        window, player = self.window, self.window.player
+        path, name = opened.path, Path(opened.path).name
+        player.canvas.placeholder = ""
+        window.settings.add_recent(path)
+        window.setWindowTitle(f"{name} — nervplayer")
+        if opened.nerv is not None:
+            nerv = opened.nerv
+            player.set_source(nerv, opened.truth, frame=opened.frame or 0, name=Path(path).stem, label=".nerv")
+            summary, lines = describe_nerv(path, nerv, Path(path).stat().st_size)
+            window.file_label.setText(summary)
+            window.fit_panel.set_video(None, "<br>".join([*lines, "<br>Open a video to fit a new model."]))
+            gt = (
+                f"ground truth: {Path(opened.truth_path).name}"
+                if opened.truth_path
+                else "no ground truth (File ▸ Open ground truth)"
+            )
+            window.statusBar().showMessage(f"Opened {path} · {gt}", 6000)
+        elif opened.video is not None:
+            info = opened.video
+            window.fit_panel.set_video(info)
+            player.set_source(opened.frames, None, frame=opened.frame or 0, name=Path(path).stem, label="source video")
+            window.file_label.setText(
+                f"{name} · {info.num_frames} frames · {info.width}×{info.height} · {info.fps:g} fps"
+            )
+            window.statusBar().showMessage("Ready to fit: choose the options on the right and press Start", 6000)
+        window.update_actions()
+
+    def _open_failed(self, error: BaseException) -> None:
+        canvas = self.window.player.canvas
+        canvas.placeholder = "Drop a video or a .nerv file here"
+        canvas.update()
+        self.window.statusBar().clearMessage()
+        show_error(self.window, "Cannot open the file", error)
+
+    # --- fitting -------------------------------------------------------------------------------------------
+    def _fit_event(self, event: Any) -> None:
+        window, player, charts = self.window, self.window.player, self.window.charts
+        if isinstance(event, Fitter):
+            fps = self.session.video.fps if self.session.video else 25.0
+            frame = min(player.state.frame, event.num_frames - 1)
+            player.set_source(
+                LiveSource(event, fps),
+                StoreSource(event.store, fps),
+                frame=frame,
+                name=Path(self.session.path or "fit").stem,
+                label="live model",
+                scan_psnr=False,
+            )
+        elif isinstance(event, Step):
+            charts.add(event)
+            self._pending_epoch = event.epoch
+            self._steps_since_refresh += 1
+        elif isinstance(event, Evaluated):
+            charts.add(event)
+            player.timeline.set_psnr(event.per_frame_psnr)
+            player.update_labels()
+        elif isinstance(event, Started):
+            window.fit_panel.started(event.epochs, event.start_epoch)
+            window.update_actions()
+            self._fit_timer.start()
+            self._refresh_timer.start()
+        elif isinstance(event, Finished):
+            self._fit_tick()
+            player.refresh()
+            best = charts.history.best()
+            quality = f", best PSNR {best[1]:.2f} dB" if best else ""
+            window.statusBar().showMessage(
+                f"Fit {event.status} at epoch {event.epoch:.1f}{quality}. Save it as .nerv to keep it.", 10000
+            )
+
+    def _fit_ended(self, status: str) -> None:
+        self._fit_timer.stop()
+        self._refresh_timer.stop()
+        self.window.fit_panel.finished(status)
+        self.window.update_actions()
+
+    def _fit_tick(self) -> None:
+        """Progress at most 30 times a second, however fast the steps come."""
+        if self._pending_epoch is not None:
+            self.window.fit_panel.update_progress(self._pending_epoch)
+            self._pending_epoch = None
+
+    def _refresh_live(self) -> None:
+        if self._steps_since_refresh:
+            self._steps_since_refresh = 0
+            self.window.player.refresh()
+
+    # --- saving --------------------------------------------------------------------------------------------
+    def _saved(self, compressed: Compressed) -> None:
+        text = describe_saved(compressed)
+        self.window.settings.add_recent(compressed.path)
+        self.window.fit_panel.result.setText(f"{text}<br><a href='{compressed.path}' style='color:#8ab4f8'>Open it</a>")
+        self.window.statusBar().showMessage(text, 15000)
+
+    def _save_ended(self, bar_text: str) -> None:
+        bar = self.window.fit_panel.bar
+        bar.setRange(0, 1000)
+        bar.setValue(0 if self.session.unsaved else 1000)
+        bar.setFormat(bar_text)
+        self.window.update_actions()
+
+    def _decode_failed(self, index: int, error: BaseException) -> None:
+        if not self._decode_error_shown:  # one dialog per file, not one per frame
+            self._decode_error_shown = True
+            show_error(self.window, f"Frame {index} could not be decoded", error)

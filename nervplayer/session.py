@@ -1,0 +1,366 @@
+"""The player's session: what is open (a video to fit or a ``.nerv`` to play), the fit and the save running on it,
+and the state the window shows. A plain Python object the window binds to, as napari binds widgets to its models;
+it imports no Qt, so its whole lifecycle is tested without a display.
+
+Long work (opening a file, fitting, compressing, torch's warm-up) goes to the *runner* the session is given: the
+GUI's runs each job in a worker thread and calls the job's handlers back on the GUI thread; tests run jobs inline.
+Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
+Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Protocol
+
+from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
+from .device import memory_in_use, process_memory
+from .errors import Cancelled
+from .observable import Event
+from .opening import Opened, load_clip, load_nerv, truth_for
+from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
+from .video import VideoInfo
+
+Phase = Literal["empty", "ready", "starting", "running", "paused", "finished", "saving"]
+
+
+def _ignore(*_: Any) -> None:
+    pass
+
+
+@dataclass
+class Job:
+    """One piece of long work. ``work`` runs off the session's thread; if it returns a generator, each item it
+    yields is an event. The handlers are called on the session's thread; ``cancel`` asks the work to stop soon."""
+
+    name: str
+    work: Callable[[], Any]
+    on_event: Callable[[Any], None] = _ignore
+    on_done: Callable[[Any], None] = _ignore
+    on_failed: Callable[[BaseException], None] = _ignore
+    cancel: Callable[[], None] = _ignore
+
+
+class Running(Protocol):
+    """What a runner hands back for a started job."""
+
+    def is_running(self) -> bool: ...
+
+
+Runner = Callable[[Job], Running]
+
+
+def warm_up_torch() -> None:
+    """Pay torch's one-time optimizer set-up now, in a worker, while the user picks options.
+
+    The first ``torch.optim.Adam`` imports ``torch._dynamo`` (about 2 s of imports that hold the GIL in bursts of
+    100+ ms); done at the start of a fit, those bursts were the longest stalls of the GUI thread.
+    """
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+class Session:
+    """The open file and the fit / save lifecycle on it. Every method is called from one thread (the GUI's)."""
+
+    def __init__(self, runner: Runner, runs_dir: Path) -> None:
+        self.runner = runner
+        self.runs_dir = runs_dir
+        self.path: str | None = None  # what is open (video or .nerv)
+        self.video: VideoInfo | None = None  # the clip to fit
+        self.nerv: NervVideo | None = None
+        self.phase: Phase = "empty"
+        self.fitter: Fitter | None = None
+        self.run_dir: Path | None = None
+        self.unsaved = False  # a fit's result not yet saved as .nerv
+        self.save_after_fit = False
+        self._finetune_epochs = 1
+        self._compressor: Compressor | None = None
+        self._jobs: dict[str, tuple[Job, Running | None]] = {}
+
+        self.phase_changed = Event()  # (phase)
+        self.opened = Event()  # (Opened)
+        self.open_failed = Event()  # (error)
+        self.fit_event = Event()  # (event): the Fitter first, then its train events
+        self.fit_ended = Event()  # (status): completed, cancelled or failed
+        self.save_requested = Event()  # (): ask the user where and how to save
+        self.save_progress = Event()  # (text, fraction or None)
+        self.saved = Event()  # (Compressed)
+        self.save_ended = Event()  # (what the progress bar says: saved, save cancelled, save failed)
+        self.failed = Event()  # (title, error): something the user must hear about
+        self.message = Event()  # (text, milliseconds; 0 until replaced)
+
+    # --- state ---------------------------------------------------------------------------------------------
+    def _set_phase(self, phase: Phase) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self.phase_changed.emit(phase)
+
+    def running(self, name: str) -> bool:
+        """Whether the current job of this kind (``open``, ``fit``, ``save``, ``warm-up``) is still running."""
+        handle = self._jobs.get(name, (None, None))[1]
+        return handle is not None and handle.is_running()
+
+    @property
+    def fitting(self) -> bool:
+        return self.running("fit")
+
+    @property
+    def busy(self) -> bool:
+        """A fit or a save is running: leaving now loses work."""
+        return self.running("fit") or self.running("save")
+
+    def device_status(self) -> str:
+        """The device the open model runs on, and the memory in use there (or this process's)."""
+        device, memory, label = "cpu", None, "in use"
+        if self.fitter is not None:
+            device = f"{self.fitter.device} · {self.fitter.precision.name}"
+            memory = memory_in_use(self.fitter.device)
+        elif self.nerv is not None:
+            device = str(self.nerv.device)
+        if memory is None:
+            memory, label = process_memory(), "RSS"
+        return f"{device} · {label} {memory / 2**20:,.0f} MiB" if memory is not None else device
+
+    # --- jobs ----------------------------------------------------------------------------------------------
+    def _start(self, job: Job) -> None:
+        """Run ``job`` as the current one of its kind; reports of the one it replaces are dropped from now on."""
+        previous = self._jobs.get(job.name)
+        if previous is not None:
+            previous[0].cancel()
+
+        def current(handler: Callable[[Any], None]) -> Callable[[Any], None]:
+            def deliver(value: Any) -> None:
+                if self._jobs.get(job.name, (None, None))[0] is job:
+                    handler(value)
+
+            return deliver
+
+        self._jobs[job.name] = (job, None)  # before the runner: an inline runner reports at once
+        handle = self.runner(
+            Job(job.name, job.work, current(job.on_event), current(job.on_done), current(job.on_failed), job.cancel)
+        )
+        if self._jobs.get(job.name, (None, None))[0] is job:
+            self._jobs[job.name] = (job, handle)
+
+    def _stop(self, name: str) -> None:
+        job = self._jobs.pop(name, None)
+        if job is not None:
+            job[0].cancel()
+
+    def warm_up(self) -> None:
+        """Start torch's one-time set-up in the background (see :func:`warm_up_torch`)."""
+        self._start(Job("warm-up", warm_up_torch))
+
+    def discard(self) -> None:
+        """Stop the fit and the save without waiting: they are told to cancel and their reports are dropped."""
+        self._stop("fit")
+        self._stop("save")
+        self._compressor = None
+        self.unsaved = False
+        if self.phase in ("running", "paused", "saving"):
+            self._set_phase("finished")
+            self.fit_ended.emit("cancelled")
+        elif self.phase == "starting":
+            self._set_phase("ready")
+
+    def shutdown(self) -> None:
+        """Tell every job to stop (the app is quitting); never waits."""
+        for name in list(self._jobs):
+            self._stop(name)
+
+    # --- opening -------------------------------------------------------------------------------------------
+    def open(self, path: str, truth: str | None = None, frame: int | None = None) -> None:
+        """Open a video (to fit) or a ``.nerv`` (to play) in the background; ``opened`` or ``open_failed`` follows.
+        A running fit or save is discarded (the caller asked the user first)."""
+        self.discard()
+        self.fitter, self.run_dir = None, None
+        self.message.emit(f"Opening {path}…", 0)
+        cancel = threading.Event()
+        if path.lower().endswith(".nerv"):
+            work: Callable[[], Opened] = lambda: load_nerv(path, truth, frame, cancel)  # noqa: E731
+        else:
+            work = lambda: load_clip(path, frame, cancel)  # noqa: E731
+        self._start(Job("open", work, on_done=self._opened, on_failed=self._open_failed, cancel=cancel.set))
+
+    def open_truth(self, path: str, frame: int | None = None) -> None:
+        """Compare the open ``.nerv`` with the video at ``path`` (its frame range, at its size)."""
+        nerv, nerv_path = self.nerv, self.path
+        if nerv is None or nerv_path is None:
+            self.message.emit("Ground truth applies to an open .nerv file", 4000)
+            return
+        self.message.emit(f"Loading ground truth {path}…", 0)
+        cancel = threading.Event()
+
+        def work() -> Opened:
+            truth = truth_for(nerv, path, check_hash=False, cancel=cancel)
+            return Opened(nerv_path, nerv, truth, path, frame, nerv=nerv)
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, Cancelled):
+                self.failed.emit("Cannot open the ground truth", error)
+
+        self._start(Job("open", work, on_done=self._opened, on_failed=failed, cancel=cancel.set))
+
+    def _opened(self, opened: Opened) -> None:
+        self.path, self.video, self.nerv = opened.path, opened.video, opened.nerv
+        self._set_phase("ready" if opened.video is not None else "empty")
+        self.opened.emit(opened)
+
+    def _open_failed(self, error: BaseException) -> None:
+        if not isinstance(error, Cancelled):
+            self.open_failed.emit(error)
+
+    # --- fitting -------------------------------------------------------------------------------------------
+    def start_fit(self, config: FitConfig, preview: int = 0) -> None:
+        """Fit the open video with ``config`` in the background, into a new run folder under ``runs_dir``."""
+        if self.video is None:
+            self.message.emit("Open a video to fit first", 4000)
+            return
+        if self.phase not in ("ready", "finished"):
+            return
+        run_dir, n = self.runs_dir / f"{Path(config.video).stem}-{time.strftime('%Y%m%d-%H%M%S')}", 1
+        while run_dir.exists():
+            run_dir, n = run_dir.with_name(f"{run_dir.name}-{n}"), n + 1
+        self.run_dir, self.fitter = run_dir, None
+        self.unsaved, self.save_after_fit = False, False
+        self._set_phase("starting")
+        self.message.emit("Preparing the fit: decoding the clip and building the model…", 0)
+        cancel, made = threading.Event(), []
+
+        def work() -> Iterator[Any]:
+            fitter = Fitter(config, run_dir, preview_index=preview)
+            made.append(fitter)
+            if cancel.is_set():  # a cancel that came before the Fitter existed
+                fitter.cancel()
+            yield fitter  # handed over first, so the session can pause, cancel and decode
+            yield from fitter.run()
+
+        def stop() -> None:
+            cancel.set()
+            for fitter in made:
+                fitter.cancel()
+
+        self._start(Job("fit", work, self._fit_event, self._fit_done, self._fit_failed, stop))
+
+    def _fit_event(self, event: Any) -> None:
+        if isinstance(event, Fitter):
+            self.fitter = event
+        elif isinstance(event, Started):
+            self._set_phase("running")
+            self.message.emit(
+                f"Fitting {event.num_params:,} parameters on {event.device} ({event.precision}), "
+                f"{event.train_frames} frames of {event.width}×{event.height}",
+                8000,
+            )
+        elif isinstance(event, Paused):
+            self._set_phase("paused")
+        elif isinstance(event, Resumed):
+            self._set_phase("running")
+        elif isinstance(event, Finished):
+            self.unsaved = True
+            self._set_phase("finished")
+        self.fit_event.emit(event)
+        if isinstance(event, Finished):
+            self.fit_ended.emit(event.status)
+
+    def _fit_done(self, _result: Any) -> None:
+        if self.save_after_fit:
+            self.save_after_fit = False
+            self.request_save()
+
+    def _fit_failed(self, error: BaseException) -> None:
+        if self.fitter is None:  # failed while preparing: the source video is still what is shown
+            self._set_phase("ready")
+        else:
+            self.unsaved = self.run_dir is not None and (self.run_dir / "checkpoint.pt").exists()
+            self._set_phase("finished")
+            self.fit_ended.emit("failed")
+        self.failed.emit("The fit stopped", error)
+
+    def toggle_pause(self) -> None:
+        if self.fitter is None or self.phase not in ("running", "paused"):
+            return
+        if self.fitter.paused:
+            self.fitter.resume()
+            self._set_phase("running")
+        else:
+            self.fitter.pause()
+            self._set_phase("paused")
+
+    def cancel(self) -> None:
+        """Cancel the save, or the fit (it stops after the step in flight and keeps a checkpoint)."""
+        if self.phase == "saving" and self._compressor is not None:
+            self._compressor.cancel()
+        elif self.fitter is not None and self.phase in ("running", "paused"):
+            self.fitter.cancel()
+            self.message.emit("Cancelling: the fit stops after this step and keeps a checkpoint", 5000)
+
+    # --- saving --------------------------------------------------------------------------------------------
+    def request_save(self) -> None:
+        """Save the fit as ``.nerv``: a running fit is stopped first (it keeps a checkpoint), then
+        ``save_requested`` asks the user for the options."""
+        if self.run_dir is None:
+            self.message.emit("Nothing to save yet: fit a video first", 4000)
+        elif self.fitting:
+            self.save_after_fit = True
+            self.cancel()
+        else:
+            self.save_requested.emit()
+
+    def save(self, output: Path, options: CompressOptions) -> None:
+        """Compress the fit's run folder into ``output`` in the background, reporting ``save_progress``."""
+        run_dir, source = self.run_dir, self.video.path if self.video else None
+        if run_dir is None:
+            self.message.emit("Nothing to save yet: fit a video first", 4000)
+            return
+        self._set_phase("saving")
+        self.save_progress.emit("preparing…", None)
+        cancel = threading.Event()
+
+        def work() -> Iterator[Any]:
+            self._compressor = compressor = Compressor(run_dir, output, options, source=source)
+            if cancel.is_set():
+                compressor.cancel()
+            yield from compressor.run()
+
+        def stop() -> None:
+            cancel.set()
+            if self._compressor is not None:
+                self._compressor.cancel()
+
+        self._start(Job("save", work, self._save_event, self._save_done, self._save_failed, stop))
+
+    def _save_event(self, event: Any) -> None:
+        if isinstance(event, Stage):
+            self.save_progress.emit(
+                f"{event.name}: {event.detail}" if event.name != "finetune" else "fine-tuning…", None
+            )
+            self.message.emit(f"Saving: {event.name} — {event.detail}", 0)
+        elif isinstance(event, Started):
+            self._finetune_epochs = event.epochs
+        elif isinstance(event, Step):
+            total = self._finetune_epochs
+            self.save_progress.emit(f"fine-tuning: epoch {event.epoch:.1f} / {total}", event.epoch / total)
+        elif isinstance(event, Compressed):
+            self.unsaved = False
+            self.saved.emit(event)
+
+    def _save_done(self, _result: Any, bar: str | None = None) -> None:
+        self._compressor = None
+        self._set_phase("finished")
+        self.save_ended.emit(bar or ("save cancelled" if self.unsaved else "saved"))
+
+    def _save_failed(self, error: BaseException) -> None:
+        self._save_done(None, "save failed")
+        self.failed.emit("Saving the .nerv failed", error)
+
+
+def describe_saved(c: Compressed) -> str:
+    psnr = c.metrics.get("psnr")
+    quality = f" · PSNR {psnr:.2f} dB" if psnr is not None else ""
+    return f"Saved {Path(c.path).name}: {c.file_bytes / 1024:.1f} KiB · {c.bpp:.4f} bpp{quality}"

@@ -1,0 +1,82 @@
+"""One training step of a NeRV: the function the fit loop runs, and the one ``nervplayer bench`` times and profiles.
+
+A step turns uint8 frames into floats, runs the forward pass under the precision's autocast, the loss in fp32,
+the backward pass through the loss scaler and the optimizer step, then keeps pruned weights at zero. The optional
+``mark`` callback is called after each of those phases (data, forward, loss, backward, optimizer): the benchmark
+synchronises the device and reads a clock there, so what it measures is exactly what a fit runs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from ..device import Precision
+from ..model.render import times
+
+PHASES = ("data", "forward", "loss", "backward", "optimizer")  # what ``mark`` is called after, in order
+
+
+class TrainingStep:
+    """The pieces a step needs, bound once; calling it runs one step."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        device: torch.device,
+        precision: Precision,
+        num_frames: int,
+        masks: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.scaler = scaler
+        self.loss_fn = loss_fn
+        self.device = device
+        self.precision = precision
+        self.num_frames = num_frames
+        self.masks = masks or {}
+
+    def times(self, indices: Sequence[float]) -> torch.Tensor:
+        """The model's input for frame ``indices`` (t = index / N) on the step's device."""
+        return times(indices, self.num_frames, self.device)
+
+    def to_float(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [B, 3, H, W] → floats in [0, 1], in the layout the precision runs in."""
+        x = frames.float().div_(255)
+        return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
+
+    def __call__(
+        self, indices: Sequence[int], frames: torch.Tensor, lr: float, mark: Callable[[], None] | None = None
+    ) -> torch.Tensor:
+        """Train on ``frames`` (uint8, the frames at ``indices``) at learning rate ``lr``; the detached loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        target = self.to_float(frames)
+        if mark:
+            mark()
+        with self.precision.autocast(self.device):
+            pred = self.model(self.times(indices))
+        if mark:
+            mark()
+        loss = self.loss_fn(pred.float(), target)
+        if mark:
+            mark()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if mark:
+            mark()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if mark:
+            mark()
+        if self.masks:
+            with torch.no_grad():
+                params = dict(self.model.named_parameters())
+                for name, mask in self.masks.items():
+                    params[name].mul_(mask)
+        return loss.detach()

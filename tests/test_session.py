@@ -1,0 +1,177 @@
+"""The player's session without Qt: opening, the fit and save lifecycle, stale reports, and ground truth that
+streams from disk when it does not fit the memory budget."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nervplayer.codec import CompressOptions
+from nervplayer.session import Job, Session
+from nervplayer.train import FitConfig
+from nervplayer.video.source import ArraySource, StoreSource, load_video
+
+TINY = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
+
+
+class Done:
+    def is_running(self) -> bool:
+        return False
+
+
+def run_inline(job: Job) -> Done:
+    """A runner that does the work at once, on this thread."""
+    try:
+        result = job.work()
+        if inspect.isgenerator(result):
+            gen = result
+            while True:
+                try:
+                    job.on_event(next(gen))
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+        job.on_done(result)
+    except BaseException as e:
+        job.on_failed(e)
+    return Done()
+
+
+class Held:
+    """A runner that only keeps the jobs: the test decides when (and whether) they report."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    def __call__(self, job: Job) -> Any:
+        self.jobs.append(job)
+        return self
+
+    def is_running(self) -> bool:
+        return True
+
+
+def record(session: Session) -> list[tuple]:
+    seen: list[tuple] = []
+    for name in (
+        "phase_changed",
+        "opened",
+        "open_failed",
+        "fit_ended",
+        "save_requested",
+        "saved",
+        "save_ended",
+        "failed",
+    ):
+        getattr(session, name).connect(lambda *args, name=name: seen.append((name, *args)))
+    return seen
+
+
+def test_open_fit_and_save_a_clip(tmp_path, shapes_clip):
+    session = Session(run_inline, tmp_path / "runs")
+    seen = record(session)
+    session.open(str(shapes_clip))
+    assert session.phase == "ready" and session.video is not None and session.video.num_frames == 16
+    opened = next(e[1] for e in seen if e[0] == "opened")
+    assert isinstance(opened.frames, ArraySource) and opened.frames.num_frames == 16
+
+    config = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, end=4, model=TINY)
+    fit_events: list[Any] = []
+    session.fit_event.connect(fit_events.append)
+    session.start_fit(config)
+    assert session.phase == "finished" and session.unsaved and session.fitter is not None
+    assert [e for e in seen if e[0] == "fit_ended"] == [("fit_ended", "completed")]
+    assert type(fit_events[0]).__name__ == "Fitter" and type(fit_events[-1]).__name__ == "Finished"
+    assert session.run_dir is not None and session.run_dir.parent == tmp_path / "runs"
+
+    session.request_save()
+    assert ("save_requested",) in seen
+    out = tmp_path / "clip.nerv"
+    session.save(out, CompressOptions(prune=0.0, finetune_epochs=0, device="cpu", evaluate=False))
+    assert out.is_file() and not session.unsaved and session.phase == "finished"
+    assert seen[-1] == ("save_ended", "saved")
+    assert "KiB" in session.device_status() or "cpu" in session.device_status()
+
+
+def test_a_discarded_fit_never_reports_and_stopping_never_waits(tmp_path, shapes_clip):
+    runner = Held()
+    session = Session(runner, tmp_path / "runs")
+    session.open(str(shapes_clip))
+    run_inline(runner.jobs[-1])  # the open job reports
+    assert session.phase == "ready"
+    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY))
+    fit = runner.jobs[-1]
+    assert session.phase == "starting"
+    session.discard()  # returns at once: the held job has not even started
+    assert session.phase == "ready" and not session.unsaved
+    seen = record(session)
+    fit.on_event(object())
+    fit.on_failed(RuntimeError("late"))
+    assert seen == []  # the discarded job's reports are dropped
+
+
+def test_a_cancel_before_the_fitter_exists_reaches_it(tmp_path, shapes_clip, monkeypatch):
+    from nervplayer import session as session_module
+
+    made = []
+
+    class FakeFitter:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.cancelled = False
+            made.append(self)
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+        def run(self):
+            yield from ()
+
+    monkeypatch.setattr(session_module, "Fitter", FakeFitter)
+    runner = Held()
+    session = Session(runner, tmp_path / "runs")
+    session.video = object()  # type: ignore[assignment]  # anything: the fake fitter never reads it
+    session.phase = "ready"
+    session.start_fit(FitConfig(video=str(shapes_clip)))
+    job = runner.jobs[-1]
+    job.cancel()  # e.g. the app quits while the clip is still being decoded
+    list(job.work())
+    assert made and made[0].cancelled
+
+
+def test_a_failed_open_is_reported_and_changes_nothing(tmp_path):
+    session = Session(run_inline, tmp_path / "runs")
+    seen = record(session)
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(b"NERV" + bytes(100))
+    session.open(str(bad))
+    assert [e[0] for e in seen] == ["open_failed"] and session.path is None and session.phase == "empty"
+
+
+def test_a_clip_over_the_memory_budget_streams_from_a_disk_cache(shapes_clip, shapes_frames):
+    whole = load_video(str(shapes_clip))
+    assert isinstance(whole, ArraySource)
+    streamed = load_video(str(shapes_clip), budget_bytes=64 * 64 * 3 * 4)  # room for 4 of the 16 frames
+    assert isinstance(streamed, StoreSource) and streamed.num_frames == 16 and streamed.size == (64, 64)
+    for i in (0, 7, 15):
+        assert np.array_equal(streamed.frame(i), whole.frame(i))
+    cache = Path(streamed._owns.name)  # the disk cache lives as long as the source
+    assert cache.is_dir() and any(cache.iterdir())
+    del streamed
+    gc.collect()
+    assert not cache.exists()
+
+
+def test_decoding_a_clip_stops_when_cancelled(shapes_clip):
+    import threading
+
+    from nervplayer.errors import Cancelled
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        load_video(str(shapes_clip), cancel=cancel)
