@@ -11,6 +11,7 @@ evaluation; setting up (decoding the clip, writing PNGs, building the model) is 
 with the changes of benches/proposed.py (patched in during its turns only; its allocator setting is
 process-wide, so the other loops get it too from its first turn on, which can only help them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Generator
 
-from nervplayer.train import Evaluated, FitConfig, Finished, Fitter, Step
+from nervplayer.train import Evaluated, Finished, FitConfig, Fitter, Step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proposed import proposed  # noqa: E402
-from public_loop import build_parser as public_parser, config_from_args, public_epochs  # noqa: E402
+from public_loop import build_parser as public_parser  # noqa: E402
+from public_loop import config_from_args, public_epochs
 
 Run = Generator[None, None, dict[str, Any]]
 
@@ -52,9 +54,16 @@ def ours_epochs(config: FitConfig, run_dir: Path, patch: Callable[[], ContextMan
                     break
         if done is None:
             yield
-    return {"loop": "nervplayer", "precision": fitter.precision.name, "epochs": config.epochs,
-            "frames": fitter.num_frames, "height": fitter.store.height, "width": fitter.store.width,
-            "psnr": evals[-1].psnr, "ms_ssim": evals[-1].ms_ssim}
+    return {
+        "loop": "nervplayer",
+        "precision": fitter.precision.name,
+        "epochs": config.epochs,
+        "frames": fitter.num_frames,
+        "height": fitter.store.height,
+        "width": fitter.store.width,
+        "psnr": evals[-1].psnr,
+        "ms_ssim": evals[-1].ms_ssim,
+    }
 
 
 def take_turns(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
@@ -81,30 +90,45 @@ def take_turns(runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
 
 def table(results: list[dict[str, Any]]) -> str:
     base = min(r["seconds"] for r in results if r["loop"] == "public-code style")  # the fastest baseline
-    lines = ["| loop | precision | workers | epochs | s/epoch | frames/s | speed-up | PSNR dB | MS-SSIM |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| loop | precision | workers | epochs | s/epoch | frames/s | speed-up | PSNR dB | MS-SSIM |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         spe = r["seconds"] / r["epochs"]
-        lines.append(f"| {r['loop']} | {r['precision']} | {r.get('workers', '')} | {r['epochs']} | {spe:.2f} | "
-                     f"{r['frames'] / spe:.2f} | {base / r['seconds']:.2f}× | {r['psnr']:.2f} | "
-                     f"{r['ms_ssim']:.4f} |")
+        lines.append(
+            f"| {r['loop']} | {r['precision']} | {r.get('workers', '')} | {r['epochs']} | {spe:.2f} | "
+            f"{r['frames'] / spe:.2f} | {base / r['seconds']:.2f}× | {r['psnr']:.2f} | "
+            f"{r['ms_ssim']:.4f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                parents=[public_parser()], conflict_handler="resolve", add_help=False)
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[public_parser()],
+        conflict_handler="resolve",
+        add_help=False,
+    )
     p.add_argument("--workers", type=int, nargs="+", default=[0], help="baseline DataLoader workers to try")
     p.add_argument("--precision", nargs="+", default=["auto"], help="nervplayer precisions to run")
-    p.add_argument("--proposed", action="store_true", help="also run nervplayer (auto precision) with the "
-                   "changes of benches/proposed.py")
+    p.add_argument(
+        "--proposed",
+        action="store_true",
+        help="also run nervplayer (auto precision) with the changes of benches/proposed.py",
+    )
     args = p.parse_args(argv)
     base = config_from_args(args)
     with tempfile.TemporaryDirectory(prefix="nerv-compare-") as tmp:
-        runs: dict[str, Run] = {f"public-{w}": public_epochs(base, w, Path(tmp) / f"public-{w}")
-                                for w in args.workers}
-        runs.update({f"ours-{prec}": ours_epochs(replace(base, precision=prec), Path(tmp) / f"ours-{prec}")
-                     for prec in args.precision})
+        runs: dict[str, Run] = {f"public-{w}": public_epochs(base, w, Path(tmp) / f"public-{w}") for w in args.workers}
+        runs.update(
+            {
+                f"ours-{prec}": ours_epochs(replace(base, precision=prec), Path(tmp) / f"ours-{prec}")
+                for prec in args.precision
+            }
+        )
         if args.proposed:
             runs["proposed"] = ours_epochs(base, Path(tmp) / "ours-proposed", proposed)
         results = take_turns(runs)

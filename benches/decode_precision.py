@@ -5,6 +5,7 @@ and prints PSNR / MS-SSIM against the source frames and frames/s at batch 1 and 
 
     python benches/decode_precision.py RUN_FOLDER [--device cpu] [--batch 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ import time
 
 import torch
 
+from nervplayer.device import resolve_device
 from nervplayer.model.render import times
 from nervplayer.train import load_source, open_run
-from nervplayer.device import resolve_device
 from nervplayer.train.evaluate import evaluate
 
 
@@ -34,11 +35,11 @@ def main(argv: list[str]) -> int:
     dtypes = {"fp32": None, "bf16": torch.bfloat16}
     if device.type == "cuda":
         dtypes["fp16"] = torch.float16
-    print(f"{run.path.name}: {n} frames at {store.width}x{store.height} on {device}, "
-          f"{torch.get_num_threads()} threads")
+    print(f"{run.path.name}: {n} frames at {store.width}x{store.height} on {device}, {torch.get_num_threads()} threads")
     print(f"| precision | PSNR dB | MS-SSIM | frames/s, batch 1 | frames/s, batch {args.batch} |")
     print("|---|---|---|---|---|")
     for name, dtype in dtypes.items():
+
         def ctx():
             return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 

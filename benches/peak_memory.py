@@ -6,6 +6,7 @@
 Builds the fit (decoding every frame once into its frame store), runs N training steps, and prints the peak RSS
 (ru_maxrss) next to the size of the frames as uint8. Run each case in its own process: the peak is per process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="nerv-mem-"))
     video = args.video or str(synthetic_folder(tmp / "frames", args.synthetic, h, w))
     t0 = time.perf_counter()
-    fitter = Fitter(FitConfig(video=video, preset=args.preset, epochs=1, scale=args.scale,
-                              cache_budget_mb=args.cache_budget), tmp / "run")
+    fitter = Fitter(
+        FitConfig(video=video, preset=args.preset, epochs=1, scale=args.scale, cache_budget_mb=args.cache_budget),
+        tmp / "run",
+    )
     load_s = time.perf_counter() - t0
     steps = 0
     for ev in fitter.run():
@@ -60,10 +63,12 @@ def main() -> None:
                 fitter.cancel()
     frames_mb = fitter.num_frames * fitter.store.height * fitter.store.width * 3 / 2**20
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{Path(video).name}: {fitter.num_frames} frames {fitter.store.width}x{fitter.store.height} "
-          f"({frames_mb:.0f} MB as uint8), store={fitter.store.kind}, load {load_s:.1f} s, "
-          f"{steps} steps {(time.perf_counter() - t1) / steps * 1000:.0f} ms/step, peak RSS {peak_mb:.0f} MB",
-          file=sys.stderr)
+    print(
+        f"{Path(video).name}: {fitter.num_frames} frames {fitter.store.width}x{fitter.store.height} "
+        f"({frames_mb:.0f} MB as uint8), store={fitter.store.kind}, load {load_s:.1f} s, "
+        f"{steps} steps {(time.perf_counter() - t1) / steps * 1000:.0f} ms/step, peak RSS {peak_mb:.0f} MB",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

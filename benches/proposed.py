@@ -7,6 +7,7 @@ for the duration of a benchmark, so they can be measured end to end (speed and P
 
     python benches/proposed.py [nervplayer bench options]     # `nervplayer bench` with the changes
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -15,10 +16,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+from step_variants import commuted_forward
 
 from nervplayer.cli import bench
 from nervplayer.model import NeRV
-from step_variants import commuted_forward
 
 
 def keep_freed_memory() -> bool:
@@ -34,8 +35,7 @@ def keep_freed_memory() -> bool:
     except OSError:
         return False
     M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
-    return all(libc.mallopt(k, v) == 1 for k, v in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1),
-                                                    (M_ARENA_MAX, 1)))
+    return all(libc.mallopt(k, v) == 1 for k, v in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1), (M_ARENA_MAX, 1)))
 
 
 @contextmanager

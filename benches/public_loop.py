@@ -8,6 +8,7 @@ so only the loop differs.
 
     python benches/public_loop.py VIDEO --scale 0.25 --epochs 10 [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,13 @@ from pytorch_msssim import ms_ssim, ssim
 from torch.utils.data import DataLoader, Dataset
 
 from nervplayer.cli.options import frame_size
+from nervplayer.device import resolve_device
+from nervplayer.metrics import ms_ssim_settings, psnr
 from nervplayer.model import NeRV, model_config
 from nervplayer.model.render import times
 from nervplayer.plugins import get_registry
 from nervplayer.train import FitConfig, load_source
-from nervplayer.device import resolve_device
 from nervplayer.train.evaluate import evaluate
-from nervplayer.metrics import ms_ssim_settings, psnr
 from nervplayer.video import MemoryFrameStore
 
 
@@ -75,8 +76,14 @@ def public_epochs(config: FitConfig, workers: int, work_dir: Path) -> Generator[
     torch.manual_seed(config.seed)
     model = NeRV(cfg, get_registry().factory("activation", config.activation, config.activation_params)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.5, 0.999), eps=1e-8)
-    loader = DataLoader(PngFrames(work_dir / "frames", n), batch_size=1, shuffle=True, num_workers=workers,
-                        drop_last=True, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        PngFrames(work_dir / "frames", n),
+        batch_size=1,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     win, _ = ms_ssim_settings(store.height, store.width)
     epoch_seconds = []
     yield
@@ -98,8 +105,10 @@ def public_epochs(config: FitConfig, workers: int, work_dir: Path) -> Generator[
             msssims.append(ms_ssim(out.detach(), frame, data_range=1, size_average=False, win_size=win))
         # the public code reads its metric lists back when it prints
         train_psnr, train_msssim = torch.cat(psnrs).mean().item(), torch.cat(msssims).mean().item()
-        torch.save({"epoch": epoch, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict()},
-                   work_dir / "model_latest.pth")
+        torch.save(
+            {"epoch": epoch, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict()},
+            work_dir / "model_latest.pth",
+        )
         epoch_seconds.append(time.perf_counter() - t0)
         if epoch < config.epochs - 1:
             yield
@@ -107,11 +116,22 @@ def public_epochs(config: FitConfig, workers: int, work_dir: Path) -> Generator[
     model.eval()
     metrics = evaluate(lambda idx: model(times(idx, n, device)), store)
     seconds = sum(epoch_seconds) + time.perf_counter() - t0
-    return {"loop": "public-code style", "precision": "fp32", "device": str(device), "workers": workers,
-            "epochs": config.epochs, "frames": n, "height": store.height, "width": store.width, "seconds": seconds,
-            "epoch_seconds": epoch_seconds, "psnr": float(metrics.psnr.mean()),
-            "ms_ssim": float(metrics.ms_ssim.mean()), "train_psnr_last_epoch": train_psnr,
-            "train_ms_ssim_last_epoch": train_msssim}
+    return {
+        "loop": "public-code style",
+        "precision": "fp32",
+        "device": str(device),
+        "workers": workers,
+        "epochs": config.epochs,
+        "frames": n,
+        "height": store.height,
+        "width": store.width,
+        "seconds": seconds,
+        "epoch_seconds": epoch_seconds,
+        "psnr": float(metrics.psnr.mean()),
+        "ms_ssim": float(metrics.ms_ssim.mean()),
+        "train_psnr_last_epoch": train_psnr,
+        "train_ms_ssim_last_epoch": train_msssim,
+    }
 
 
 def train_public(config: FitConfig, workers: int, work_dir: Path) -> dict[str, Any]:
@@ -148,8 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> FitConfig:
-    return FitConfig(video=args.video, preset=args.preset, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                     size=args.size, scale=args.scale, end=args.frames, device=args.device)
+    return FitConfig(
+        video=args.video,
+        preset=args.preset,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        size=args.size,
+        scale=args.scale,
+        end=args.frames,
+        device=args.device,
+    )
 
 
 def main(argv: list[str]) -> int:

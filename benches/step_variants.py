@@ -13,6 +13,7 @@ round are printed.
 
     python benches/step_variants.py --size 320x180 --variants base fused commute commute+fused
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from nervplayer.cli.options import frame_size
+from nervplayer.device import resolve_device, resolve_precision
 from nervplayer.model import NeRV, model_config
 from nervplayer.model.render import times
 from nervplayer.plugins import get_registry
-from nervplayer.device import resolve_device, resolve_precision
 
 
 def commuted_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
@@ -46,7 +47,7 @@ def commuted_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
     w = torch.kron(w, torch.eye(s * s, dtype=w.dtype, device=w.device))[:, :, None, None]
     x = F.conv2d(last.act(last.conv(x)), w, model.head.bias.repeat_interleave(s * s))
     x = (torch.tanh(F.pixel_shuffle(x, s)) + 1) * 0.5
-    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, :c.height, :c.width]
+    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, : c.height, : c.width]
 
 
 def nocrop_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
@@ -55,7 +56,7 @@ def nocrop_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
     for block in model.blocks:
         x = block(x)
     x = (torch.tanh(model.head(x)) + 1) * 0.5
-    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, :c.height, :c.width]
+    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, : c.height, : c.width]
 
 
 def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> Callable[[], torch.Tensor]:
@@ -77,13 +78,14 @@ def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> C
         forward = lambda t: nocrop_forward(model, t)  # noqa: E731
     if "compile" in flags or "graphs" in flags:
         forward = torch.compile(forward, mode="reduce-overhead" if "graphs" in flags else None)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-4, betas=(0.5, 0.999),
-                           **({"fused": True} if "fused" in flags else {"foreach": True}))
+    opt = torch.optim.Adam(
+        model.parameters(), lr=5e-4, betas=(0.5, 0.999), **({"fused": True} if "fused" in flags else {"foreach": True})
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
     loss_fn = get_registry().create("loss", "fusion6", {})
     n = args.frames
     frames = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, device=device)
-    counter = iter(range(10 ** 12))
+    counter = iter(range(10**12))
 
     def step() -> torch.Tensor:
         i = [next(counter) * 7919 % n for _ in range(args.batch_size)]
@@ -98,6 +100,7 @@ def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> C
         scaler.step(opt)
         scaler.update()
         return loss.detach()
+
     return step
 
 
@@ -128,8 +131,10 @@ def main(argv: list[str]) -> int:
             ms[v].append(1e3 * (time.perf_counter() - t0) / args.steps)
     h, w = args.size
     base = sorted(ms[args.variants[0]])[args.rounds // 2]
-    print(f"{args.preset} at {w}x{h}, {device}, precision {resolve_precision(args.precision, device).name}, "
-          f"batch {args.batch_size}, {torch.get_num_threads()} threads")
+    print(
+        f"{args.preset} at {w}x{h}, {device}, precision {resolve_precision(args.precision, device).name}, "
+        f"batch {args.batch_size}, {torch.get_num_threads()} threads"
+    )
     print(f"| variant | ms/step (median) | best round | speed-up vs {args.variants[0]} |\n|---|---|---|---|")
     for v, xs in ms.items():
         med = sorted(xs)[args.rounds // 2]

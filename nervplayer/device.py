@@ -1,4 +1,5 @@
 """Choosing the device and the numeric precision of a fit or a decoder."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU found"
-            raise DeviceError(f"--device {name}: CUDA is not available (torch {torch.__version__}: {build}); "
-                              "use --device cpu, or install the CUDA build of torch (see README)")
+            raise DeviceError(
+                f"--device {name}: CUDA is not available (torch {torch.__version__}: {build}); "
+                "use --device cpu, or install the CUDA build of torch (see README)"
+            )
         try:
             dev = torch.device(name)
         except RuntimeError as e:

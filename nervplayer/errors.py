@@ -2,6 +2,7 @@
 
 The CLI prints ``str(error)`` on one line and exits with status 2; the GUI shows it in a dialog.
 """
+
 from __future__ import annotations
 
 

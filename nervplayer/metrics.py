@@ -4,6 +4,7 @@ MS-SSIM follows pytorch-msssim's defaults (11×11 Gaussian window, σ 1.5, 5 sca
 large enough, and adapts on small frames instead of asserting (see :func:`ms_ssim_settings`).
 Inputs are put in channels_last layout, where pytorch-msssim's grouped convolutions are ~10× faster.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,8 +31,9 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor, win_size: int = 11, per_frame: bool = False) -> torch.Tensor:
     """SSIM (Gaussian window, σ 1.5, data range 1); the window shrinks to fit frames smaller than it."""
     win_size = min(win_size, _largest_odd(min(pred.shape[-2:])))
-    s, _ = _ssim(_layout(pred), _layout(target), data_range=1.0, win=_window(win_size, pred.shape[1]),
-                 size_average=False)
+    s, _ = _ssim(
+        _layout(pred), _layout(target), data_range=1.0, win=_window(win_size, pred.shape[1]), size_average=False
+    )
     per = s.mean(1)
     return per if per_frame else per.mean()
 
@@ -48,7 +50,7 @@ def ms_ssim_settings(height: int, width: int) -> tuple[int, int]:
         if short > (win - 1) * 16:
             return win, 5
     scales = 1
-    while scales < 5 and short > 2 * 2 ** scales:
+    while scales < 5 and short > 2 * 2**scales:
         scales += 1
     return 3, scales
 

@@ -1,4 +1,5 @@
 """Natural order for names people read: ``fusion2`` before ``fusion12``, ``frame_9.png`` before ``frame_10.png``."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Built-in losses: L1, L2, SSIM, MS-SSIM, the paper's Fusion1–12, and a parametric L1 + SSIM mix."""
+
 from __future__ import annotations
 
 import torch
@@ -44,6 +45,7 @@ FUSIONS: dict[int, tuple[tuple[float, str], ...]] = {
 def weighted(parts: tuple[tuple[float, str], ...]):
     def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return sum(w * TERMS[term](pred, target) for w, term in parts)
+
     return loss
 
 
@@ -57,8 +59,14 @@ def register(r: Registrar) -> None:
     r.loss("ssim", lambda: dssim, description="1 − SSIM (11×11 Gaussian window, σ 1.5)")
     r.loss("ms-ssim", lambda: dms_ssim, description="1 − MS-SSIM (5 scales; adapts on small frames)")
     for n, parts in FUSIONS.items():
-        r.loss(f"fusion{n}", lambda parts=parts: weighted(parts),
-               description=_describe(parts) + (" (the paper's default)" if n == 6 else ""))
-    r.loss("l1-ssim", lambda alpha: weighted(((alpha, "L1"), (1 - alpha, "SSIM"))),
-           description="α·L1 + (1 − α)·(1 − SSIM)",
-           params=[Param("alpha", 0.7, "weight of L1", minimum=0.0, maximum=1.0)])
+        r.loss(
+            f"fusion{n}",
+            lambda parts=parts: weighted(parts),
+            description=_describe(parts) + (" (the paper's default)" if n == 6 else ""),
+        )
+    r.loss(
+        "l1-ssim",
+        lambda alpha: weighted(((alpha, "L1"), (1 - alpha, "SSIM"))),
+        description="α·L1 + (1 − α)·(1 − SSIM)",
+        params=[Param("alpha", 0.7, "weight of L1", minimum=0.0, maximum=1.0)],
+    )

@@ -2,6 +2,7 @@
 
 Run from the repository root: ``python resources/make_sample.py PATH/TO/bigbuckbunny.mp4``.
 """
+
 import sys
 from fractions import Fraction
 

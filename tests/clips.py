@@ -1,4 +1,5 @@
 """Synthetic test clips: moving shapes over a gradient, written with PyAV or as PNG folders."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,12 +18,18 @@ def moving_shapes(n: int = 16, h: int = 64, w: int = 64) -> np.ndarray:
         cx, cy = w * (0.15 + 0.5 * t / n), h * (0.3 + 0.2 * t / n)
         f[(xs - cx) ** 2 + (ys - cy) ** 2 < (min(h, w) / 8) ** 2] = (255, 220, 40)
         top = int(h * (0.75 - 0.3 * t / n))
-        f[top:top + h // 8, w // 2: w // 2 + w // 3] = (40, 90, 250)
+        f[top : top + h // 8, w // 2 : w // 2 + w // 3] = (40, 90, 250)
     return frames
 
 
-def write_video(path: Path, frames: np.ndarray, codec: str = "libx264", pix_fmt: str = "yuv444p",
-                options: dict | None = None, fps: int = 25) -> Path:
+def write_video(
+    path: Path,
+    frames: np.ndarray,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv444p",
+    options: dict | None = None,
+    fps: int = 25,
+) -> Path:
     import av
 
     with av.open(str(path), "w") as out:

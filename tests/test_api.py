@@ -1,4 +1,5 @@
 """The public API of ``import nervplayer`` (timm style), as the README shows it."""
+
 import pytest
 import torch
 

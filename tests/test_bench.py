@@ -1,4 +1,5 @@
 """`nervplayer bench` end to end on a tiny synthetic clip (seconds)."""
+
 import json
 
 from nervplayer.cli import bench
@@ -6,8 +7,28 @@ from nervplayer.cli import bench
 
 def test_bench_measures_and_reports(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = bench.main(["--preset", "nerv-xs", "--size", "40x24", "--frames", "4", "--steps", "2", "--warmup", "1",
-                     "--decode-batch", "2", "--decode-seconds", "0.01", "--device", "cpu", "--json", str(out)])
+    rc = bench.main(
+        [
+            "--preset",
+            "nerv-xs",
+            "--size",
+            "40x24",
+            "--frames",
+            "4",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--decode-batch",
+            "2",
+            "--decode-seconds",
+            "0.01",
+            "--device",
+            "cpu",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     r = json.loads(out.read_text())
     assert r["train"]["frames_per_s"] > 0 and r["train"]["steps"] >= 2

@@ -1,5 +1,6 @@
 """The CLI's error contract, for every subcommand, in a real process: each one against the shared list of bad
 inputs ends with exit status 2, exactly one line on stderr and no traceback; nothing existing is touched."""
+
 from __future__ import annotations
 
 import os
@@ -9,22 +10,27 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from codec.conftest import tiny_nerv
+
 from nervplayer.cli.main import SUBCOMMANDS
 from nervplayer.cli.main import main as cli_main
 from nervplayer.codec import nervfile
 
 REPO = Path(__file__).resolve().parent.parent
-BAD_INPUTS = ("missing", "directory", "empty", "text", "truncated", "random bytes", "wrong kind",
-              "unwritable output")
+BAD_INPUTS = ("missing", "directory", "empty", "text", "truncated", "random bytes", "wrong kind", "unwritable output")
 
 
 def nervplayer(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
     env.pop("DISPLAY", None)
-    return subprocess.run([sys.executable, "-m", "nervplayer", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nervplayer", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int = 2) -> str:
@@ -42,8 +48,27 @@ def files(tmp_path_factory, shapes_clip):
     nerv = root / "valid.nerv"
     nervfile.save(tiny_nerv(), nerv)
     run = root / "run"
-    assert cli_main(["fit", str(shapes_clip), "-o", str(run), "--preset", "nerv-xs", "--epochs", "1",
-                     "--model", "stem_dim=16", "--model", "fc_c=4", "--model", "lower_width=4"]) == 0
+    assert (
+        cli_main(
+            [
+                "fit",
+                str(shapes_clip),
+                "-o",
+                str(run),
+                "--preset",
+                "nerv-xs",
+                "--epochs",
+                "1",
+                "--model",
+                "stem_dim=16",
+                "--model",
+                "fc_c=4",
+                "--model",
+                "lower_width=4",
+            ]
+        )
+        == 0
+    )
     (root / "empty-dir").mkdir()
     (root / "empty.bin").write_bytes(b"")
     (root / "notes.txt").write_text("this is a text file, not a video, a .nerv or a run\n")
@@ -56,16 +81,38 @@ def files(tmp_path_factory, shapes_clip):
         data = (broken_run / name).read_bytes()
         (broken_run / name).write_bytes(data[: len(data) // 2])
     (root / "a-file").write_text("a file where a folder is expected\n")
-    return {"root": root, "video": shapes_clip, "nerv": nerv, "run": run, "truncated": {
-        "video": root / "truncated.mp4", "nerv": root / "truncated.nerv", "run": broken_run},
-        "wrong kind": {"video": nerv, "nerv": shapes_clip, "run": shapes_clip}}
+    return {
+        "root": root,
+        "video": shapes_clip,
+        "nerv": nerv,
+        "run": run,
+        "truncated": {"video": root / "truncated.mp4", "nerv": root / "truncated.nerv", "run": broken_run},
+        "wrong kind": {"video": nerv, "nerv": shapes_clip, "run": shapes_clip},
+    }
 
 
 # subcommand -> (the kind of input it reads, its command line for an input and an output path)
 COMMANDS = {
     "fit": ("video", lambda i, o: ["fit", i, "-o", o]),
-    "bench": ("video", lambda i, o: ["bench", i, "--steps", "1", "--warmup", "0", "--frames", "4", "--no-layers",
-                                     "--no-decode", "--preset", "nerv-xs", "--json", o]),
+    "bench": (
+        "video",
+        lambda i, o: [
+            "bench",
+            i,
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--frames",
+            "4",
+            "--no-layers",
+            "--no-decode",
+            "--preset",
+            "nerv-xs",
+            "--json",
+            o,
+        ],
+    ),
     "eval": ("nerv", lambda i, o: ["eval", i, "{video}"]),
     "frame": ("run", lambda i, o: ["frame", i, "0", "-o", o]),
     "compress": ("run", lambda i, o: ["compress", i, "-o", o, "--finetune-epochs", "0", "--no-eval"]),
@@ -84,8 +131,13 @@ def test_every_subcommand_is_in_the_table():
 
 def bad_input(files: dict, kind: str, case: str) -> Path:
     root = files["root"]
-    return {"missing": root / "no-such-input", "directory": root / "empty-dir", "empty": root / "empty.bin",
-            "text": root / "notes.txt", "random bytes": root / "random.bin"}.get(case) or files[case][kind]
+    return {
+        "missing": root / "no-such-input",
+        "directory": root / "empty-dir",
+        "empty": root / "empty.bin",
+        "text": root / "notes.txt",
+        "random bytes": root / "random.bin",
+    }.get(case) or files[case][kind]
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -117,8 +169,9 @@ def test_mistyped_subcommand_gets_a_suggestion(tmp_path):
 def test_player_without_a_display_is_one_line(tmp_path, shapes_clip):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["PYTHONPATH"] = str(REPO)
-    result = subprocess.run([sys.executable, "-m", "nervplayer", str(shapes_clip)], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nervplayer", str(shapes_clip)], capture_output=True, text=True, env=env, timeout=120
+    )
     if sys.platform.startswith("linux"):
         assert "needs a display" in assert_one_line_error(result)
 
@@ -141,26 +194,36 @@ def test_plugins_listing_headings_and_natural_order():
 def test_a_bug_is_one_line_with_a_log_file_and_debug_shows_the_traceback(tmp_path):
     """A failure that is not the user's (here: info's main raising ZeroDivisionError)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(tmp_path / "state")}
-    code = ("import sys, nervplayer.cli.info as info; info.main = lambda argv: 1 / 0; "
-            "from nervplayer.cli.main import main; sys.exit(main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", code, "info", "x.nerv"], capture_output=True, text=True,
-                            env=env, timeout=120)
+    code = (
+        "import sys, nervplayer.cli.info as info; info.main = lambda argv: 1 / 0; "
+        "from nervplayer.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "info", "x.nerv"], capture_output=True, text=True, env=env, timeout=120
+    )
     line = assert_one_line_error(result, code=1)
     assert "this is a bug in nervplayer (ZeroDivisionError" in line
     logs = list((tmp_path / "state").rglob("crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in line
     assert "Traceback" in logs[0].read_text() and "ZeroDivisionError" in logs[0].read_text()
-    debug = subprocess.run([sys.executable, "-c", code, "info", "x.nerv", "--debug"], capture_output=True,
-                           text=True, env=env, timeout=120)
+    debug = subprocess.run(
+        [sys.executable, "-c", code, "info", "x.nerv", "--debug"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ZeroDivisionError" in debug.stderr
 
 
 def test_fit_option_errors_are_caught_before_decoding(files, tmp_path):
     """The issue's examples: each is one line, exit 2, and no run folder is left behind."""
-    cases = {("--model", "strides=5"): "model strides must be a list", ("--model", "fc_c=0"): "model fc_c must be",
-             ("--model", "nope=1"): "unknown model option", ("--lr", "0"): "learning rate must be positive",
-             ("--batch-size", "0"): "batch size must be at least 1", ("--scale", "-1"): "scale must be positive",
-             ("--frames", "5:3"): "is empty", ("--model", "strides=[64]"): "model strides must be"}
+    cases = {
+        ("--model", "strides=5"): "model strides must be a list",
+        ("--model", "fc_c=0"): "model fc_c must be",
+        ("--model", "nope=1"): "unknown model option",
+        ("--lr", "0"): "learning rate must be positive",
+        ("--batch-size", "0"): "batch size must be at least 1",
+        ("--scale", "-1"): "scale must be positive",
+        ("--frames", "5:3"): "is empty",
+        ("--model", "strides=[64]"): "model strides must be",
+    }
     for args, message in cases.items():
         out = tmp_path / "run"
         line = assert_one_line_error(nervplayer("fit", files["video"], "-o", out, *args))
@@ -177,5 +240,6 @@ def test_resume_of_a_finished_run_says_complete_and_epochs_extends(files, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "done: 2 epochs" in result.stdout
     import json
+
     assert json.loads((run / "config.json").read_text())["fit"]["epochs"] == 2
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + one row per run

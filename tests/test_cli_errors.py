@@ -1,20 +1,40 @@
 """Bad input to `nervplayer fit` (issue: each one a test): one clear line on stderr, exit 2, no traceback, and
 nothing in an existing run folder destroyed."""
+
 import shutil
 
 import numpy as np
 import pytest
 import torch
-
 from clips import moving_shapes, write_png_folder, write_video
+
 from nervplayer.cli.main import main
 
 
 @pytest.fixture(scope="module")
 def existing_run(tmp_path_factory, shapes_clip):
     run = tmp_path_factory.mktemp("existing") / "run"
-    assert main(["fit", str(shapes_clip), "-o", str(run), "--preset", "nerv-xs", "--epochs", "1",
-                 "--model", "stem_dim=32", "--model", "fc_c=4", "--model", "lower_width=4"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(shapes_clip),
+                "-o",
+                str(run),
+                "--preset",
+                "nerv-xs",
+                "--epochs",
+                "1",
+                "--model",
+                "stem_dim=32",
+                "--model",
+                "fc_c=4",
+                "--model",
+                "lower_width=4",
+            ]
+        )
+        == 0
+    )
     return run
 
 
@@ -87,10 +107,23 @@ def _write_audio_only(path):
             out.mux(p)
 
 
-CASES = ["missing path", "folder without images", "text file renamed .mp4", "truncated mp4",
-         "truncated faststart mp4", "no decodable frames",
-         "one-frame video", "frame range outside", "unknown preset", "unknown activation", "unknown loss",
-         "unknown scheduler", "zero epochs", "negative epochs", "cuda without cuda"]
+CASES = [
+    "missing path",
+    "folder without images",
+    "text file renamed .mp4",
+    "truncated mp4",
+    "truncated faststart mp4",
+    "no decodable frames",
+    "one-frame video",
+    "frame range outside",
+    "unknown preset",
+    "unknown activation",
+    "unknown loss",
+    "unknown scheduler",
+    "zero epochs",
+    "negative epochs",
+    "cuda without cuda",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -135,6 +168,25 @@ def test_png_and_jpeg_folders_fit(tmp_path, capsys):
     for suffix in (".png", ".jpg"):
         folder = write_png_folder(tmp_path / suffix[1:], frames, suffix)
         run = tmp_path / f"run{suffix}"
-        assert main(["fit", str(folder), "-o", str(run), "--preset", "nerv-xs", "--epochs", "1",
-                     "--model", "stem_dim=16", "--model", "fc_c=4", "--model", "lower_width=4"]) == 0
+        assert (
+            main(
+                [
+                    "fit",
+                    str(folder),
+                    "-o",
+                    str(run),
+                    "--preset",
+                    "nerv-xs",
+                    "--epochs",
+                    "1",
+                    "--model",
+                    "stem_dim=16",
+                    "--model",
+                    "fc_c=4",
+                    "--model",
+                    "lower_width=4",
+                ]
+            )
+            == 0
+        )
     assert "done" in capsys.readouterr().out

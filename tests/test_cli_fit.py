@@ -15,8 +15,26 @@ TINY = ["--model", "stem_dim=32", "--model", "fc_c=4", "--model", "lower_width=4
 
 def test_fit_eval_frame(shapes_clip, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["fit", str(shapes_clip), "-o", str(run), "--preset", "nerv-xs", "--epochs", "3", "--stride", "2",
-                 "--eval-every", "3", *TINY]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(shapes_clip),
+                "-o",
+                str(run),
+                "--preset",
+                "nerv-xs",
+                "--epochs",
+                "3",
+                "--stride",
+                "2",
+                "--eval-every",
+                "3",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "Results in" in out.out and "epoch 3: PSNR" in out.err and "unseen" in out.err
     assert main(["eval", str(run), str(shapes_clip)]) == 0
@@ -33,8 +51,22 @@ def test_fit_eval_frame(shapes_clip, tmp_path, capsys):
 
 def test_ctrl_c_checkpoints_and_resume_finishes(shapes_clip, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "nervplayer.cli.main", "fit", str(shapes_clip), "-o", str(run), "--preset",
-           "nerv-xs", "--epochs", "150", "--precision", "fp32", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nervplayer.cli.main",
+        "fit",
+        str(shapes_clip),
+        "-o",
+        str(run),
+        "--preset",
+        "nerv-xs",
+        "--epochs",
+        "150",
+        "--precision",
+        "fp32",
+        *TINY,
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.time() + 60
     while not (run / "config.json").exists() and time.time() < deadline:
@@ -45,7 +77,11 @@ def test_ctrl_c_checkpoints_and_resume_finishes(shapes_clip, tmp_path):
     assert proc.returncode == 130, err
     assert "nervplayer fit --resume -o" in err and "Traceback" not in err
     assert (run / "checkpoint.pt").exists() and not (run / "model.safetensors").exists()
-    resumed = subprocess.run([sys.executable, "-m", "nervplayer.cli.main", "fit", "--resume", "-o", str(run),
-                              "--epochs", "150"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nervplayer.cli.main", "fit", "--resume", "-o", str(run), "--epochs", "150"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert (run / "model.safetensors").exists()

@@ -1,4 +1,5 @@
 """The MAC count of nervplayer.model.complexity against the paper's figures (nerv.md) and torch's counter."""
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nervplayer.errors import ConfigError, ResumeError
-from nervplayer.train import Checkpointed, Evaluated, FitConfig, Finished, Fitter, Paused, Resumed, Started, Step
+from nervplayer.train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
 from nervplayer.train.runfolder import open_run
 
 TINY = {"stem_dim": 64, "fc_c": 8, "lower_width": 8}
@@ -36,8 +36,7 @@ def test_fits_synthetic_clip_to_30_db(shapes_clip):
 
 def test_run_folder_contents(shapes_clip, tmp_path):
     run = tmp_path / "run"
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1,
-                    model=TINY)
+    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1, model=TINY)
     events = collect(Fitter(cfg, run))
     assert sum(isinstance(e, Checkpointed) for e in events) == 4
     record = json.loads((run / "config.json").read_text())
@@ -54,8 +53,9 @@ def test_run_folder_contents(shapes_clip, tmp_path):
 
 
 def test_resume_equals_a_straight_run(shapes_clip, tmp_path):
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1,
-                    model=TINY, lr=1e-3)
+    cfg = FitConfig(
+        video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1, model=TINY, lr=1e-3
+    )
     straight = Fitter(cfg, tmp_path / "straight")
     collect(straight)
 

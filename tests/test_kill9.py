@@ -1,5 +1,6 @@
 """Loss-proof under ``kill -9``: a fit killed mid-epoch resumes from its last checkpoint, and a compress killed
 while writing leaves the earlier ``.nerv`` as it was."""
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,27 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
 
 def test_fit_killed_mid_epoch_resumes_from_the_checkpoint(tmp_path, shapes_clip):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "nervplayer", "fit", str(shapes_clip), "-o", str(run),
-                             "--epochs", "6", "--checkpoint-every", "1", "--eval-every", "100", *SMALL],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nervplayer",
+            "fit",
+            str(shapes_clip),
+            "-o",
+            str(run),
+            "--epochs",
+            "6",
+            "--checkpoint-every",
+            "1",
+            "--eval-every",
+            "100",
+            *SMALL,
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_for(lambda: (run / "checkpoint.pt").is_file(), 300, proc)
         os.set_blocking(proc.stderr.fileno(), False)
@@ -57,20 +76,45 @@ def test_compress_killed_while_writing_keeps_the_earlier_file(tmp_path, shapes_c
     run = tmp_path / "run"
     assert cli_main(["fit", str(shapes_clip), "-o", str(run), "--epochs", "1", *SMALL]) == 0
     out = tmp_path / "clip.nerv"
-    assert cli_main(["compress", str(run), "-o", str(out), "--prune", "0", "--finetune-epochs", "0",
-                     "--no-eval", "--bits", "6"]) == 0
+    assert (
+        cli_main(
+            ["compress", str(run), "-o", str(out), "--prune", "0", "--finetune-epochs", "0", "--no-eval", "--bits", "6"]
+        )
+        == 0
+    )
     before = out.read_bytes()
     # The second compress stops for good when it flushes the new file to disk, before the rename: kill it there.
-    code = ("import os, sys, time\n"
-            "def stall(fd):\n"
-            "    print('writing', flush=True)\n"
-            "    time.sleep(600)\n"
-            "os.fsync = stall\n"
-            "from nervplayer.cli.main import main\n"
-            "sys.exit(main(sys.argv[1:]))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, "compress", str(run), "-o", str(out), "--prune", "0",
-                             "--finetune-epochs", "0", "--no-eval", "--bits", "8"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    code = (
+        "import os, sys, time\n"
+        "def stall(fd):\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(600)\n"
+        "os.fsync = stall\n"
+        "from nervplayer.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "compress",
+            str(run),
+            "-o",
+            str(out),
+            "--prune",
+            "0",
+            "--finetune-epochs",
+            "0",
+            "--no-eval",
+            "--bits",
+            "8",
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         partial = [p for p in tmp_path.iterdir() if p.name.startswith(".clip.nerv.")]

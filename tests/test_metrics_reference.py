@@ -1,8 +1,10 @@
 """Our SSIM / MS-SSIM equal pytorch-msssim's public functions where both apply (frames > 160 px for MS-SSIM):
 the metrics build on two of its private functions, so pyproject pins its version and this test guards it."""
+
 import pytest
 import torch
-from pytorch_msssim import ms_ssim as reference_ms_ssim, ssim as reference_ssim
+from pytorch_msssim import ms_ssim as reference_ms_ssim
+from pytorch_msssim import ssim as reference_ssim
 
 from nervplayer.metrics import ms_ssim, ssim
 

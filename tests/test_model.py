@@ -28,19 +28,22 @@ def test_positional_encoding_matches_the_formula():
     f32 = lambda x: torch.tensor(x, dtype=torch.float32).item()  # noqa: E731  the model computes in float32
     for row, tv in enumerate(t.tolist()):
         for i in range(40):
-            arg = f32(f32(1.25 ** i * math.pi) * tv)
+            arg = f32(f32(1.25**i * math.pi) * tv)
             assert out[row, 2 * i].item() == pytest.approx(math.sin(arg), abs=2e-5)
             assert out[row, 2 * i + 1].item() == pytest.approx(math.cos(arg), abs=2e-5)
 
 
-@pytest.mark.parametrize("h,w,grid", [
-    (720, 1280, (9, 16, (5, 2, 2, 2, 2))),
-    (180, 320, (9, 16, (5, 2, 2))),
-    (90, 160, (9, 16, (5, 2))),
-    (480, 853, (12, 22, (5, 2, 2, 2))),
-    (1080, 1920, (14, 24, (5, 2, 2, 2, 2))),
-    (64, 64, (13, 13, (5,))),
-])
+@pytest.mark.parametrize(
+    "h,w,grid",
+    [
+        (720, 1280, (9, 16, (5, 2, 2, 2, 2))),
+        (180, 320, (9, 16, (5, 2, 2))),
+        (90, 160, (9, 16, (5, 2))),
+        (480, 853, (12, 22, (5, 2, 2, 2))),
+        (1080, 1920, (14, 24, (5, 2, 2, 2, 2))),
+        (64, 64, (13, 13, (5,))),
+    ],
+)
 def test_size_rule(h, w, grid):
     assert fit_grid(h, w, (5, 2, 2, 2, 2)) == grid
 

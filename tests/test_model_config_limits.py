@@ -1,24 +1,27 @@
 """One model-config check, the same for fit options and the .nerv reader."""
+
 import pytest
+from codec.conftest import tiny_nerv
 
 from nervplayer.codec import nervfile
 from nervplayer.errors import ConfigError, NervFormatError
 from nervplayer.model import model_config
 from nervplayer.model.config import MAX_SIDE, STRIDE_RANGE, check_model_config
 
-from codec.conftest import tiny_nerv
 
-
-@pytest.mark.parametrize("override, message", [
-    ({"strides": 5}, "model strides must be a list"),
-    ({"strides": [STRIDE_RANGE[1] + 1]}, "model strides must be a list"),
-    ({"fc_c": 0}, "model fc_c must be an integer in [1, 65536], got 0"),
-    ({"fc_c": 2.5}, "model fc_c must be an integer"),
-    ({"pe_base": "x"}, "model pe_base must be a number"),
-    ({"expansion": 0}, "model expansion must be a number"),
-    ({"bogus": 1}, "unknown model option(s) bogus"),
-    ({"fc_h": MAX_SIDE}, "exceeds 16384"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"strides": 5}, "model strides must be a list"),
+        ({"strides": [STRIDE_RANGE[1] + 1]}, "model strides must be a list"),
+        ({"fc_c": 0}, "model fc_c must be an integer in [1, 65536], got 0"),
+        ({"fc_c": 2.5}, "model fc_c must be an integer"),
+        ({"pe_base": "x"}, "model pe_base must be a number"),
+        ({"expansion": 0}, "model expansion must be a number"),
+        ({"bogus": 1}, "unknown model option(s) bogus"),
+        ({"fc_h": MAX_SIDE}, "exceeds 16384"),
+    ],
+)
 def test_fit_overrides_and_reader_reject_the_same_values(override, message):
     with pytest.raises(ConfigError, match=None) as fit_error:
         model_config("nerv-xs", 64, 64, **override)

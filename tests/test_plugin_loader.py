@@ -79,6 +79,7 @@ def test_entry_point_plugins_load_through_the_same_path(tmp_path, monkeypatch):
 
 def test_builtins_load_under_a_private_module_name():
     import sys
+
     reg = Registry()
     load_folder(reg, plugins.builtin_plugin_dir(), "builtin")
     assert {e.module for e in reg.entries()} == {"activations", "losses", "schedulers"}
@@ -92,8 +93,22 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
     import zipfile
 
     repo = DOCS.parent.parent
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(repo)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(repo),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next(tmp_path.glob("nervplayer-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "nervplayer/_builtin_plugins/activations.py" in names
@@ -101,10 +116,18 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
     modules = {str(p.relative_to(repo)) for p in (repo / "nervplayer").rglob("*.py")}
     assert modules <= set(names), sorted(modules - set(names))
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    probe = ("from nervplayer.plugins import builtin_plugin_dir, get_registry; r = get_registry(); "
-             "print(builtin_plugin_dir().name, len(r.ids('loss')), [x.status for x in r.report])")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, check=True).stdout
+    probe = (
+        "from nervplayer.plugins import builtin_plugin_dir, get_registry; r = get_registry(); "
+        "print(builtin_plugin_dir().name, len(r.ids('loss')), [x.status for x in r.report])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     assert out.startswith("_builtin_plugins 17") and "failed" not in out
 
 
@@ -113,10 +136,18 @@ def test_docs_worked_example_loads_and_trains(tmp_path, shapes_clip):
     write(tmp_path / "user", "gaussian", code)
     plugins.configure(user_dir=tmp_path / "user")
     reg = plugins.get_registry()
-    assert {"gaussian", "charbonnier", "exponential"} <= set(reg.ids("activation") + reg.ids("loss") +
-                                                             reg.ids("scheduler"))
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=2, activation="gaussian",
-                    activation_params={"sigma": 2.0}, loss="charbonnier", scheduler="exponential",
-                    model={"stem_dim": 32, "fc_c": 4, "lower_width": 4})
+    assert {"gaussian", "charbonnier", "exponential"} <= set(
+        reg.ids("activation") + reg.ids("loss") + reg.ids("scheduler")
+    )
+    cfg = FitConfig(
+        video=str(shapes_clip),
+        preset="nerv-xs",
+        epochs=2,
+        activation="gaussian",
+        activation_params={"sigma": 2.0},
+        loss="charbonnier",
+        scheduler="exponential",
+        model={"stem_dim": 32, "fc_c": 4, "lower_width": 4},
+    )
     evals = [e for e in Fitter(cfg).run() if isinstance(e, Evaluated)]
     assert evals and evals[-1].psnr > 5

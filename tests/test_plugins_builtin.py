@@ -1,4 +1,5 @@
 """Every registered built-in, checked against hand computations (timm-style: parametrized over the registry)."""
+
 import math
 
 import pytest
@@ -13,9 +14,20 @@ from nervplayer.plugins import load_plugins
 REG = load_plugins(safe_mode=True)
 
 # Fusion weights written out independently of the plugin (nerv.md).
-FUSION = {1: (0, .3, .7, 0), 2: (.3, 0, .7, 0), 3: (0, .5, .5, 0), 4: (.5, 0, .5, 0), 5: (0, .7, .3, 0),
-          6: (.7, 0, .3, 0), 7: (.3, .7, 0, 0), 8: (.5, .5, 0, 0), 9: (.9, 0, .1, 0), 10: (.7, 0, 0, .3),
-          11: (.9, 0, 0, .1), 12: (.8, 0, 0, .2)}
+FUSION = {
+    1: (0, 0.3, 0.7, 0),
+    2: (0.3, 0, 0.7, 0),
+    3: (0, 0.5, 0.5, 0),
+    4: (0.5, 0, 0.5, 0),
+    5: (0, 0.7, 0.3, 0),
+    6: (0.7, 0, 0.3, 0),
+    7: (0.3, 0.7, 0, 0),
+    8: (0.5, 0.5, 0, 0),
+    9: (0.9, 0, 0.1, 0),
+    10: (0.7, 0, 0, 0.3),
+    11: (0.9, 0, 0, 0.1),
+    12: (0.8, 0, 0, 0.2),
+}
 
 
 def _pair(size=176):
@@ -62,8 +74,13 @@ def test_ms_ssim_loss_works_on_small_frames():
 
 
 REFERENCE_ACTIVATIONS = {
-    "relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.01), "gelu": F.gelu, "silu": F.silu,
-    "softplus": F.softplus, "hardswish": F.hardswish, "sine": torch.sin,
+    "relu": F.relu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "softplus": F.softplus,
+    "hardswish": F.hardswish,
+    "sine": torch.sin,
 }
 
 
@@ -85,10 +102,10 @@ def test_paper_schedule_curve():
     assert lr(20, total, base) == pytest.approx(base)
     assert lr(60, total, base) == pytest.approx(base * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert lr(100, total, base) == pytest.approx(0, abs=1e-12)
-    curve = [lr(e / 10, total, base) for e in range(0, 1001)]
+    curve = [lr(e / 10, total, base) for e in range(1001)]
     peak = curve.index(max(curve))
-    assert all(x <= y for x, y in zip(curve[:peak], curve[1:peak + 1]))  # rises during warmup
-    assert all(x >= y for x, y in zip(curve[peak:], curve[peak + 1:]))  # then only falls
+    assert all(x <= y for x, y in zip(curve[:peak], curve[1 : peak + 1]))  # rises during warmup
+    assert all(x >= y for x, y in zip(curve[peak:], curve[peak + 1 :]))  # then only falls
 
 
 def test_constant_step_and_restart_schedules():

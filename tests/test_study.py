@@ -1,4 +1,5 @@
 """Studies: every study runs end to end on a tiny clip, writes its summary, and resumes without refitting."""
+
 from __future__ import annotations
 
 import csv
@@ -14,17 +15,35 @@ import pytest
 
 from nervplayer.errors import ConfigError, NervError
 from nervplayer.study import STUDIES, RunSkipped, RunStarting, StudyFinished, StudyRunner, get_study
-from nervplayer.train import FitConfig, Finished, Step
+from nervplayer.train import Finished, FitConfig, Step
 
 # Two values per study (one for epochs) keep the suite short; the defaults are checked apart.
-VALUES = {"epochs": None, "lr": ["5e-3", "1e-2"], "mlp": ["8", "16"], "activation": ["relu", "silu"],
-          "loss": ["fusion6", "alpha=0.5"], "schedule": ["warmup-cosine", "constant"], "stride": ["1", "2"],
-          "resolution": ["0.75", "56x48"], "length": ["4", "8"], "arch": ["nerv-xs"]}
+VALUES = {
+    "epochs": None,
+    "lr": ["5e-3", "1e-2"],
+    "mlp": ["8", "16"],
+    "activation": ["relu", "silu"],
+    "loss": ["fusion6", "alpha=0.5"],
+    "schedule": ["warmup-cosine", "constant"],
+    "stride": ["1", "2"],
+    "resolution": ["0.75", "56x48"],
+    "length": ["4", "8"],
+    "arch": ["nerv-xs"],
+}
 
 
 def base_config(clip: Path, **kw) -> FitConfig:
-    return FitConfig(video=str(clip), preset="nerv-xs", epochs=2, lr=5e-3, eval_every=2, checkpoint_every=1,
-                     model={"fc_c": 8}, end=8, **kw)
+    return FitConfig(
+        video=str(clip),
+        preset="nerv-xs",
+        epochs=2,
+        lr=5e-3,
+        eval_every=2,
+        checkpoint_every=1,
+        model={"fc_c": 8},
+        end=8,
+        **kw,
+    )
 
 
 def test_every_study_is_covered():
@@ -38,7 +57,8 @@ def test_study_runs_end_to_end(name, shapes_clip, tmp_path):
     done = events[-1]
     assert isinstance(done, StudyFinished) and done.status == "completed"
     assert sum(isinstance(e, RunStarting) for e in events) == len(runner.variants)
-    rows = list(csv.DictReader(open(done.outputs.csv)))
+    with open(done.outputs.csv) as f:
+        rows = list(csv.DictReader(f))
     summary = json.loads(done.outputs.json.read_text())
     assert summary["study"] == name and len(summary["rows"]) == len(rows)
     assert done.outputs.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -56,8 +76,9 @@ def test_study_runs_end_to_end(name, shapes_clip, tmp_path):
     if name == "mlp":  # a wider MLP has more parameters
         assert int(rows[0]["params"]) < int(rows[1]["params"])
     if name == "resolution":
-        sizes = [json.loads((tmp_path / "s" / "runs" / r["run"] / "config.json").read_text())["source"]["size"]
-                 for r in rows]
+        sizes = [
+            json.loads((tmp_path / "s" / "runs" / r["run"] / "config.json").read_text())["source"]["size"] for r in rows
+        ]
         assert sizes == [[48, 48], [48, 56]]
 
 
@@ -87,12 +108,15 @@ def test_other_options_in_the_same_folder_are_refused(shapes_clip, tmp_path):
         StudyRunner(get_study("mlp"), base_config(shapes_clip), tmp_path / "s", ["8"])
 
 
-@pytest.mark.parametrize("name, values, message", [
-    ("activation", ["relu", "no-such-activation"], "unknown activation 'no-such-activation'"),
-    ("length", ["4", "500"], "outside the clip"),
-    ("lr", ["fast"], "must be numbers"),
-    ("loss", ["alpha=2"], "within"),
-])
+@pytest.mark.parametrize(
+    "name, values, message",
+    [
+        ("activation", ["relu", "no-such-activation"], "unknown activation 'no-such-activation'"),
+        ("length", ["4", "500"], "outside the clip"),
+        ("lr", ["fast"], "must be numbers"),
+        ("loss", ["alpha=2"], "within"),
+    ],
+)
 def test_bad_values_fail_before_any_run(name, values, message, shapes_clip, tmp_path):
     with pytest.raises(NervError, match=message):
         StudyRunner(get_study(name), base_config(shapes_clip), tmp_path / "s", values)
@@ -107,23 +131,44 @@ def test_quick_scales_runs_down(tmp_path):
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nervplayer", "study", *args], capture_output=True, text=True,
-                          timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "nervplayer", "study", *args], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def test_cli_unknown_study_lists_the_available_ones(shapes_clip, tmp_path):
     out = _cli("stduy", str(shapes_clip), "-o", str(tmp_path / "s"))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [
-        "nervplayer: error: unknown study 'stduy'; available: " + ", ".join(sorted(STUDIES))]
+        "nervplayer: error: unknown study 'stduy'; available: " + ", ".join(sorted(STUDIES))
+    ]
 
 
 def test_cli_study_interrupted_then_continued(shapes_clip, tmp_path):
     out = tmp_path / "s"
-    args = ["lr", str(shapes_clip), "-o", str(out), "--values", "5e-3,1e-2", "--preset", "nerv-xs", "--epochs", "12",
-            "--model", "fc_c=8", "--frames", "0:8", "--checkpoint-every", "1", "--eval-every", "6"]
-    proc = subprocess.Popen([sys.executable, "-m", "nervplayer", "study", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    args = [
+        "lr",
+        str(shapes_clip),
+        "-o",
+        str(out),
+        "--values",
+        "5e-3,1e-2",
+        "--preset",
+        "nerv-xs",
+        "--epochs",
+        "12",
+        "--model",
+        "fc_c=8",
+        "--frames",
+        "0:8",
+        "--checkpoint-every",
+        "1",
+        "--eval-every",
+        "6",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nervplayer", "study", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     while not (out / "runs" / "lr-0.005" / "checkpoint.pt").exists():  # wait for the first checkpoint
         assert proc.poll() is None and time.monotonic() < deadline
@@ -134,6 +179,7 @@ def test_cli_study_interrupted_then_continued(shapes_clip, tmp_path):
     done = _cli(*args)
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr and "PSNR" in done.stdout
-    rows = list(csv.DictReader(open(out / "summary.csv")))
+    with open(out / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["done", "done"] and all(int(r["epoch"]) == 12 for r in rows)
     assert os.path.getsize(out / "summary.png") > 1000

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from clips import moving_shapes, write_png_folder, write_video
+
 from nervplayer.errors import VideoError
 from nervplayer.video import iter_frames, output_size, probe
 

@@ -13,6 +13,7 @@ For one preset and frame size on the chosen device it measures, and prints as Ma
 
 Without VIDEO it fits a synthetic clip of ``--frames`` frames (content does not change speed).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,20 +39,28 @@ from ..train import Finished, FitConfig, Fitter, Started, Step
 from ..train.step import PHASES
 from .options import Parser, frame_size, key_values
 
-_NO_EVAL = 10 ** 9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
+_NO_EVAL = 10**9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="nervplayer bench", description="Measure training and decoding speed of a NeRV on this "
-               "machine, with a per-layer breakdown. Prints Markdown tables.")
+    p = Parser(
+        prog="nervplayer bench",
+        description="Measure training and decoding speed of a NeRV on this "
+        "machine, with a per-layer breakdown. Prints Markdown tables.",
+    )
     p.add_argument("video", nargs="?", help="video file or frame folder (default: a synthetic clip)")
     p.add_argument("--preset", default="nerv-s", help="model preset (default nerv-s)")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--size", type=frame_size, metavar="WxH", help="frame size (default 320x180 synthetic, "
-                      "or the video's own)")
+    size.add_argument(
+        "--size", type=frame_size, metavar="WxH", help="frame size (default 320x180 synthetic, or the video's own)"
+    )
     size.add_argument("--scale", type=float, help="resize the video by this factor")
-    p.add_argument("--frames", type=int, default=132, help="frames of the synthetic clip, or the first N of VIDEO "
-                   "(default 132, bunny's length)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=132,
+        help="frames of the synthetic clip, or the first N of VIDEO (default 132, bunny's length)",
+    )
     p.add_argument("--model", action="append", metavar="K=V", help="model override, as in 'nervplayer fit'")
     p.add_argument("--device", default="auto", help="auto | cuda | mps | cpu")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
@@ -73,12 +82,27 @@ def main(argv: list[str]) -> int:
         if video is None:
             video = str(Path(tmp) / "clip")
             synthetic_clip(Path(video), args.frames, *(args.size or (180, 320)))
-        config = FitConfig(video=video, preset=args.preset, epochs=_NO_EVAL, batch_size=args.batch_size,
-                           end=args.frames if args.video else None, size=args.size, scale=args.scale,
-                           model=key_values(args.model, "--model"), device=args.device,
-                           precision=args.precision, eval_every=_NO_EVAL)
-        result = run_bench(config, args.steps, args.warmup, args.decode_batch, layers=not args.no_layers,
-                           decode_seconds=0.0 if args.no_decode else args.decode_seconds)
+        config = FitConfig(
+            video=video,
+            preset=args.preset,
+            epochs=_NO_EVAL,
+            batch_size=args.batch_size,
+            end=args.frames if args.video else None,
+            size=args.size,
+            scale=args.scale,
+            model=key_values(args.model, "--model"),
+            device=args.device,
+            precision=args.precision,
+            eval_every=_NO_EVAL,
+        )
+        result = run_bench(
+            config,
+            args.steps,
+            args.warmup,
+            args.decode_batch,
+            layers=not args.no_layers,
+            decode_seconds=0.0 if args.no_decode else args.decode_seconds,
+        )
     result["command"] = "nervplayer bench " + " ".join(argv)
     print(report(result))
     if args.json:
@@ -124,7 +148,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
     n = 2048 if device.type == "cpu" else 8192
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    return 2 * n ** 3 / timed(lambda: a @ b, device, min_seconds=0.5)
+    return 2 * n**3 / timed(lambda: a @ b, device, min_seconds=0.5)
 
 
 @dataclass
@@ -212,6 +236,7 @@ def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
                 starts[key] = now()
             elif key in starts:
                 acc[key[1]].append(now() - starts.pop(key))
+
         return hook
 
     def pre(name: str) -> Callable[..., None]:
@@ -219,6 +244,7 @@ def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
             if torch.is_grad_enabled() and args[0].requires_grad:
                 args[0].register_hook(grad_hook(("b", name), bwd))
             starts[("f", name)] = now()
+
         return hook
 
     def post(name: str) -> Callable[..., None]:
@@ -226,6 +252,7 @@ def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
             fwd[name].append(now() - starts.pop(("f", name)))
             if out.requires_grad:
                 out.register_hook(grad_hook(("b", name), None))
+
         return hook
 
     handles = []
@@ -239,15 +266,20 @@ def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
     finally:
         for h in handles:
             h.remove()
-    return {name: (statistics.median(fwd[name]), statistics.median(bwd[name]) if bwd.get(name) else 0.0)
-            for name in fwd}
+    return {
+        name: (statistics.median(fwd[name]), statistics.median(bwd[name]) if bwd.get(name) else 0.0) for name in fwd
+    }
 
 
 def decode_variants(device: torch.device) -> list[tuple[str, torch.dtype | None, bool]]:
     """(label, autocast dtype, channels_last) of each decoding setup worth timing on ``device``."""
     if device.type == "cpu":
-        return [("fp32", None, False), ("fp32", None, True), ("bf16", torch.bfloat16, False),
-                ("bf16", torch.bfloat16, True)]
+        return [
+            ("fp32", None, False),
+            ("fp32", None, True),
+            ("bf16", torch.bfloat16, False),
+            ("bf16", torch.bfloat16, True),
+        ]
     half = [("bf16", torch.bfloat16, True)] if device.type != "cuda" or torch.cuda.is_bf16_supported() else []
     return [("fp32", None, True), ("fp16", torch.float16, True)] + half
 
@@ -267,9 +299,17 @@ def decode_speed(fitter: Fitter, batch_sizes: list[int], seconds: float = 1.0) -
                 def forward() -> None:
                     with torch.no_grad(), ctx():
                         model(t)
+
                 per_call = timed(forward, dev, min_seconds=seconds)
-                rows.append({"precision": label, "channels_last": channels_last, "batch": b,
-                             "frames_per_s": b / per_call, "ms_per_frame": 1e3 * per_call / b})
+                rows.append(
+                    {
+                        "precision": label,
+                        "channels_last": channels_last,
+                        "batch": b,
+                        "frames_per_s": b / per_call,
+                        "ms_per_frame": 1e3 * per_call / b,
+                    }
+                )
     finally:
         model.train()
         model.to(memory_format=torch.channels_last if fitter.precision.channels_last else torch.contiguous_format)
@@ -284,8 +324,9 @@ def peak_memory(device: torch.device) -> tuple[str, int]:
     return "peak RSS of the process", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def run_bench(config: FitConfig, steps: int, warmup: int, decode_batch: int, layers: bool = True,
-              decode_seconds: float = 1.0) -> dict[str, Any]:
+def run_bench(
+    config: FitConfig, steps: int, warmup: int, decode_batch: int, layers: bool = True, decode_seconds: float = 1.0
+) -> dict[str, Any]:
     """Every measurement of the module docstring, as a JSON-serialisable dict (no decoding if
     ``decode_seconds`` is 0)."""
     fit_steps(config, warmup)  # same shapes: kernels chosen, caches and allocator warm
@@ -297,16 +338,32 @@ def run_bench(config: FitConfig, steps: int, warmup: int, decode_batch: int, lay
     peak = matmul_peak(dev, prec.autocast_dtype or torch.float32)
     fwd_flops = 2 * macs_per_frame(cfg)
     out: dict[str, Any] = {
-        "device": str(dev), "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "precision": prec.name,
-        "channels_last": prec.channels_last, "preset": config.preset, "height": cfg.height, "width": cfg.width,
-        "frames": fitter.num_frames, "params": count_parameters(fitter.model), "batch_size": config.batch_size,
-        "fwd_gflop_per_frame": fwd_flops / 1e9, "train_gflop_per_frame": train_flops_per_frame(cfg) / 1e9,
-        "matmul_peak_tflops": peak / 1e12, "memory_what": mem_what, "memory_bytes": mem,
-        "train": {"steps": speed.steps, "seconds": speed.seconds, "frames_per_s": speed.frames_per_s,
-                  "ms_per_step": 1e3 * speed.seconds / speed.steps, "s_per_epoch": speed.s_per_epoch,
-                  "median_ms_per_step": 1e3 * speed.median_step if speed.median_step else None,
-                  "tflops": train_flops_per_frame(cfg) * speed.frames_per_s / 1e12},
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "precision": prec.name,
+        "channels_last": prec.channels_last,
+        "preset": config.preset,
+        "height": cfg.height,
+        "width": cfg.width,
+        "frames": fitter.num_frames,
+        "params": count_parameters(fitter.model),
+        "batch_size": config.batch_size,
+        "fwd_gflop_per_frame": fwd_flops / 1e9,
+        "train_gflop_per_frame": train_flops_per_frame(cfg) / 1e9,
+        "matmul_peak_tflops": peak / 1e12,
+        "memory_what": mem_what,
+        "memory_bytes": mem,
+        "train": {
+            "steps": speed.steps,
+            "seconds": speed.seconds,
+            "frames_per_s": speed.frames_per_s,
+            "ms_per_step": 1e3 * speed.seconds / speed.steps,
+            "s_per_epoch": speed.s_per_epoch,
+            "median_ms_per_step": 1e3 * speed.median_step if speed.median_step else None,
+            "tflops": train_flops_per_frame(cfg) * speed.frames_per_s / 1e12,
+        },
     }
     phases = step_phases(fitter, min(steps, 20))
     step = speed.median_step or speed.seconds / speed.steps
@@ -314,9 +371,15 @@ def run_bench(config: FitConfig, steps: int, warmup: int, decode_batch: int, lay
     out["phases_ms"] = {k: 1e3 * v for k, v in phases.items()}
     if layers:
         costs = {c.name: c for c in layer_costs(cfg)}
-        out["layers"] = [{"name": name, "gflop": costs[name].flops / 1e9 if name in costs else 0.0,
-                          "fwd_ms": 1e3 * f, "bwd_ms": 1e3 * b}
-                         for name, (f, b) in layer_times(fitter, min(steps, 10)).items()]
+        out["layers"] = [
+            {
+                "name": name,
+                "gflop": costs[name].flops / 1e9 if name in costs else 0.0,
+                "fwd_ms": 1e3 * f,
+                "bwd_ms": 1e3 * b,
+            }
+            for name, (f, b) in layer_times(fitter, min(steps, 10)).items()
+        ]
     if decode_seconds > 0:
         rows = decode_speed(fitter, sorted({1, decode_batch}), decode_seconds)
         for r in rows:
@@ -345,33 +408,72 @@ def report(r: dict[str, Any]) -> str:
         f"≈ {r['train_gflop_per_frame']:.1f} GFLOP per training frame (3× forward). Clip: {r['frames']} frames. "
         f"Matmul peak measured in {r['precision']}: {peak:.2f} TFLOP/s.",
         "### Training (the real fit loop)",
-        _table(["frames/s", "ms/step", "median ms/step", f"s/epoch ({r['frames']} frames)", "TFLOP/s",
-                "% of matmul peak", r["memory_what"]],
-               [[f"{tr['frames_per_s']:.2f}", f"{tr['ms_per_step']:.1f}",
-                 f"{tr['median_ms_per_step']:.1f}" if tr["median_ms_per_step"] else "", f"{tr['s_per_epoch']:.2f}",
-                 f"{tr['tflops']:.3f}", f"{100 * tr['tflops'] / peak:.1f}%",
-                 f"{r['memory_bytes'] / 2 ** 20:.0f} MiB"]]),
+        _table(
+            [
+                "frames/s",
+                "ms/step",
+                "median ms/step",
+                f"s/epoch ({r['frames']} frames)",
+                "TFLOP/s",
+                "% of matmul peak",
+                r["memory_what"],
+            ],
+            [
+                [
+                    f"{tr['frames_per_s']:.2f}",
+                    f"{tr['ms_per_step']:.1f}",
+                    f"{tr['median_ms_per_step']:.1f}" if tr["median_ms_per_step"] else "",
+                    f"{tr['s_per_epoch']:.2f}",
+                    f"{tr['tflops']:.3f}",
+                    f"{100 * tr['tflops'] / peak:.1f}%",
+                    f"{r['memory_bytes'] / 2**20:.0f} MiB",
+                ]
+            ],
+        ),
         "### Where a training step goes (median of each phase)",
-        _table(["phase", "ms/step", "share"],
-               [[k, f"{v:.2f}", f"{100 * v / step_ms:.0f}%"] for k, v in r["phases_ms"].items()]),
+        _table(
+            ["phase", "ms/step", "share"],
+            [[k, f"{v:.2f}", f"{100 * v / step_ms:.0f}%"] for k, v in r["phases_ms"].items()],
+        ),
     ]
     if "layers" in r:
         rows, total = [], sum(layer["fwd_ms"] + layer["bwd_ms"] for layer in r["layers"])
         for layer in r["layers"]:
             tf_f = layer["gflop"] / layer["fwd_ms"] if layer["gflop"] and layer["fwd_ms"] > 0 else None
             tf_b = 2 * layer["gflop"] / layer["bwd_ms"] if layer["gflop"] and layer["bwd_ms"] > 0 else None
-            rows.append([layer["name"], f"{layer['gflop']:.3f}", f"{layer['fwd_ms']:.2f}", f"{layer['bwd_ms']:.2f}",
-                         f"{tf_f:.2f}" if tf_f else "", f"{tf_b:.2f}" if tf_b else "",
-                         f"{100 * (layer['fwd_ms'] + layer['bwd_ms']) / total:.0f}%"])
-        parts += ["### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
-                  _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"],
-                         rows)]
+            rows.append(
+                [
+                    layer["name"],
+                    f"{layer['gflop']:.3f}",
+                    f"{layer['fwd_ms']:.2f}",
+                    f"{layer['bwd_ms']:.2f}",
+                    f"{tf_f:.2f}" if tf_f else "",
+                    f"{tf_b:.2f}" if tf_b else "",
+                    f"{100 * (layer['fwd_ms'] + layer['bwd_ms']) / total:.0f}%",
+                ]
+            )
+        parts += [
+            "### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
+            _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"], rows),
+        ]
     if "decode" in r:
-        parts += ["### Decoding (forward alone, no grad, after warm-up)",
-                  _table(["precision", "layout", "batch", "frames/s", "ms/frame", "TFLOP/s"],
-                         [[d["precision"], "channels_last" if d["channels_last"] else "contiguous", d["batch"],
-                           f"{d['frames_per_s']:.1f}", f"{d['ms_per_frame']:.2f}", f"{d['tflops']:.3f}"]
-                          for d in r["decode"]])]
+        parts += [
+            "### Decoding (forward alone, no grad, after warm-up)",
+            _table(
+                ["precision", "layout", "batch", "frames/s", "ms/frame", "TFLOP/s"],
+                [
+                    [
+                        d["precision"],
+                        "channels_last" if d["channels_last"] else "contiguous",
+                        d["batch"],
+                        f"{d['frames_per_s']:.1f}",
+                        f"{d['ms_per_frame']:.2f}",
+                        f"{d['tflops']:.3f}",
+                    ]
+                    for d in r["decode"]
+                ],
+            ),
+        ]
     return "\n\n".join(parts)
 
 

@@ -1,11 +1,12 @@
 """``nervplayer compress RUN -o video.nerv``: prune, fine-tune, quantize and entropy-code a fitted run."""
+
 from __future__ import annotations
 
 import signal
 import sys
 from pathlib import Path
 
-from ..codec import CompressOptions, Compressed, Compressor, Stage
+from ..codec import Compressed, CompressOptions, Compressor, Stage
 from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
 from ..codec.report import coder_comparison
@@ -14,41 +15,71 @@ from .options import Parser, output_file
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="nervplayer compress", description="Compress a fitted run into a .nerv file: global magnitude "
-               "pruning, fine-tuning with the mask fixed (resumable: rerun the same command), affine quantization "
-               "with 2^b - 1 steps, entropy coding of weights and mask.")
+    p = Parser(
+        prog="nervplayer compress",
+        description="Compress a fitted run into a .nerv file: global magnitude "
+        "pruning, fine-tuning with the mask fixed (resumable: rerun the same command), affine quantization "
+        "with 2^b - 1 steps, entropy coding of weights and mask.",
+    )
     p.add_argument("run", type=Path, help="run folder from 'nervplayer fit'")
     p.add_argument("-o", "--output", type=output_file, required=True, help=".nerv file to write")
-    p.add_argument("--prune", type=float, default=0.4, metavar="FRACTION",
-                   help="fraction of the stem and block weights REMOVED (default 0.4: the paper's '40%% pruned', "
-                        "keeps 60%%; 0 = no pruning)")
+    p.add_argument(
+        "--prune",
+        type=float,
+        default=0.4,
+        metavar="FRACTION",
+        help="fraction of the stem and block weights REMOVED (default 0.4: the paper's '40%% pruned', "
+        "keeps 60%%; 0 = no pruning)",
+    )
     p.add_argument("--finetune-epochs", type=int, default=50, help="fine-tuning epochs after pruning (default 50)")
     p.add_argument("--bits", type=int, default=8, help="quantization bit width, 2-16 (default 8)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--per-channel", dest="per_channel", action="store_true", default=True,
-                   help="one range per output channel (default)")
+    g.add_argument(
+        "--per-channel",
+        dest="per_channel",
+        action="store_true",
+        default=True,
+        help="one range per output channel (default)",
+    )
     g.add_argument("--per-tensor", dest="per_channel", action="store_false", help="one range per tensor")
-    p.add_argument("--coder", choices=CODERS, default="ans",
-                   help="entropy coder: ans (default), range, or raw fixed-length codes")
-    p.add_argument("--mask-model", choices=MASK_MODELS, default="tensor",
-                   help="mask probability per tensor (default) or per output channel")
-    p.add_argument("--layer-bits", action="store_true",
-                   help="choose a bit width per layer at the quality of uniform --bits")
+    p.add_argument(
+        "--coder", choices=CODERS, default="ans", help="entropy coder: ans (default), range, or raw fixed-length codes"
+    )
+    p.add_argument(
+        "--mask-model",
+        choices=MASK_MODELS,
+        default="tensor",
+        help="mask probability per tensor (default) or per output channel",
+    )
+    p.add_argument(
+        "--layer-bits", action="store_true", help="choose a bit width per layer at the quality of uniform --bits"
+    )
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning")
     p.add_argument("--source", help="the video the run was fitted to, if it moved")
     p.add_argument("--device", default="auto", help="auto | cuda | mps | cpu")
     p.add_argument("--no-eval", action="store_true", help="skip decoding and measuring the result")
-    p.add_argument("--compare-coders", action="store_true",
-                   help="also measure every coder and mask model (and zlib / lzma) on the same symbols")
+    p.add_argument(
+        "--compare-coders",
+        action="store_true",
+        help="also measure every coder and mask model (and zlib / lzma) on the same symbols",
+    )
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    options = CompressOptions(prune=args.prune, finetune_epochs=args.finetune_epochs, bits=args.bits,
-                              per_channel=args.per_channel, coder=args.coder, mask_model=args.mask_model,
-                              layer_bits=args.layer_bits, qat=args.qat, device=args.device,
-                              evaluate=not args.no_eval)
+    options = CompressOptions(
+        prune=args.prune,
+        finetune_epochs=args.finetune_epochs,
+        bits=args.bits,
+        per_channel=args.per_channel,
+        coder=args.coder,
+        mask_model=args.mask_model,
+        layer_bits=args.layer_bits,
+        qat=args.qat,
+        device=args.device,
+        evaluate=not args.no_eval,
+    )
     compressor = Compressor(args.run, args.output, options, source=args.source)
 
     def on_sigint(signum, frame):
@@ -78,8 +109,13 @@ def _drive(compressor: Compressor) -> Compressed | None:
         if isinstance(ev, Stage):
             print(f"{ev.name}: {ev.detail}", file=sys.stderr)
         elif isinstance(ev, Started):
-            bar = tqdm(total=ev.epochs * ev.steps_per_epoch, initial=round(ev.start_epoch * ev.steps_per_epoch),
-                       unit="step", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                total=ev.epochs * ev.steps_per_epoch,
+                initial=round(ev.start_epoch * ev.steps_per_epoch),
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
         elif isinstance(ev, Step) and bar is not None:
             bar.update(ev.step - bar.n)
             bar.set_postfix_str(f"epoch {ev.epoch:.1f} loss {ev.loss:.4f}", refresh=False)
@@ -93,23 +129,28 @@ def _drive(compressor: Compressor) -> Compressed | None:
 
 
 def format_report(r: Compressed) -> str:
-    lines = [f"wrote {r.path}: {r.file_bytes:,} bytes, {r.bpp:.4f} bpp",
-             f"params {r.params:,}, kept {r.kept:,}; sparsity of the pruned layers {r.sparsity:.1%}",
-             "part          bytes     share"]
+    lines = [
+        f"wrote {r.path}: {r.file_bytes:,} bytes, {r.bpp:.4f} bpp",
+        f"params {r.params:,}, kept {r.kept:,}; sparsity of the pruned layers {r.sparsity:.1%}",
+        "part          bytes     share",
+    ]
     for part, size in r.sizes.items():
         lines.append(f"  {part:<9} {size:>10,}  {size / r.file_bytes:7.1%}")
     ratio = r.weight_bits / r.weight_entropy if r.weight_entropy else float("nan")
-    lines.append(f"weights: {r.weight_bits:,} coded bits, {r.weight_entropy:,.0f} bits of empirical entropy "
-                 f"(ratio {ratio:.4f})")
-    lines.append(f"paper's estimate: kept x bits = {r.estimates['paper_bits'] / 8:,.0f} bytes; Huffman "
-                 f"{r.estimates['huffman_bits'] / 8:,.0f} bytes (weights only, no mask, tables or header)")
+    lines.append(
+        f"weights: {r.weight_bits:,} coded bits, {r.weight_entropy:,.0f} bits of empirical entropy (ratio {ratio:.4f})"
+    )
+    lines.append(
+        f"paper's estimate: kept x bits = {r.estimates['paper_bits'] / 8:,.0f} bytes; Huffman "
+        f"{r.estimates['huffman_bits'] / 8:,.0f} bytes (weights only, no mask, tables or header)"
+    )
     m = r.metrics
     if m:
         lines.append(f"decoded vs source:              PSNR {m['psnr']:.2f} dB, MS-SSIM {m['ms_ssim']:.4f}")
-        lines.append(f"decoded vs uncompressed model:  PSNR {m['psnr_vs_model']:.2f} dB, "
-                     f"MS-SSIM {m['ms_ssim_vs_model']:.4f}")
-        lines.append(f"uncompressed model vs source:   PSNR {m['model_psnr']:.2f} dB, "
-                     f"MS-SSIM {m['model_ms_ssim']:.4f}")
+        lines.append(
+            f"decoded vs uncompressed model:  PSNR {m['psnr_vs_model']:.2f} dB, MS-SSIM {m['ms_ssim_vs_model']:.4f}"
+        )
+        lines.append(f"uncompressed model vs source:   PSNR {m['model_psnr']:.2f} dB, MS-SSIM {m['model_ms_ssim']:.4f}")
     if len(set(r.bits.values())) > 1:
         lines.append("bits per tensor: " + ", ".join(f"{k} {v}" for k, v in r.bits.items()))
     return "\n".join(lines)

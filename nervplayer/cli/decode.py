@@ -1,4 +1,5 @@
 """``nervplayer decode FILE --frame N -o f.png``: one frame of a .nerv file (fractional N decodes between frames)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,13 @@ from .options import Parser, add_memory_budget, output_file
 def main(argv: list[str]) -> int:
     p = Parser(prog="nervplayer decode", description="Decode one frame of a .nerv file to a PNG.")
     p.add_argument("file", type=Path)
-    p.add_argument("--frame", type=float, required=True, metavar="N",
-                   help="frame index from 0; a fractional index decodes between frames")
+    p.add_argument(
+        "--frame",
+        type=float,
+        required=True,
+        metavar="N",
+        help="frame index from 0; a fractional index decodes between frames",
+    )
     p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--device", default="cpu", help="cpu (default) | auto | cuda | mps")
     add_memory_budget(p)

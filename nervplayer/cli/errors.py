@@ -7,8 +7,10 @@
 * A closed output pipe (``nervplayer plugins | head``) ends the command quietly.
 * FFmpeg's own log lines never reach the terminal: every failure it reports is turned into a one-line error.
 """
+
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import errno
@@ -37,8 +39,10 @@ def write_bug_log(exc: BaseException) -> Path | None:
         folder = bug_log_dir()
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"crash-{stamp}-{os.getpid()}.log"
-        path.write_text(f"nervplayer {' '.join(sys.argv[1:])}\n\n"
-                        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        path.write_text(
+            f"nervplayer {' '.join(sys.argv[1:])}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        )
         return path
     except OSError:
         return None
@@ -70,10 +74,8 @@ def unknown_command(word: str, commands: list[str]) -> NervError:
 
 
 def _print_error(line: str) -> None:
-    try:
+    with contextlib.suppress(OSError):  # stderr closed too: nothing left to tell
         print(f"nervplayer: error: {line}", file=sys.stderr, flush=True)
-    except (BrokenPipeError, OSError):
-        pass
 
 
 def _silence_stdout() -> None:

@@ -1,4 +1,5 @@
 """``nervplayer eval RUN|FILE.nerv VIDEO``: PSNR and MS-SSIM overall, seen/unseen, and per frame."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from ..device import resolve_device
 from ..model.render import times
 from ..train import FitConfig, load_source, open_run
 from ..train.evaluate import FrameMetrics, evaluate, summary, vmaf_style
-from ..device import resolve_device
 from .options import Parser, add_memory_budget
 
 
@@ -21,8 +22,7 @@ def evaluate_run(run_path: Path, video: str, device: str = "auto") -> tuple[Fram
     model = run.build_model(dev)
     fit = run.fit_config
     src = run.source
-    reference, _ = load_source(FitConfig(video=video, start=src["start"], end=src["end"], size=tuple(src["size"])),
-                               dev)
+    reference, _ = load_source(FitConfig(video=video, start=src["start"], end=src["end"], size=tuple(src["size"])), dev)
     n = reference.num_frames
 
     def decode(idx: list[int]) -> torch.Tensor:
@@ -43,6 +43,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.model.is_file():
         from ..codec.evaluate import evaluate_nerv
+
         metrics, seen, first = evaluate_nerv(args.model, args.video, args.device, memory_budget=args.memory_budget)
     else:
         metrics, seen, first = evaluate_run(args.model, args.video, args.device)
@@ -52,8 +53,10 @@ def main(argv: list[str]) -> int:
         return 0
     unseen = [i for i in range(len(metrics.psnr)) if i not in set(seen)]
     pooled = summary(metrics, seen, unseen)
-    print(f"all frames    ({pooled['all']['frames']:4d}): PSNR {pooled['all']['psnr']:.2f} dB  "
-          f"MS-SSIM {pooled['all']['ms_ssim']:.4f}")
+    print(
+        f"all frames    ({pooled['all']['frames']:4d}): PSNR {pooled['all']['psnr']:.2f} dB  "
+        f"MS-SSIM {pooled['all']['ms_ssim']:.4f}"
+    )
     if pooled["unseen"]:
         for name in ("seen", "unseen"):
             q = pooled[name]

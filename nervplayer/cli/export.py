@@ -1,4 +1,5 @@
 """``nervplayer export FILE -o out.mp4``: decode a .nerv to a video file (any PyAV encoder) or a PNG folder."""
+
 from __future__ import annotations
 
 import sys
@@ -13,15 +14,24 @@ from .options import Parser, add_memory_budget, frame_range, output_file
 
 
 def main(argv: list[str]) -> int:
-    p = Parser(prog="nervplayer export", description="Decode a .nerv file to a video file (.mp4, .mkv, .webm, "
-               ".mov) or, when OUTPUT is a folder (ends with '/' or exists), to PNG frames 000000.png, ...")
+    p = Parser(
+        prog="nervplayer export",
+        description="Decode a .nerv file to a video file (.mp4, .mkv, .webm, "
+        ".mov) or, when OUTPUT is a folder (ends with '/' or exists), to PNG frames 000000.png, ...",
+    )
     p.add_argument("file", type=Path)
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--codec", default="libx264", help="PyAV encoder: libx264 (default), libx265, libsvtav1, "
-                   "libvpx-vp9, ffv1 (lossless), ...")
+    p.add_argument(
+        "--codec",
+        default="libx264",
+        help="PyAV encoder: libx264 (default), libx265, libsvtav1, libvpx-vp9, ffv1 (lossless), ...",
+    )
     p.add_argument("--crf", type=int, default=18, help="quality (the encoder's CRF; default 18)")
-    p.add_argument("--pix-fmt", default="yuv420p", help="pixel format (default yuv420p, what players expect; "
-                   "yuv444p keeps full colour)")
+    p.add_argument(
+        "--pix-fmt",
+        default="yuv420p",
+        help="pixel format (default yuv420p, what players expect; yuv444p keeps full colour)",
+    )
     p.add_argument("--frames", type=frame_range, metavar="START:END", help="frame range (END exclusive)")
     p.add_argument("--device", default="auto")
     add_memory_budget(p)

@@ -1,4 +1,5 @@
 """``nervplayer fit VIDEO -o RUN``: fit a NeRV to a video, with a progress bar; Ctrl-C checkpoints and stops."""
+
 from __future__ import annotations
 
 import signal
@@ -7,20 +8,26 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..train import Checkpointed, Evaluated, FitConfig, Finished, Fitter, Started, Step, open_run
+from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from .options import Parser, frame_range, frame_size, key_values
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="nervplayer fit", description="Fit a NeRV to a video file or a folder of PNG/JPEG frames. "
-               "Defaults are the paper's recipe (NeRV-S, 1200 epochs, Adam(0.5, 0.999), lr 5e-4, warmup+cosine, "
-               "Fusion6).")
+    p = Parser(
+        prog="nervplayer fit",
+        description="Fit a NeRV to a video file or a folder of PNG/JPEG frames. "
+        "Defaults are the paper's recipe (NeRV-S, 1200 epochs, Adam(0.5, 0.999), lr 5e-4, warmup+cosine, "
+        "Fusion6).",
+    )
     p.add_argument("video", nargs="?", help="video file or frame folder (optional with --resume)")
     p.add_argument("-o", "--output", required=True, type=Path, help="run folder to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output where it stopped; with --epochs N above the epochs done, "
-                        "extend a finished run (the schedule continues as an N-epoch run would: the learning "
-                        "rate at each epoch is the one a run started with --epochs N has there)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output where it stopped; with --epochs N above the epochs done, "
+        "extend a finished run (the schedule continues as an N-epoch run would: the learning "
+        "rate at each epoch is the one a run started with --epochs N has there)",
+    )
     p.add_argument("--preset", help="nerv-xs | nerv-s | nerv-m | nerv-l (default nerv-s)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
@@ -37,15 +44,24 @@ def build_parser() -> Parser:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=frame_size, metavar="WxH", help="resize frames to WxH")
     size.add_argument("--scale", type=float, help="resize frames by this factor")
-    p.add_argument("--model", action="append", metavar="K=V",
-                   help="model override, e.g. stem_dim=1024, fc_c=58, strides=[5,2,2], pe_levels=80")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="K=V",
+        help="model override, e.g. stem_dim=1024, fc_c=58, strides=[5,2,2], pe_levels=80",
+    )
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CPU and CUDA)")
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-every", type=int, help="epochs between evaluations (default 50)")
     p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints (default 10)")
-    p.add_argument("--cache-budget", type=int, metavar="MB", dest="cache_budget_mb",
-                   help="keep frames in memory up to this size, then stream them from a disk cache")
+    p.add_argument(
+        "--cache-budget",
+        type=int,
+        metavar="MB",
+        dest="cache_budget_mb",
+        help="keep frames in memory up to this size, then stream them from a disk cache",
+    )
     return p
 
 
@@ -58,11 +74,23 @@ def config_from_args(args) -> FitConfig:
             raise ConfigError("a VIDEO to fit is required (or --resume with an existing run folder)")
         base = {}
     given = {
-        "video": args.video, "preset": args.preset, "epochs": args.epochs, "lr": args.lr,
-        "batch_size": args.batch_size, "scale_lr": args.scale_lr, "activation": args.activation,
-        "loss": args.loss, "scheduler": args.scheduler, "stride": args.stride, "size": args.size,
-        "scale": args.scale, "device": args.device, "precision": args.precision, "seed": args.seed,
-        "eval_every": args.eval_every, "checkpoint_every": args.checkpoint_every,
+        "video": args.video,
+        "preset": args.preset,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "scale_lr": args.scale_lr,
+        "activation": args.activation,
+        "loss": args.loss,
+        "scheduler": args.scheduler,
+        "stride": args.stride,
+        "size": args.size,
+        "scale": args.scale,
+        "device": args.device,
+        "precision": args.precision,
+        "seed": args.seed,
+        "eval_every": args.eval_every,
+        "checkpoint_every": args.checkpoint_every,
         "cache_budget_mb": args.cache_budget_mb,
     }
     for kind in ("activation", "loss", "scheduler"):
@@ -101,16 +129,26 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
     bar, psnr, finished = None, "–", None
     for ev in fitter.run():
         if isinstance(ev, Started):
-            print(f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
-                  f"{ev.width}x{ev.height}, {fitter.config.preset} ({ev.num_params:,} params) on {ev.device} "
-                  f"{ev.precision}, frames in {ev.frame_store}", file=sys.stderr)
-            bar = tqdm(total=ev.epochs * ev.steps_per_epoch, initial=round(ev.start_epoch * ev.steps_per_epoch),
-                       unit="step", dynamic_ncols=True, file=sys.stderr)
+            print(
+                f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
+                f"{ev.width}x{ev.height}, {fitter.config.preset} ({ev.num_params:,} params) on {ev.device} "
+                f"{ev.precision}, frames in {ev.frame_store}",
+                file=sys.stderr,
+            )
+            bar = tqdm(
+                total=ev.epochs * ev.steps_per_epoch,
+                initial=round(ev.start_epoch * ev.steps_per_epoch),
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
         elif isinstance(ev, Step):
             bar.update(ev.step - bar.n)
             spe = bar.format_dict["elapsed"] / max(ev.epoch - bar.initial / fitter.steps_per_epoch, 1e-9)
-            bar.set_postfix_str(f"epoch {ev.epoch:.1f}/{fitter.config.epochs} loss {ev.loss:.4f} "
-                                f"PSNR {psnr} {spe:.2f}s/epoch", refresh=False)
+            bar.set_postfix_str(
+                f"epoch {ev.epoch:.1f}/{fitter.config.epochs} loss {ev.loss:.4f} PSNR {psnr} {spe:.2f}s/epoch",
+                refresh=False,
+            )
         elif isinstance(ev, Evaluated):
             psnr = f"{ev.psnr:.2f}"
             unseen = f", unseen {ev.psnr_unseen:.2f} dB" if ev.psnr_unseen is not None else ""
@@ -122,13 +160,18 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
     if bar is not None:
         bar.close()
     if finished.status == "cancelled":
-        print(f"stopped at epoch {finished.epoch:.2f}; checkpoint saved. Resume with:\n"
-              f"  nervplayer fit --resume -o {run_dir}", file=sys.stderr)
+        print(
+            f"stopped at epoch {finished.epoch:.2f}; checkpoint saved. Resume with:\n"
+            f"  nervplayer fit --resume -o {run_dir}",
+            file=sys.stderr,
+        )
         return 130
     last = finished.last_eval
     if last is None:
         print(f"done: {finished.epoch:.0f} epochs; results in {run_dir}/")
         return 0
-    print(f"done: {finished.epoch:.0f} epochs in {finished.elapsed:.1f} s, PSNR {last.psnr:.2f} dB, MS-SSIM "
-          f"{last.ms_ssim:.4f}. Results in {run_dir}/ (model.safetensors, metrics.csv, config.json)")
+    print(
+        f"done: {finished.epoch:.0f} epochs in {finished.elapsed:.1f} s, PSNR {last.psnr:.2f} dB, MS-SSIM "
+        f"{last.ms_ssim:.4f}. Results in {run_dir}/ (model.safetensors, metrics.csv, config.json)"
+    )
     return 0

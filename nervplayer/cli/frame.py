@@ -1,19 +1,23 @@
 """``nervplayer frame RUN INDEX -o out.png``: decode one frame of a run folder's model."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..model.render import render
 from ..train import open_run
-from ..device import resolve_device
 from ..video.writer import write_png
 from .options import Parser, output_file
 
 
 def main(argv: list[str]) -> int:
-    p = Parser(prog="nervplayer frame", description="Decode frame INDEX (of the run's clip, counted from 0; "
-               "fractional indices decode between frames) to a PNG.")
+    p = Parser(
+        prog="nervplayer frame",
+        description="Decode frame INDEX (of the run's clip, counted from 0; "
+        "fractional indices decode between frames) to a PNG.",
+    )
     p.add_argument("run", type=Path)
     p.add_argument("index", type=float)
     p.add_argument("-o", "--output", type=output_file, required=True)

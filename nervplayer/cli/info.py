@@ -1,4 +1,5 @@
 """``nervplayer info FILE``: a .nerv file's header, readable (or as JSON)."""
+
 from __future__ import annotations
 
 import json

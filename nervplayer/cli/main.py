@@ -3,6 +3,7 @@
 ``nervplayer`` alone (or ``nervplayer FILE``) opens the GUI. How failures reach the user (one line, exit 2 for
 bad input, exit 1 and a log file for a bug, ``--debug`` for tracebacks) is :mod:`.errors`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -27,11 +28,15 @@ SUBCOMMANDS = {
     "study": "run a classic NeRV study (lr, MLP size, loss, ...) with a summary and plot",
 }
 
-USAGE = "usage: nervplayer [--safe-mode] [--debug] [SUBCOMMAND ...] | [FILE [--gt VIDEO] [--frame N]]\n\n" + "\n".join(
-    f"  {name:<9} {text}" for name, text in SUBCOMMANDS.items()) + (
-    "\n\nWith no subcommand, opens the player (on FILE, or the bundled sample)."
-    "\n--debug shows the full traceback of an unexpected error (otherwise it goes to a log file)."
-    "\n'nervplayer SUBCOMMAND --help' explains each one.")
+USAGE = (
+    "usage: nervplayer [--safe-mode] [--debug] [SUBCOMMAND ...] | [FILE [--gt VIDEO] [--frame N]]\n\n"
+    + "\n".join(f"  {name:<9} {text}" for name, text in SUBCOMMANDS.items())
+    + (
+        "\n\nWith no subcommand, opens the player (on FILE, or the bundled sample)."
+        "\n--debug shows the full traceback of an unexpected error (otherwise it goes to a log file)."
+        "\n'nervplayer SUBCOMMAND --help' explains each one."
+    )
+)
 
 
 def run(argv: list[str]) -> int:
@@ -45,6 +50,7 @@ def run(argv: list[str]) -> int:
         return 0
     if argv and argv[0] in ("-V", "--version"):
         from .. import __version__
+
         print(f"nervplayer {__version__}")
         return 0
     if argv and argv[0] in SUBCOMMANDS:
@@ -52,10 +58,13 @@ def run(argv: list[str]) -> int:
         return module.main(argv[1:])
     if argv and not argv[0].startswith("-") and not Path(argv[0]).exists():
         raise unknown_command(argv[0], list(SUBCOMMANDS))
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                                                 or os.environ.get("QT_QPA_PLATFORM")):
-        raise NervError("the player needs a display (none found: DISPLAY and WAYLAND_DISPLAY are unset); "
-                        "'nervplayer --help' lists the commands that run without one")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise NervError(
+            "the player needs a display (none found: DISPLAY and WAYLAND_DISPLAY are unset); "
+            "'nervplayer --help' lists the commands that run without one"
+        )
     try:
         from ..gui.app import main as gui_main
     except ImportError as e:

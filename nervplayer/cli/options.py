@@ -1,4 +1,5 @@
 """Argument parsing helpers shared by subcommands."""
+
 from __future__ import annotations
 
 import argparse
@@ -70,9 +71,13 @@ def memory_size(text: str) -> int:
 
 
 def add_memory_budget(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--memory-budget", type=memory_size, metavar="SIZE",
-                   help="memory decoding may use, e.g. 512M or 4G (default: half the available memory); "
-                        "larger frames are decoded in bands of rows")
+    p.add_argument(
+        "--memory-budget",
+        type=memory_size,
+        metavar="SIZE",
+        help="memory decoding may use, e.g. 512M or 4G (default: half the available memory); "
+        "larger frames are decoded in bands of rows",
+    )
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,4 +1,5 @@
 """``nervplayer plugins``: every plugin with its kind, source, version and status; failures with their error."""
+
 from __future__ import annotations
 
 from ..plugins import builtin_plugin_dir, get_registry, user_plugin_dir
@@ -10,8 +11,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("-v", "--verbose", action="store_true", help="also show each entry's parameters")
     args = p.parse_args(argv)
     reg = get_registry()
-    print(f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
-          "entry points:    group 'nervplayer.plugins'\n")
+    print(
+        f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
+        "entry points:    group 'nervplayer.plugins'\n"
+    )
     for kind, heading in (("activation", "activations"), ("loss", "losses"), ("scheduler", "schedulers")):
         print(f"{heading}:")
         for e in reg.entries(kind):

@@ -3,6 +3,7 @@
 Every ``nervplayer fit`` option sets the base configuration the study varies. Rerunning the same command
 continues an interrupted study; finished runs are never refitted.
 """
+
 from __future__ import annotations
 
 import signal
@@ -10,24 +11,34 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..study import RunSkipped, RunStarting, StudyFinished, StudyRunner, STUDIES, get_study, list_studies
+from ..study import STUDIES, RunSkipped, RunStarting, StudyFinished, StudyRunner, get_study, list_studies
 from ..train import Evaluated, Finished, Started
 from . import fit
 from .options import Parser
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="nervplayer study", add_help=False,
-               description="Run a classic NeRV study: each variant a normal, resumable run folder under DIR/runs/, "
-               "then DIR/summary.csv, summary.json and summary.png. Every 'nervplayer fit' option (see "
-               "'nervplayer fit --help') sets the base configuration. Studies: " + "; ".join(
-                   f"{s.name}: {s.description}" for s in STUDIES.values()) + ".")
+    p = Parser(
+        prog="nervplayer study",
+        add_help=False,
+        description="Run a classic NeRV study: each variant a normal, resumable run folder under DIR/runs/, "
+        "then DIR/summary.csv, summary.json and summary.png. Every 'nervplayer fit' option (see "
+        "'nervplayer fit --help') sets the base configuration. Studies: "
+        + "; ".join(f"{s.name}: {s.description}" for s in STUDIES.values())
+        + ".",
+    )
     p.add_argument("-h", "--help", action="store_true")
     p.add_argument("name", nargs="?", help="the study: " + ", ".join(list_studies()))
-    p.add_argument("--values", help="comma-separated values to compare instead of the study's defaults "
-                   "(e.g. --values 1e-3,3e-3 for lr; activation ids; alpha=0.3 for the loss curve)")
-    p.add_argument("--quick", action="store_true", help="scale every run down for a first look (nerv-xs, 160 px "
-                   "wide, 32 frames, a tenth of the epochs)")
+    p.add_argument(
+        "--values",
+        help="comma-separated values to compare instead of the study's defaults "
+        "(e.g. --values 1e-3,3e-3 for lr; activation ids; alpha=0.3 for the loss curve)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="scale every run down for a first look (nerv-xs, 160 px wide, 32 frames, a tenth of the epochs)",
+    )
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     return p
 
@@ -76,12 +87,18 @@ def _drive(runner: StudyRunner, out: Path) -> int:
             current = f"[{ev.index + 1}/{ev.total}] {ev.variant.label}"
             print(f"{current}: {'resuming' if ev.resumed else 'fitting'} into {ev.run_dir}", file=sys.stderr)
         elif isinstance(ev, Started):
-            print(f"{current}: {ev.num_params:,} params, {ev.train_frames} frames at {ev.width}x{ev.height}, "
-                  f"{ev.epochs} epochs on {ev.device}", file=sys.stderr)
+            print(
+                f"{current}: {ev.num_params:,} params, {ev.train_frames} frames at {ev.width}x{ev.height}, "
+                f"{ev.epochs} epochs on {ev.device}",
+                file=sys.stderr,
+            )
         elif isinstance(ev, Evaluated):
             unseen = f", unseen {ev.psnr_unseen:.2f} dB" if ev.psnr_unseen is not None else ""
-            print(f"{current}: epoch {ev.epoch}: PSNR {ev.psnr:.2f} dB, MS-SSIM {ev.ms_ssim:.4f}{unseen} "
-                  f"({ev.seconds_per_epoch:.2f} s/epoch)", file=sys.stderr)
+            print(
+                f"{current}: epoch {ev.epoch}: PSNR {ev.psnr:.2f} dB, MS-SSIM {ev.ms_ssim:.4f}{unseen} "
+                f"({ev.seconds_per_epoch:.2f} s/epoch)",
+                file=sys.stderr,
+            )
         elif isinstance(ev, Finished) and ev.status == "completed":
             print(f"{current}: done in {ev.elapsed:.1f} s", file=sys.stderr)
         elif isinstance(ev, StudyFinished):
@@ -103,6 +120,8 @@ def _print_table(rows: list[dict]) -> None:
 
     print(f"{'run':<24} {'params':>10} {'epoch':>6} {'PSNR':>7} {'MS-SSIM':>8} {'unseen':>7} {'s/epoch':>8}")
     for r in rows:
-        print(f"{r['label']:<24} {fmt(r['params'], ',d'):>10} {fmt(r['epoch'], 'd'):>6} {fmt(r['psnr'], '.2f'):>7} "
-              f"{fmt(r['ms_ssim'], '.4f'):>8} {fmt(r['psnr_unseen'], '.2f'):>7} "
-              f"{fmt(r['seconds_per_epoch'], '.2f'):>8}")
+        print(
+            f"{r['label']:<24} {fmt(r['params'], ',d'):>10} {fmt(r['epoch'], 'd'):>6} {fmt(r['psnr'], '.2f'):>7} "
+            f"{fmt(r['ms_ssim'], '.4f'):>8} {fmt(r['psnr_unseen'], '.2f'):>7} "
+            f"{fmt(r['seconds_per_epoch'], '.2f'):>8}"
+        )

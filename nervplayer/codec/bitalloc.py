@@ -6,6 +6,7 @@ R_l(b) (entropy of the symbols + ranges + table). Assuming the errors add up, th
 Σ R_l(b_l) subject to Σ D_l(b_l) ≤ Σ D_l(b0) is found by a Lagrangian sweep: each layer picks
 argmin R_l(b) + λ·D_l(b), and λ is the smallest for which the error budget holds.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,9 +33,16 @@ def _rate(q) -> float:
     return entropy_bits(q.symbols) + 32 * q.channels + 8 * len(table)
 
 
-def allocate_bits(config: ModelConfig, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
-                  base_bits: int, per_channel: bool, reference: FrameStore, device: torch.device,
-                  max_frames: int = 16) -> dict[str, int]:
+def allocate_bits(
+    config: ModelConfig,
+    state: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    base_bits: int,
+    per_channel: bool,
+    reference: FrameStore,
+    device: torch.device,
+    max_frames: int = 16,
+) -> dict[str, int]:
     """Bit width per parameter name (see the module docstring)."""
     model = NeRV(config, get_registry().factory("activation", config.activation, config.activation_params))
     model.load_state_dict(state)
@@ -48,8 +56,8 @@ def allocate_bits(config: ModelConfig, state: dict[str, torch.Tensor], masks: di
     def error() -> float:
         total = 0.0
         for i in range(0, len(idx), 4):
-            pred = model(times(idx[i:i + 4], n, device)).float()
-            total += float((pred - target[i:i + 4]).pow(2).sum())
+            pred = model(times(idx[i : i + 4], n, device)).float()
+            total += float((pred - target[i : i + 4]).pow(2).sum())
         return total / target.numel()
 
     base = error()
@@ -61,8 +69,9 @@ def allocate_bits(config: ModelConfig, state: dict[str, torch.Tensor], masks: di
         for j, b in enumerate(widths):
             for name in names:
                 mask = masks.get(name)
-                q = quantize(state[name].float().cpu().numpy(), b, per_channel,
-                             None if mask is None else mask.cpu().numpy())
+                q = quantize(
+                    state[name].float().cpu().numpy(), b, per_channel, None if mask is None else mask.cpu().numpy()
+                )
                 rate[g, j] += _rate(q)
                 with torch.no_grad():
                     params[name].copy_(torch.from_numpy(q.dequantize()))

@@ -2,6 +2,7 @@
 
 Frames go through yuv420p (what players expect); odd sizes are padded by edge replication and cropped back.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,15 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
 
 
-def write_video(out: str | os.PathLike | io.BytesIO, frames: Iterable[np.ndarray], fps: float, codec: str,
-                quality: int | None = None, container: str = "mp4", pix_fmt: str = "yuv420p") -> int:
+def write_video(
+    out: str | os.PathLike | io.BytesIO,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    codec: str,
+    quality: int | None = None,
+    container: str = "mp4",
+    pix_fmt: str = "yuv420p",
+) -> int:
     """Encode uint8 H×W×3 frames; returns the number of frames written. ``quality`` is the codec's CRF.
 
     A file appears only when complete: it is written beside the target, then renamed over it."""
@@ -48,8 +56,9 @@ def write_video(out: str | os.PathLike | io.BytesIO, frames: Iterable[np.ndarray
     return count
 
 
-def _encode(out, frames: Iterable[np.ndarray], fps: float, codec: str, quality: int | None, container: str,
-            pix_fmt: str) -> int:
+def _encode(
+    out, frames: Iterable[np.ndarray], fps: float, codec: str, quality: int | None, container: str, pix_fmt: str
+) -> int:
     import av
 
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr otherwise
@@ -111,5 +120,6 @@ def container_for(path: Path) -> str:
     try:
         return CONTAINERS[path.suffix.lower()]
     except KeyError:
-        raise ConfigError(f"{path}: unknown video extension; use one of {', '.join(CONTAINERS)} "
-                          "or a folder for PNG frames") from None
+        raise ConfigError(
+            f"{path}: unknown video extension; use one of {', '.join(CONTAINERS)} or a folder for PNG frames"
+        ) from None

@@ -4,6 +4,7 @@ This layer knows nothing about models; it only frames bytes (layout in docs/form
 bounded: every length is checked against the bytes that are really there before anything is allocated, and
 every failure is a :class:`~nervplayer.errors.NervFormatError`.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,16 @@ _SECTION = struct.Struct("<4sQI")  # tag, payload length, payload CRC-32
 _TAG = re.compile(rb"[A-Z0-9]{4}")
 
 # What a file that is not a .nerv usually is, by its first bytes: named in the error message.
-_SNIFF = ((4, b"ftyp", "an MP4/MOV video"), (0, b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
-          (0, b"RIFF", "an AVI/WAV file"), (0, b"\x89PNG", "a PNG image"), (0, b"\xff\xd8\xff", "a JPEG image"),
-          (0, b"PK\x03\x04", "a ZIP archive (a torch checkpoint?)"), (0, b"\x80", "a Python pickle"),
-          (0, b"GIF8", "a GIF image"))
+_SNIFF = (
+    (4, b"ftyp", "an MP4/MOV video"),
+    (0, b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
+    (0, b"RIFF", "an AVI/WAV file"),
+    (0, b"\x89PNG", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"PK\x03\x04", "a ZIP archive (a torch checkpoint?)"),
+    (0, b"\x80", "a Python pickle"),
+    (0, b"GIF8", "a GIF image"),
+)
 
 
 def pack(header: dict[str, Any], sections: list[tuple[str, bytes]]) -> bytes:
@@ -50,7 +57,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Read and check a container: ``(header, {tag: payload})``."""
     path = Path(path)
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (closed below, after the checks that need it open)
     except IsADirectoryError:
         raise NervFormatError(f"{path}: is a folder, not a .nerv file") from None
     except FileNotFoundError:
@@ -87,8 +94,10 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
     _, major, minor, head_len, head_crc = _PREAMBLE.unpack(pre)
     if major != VERSION[0]:
         newer = "a newer" if major > VERSION[0] else "an older, unsupported"
-        raise NervFormatError(f"{name}: format version {major}.{minor} was written by {newer} nervplayer; "
-                              f"this one reads format {VERSION[0]}.x")
+        raise NervFormatError(
+            f"{name}: format version {major}.{minor} was written by {newer} nervplayer; "
+            f"this one reads format {VERSION[0]}.x"
+        )
     if head_len > MAX_HEADER_BYTES:
         raise NervFormatError(f"{name}: header declares {head_len} bytes (limit {MAX_HEADER_BYTES})")
     pos = _PREAMBLE.size
@@ -102,8 +111,11 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
     header = _parse_json(head, name)
     pos += head_len
     tags = header.get("sections")
-    if not isinstance(tags, list) or not all(isinstance(t, str) and _TAG.fullmatch(t.encode("utf-8"))
-                                             for t in tags) or len(set(tags)) != len(tags):
+    if (
+        not isinstance(tags, list)
+        or not all(isinstance(t, str) and _TAG.fullmatch(t.encode("utf-8")) for t in tags)
+        or len(set(tags)) != len(tags)
+    ):
         raise NervFormatError(f"{name}: header has no valid section list")
     sections: dict[str, bytes] = {}
     for tag in tags:
@@ -113,8 +125,7 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
         got, length, crc = _SECTION.unpack(prefix)
         pos += _SECTION.size
         if got != tag.encode("ascii"):
-            raise NervFormatError(f"{name}: expected section {tag} at byte {pos - _SECTION.size}, "
-                                  f"found {got!r}")
+            raise NervFormatError(f"{name}: expected section {tag} at byte {pos - _SECTION.size}, found {got!r}")
         if length > size - pos:
             raise NervFormatError(f"{name}: truncated in section {tag} ({size - pos} of {length} bytes present)")
         payload = f.read(length)
@@ -144,6 +155,6 @@ def _parse_json(head: bytes, name: str) -> dict[str, Any]:
 
 def _sniff(start: bytes) -> str:
     for offset, magic, what in _SNIFF:
-        if start[offset:offset + len(magic)] == magic:
+        if start[offset : offset + len(magic)] == magic:
             return f" (it looks like {what})"
     return ""

@@ -17,6 +17,7 @@ Measured on fitted NeRVs, per-channel rates save 1-3% of the mask bits but their
 Decoding never trusts a count it is given: the caller checks counts against the architecture first, tables are
 inflated with a bound, and a stream must be consumed exactly.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -48,6 +49,7 @@ def coder_library_version() -> str:
 
 
 # ---------------------------------------------------------------------------------------------- tables
+
 
 def pack_counts(counts: np.ndarray) -> bytes:
     """Non-negative integers as LEB128 varints, deflated (histograms are mostly small numbers and zero runs)."""
@@ -86,6 +88,7 @@ def unpack_counts(data: bytes, length: int, total: int, what: str) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------------------------- symbols
+
 
 def entropy_bits(symbols: np.ndarray) -> float:
     """Zeroth-order empirical entropy of ``symbols`` times their count, in bits (the bound a table coder meets)."""
@@ -181,8 +184,7 @@ def _encode_chunks(coder: str, chunks: list[tuple]) -> bytes:
     return enc.get_compressed().astype("<u4").tobytes()
 
 
-def _decode_chunks(stream: bytes, coder: str, what: str, steps: list[Callable[[Any], np.ndarray]]
-                   ) -> list[np.ndarray]:
+def _decode_chunks(stream: bytes, coder: str, what: str, steps: list[Callable[[Any], np.ndarray]]) -> list[np.ndarray]:
     """Run the decoding ``steps`` on ``stream`` and insist that exactly the whole stream was used."""
     if len(stream) % 4 or not stream:
         raise NervFormatError(f"{what}: coded stream length {len(stream)} is not a positive multiple of 4")
@@ -206,6 +208,7 @@ def _decode_chunks(stream: bytes, coder: str, what: str, steps: list[Callable[[A
 
 # ---------------------------------------------------------------------------------------------- fixed length
 
+
 def _pack_fixed(values: np.ndarray, bits: int) -> bytes:
     shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
     return np.packbits(((values[:, None] >> shifts) & 1).astype(np.uint8).ravel()).tobytes()
@@ -220,12 +223,13 @@ def _unpack_fixed(data: bytes, count: int, bits: int, what: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- masks
 
+
 def _mask_chunks(p: np.ndarray, n: int) -> list[np.ndarray]:
     """Channel indices with 0 < p < 1 (the others cost nothing), in groups of about _CHUNK mask bits, so the
     per-bit probability arrays stay small whatever the tensor size."""
     coded = np.flatnonzero((p > 0) & (p < 1))
     per = max(1, _CHUNK // max(n, 1))
-    return [coded[i:i + per] for i in range(0, len(coded), per)]
+    return [coded[i : i + per] for i in range(0, len(coded), per)]
 
 
 def encode_mask(mask: np.ndarray, model: str, coder: str) -> tuple[bytes, bytes]:
@@ -244,12 +248,14 @@ def encode_mask(mask: np.ndarray, model: str, coder: str) -> tuple[bytes, bytes]
     if not chunks:
         return table, b""
     family = _constriction().model.Bernoulli(perfect=False)
-    return table, _encode_chunks(coder, [(rows[c].ravel().astype(np.int32), family,
-                                          np.repeat(p[c], rows.shape[1])) for c in chunks])
+    return table, _encode_chunks(
+        coder, [(rows[c].ravel().astype(np.int32), family, np.repeat(p[c], rows.shape[1])) for c in chunks]
+    )
 
 
-def decode_mask(table: bytes, stream: bytes, shape: tuple[int, ...], kept: int, model: str, coder: str,
-                what: str) -> np.ndarray:
+def decode_mask(
+    table: bytes, stream: bytes, shape: tuple[int, ...], kept: int, model: str, coder: str, what: str
+) -> np.ndarray:
     """Inverse of :func:`encode_mask`; ``kept`` (entries kept in the tensor) comes from the checked header."""
     c = int(shape[0])
     n = int(np.prod(shape, dtype=np.int64)) // c

@@ -1,4 +1,5 @@
 """Quality of a ``.nerv`` file against a video (``nervplayer eval FILE VIDEO``)."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,13 @@ from ..video import file_hash
 from .reader import NervVideo
 
 
-def evaluate_nerv(path: str | os.PathLike, video: str, device: str = "auto", check_hash: bool = False,
-                  memory_budget: int | None = None) -> tuple[FrameMetrics, list[int], int]:
+def evaluate_nerv(
+    path: str | os.PathLike,
+    video: str,
+    device: str = "auto",
+    check_hash: bool = False,
+    memory_budget: int | None = None,
+) -> tuple[FrameMetrics, list[int], int]:
     """Per-frame metrics of the file's frames against ``video`` (its frame range, resized to the file's size).
 
     Returns ``(metrics, seen, first)``: the indices the model was trained on (every ``stride``-th), and the
@@ -25,8 +31,9 @@ def evaluate_nerv(path: str | os.PathLike, video: str, device: str = "auto", che
     if check_hash and sha and file_hash(video) != sha:
         raise VideoError(f"{video} is not the source of {path} ({nerv.file.source.get('name')})")
     start = int(v.get("start", 0))
-    reference, _ = load_source(FitConfig(video=video, start=start, end=start + nerv.num_frames,
-                                         size=nerv.size), nerv.device)
+    reference, _ = load_source(
+        FitConfig(video=video, start=start, end=start + nerv.num_frames, size=nerv.size), nerv.device
+    )
     with torch.inference_mode():
         metrics = evaluate(nerv.predict, reference)
     return metrics, list(range(0, nerv.num_frames, int(v.get("stride", 1)))), start

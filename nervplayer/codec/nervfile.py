@@ -5,6 +5,7 @@ weight symbols, ``MASK`` the coded pruning masks; each holds one piece per tenso
 piece sizes in the header. Reading validates the whole header (types, ranges, the architecture's size, the
 plugins it needs, every declared size against the bytes present) before allocating or decoding anything.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -15,15 +16,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..version import __version__
 from ..atomic import atomic_write_bytes
 from ..errors import NervFormatError, PluginError
 from ..model import ModelConfig, NeRV
 from ..model.config import MAX_PARAMS, check_model_config
 from ..plugins import get_registry
+from ..version import __version__
 from . import container
-from .entropy import (CODERS, MASK_MODELS, coder_library_version, decode_mask, decode_symbols, encode_mask,
-                      encode_symbols)
+from .entropy import (
+    CODERS,
+    MASK_MODELS,
+    coder_library_version,
+    decode_mask,
+    decode_symbols,
+    encode_mask,
+    encode_symbols,
+)
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
 
 # Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
@@ -64,10 +72,15 @@ class NervFile:
 
     def header(self) -> dict[str, Any]:
         """The JSON header without the per-tensor coding sizes (what ``nervplayer info`` shows first)."""
-        return {"model": self.model.to_dict(), "plugins": {"activation": self.activation}, "video": self.video,
-                "source": self.source, "compression": {**self.compression, "coder": self.coder,
-                                                       "mask_model": self.mask_model},
-                "metrics": self.metrics, "created": self.created}
+        return {
+            "model": self.model.to_dict(),
+            "plugins": {"activation": self.activation},
+            "video": self.video,
+            "source": self.source,
+            "compression": {**self.compression, "coder": self.coder, "mask_model": self.mask_model},
+            "metrics": self.metrics,
+            "created": self.created,
+        }
 
 
 def activation_factory(ref: dict[str, Any], where: str):
@@ -76,11 +89,15 @@ def activation_factory(ref: dict[str, Any], where: str):
     try:
         entry = get_registry().get("activation", pid)
     except PluginError:
-        raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}, which is not "
-                              f"installed (installed: {', '.join(get_registry().ids('activation'))})") from None
+        raise NervFormatError(
+            f"{where}: needs the activation plugin {pid!r} version {version}, which is not "
+            f"installed (installed: {', '.join(get_registry().ids('activation'))})"
+        ) from None
     if entry.version.split(".")[0] != version.split(".")[0]:
-        raise NervFormatError(f"{where}: needs the activation plugin {pid!r} version {version}; the installed "
-                              f"one is version {entry.version} ({entry.source})")
+        raise NervFormatError(
+            f"{where}: needs the activation plugin {pid!r} version {version}; the installed "
+            f"one is version {entry.version} ({entry.source})"
+        )
     try:
         return get_registry().factory("activation", pid, ref.get("params") or {})
     except PluginError as e:
@@ -95,6 +112,7 @@ def parameter_shapes(cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]
 
 # ---------------------------------------------------------------------------------------------- writing
 
+
 def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
     """The file's bytes and the bytes of each part (:data:`PARTS`; they add up to the file size)."""
     entries, pieces = [], {tag: [] for tag in SECTIONS}
@@ -105,17 +123,29 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
         pieces["TABL"] += [table, mask_table]
         pieces["WGHT"].append(stream)
         pieces["MASK"].append(mask_stream)
-        entries.append({"name": name, "shape": list(q.shape), "bits": q.bits, "per_channel": q.per_channel,
-                        "masked": q.mask is not None, "kept": int(q.symbols.size), "table_bytes": len(table),
-                        "weights_bytes": len(stream), "mask_table_bytes": len(mask_table),
-                        "mask_bytes": len(mask_stream)})
+        entries.append(
+            {
+                "name": name,
+                "shape": list(q.shape),
+                "bits": q.bits,
+                "per_channel": q.per_channel,
+                "masked": q.mask is not None,
+                "kept": int(q.symbols.size),
+                "table_bytes": len(table),
+                "weights_bytes": len(stream),
+                "mask_table_bytes": len(mask_table),
+                "mask_bytes": len(mask_stream),
+            }
+        )
     header = {**nf.header(), "tensors": entries}
     sections = [(tag, b"".join(pieces[tag])) for tag in SECTIONS]
     data = container.pack(header, sections)
-    sizes = {"ranges": len(sections[0][1]),
-             "tables": sum(e["table_bytes"] for e in entries),
-             "weights": len(sections[2][1]),
-             "mask": len(sections[3][1]) + sum(e["mask_table_bytes"] for e in entries)}
+    sizes = {
+        "ranges": len(sections[0][1]),
+        "tables": sum(e["table_bytes"] for e in entries),
+        "weights": len(sections[2][1]),
+        "mask": len(sections[3][1]) + sum(e["mask_table_bytes"] for e in entries),
+    }
     sizes = {"header": len(data) - sum(sizes.values()), **sizes}
     return data, sizes
 
@@ -123,15 +153,18 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
 def save(nf: NervFile, path: str | os.PathLike) -> dict[str, int]:
     """Write ``nf`` atomically; returns the bytes per part."""
     if not nf.created:
-        nf.created = {"by": f"nervplayer {__version__}",
-                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      "constriction": coder_library_version()}
+        nf.created = {
+            "by": f"nervplayer {__version__}",
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "constriction": coder_library_version(),
+        }
     data, sizes = encode(nf)
     atomic_write_bytes(path, data)
     return sizes
 
 
 # ---------------------------------------------------------------------------------------------- reading
+
 
 def load(path: str | os.PathLike) -> NervFile:
     """Open and fully validate a ``.nerv`` file; any problem is a :class:`NervFormatError`."""
@@ -151,8 +184,9 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
     v.get(activation, "version", str, "plugins.activation")
     v.get(activation, "params", dict, "plugins.activation")
     declared = activation["params"]
-    if activation["id"] != cfg.activation or any(k not in declared or declared[k] != v
-                                                 for k, v in cfg.activation_params.items()):
+    if activation["id"] != cfg.activation or any(
+        k not in declared or declared[k] != v for k, v in cfg.activation_params.items()
+    ):
         raise NervFormatError(f"{name}: the activation plugin entry does not match the model's activation")
     shapes = v.architecture(cfg, activation_factory(activation, name))
     video = v.video(v.get(header, "video", dict), cfg)
@@ -161,20 +195,23 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
     mask_model = v.choice(comp, "mask_model", MASK_MODELS, "compression")
     entries = v.tensor_entries(v.get(header, "tensors", list), shapes)
 
-    offsets = {tag: 0 for tag in SECTIONS}
+    offsets = dict.fromkeys(SECTIONS, 0)
 
     def take(tag: str, size: int) -> bytes:
         start = offsets[tag]
         offsets[tag] = start + size
-        return sections[tag][start:start + size]
+        return sections[tag][start : start + size]
 
-    for tag, sizes in (("QPAR", [4 * channel_count(tuple(e["shape"]), e["per_channel"]) for e in entries]),
-                       ("TABL", [e["table_bytes"] + e["mask_table_bytes"] for e in entries]),
-                       ("WGHT", [e["weights_bytes"] for e in entries]),
-                       ("MASK", [e["mask_bytes"] for e in entries])):
+    for tag, sizes in (
+        ("QPAR", [4 * channel_count(tuple(e["shape"]), e["per_channel"]) for e in entries]),
+        ("TABL", [e["table_bytes"] + e["mask_table_bytes"] for e in entries]),
+        ("WGHT", [e["weights_bytes"] for e in entries]),
+        ("MASK", [e["mask_bytes"] for e in entries]),
+    ):
         if sum(sizes) != len(sections[tag]):
-            raise NervFormatError(f"{name}: section {tag} holds {len(sections[tag])} bytes, "
-                                  f"the header accounts for {sum(sizes)}")
+            raise NervFormatError(
+                f"{name}: section {tag} holds {len(sections[tag])} bytes, the header accounts for {sum(sizes)}"
+            )
     tensors: dict[str, QuantizedTensor] = {}
     for e in entries:
         what = f"{name}: tensor {e['name']}"
@@ -193,12 +230,27 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
             raise NervFormatError(f"{what}: mask data for a tensor without a mask")
         else:
             mask = None
-        tensors[e["name"]] = QuantizedTensor(shape=shape, bits=e["bits"], per_channel=e["per_channel"],
-                                             minimum=minimum, maximum=maximum, symbols=symbols, mask=mask)
-    return NervFile(model=cfg, tensors=tensors, video=video, activation=activation, coder=coder,
-                    mask_model=mask_model, source=v.optional_dict(header, "source"),
-                    compression={k: val for k, val in comp.items() if k not in ("coder", "mask_model")},
-                    metrics=v.optional_dict(header, "metrics"), created=v.optional_dict(header, "created"))
+        tensors[e["name"]] = QuantizedTensor(
+            shape=shape,
+            bits=e["bits"],
+            per_channel=e["per_channel"],
+            minimum=minimum,
+            maximum=maximum,
+            symbols=symbols,
+            mask=mask,
+        )
+    return NervFile(
+        model=cfg,
+        tensors=tensors,
+        video=video,
+        activation=activation,
+        coder=coder,
+        mask_model=mask_model,
+        source=v.optional_dict(header, "source"),
+        compression={k: val for k, val in comp.items() if k not in ("coder", "mask_model")},
+        metrics=v.optional_dict(header, "metrics"),
+        created=v.optional_dict(header, "created"),
+    )
 
 
 class _Validator:

@@ -4,6 +4,7 @@
 fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interrupted fine-tune resumes) and
 :class:`Stage` events, and ends with a :class:`Compressed` report. ``cancel()`` may be called from any thread.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,16 +19,16 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import ConfigError, VideoError
+from ..metrics import ms_ssim, psnr
 from ..model import ModelConfig, NeRV
 from ..model.render import times
 from ..plugins import get_registry
-from ..train import FitConfig, Finished, Fitter, Run, load_source, open_run
+from ..train import Finished, FitConfig, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
-from ..device import resolve_device
-from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..train.events import Event as FitEvent
-from ..metrics import ms_ssim, psnr
+from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
 from .entropy import CODERS, MASK_MODELS, entropy_bits, huffman_bits
@@ -115,46 +116,71 @@ def source_reference(run: Run, video: str | None, device: torch.device) -> Frame
     if not Path(path).exists():
         raise VideoError(f"the source video {path} is gone; pass the clip the run was fitted to with --source")
     if file_hash(path) != src["sha256"]:
-        raise VideoError(f"{path} is not the video {run.path} was fitted to ({src['name']}, "
-                         f"sha256 {src['sha256'][:12]}…)")
-    store, _ = load_source(FitConfig(video=path, start=src["start"], end=src["end"], size=tuple(src["size"])),
-                           device)
+        raise VideoError(
+            f"{path} is not the video {run.path} was fitted to ({src['name']}, sha256 {src['sha256'][:12]}…)"
+        )
+    store, _ = load_source(FitConfig(video=path, start=src["start"], end=src["end"], size=tuple(src["size"])), device)
     return store
 
 
-def pack_model(state: dict[str, torch.Tensor], config: ModelConfig, bits: dict[str, int], per_channel: bool,
-               masks: dict[str, torch.Tensor], **fields: Any) -> NervFile:
+def pack_model(
+    state: dict[str, torch.Tensor],
+    config: ModelConfig,
+    bits: dict[str, int],
+    per_channel: bool,
+    masks: dict[str, torch.Tensor],
+    **fields: Any,
+) -> NervFile:
     """Quantize ``state`` into a :class:`NervFile` (``fields`` are the remaining NervFile fields)."""
     tensors: dict[str, QuantizedTensor] = {}
     for name in parameter_shapes(config, activation_factory(fields["activation"], "the model")):
         mask = masks.get(name)
-        tensors[name] = quantize(state[name].detach().float().cpu().contiguous().numpy(), bits[name], per_channel,
-                                 None if mask is None else mask.cpu().numpy())
+        tensors[name] = quantize(
+            state[name].detach().float().cpu().contiguous().numpy(),
+            bits[name],
+            per_channel,
+            None if mask is None else mask.cpu().numpy(),
+        )
     return NervFile(model=config, tensors=tensors, **fields)
 
 
 def activation_ref(run: Run) -> dict[str, Any]:
     """The activation plugin as the header records it: id, installed version, parameters with defaults filled."""
     cfg = run.model_config
-    return {"id": cfg.activation, "version": get_registry().get("activation", cfg.activation).version,
-            "params": get_registry().resolve_params("activation", cfg.activation, cfg.activation_params)}
+    return {
+        "id": cfg.activation,
+        "version": get_registry().get("activation", cfg.activation).version,
+        "params": get_registry().resolve_params("activation", cfg.activation, cfg.activation_params),
+    }
 
 
 def video_record(run: Run) -> dict[str, Any]:
     """The header's ``video`` entry: what a player needs, and where the frames came from."""
     src, fit, cfg = run.source, run.fit_config, run.model_config
     ph, pw = cfg.padded_size
-    return {"num_frames": src["end"] - src["start"], "fps": float(src["fps"]), "start": src["start"],
-            "end": src["end"], "stride": fit.stride, "size": [cfg.height, cfg.width],
-            "original_size": list(src["original_size"]),
-            "crop": {"top": 0, "left": 0, "height": cfg.height, "width": cfg.width, "rendered": [ph, pw]}}
+    return {
+        "num_frames": src["end"] - src["start"],
+        "fps": float(src["fps"]),
+        "start": src["start"],
+        "end": src["end"],
+        "stride": fit.stride,
+        "size": [cfg.height, cfg.width],
+        "original_size": list(src["original_size"]),
+        "crop": {"top": 0, "left": 0, "height": cfg.height, "width": cfg.width, "rendered": [ph, pw]},
+    }
 
 
 class Compressor:
     """One compression of a run folder; see the module docstring."""
 
-    def __init__(self, run_path: str | Path, output: str | Path, options: CompressOptions,
-                 source: str | None = None, reference: FrameStore | None = None) -> None:
+    def __init__(
+        self,
+        run_path: str | Path,
+        output: str | Path,
+        options: CompressOptions,
+        source: str | None = None,
+        reference: FrameStore | None = None,
+    ) -> None:
         """``reference``: the run's source frames, when the caller has them already (see ``source_reference``)."""
         options.validate()
         self.folder = open_run(run_path)
@@ -182,8 +208,9 @@ class Compressor:
         with torch.device("meta"):
             return list(NeRV(self.folder.model_config, torch.nn.Identity).prunable_weights())
 
-    def _finetune(self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
-                  bits: dict[str, int]) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
+    def _finetune(
+        self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], bits: dict[str, int]
+    ) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
         """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one); yields events, then the weights."""
         opt = self.options
         folder = self.folder.path / "compress" / opt.finetune_key(self._weights_digest(), bits)
@@ -192,9 +219,14 @@ class Compressor:
             return
         resume = (folder / "config.json").is_file()
         epochs = opt.finetune_epochs
-        config = dataclasses.replace(self.folder.fit_config, video=self.source or self.folder.source["path"],
-                                     epochs=epochs, eval_every=epochs, checkpoint_every=max(1, epochs // 10),
-                                     device=opt.device)
+        config = dataclasses.replace(
+            self.folder.fit_config,
+            video=self.source or self.folder.source["path"],
+            epochs=epochs,
+            eval_every=epochs,
+            checkpoint_every=max(1, epochs // 10),
+            device=opt.device,
+        )
         fitter = Fitter(config, folder, resume=resume, init_state=state, masks=masks)
         if opt.qat:
             enable_fake_quant(fitter.model, bits, opt.per_channel, masks)
@@ -224,14 +256,17 @@ class Compressor:
         yield Stage("prune", f"{opt.prune:.0%} of the stem and block weights (global magnitude)")
         masks = global_magnitude_masks({k: original[k] for k in self._prunable()}, opt.prune) if opt.prune else {}
         state = {k: v * masks[k] if k in masks else v for k, v in original.items()}
-        bits = {name: opt.bits for name in state}
+        bits = dict.fromkeys(state, opt.bits)
         if opt.layer_bits and opt.qat:  # QAT trains at the widths the file will hold: choose them first
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
             bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
         finetune_seconds = 0.0
         if opt.finetune_epochs and (opt.prune or opt.qat):
-            yield Stage("finetune", f"{opt.finetune_epochs} epochs with the mask fixed"
-                        + (f", {opt.bits}-bit fake quantization" if opt.qat else ""))
+            yield Stage(
+                "finetune",
+                f"{opt.finetune_epochs} epochs with the mask fixed"
+                + (f", {opt.bits}-bit fake quantization" if opt.qat else ""),
+            )
             t0 = time.perf_counter()
             tuned = None
             for item in self._finetune(state, masks, bits):
@@ -248,16 +283,32 @@ class Compressor:
         if opt.layer_bits and not opt.qat:
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
             bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
-        yield Stage("quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, "
-                    f"{opt.coder} coding")
+        yield Stage(
+            "quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, {opt.coder} coding"
+        )
         t0 = time.perf_counter()
-        nf = pack_model(state, cfg, bits, opt.per_channel, masks, video=video_record(run),
-                        activation=activation_ref(run), coder=opt.coder, mask_model=opt.mask_model,
-                        source={"name": run.source["name"], "sha256": run.source["sha256"]},
-                        compression={"prune_ratio": opt.prune, "finetune_epochs": opt.finetune_epochs,
-                                     "bits": opt.bits, "per_channel": opt.per_channel, "qat": opt.qat,
-                                     "layer_bits": opt.layer_bits,
-                                     "sparsity": sparsity(masks) if masks else 0.0, "from_run": run.path.name})
+        nf = pack_model(
+            state,
+            cfg,
+            bits,
+            opt.per_channel,
+            masks,
+            video=video_record(run),
+            activation=activation_ref(run),
+            coder=opt.coder,
+            mask_model=opt.mask_model,
+            source={"name": run.source["name"], "sha256": run.source["sha256"]},
+            compression={
+                "prune_ratio": opt.prune,
+                "finetune_epochs": opt.finetune_epochs,
+                "bits": opt.bits,
+                "per_channel": opt.per_channel,
+                "qat": opt.qat,
+                "layer_bits": opt.layer_bits,
+                "sparsity": sparsity(masks) if masks else 0.0,
+                "from_run": run.path.name,
+            },
+        )
         encode(nf)  # time the coding itself; the metrics added below change only the header
         encode_seconds = time.perf_counter() - t0
         if opt.evaluate:
@@ -273,8 +324,11 @@ class Compressor:
         video = NervVideo(nf, self.device)
         model = self.folder.build_model(self.device)
         n = nf.num_frames
-        pairs = (("psnr", "ms_ssim", "decoded", "source"), ("psnr_vs_model", "ms_ssim_vs_model", "decoded", "model"),
-                 ("model_psnr", "model_ms_ssim", "model", "source"))
+        pairs = (
+            ("psnr", "ms_ssim", "decoded", "source"),
+            ("psnr_vs_model", "ms_ssim_vs_model", "decoded", "model"),
+            ("model_psnr", "model_ms_ssim", "model", "source"),
+        )
         values: dict[str, list[torch.Tensor]] = {name: [] for pair in pairs for name in pair[:2]}
         with torch.inference_mode():
             for start in range(0, n, batch):
@@ -286,22 +340,33 @@ class Compressor:
                     values[m_name].append(ms_ssim(frames[a], frames[b], per_frame=True).cpu())
         return {name: _mean(torch.cat(v).numpy()) for name, v in values.items()}
 
-    def _report(self, nf: NervFile, sizes: dict[str, int], encode_seconds: float,
-                finetune_seconds: float) -> Compressed:
+    def _report(
+        self, nf: NervFile, sizes: dict[str, int], encode_seconds: float, finetune_seconds: float
+    ) -> Compressed:
         total = sum(sizes.values())
         pixels = nf.num_frames * nf.model.height * nf.model.width
         kept = sum(q.symbols.size for q in nf.tensors.values())
         pruned_total = sum(q.numel for q in nf.tensors.values() if q.mask is not None)
         pruned_kept = sum(q.symbols.size for q in nf.tensors.values() if q.mask is not None)
         return Compressed(
-            path=str(self.output), file_bytes=total, sizes=sizes, bpp=total * 8 / pixels,
-            params=sum(q.numel for q in nf.tensors.values()), kept=kept,
+            path=str(self.output),
+            file_bytes=total,
+            sizes=sizes,
+            bpp=total * 8 / pixels,
+            params=sum(q.numel for q in nf.tensors.values()),
+            kept=kept,
             sparsity=1 - pruned_kept / pruned_total if pruned_total else 0.0,
-            bits={k: q.bits for k, q in nf.tensors.items()}, weight_bits=sizes["weights"] * 8,
+            bits={k: q.bits for k, q in nf.tensors.items()},
+            weight_bits=sizes["weights"] * 8,
             weight_entropy=sum(entropy_bits(q.symbols) for q in nf.tensors.values()),
-            estimates={"paper_bits": float(sum(q.symbols.size * q.bits for q in nf.tensors.values())),
-                       "huffman_bits": float(sum(huffman_bits(q.symbols) for q in nf.tensors.values()))},
-            metrics=dict(nf.metrics), encode_seconds=encode_seconds, finetune_seconds=finetune_seconds)
+            estimates={
+                "paper_bits": float(sum(q.symbols.size * q.bits for q in nf.tensors.values())),
+                "huffman_bits": float(sum(huffman_bits(q.symbols) for q in nf.tensors.values())),
+            },
+            metrics=dict(nf.metrics),
+            encode_seconds=encode_seconds,
+            finetune_seconds=finetune_seconds,
+        )
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -4,6 +4,7 @@ together (so layers end up with different sparsities).
 ``ratio`` is the fraction **removed**: 0.4 is the paper's "40% pruned" and keeps 60% (the public NeRV code's
 ``--prune_ratio`` is the fraction kept).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,7 +21,7 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], ratio: float) -> di
         keep[torch.argsort(flat, stable=True)[:k]] = False
     masks, start = {}, 0
     for name, w in weights.items():
-        masks[name] = keep[start:start + w.numel()].view(w.shape)
+        masks[name] = keep[start : start + w.numel()].view(w.shape)
         start += w.numel()
     return masks
 

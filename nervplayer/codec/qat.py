@@ -4,6 +4,7 @@ updates the float weights as if rounding were the identity (straight-through est
 ``fake_quantize`` is :func:`~nervplayer.codec.quantize.quantize` followed by ``dequantize`` in torch (same
 fp16 ranges, same rounding), so the weights the fine-tune optimises are the ones the file will hold.
 """
+
 from __future__ import annotations
 
 import torch
@@ -34,8 +35,9 @@ def fake_quantize(w: torch.Tensor, bits: int, per_channel: bool, mask: torch.Ten
     return w + (decoded - w).detach()
 
 
-def enable_fake_quant(model: nn.Module, bits: dict[str, int], per_channel: bool,
-                      masks: dict[str, torch.Tensor] | None = None) -> None:
+def enable_fake_quant(
+    model: nn.Module, bits: dict[str, int], per_channel: bool, masks: dict[str, torch.Tensor] | None = None
+) -> None:
     """Make every Linear / Conv2d of ``model`` fake-quantize its weight and bias in forward (in place).
 
     ``bits`` maps parameter names to bit widths. Only ``forward`` is replaced: parameter names, the state dict
@@ -53,9 +55,12 @@ def enable_fake_quant(model: nn.Module, bits: dict[str, int], per_channel: bool,
             return w, b
 
         if isinstance(module, nn.Linear):
+
             def forward(x, m=module, quantized=quantized):
                 return F.linear(x, *quantized(m))
         else:
+
             def forward(x, m=module, quantized=quantized):  # NeRV's convs pad with zeros
                 return F.conv2d(x, *quantized(m), m.stride, m.padding, m.dilation, m.groups)
+
         module.forward = forward

@@ -10,6 +10,7 @@ re-quantizes them, and divides by 2^b, an off-by-one that never uses the top lev
 Dequantization is ``minimum + q · step`` in float32 numpy: IEEE operations only, so the weights are identical on
 every machine, and a model built from a file equals the in-memory model it came from.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -94,5 +95,12 @@ def quantize(weight: np.ndarray, bits: int, per_channel: bool, mask: np.ndarray 
     safe = np.where(step > 0, step, 1.0)
     sym = np.where(step > 0, np.rint((rows - minimum.astype(np.float32)[:, None]) / safe), 0.0)
     sym = np.clip(sym, 0, levels(bits)).astype(np.uint16)
-    return QuantizedTensor(shape=q.shape, bits=bits, per_channel=per_channel, minimum=minimum, maximum=maximum,
-                           symbols=sym[kept], mask=None if mask is None else kept.reshape(w.shape).copy())
+    return QuantizedTensor(
+        shape=q.shape,
+        bits=bits,
+        per_channel=per_channel,
+        minimum=minimum,
+        maximum=maximum,
+        symbols=sym[kept],
+        mask=None if mask is None else kept.reshape(w.shape).copy(),
+    )

@@ -4,6 +4,7 @@ Every point is a real file: bpp = file bytes × 8 / (frames × H × W), for ``.n
 x264 / x265 / SVT-AV1 alike. Quality is measured on the uint8 frames a player shows (RGB PSNR, mean over
 frames; MS-SSIM), against the frames the run was fitted to.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,12 +57,18 @@ class RDResult:
     def compressai(self, pareto: bool = True) -> dict[str, Any]:
         """CompressAI's results JSON (its plotting tool reads ``results``); ``points`` keeps the whole sweep."""
         pts = self.front() if pareto else sorted(self.points, key=lambda p: p.bpp)
-        return {"name": self.name, "description": self.description,
-                "results": {"bpp": [p.bpp for p in pts], "psnr-rgb": [p.psnr for p in pts],
-                            "ms-ssim-rgb": [p.ms_ssim for p in pts],
-                            "encoding_time": [p.encoding_time for p in pts],
-                            "decoding_time": [p.decoding_time for p in pts]},
-                "points": [dataclasses.asdict(p) for p in self.points]}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "results": {
+                "bpp": [p.bpp for p in pts],
+                "psnr-rgb": [p.psnr for p in pts],
+                "ms-ssim-rgb": [p.ms_ssim for p in pts],
+                "encoding_time": [p.encoding_time for p in pts],
+                "decoding_time": [p.decoding_time for p in pts],
+            },
+            "points": [dataclasses.asdict(p) for p in self.points],
+        }
 
 
 def quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[float, float]:
@@ -69,7 +76,7 @@ def quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[
     ps, ms = [], []
     for i in range(0, len(frames), batch):
         idx = list(range(i, min(i + batch, len(frames))))
-        pred = torch.from_numpy(frames[i:i + batch]).permute(0, 3, 1, 2).float().div(255)
+        pred = torch.from_numpy(frames[i : i + batch]).permute(0, 3, 1, 2).float().div(255)
         target = reference.get(idx).cpu().float().div(255)
         ps.append(psnr(pred, target))
         ms.append(ms_ssim(pred, target, per_frame=True))
@@ -77,12 +84,23 @@ def quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[
 
 
 def reference_frames(reference: FrameStore) -> np.ndarray:
-    return np.concatenate([reference.get(list(range(i, min(i + 16, reference.num_frames))))
-                           .permute(0, 2, 3, 1).cpu().numpy() for i in range(0, reference.num_frames, 16)])
+    return np.concatenate(
+        [
+            reference.get(list(range(i, min(i + 16, reference.num_frames)))).permute(0, 2, 3, 1).cpu().numpy()
+            for i in range(0, reference.num_frames, 16)
+        ]
+    )
 
 
-def sweep(run_path: str | Path, prunes: list[float], bits: list[int], base: CompressOptions, files_dir: Path,
-          reference: FrameStore, source: str | None = None) -> Iterator[Event | RDPoint]:
+def sweep(
+    run_path: str | Path,
+    prunes: list[float],
+    bits: list[int],
+    base: CompressOptions,
+    files_dir: Path,
+    reference: FrameStore,
+    source: str | None = None,
+) -> Iterator[Event | RDPoint]:
     """Compress the run at every (prune ratio, bit width) into ``files_dir``; yields pipeline events and one
     RDPoint per file. ``reference``: the run's frames (``source_reference``).
 
@@ -107,10 +125,22 @@ def sweep(run_path: str | Path, prunes: list[float], bits: list[int], base: Comp
             frames = video.frames(0, video.num_frames)
             decoding = time.perf_counter() - t0
             ps, ms = quality(frames, reference)
-            yield RDPoint(f"p{p:.2f} b{b}", report.file_bytes * 8 / pixels, ps, ms, report.encode_seconds,
-                          decoding, report.file_bytes,
-                          {"prune": p, "bits": b, "finetune_seconds": report.finetune_seconds,
-                           "sizes": report.sizes, "file": str(path)})
+            yield RDPoint(
+                f"p{p:.2f} b{b}",
+                report.file_bytes * 8 / pixels,
+                ps,
+                ms,
+                report.encode_seconds,
+                decoding,
+                report.file_bytes,
+                {
+                    "prune": p,
+                    "bits": b,
+                    "finetune_seconds": report.finetune_seconds,
+                    "sizes": report.sizes,
+                    "file": str(path),
+                },
+            )
 
 
 def classic(reference: FrameStore, fps: float, codec: str) -> Iterator[RDPoint]:
@@ -121,8 +151,16 @@ def classic(reference: FrameStore, fps: float, codec: str) -> Iterator[RDPoint]:
     for q in settings:
         enc = encode_clip(frames, fps, codec, q)
         ps, ms = quality(enc.frames, reference)
-        yield RDPoint(f"{option} {q}", enc.bytes * 8 / pixels, ps, ms, enc.encoding_time, enc.decoding_time,
-                      enc.bytes, {option: q, **fixed, "pix_fmt": "yuv420p", "container": "mp4"})
+        yield RDPoint(
+            f"{option} {q}",
+            enc.bytes * 8 / pixels,
+            ps,
+            ms,
+            enc.encoding_time,
+            enc.decoding_time,
+            enc.bytes,
+            {option: q, **fixed, "pix_fmt": "yuv420p", "container": "mp4"},
+        )
 
 
 def crossings(a: list[RDPoint], b: list[RDPoint]) -> list[dict[str, float]]:
@@ -151,8 +189,11 @@ def rate_at_equal_quality(front: list[RDPoint], other: list[RDPoint]) -> list[di
     """For each point of ``front`` whose PSNR ``other`` reaches: ``other``'s bpp at that PSNR (log-linear)."""
     pts = sorted(other, key=lambda p: p.psnr)
     psnrs, logs = [p.psnr for p in pts], [math.log(p.bpp) for p in pts]
-    return [{"psnr": p.psnr, "bpp": p.bpp, "other_bpp": float(math.exp(np.interp(p.psnr, psnrs, logs)))}
-            for p in front if len(pts) > 1 and psnrs[0] <= p.psnr <= psnrs[-1]]
+    return [
+        {"psnr": p.psnr, "bpp": p.bpp, "other_bpp": float(math.exp(np.interp(p.psnr, psnrs, logs)))}
+        for p in front
+        if len(pts) > 1 and psnrs[0] <= p.psnr <= psnrs[-1]
+    ]
 
 
 def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None:
@@ -168,11 +209,17 @@ def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None
     curves = [(nerv, nerv.front())] + [(c, sorted(c.points, key=lambda p: p.bpp)) for c in codecs]
     for result, line_points in curves:
         for ax, key in zip(axes, ("psnr", "ms_ssim")):
-            line, = ax.plot([p.bpp for p in line_points], [getattr(p, key) for p in line_points], "o-",
-                            label=result.name)
+            (line,) = ax.plot(
+                [p.bpp for p in line_points], [getattr(p, key) for p in line_points], "o-", label=result.name
+            )
             if result is nerv:
-                ax.scatter([p.bpp for p in nerv.points], [getattr(p, key) for p in nerv.points], s=12,
-                           color=line.get_color(), alpha=0.35)
+                ax.scatter(
+                    [p.bpp for p in nerv.points],
+                    [getattr(p, key) for p in nerv.points],
+                    s=12,
+                    color=line.get_color(),
+                    alpha=0.35,
+                )
     for ax, label in zip(axes, ("RGB PSNR (dB)", "MS-SSIM (RGB)")):
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))

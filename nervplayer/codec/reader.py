@@ -20,6 +20,7 @@ Memory: before anything is allocated, the peak memory of a frame is computed fro
 device, at most 16 GiB). Frames that do not fit whole are decoded in bands of rows; a frame that does not fit
 even one row at a time is refused with a :class:`~nervplayer.errors.MemoryBudgetError` naming need and budget.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ from .nervfile import NervFile
 class NervVideo:
     """A decoded-on-demand video backed by a quantized NeRV."""
 
-    def __init__(self, nf: NervFile, device: str | torch.device = "cpu", batch_size: int = 8,
-                 memory_budget: int | None = None) -> None:
+    def __init__(
+        self, nf: NervFile, device: str | torch.device = "cpu", batch_size: int = 8, memory_budget: int | None = None
+    ) -> None:
         """``memory_budget``: bytes decoding may use (default: see the module docstring)."""
         self.file = nf
         self.device = resolve_device(device) if isinstance(device, str) else device
@@ -53,8 +55,13 @@ class NervVideo:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 8,
-             memory_budget: int | None = None) -> NervVideo:
+    def open(
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        batch_size: int = 8,
+        memory_budget: int | None = None,
+    ) -> NervVideo:
         """Open and validate ``path``; a bad file raises :class:`~nervplayer.errors.NervFormatError`, one too
         large to decode within the memory budget :class:`~nervplayer.errors.MemoryBudgetError`."""
         return cls(nervfile.load(path), device, batch_size, memory_budget)
@@ -89,9 +96,12 @@ class NervVideo:
         with self._lock, torch.inference_mode():
             t = times(indices, self.num_frames, self.device)
             if not self.plan.banded:
-                return torch.cat([self.model(t[i:i + self.batch_size]).float()
-                                  for i in range(0, len(t), self.batch_size)])
-            return torch.cat([forward_banded(self.model, t[i:i + 1], self.plan.rows) for i in range(len(t))])
+                return torch.cat(
+                    [self.model(t[i : i + self.batch_size]).float() for i in range(0, len(t), self.batch_size)]
+                )
+            rows = self.plan.rows
+            assert rows is not None  # a banded plan always has its band height
+            return torch.cat([forward_banded(self.model, t[i : i + 1], rows) for i in range(len(t))])
 
     def decode(self, indices: Sequence[float]) -> np.ndarray:
         """Frames ``indices`` as uint8 [B, H, W, 3] on the host, decoded in batches of ``batch_size``."""
@@ -99,7 +109,7 @@ class NervVideo:
         self._check(indices)
         out = np.empty((len(indices), *self.size, 3), dtype=np.uint8)
         for i in range(0, len(indices), self.batch_size):
-            out[i:i + self.batch_size] = to_uint8(self.predict(indices[i:i + self.batch_size]))
+            out[i : i + self.batch_size] = to_uint8(self.predict(indices[i : i + self.batch_size]))
         return out
 
     def frame(self, t: float) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Readable summaries: a file's header (``nervplayer info``) and the coder comparison (``compress
 --compare-coders``)."""
+
 from __future__ import annotations
 
 import lzma
@@ -30,16 +31,21 @@ def describe(header: dict[str, Any], file_bytes: int) -> str:
         f"size       {file_bytes:,} bytes, {file_bytes * 8 / pixels:.4f} bpp",
     ]
     if header.get("metrics"):
-        lines.append("metrics    " + ", ".join(f"{k} {val:.4f}" if isinstance(val, float) else f"{k} {val}"
-                                              for k, val in header["metrics"].items()))
+        lines.append(
+            "metrics    "
+            + ", ".join(
+                f"{k} {val:.4f}" if isinstance(val, float) else f"{k} {val}" for k, val in header["metrics"].items()
+            )
+        )
     if header.get("created"):
         lines.append("created    " + ", ".join(f"{k} {val}" for k, val in header["created"].items()))
-    lines.append(f"{'tensor':<22} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} {'mask B':>8} "
-                 f"{'table B':>8}")
+    lines.append(f"{'tensor':<22} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} {'mask B':>8} {'table B':>8}")
     for t in header["tensors"]:
-        lines.append(f"{t['name']:<22} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} {t['kept']:>9,} "
-                     f"{t['weights_bytes']:>10,} {t['mask_bytes'] + t['mask_table_bytes']:>8,} "
-                     f"{t['table_bytes']:>8,}")
+        lines.append(
+            f"{t['name']:<22} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} {t['kept']:>9,} "
+            f"{t['weights_bytes']:>10,} {t['mask_bytes'] + t['mask_table_bytes']:>8,} "
+            f"{t['table_bytes']:>8,}"
+        )
     return "\n".join(lines)
 
 
@@ -53,9 +59,11 @@ def coder_comparison(nf: NervFile) -> str:
     """Every coder on the file's weight symbols, every mask model on its masks, against the entropy."""
     tensors = list(nf.tensors.items())
     entropy = sum(entropy_bits(q.symbols) for _, q in tensors)
-    lines = [f"weight symbols: {sum(q.symbols.size for _, q in tensors):,}, empirical entropy "
-             f"{entropy / 8:,.0f} bytes (per-tensor histograms)",
-             f"{'coder':<8} {'stream B':>10} {'table B':>8} {'stream/entropy':>15} {'encode ms':>10} {'decode ms':>10}"]
+    lines = [
+        f"weight symbols: {sum(q.symbols.size for _, q in tensors):,}, empirical entropy "
+        f"{entropy / 8:,.0f} bytes (per-tensor histograms)",
+        f"{'coder':<8} {'stream B':>10} {'table B':>8} {'stream/entropy':>15} {'encode ms':>10} {'decode ms':>10}",
+    ]
     for coder in CODERS:
         stream = table = 0
         t_enc = t_dec = 0.0
@@ -63,19 +71,23 @@ def coder_comparison(nf: NervFile) -> str:
             (tab, st), te = _timed(encode_symbols, q.symbols, q.bits, coder)
             _, td = _timed(decode_symbols, tab, st, q.symbols.size, q.bits, coder, name)
             stream, table, t_enc, t_dec = stream + len(st), table + len(tab), t_enc + te, t_dec + td
-        lines.append(f"{coder:<8} {stream:>10,} {table:>8,} {stream * 8 / entropy:>15.4f} {t_enc * 1e3:>10.1f} "
-                     f"{t_dec * 1e3:>10.1f}")
-    for name, compress, decompress in (("zlib-9", lambda b: zlib.compress(b, 9), zlib.decompress),
-                                       ("lzma-9e", lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME),
-                                        lzma.decompress)):
+        lines.append(
+            f"{coder:<8} {stream:>10,} {table:>8,} {stream * 8 / entropy:>15.4f} {t_enc * 1e3:>10.1f} "
+            f"{t_dec * 1e3:>10.1f}"
+        )
+    for name, compress, decompress in (
+        ("zlib-9", lambda b: zlib.compress(b, 9), zlib.decompress),
+        ("lzma-9e", lambda b: lzma.compress(b, preset=9 | lzma.PRESET_EXTREME), lzma.decompress),
+    ):
         stream, t_enc, t_dec = 0, 0.0, 0.0
         for _, q in tensors:
             raw = q.symbols.astype(np.uint8 if q.bits <= 8 else "<u2").tobytes()
             packed, te = _timed(compress, raw)
             _, td = _timed(decompress, packed)
             stream, t_enc, t_dec = stream + len(packed), t_enc + te, t_dec + td
-        lines.append(f"{name:<8} {stream:>10,} {0:>8,} {stream * 8 / entropy:>15.4f} {t_enc * 1e3:>10.1f} "
-                     f"{t_dec * 1e3:>10.1f}")
+        lines.append(
+            f"{name:<8} {stream:>10,} {0:>8,} {stream * 8 / entropy:>15.4f} {t_enc * 1e3:>10.1f} {t_dec * 1e3:>10.1f}"
+        )
     masked = [(name, q) for name, q in tensors if q.mask is not None]
     if masked:
         n = sum(q.mask.size for _, q in masked)
@@ -84,7 +96,7 @@ def coder_comparison(nf: NervFile) -> str:
         lines.append(f"{'mask model':<16} {'bytes':>10} {'(table)':>8} {'bits/entry':>11}")
         for label, model, coder in [("bitmap (raw)", "tensor", "raw")] + [(m, m, "ans") for m in MASK_MODELS]:
             total = table = 0
-            for name, q in masked:
+            for _name, q in masked:
                 tab, st = encode_mask(q.mask, model, coder)
                 total, table = total + len(tab) + len(st), table + len(tab)
             lines.append(f"{label:<16} {total:>10,} {table:>8,} {total * 8 / n:>11.4f}")

@@ -4,6 +4,7 @@ Keys follow mpv's defaults (docs: shared ux conventions). A row's ``scope`` says
 action: ``player`` (the playback widget, usable on its own) or ``window`` (the main window). ``hold`` rows act
 while their key is held down (flicker compare), so they get no QAction: the player watches press and release.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_truth", "Open &ground truth…", ("Ctrl+Shift+O",), "open_truth_dialog", "File", "window"),
     ActionSpec("save_nerv", "&Save as .nerv…", ("Ctrl+S",), "save_nerv", "File", "window"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "File", "window"),
-
     ActionSpec("play", "Play / pause", ("Space", "P"), "toggle_play", "Playback"),
     ActionSpec("next_frame", "Next frame", (".",), "step", "Playback", args=(1,)),
     ActionSpec("prev_frame", "Previous frame", (",",), "step", "Playback", args=(-1,)),
@@ -50,14 +50,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("normal", "Normal speed", ("Backspace",), "reset_speed", "Speed"),
     ActionSpec("ab_loop", "Loop: set A, set B, clear", ("L",), "cycle_ab_loop", "Loop"),
     ActionSpec("loop_all", "Loop the whole clip", ("Shift+L",), "toggle_loop_all", "Loop", checkable=True),
-
     ActionSpec("compare", "Ground-truth overlay on / off", ("G",), "toggle_compare", "Compare"),
-    ActionSpec("compare_mode", "Next compare mode (wipe, side by side, difference, flicker)", ("C",),
-               "cycle_compare", "Compare"),
-    ActionSpec("diff_mode", "Difference view; again: next mode (×1, ×4, ×16, signed)", ("D",), "cycle_diff",
-               "Compare"),
+    ActionSpec(
+        "compare_mode",
+        "Next compare mode (wipe, side by side, difference, flicker)",
+        ("C",),
+        "cycle_compare",
+        "Compare",
+    ),
+    ActionSpec("diff_mode", "Difference view; again: next mode (×1, ×4, ×16, signed)", ("D",), "cycle_diff", "Compare"),
     ActionSpec("flicker", "Show the ground truth while held", ("X",), "hold_truth", "Compare", hold=True),
-
     ActionSpec("fit", "Fit to window", ("0",), "zoom_fit", "View"),
     ActionSpec("native", "Native size (1:1)", ("1",), "zoom_native", "View"),
     ActionSpec("zoom_in", "Zoom in", ("+", "="), "zoom_step", "View", args=(1.25,)),
@@ -69,7 +71,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("shot", "Screenshot of the decoded frame (native size)", ("S",), "screenshot_frame", "View"),
     ActionSpec("shot_view", "Screenshot of the view as shown", ("Shift+S",), "screenshot_view", "View"),
     ActionSpec("cache_size", "Frame cache size…", (), "ask_cache_size", "View", "window"),
-
     ActionSpec("fit_start", "&Start fitting", ("Ctrl+Return",), "start_fit", "Fit", "window"),
     ActionSpec("fit_pause", "&Pause / resume", ("Ctrl+P",), "toggle_pause_fit", "Fit", "window"),
     ActionSpec("fit_cancel", "&Cancel", ("Ctrl+Shift+X",), "cancel_fit", "Fit", "window"),

@@ -1,5 +1,6 @@
 """``nervplayer [FILE [--gt VIDEO] [--frame N]]``: the desktop player. With no FILE it opens the bundled sample,
 ready to fit."""
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ PySide6 6.12.0 on Python < 3.12 returns None from every void method without taki
 None is immortal, so it does not matter there). Each call such as ``QPainter.setPen`` takes one reference away
 from None; after a few minutes of painting the interpreter aborts with "Fatal Python error: none_dealloc".
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,6 +24,8 @@ def check_binding() -> None:
     for _ in range(64):
         point.setX(1.0)
     if sys.getrefcount(None) < before - 32:
-        raise NervError(f"PySide6 {PySide6.__version__} corrupts Python {sys.version_info.major}."
-                        f"{sys.version_info.minor}'s reference counts and would crash the player; install another "
-                        "version: pip install 'PySide6-Essentials>=6.6,<6.12'")
+        raise NervError(
+            f"PySide6 {PySide6.__version__} corrupts Python {sys.version_info.major}."
+            f"{sys.version_info.minor}'s reference counts and would crash the player; install another "
+            "version: pip install 'PySide6-Essentials>=6.6,<6.12'"
+        )

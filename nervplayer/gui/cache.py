@@ -1,4 +1,5 @@
 """A thread-safe LRU cache of decoded frames, bounded in bytes rather than in entries."""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """The video canvas: one decoded frame (and its ground truth) drawn with zoom and pan in a compare mode, plus
 the on-screen display (transient messages, the stats box, the key help)."""
+
 from __future__ import annotations
 
 import time
@@ -135,8 +136,11 @@ class Canvas(QWidget):
         return self.view.to_view(self.compare.wipe * w, 0)[0]
 
     def _near_divider(self, pos: QPointF) -> bool:
-        return (self.compare.mode is CompareMode.WIPE and self._truth is not None
-                and abs(pos.x() - self._divider_x()) <= _GRAB_PX)
+        return (
+            self.compare.mode is CompareMode.WIPE
+            and self._truth is not None
+            and abs(pos.x() - self._divider_x()) <= _GRAB_PX
+        )
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self._recon is not None:
@@ -173,7 +177,7 @@ class Canvas(QWidget):
         pane = self._pane_at(event.position())
         self._layout_view()
         steps = event.angleDelta().y() / 120
-        self.view.zoom_at(event.position().x() - pane.x(), event.position().y() - pane.y(), 1.2 ** steps)
+        self.view.zoom_at(event.position().x() - pane.x(), event.position().y() - pane.y(), 1.2**steps)
         self.update()
 
     def resizeEvent(self, event) -> None:
@@ -197,8 +201,9 @@ class Canvas(QWidget):
         truth = self._truth
         if truth is None or mode is CompareMode.OFF:
             self._draw(p, self.rect(), self._recon.image)
-            self._tag(p, self.rect(), self.recon_label if mode is CompareMode.OFF else
-                      "no ground truth to compare with")
+            self._tag(
+                p, self.rect(), self.recon_label if mode is CompareMode.OFF else "no ground truth to compare with"
+            )
         elif mode is CompareMode.WIPE:
             x = round(self._divider_x())
             self._draw(p, self.rect(), truth.image, QRect(0, 0, x, self.height()))
@@ -291,8 +296,9 @@ class Canvas(QWidget):
         p.drawRoundedRect(panel, 5, 5)
         p.drawImage(rect, to_qimage(bar))
         p.setPen(QColor(220, 220, 220))
-        p.drawText(QRect(panel.x(), panel.y() + 6, panel.width(), fm.height()), Qt.AlignmentFlag.AlignCenter,
-                   "pixel error")
+        p.drawText(
+            QRect(panel.x(), panel.y() + 6, panel.width(), fm.height()), Qt.AlignmentFlag.AlignCenter, "pixel error"
+        )
         low, high = error_range(mode)
         for value in (high, (low + high) / 2, low):
             y = rect.bottom() - (value - low) / (high - low) * rect.height()

@@ -3,6 +3,7 @@ per evaluation with the best so far marked, and the learning rate. x is the epoc
 
 Events only update :class:`FitHistory`; a timer redraws from the GUI thread at most ``MAX_FPS`` times a second.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ def log_label(value: float) -> str:
     if 1e-2 <= value < 1e3:
         return f"{value:.3g}"
     exponent = math.floor(math.log10(value) + 1e-9)
-    mantissa = round(value / 10 ** exponent, 2)
+    mantissa = round(value / 10**exponent, 2)
     power = f"10{str(exponent).translate(_SUPERSCRIPT)}"
     return power if mantissa == 1 else f"{mantissa:g}·{power}"
 
@@ -40,11 +41,10 @@ class LogAxis(pg.AxisItem):
         mantissas = [10 ** (v - math.floor(v + 1e-9)) for v in values]
         nice = [abs(m - round(m)) < 1e-6 and round(m) in (1, 2, 5) for m in mantissas]
         keep_all = sum(n for n, v in zip(nice, values) if lo <= v <= hi) < 3
-        return [log_label(10 ** v) if keep_all or n else "" for v, n in zip(values, nice)]
+        return [log_label(10**v) if keep_all or n else "" for v, n in zip(values, nice)]
 
 
-def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = "", log: bool = False
-          ) -> pg.PlotItem:
+def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = "", log: bool = False) -> pg.PlotItem:
     plot = layout.addPlot(row=0, col=col, axisItems={"left": LogAxis("left")} if log else None)
     plot.setLabel("left", label, units=units)
     plot.showGrid(x=True, y=True, alpha=0.15)
@@ -88,8 +88,9 @@ class FitCharts(QWidget):
 
         self.quality_plot = _plot(self.graphics, 1, "PSNR", "dB")
         self.quality_plot.getAxis("left").setLabel("PSNR", units="dB", color=GREEN)
-        self.psnr_curve = self.quality_plot.plot(pen=pg.mkPen(GREEN, width=2), symbol="o", symbolSize=6,
-                                                 symbolBrush=GREEN, symbolPen=None, name="PSNR")
+        self.psnr_curve = self.quality_plot.plot(
+            pen=pg.mkPen(GREEN, width=2), symbol="o", symbolSize=6, symbolBrush=GREEN, symbolPen=None, name="PSNR"
+        )
         self.best_marker = pg.ScatterPlotItem(symbol="star", size=16, brush=pg.mkBrush(GOLD), pen=None)
         self.best_label = pg.TextItem(color=GOLD, anchor=(1.05, -0.15))  # below left of the star
         self.quality_plot.addItem(self.best_marker)
@@ -101,11 +102,17 @@ class FitCharts(QWidget):
         self.quality_plot.getAxis("right").setLabel("MS-SSIM", color=ORANGE)
         self.quality_plot.getAxis("right").setWidth(50)
         self.ssim_view.setXLink(self.quality_plot)
-        self.ssim_curve = pg.PlotDataItem(pen=pg.mkPen(ORANGE, width=1.5, style=Qt.PenStyle.DashLine),
-                                          symbol="t", symbolSize=6, symbolBrush=ORANGE, symbolPen=None)
+        self.ssim_curve = pg.PlotDataItem(
+            pen=pg.mkPen(ORANGE, width=1.5, style=Qt.PenStyle.DashLine),
+            symbol="t",
+            symbolSize=6,
+            symbolBrush=ORANGE,
+            symbolPen=None,
+        )
         self.ssim_view.addItem(self.ssim_curve)
         self.quality_plot.vb.sigResized.connect(
-            lambda: self.ssim_view.setGeometry(self.quality_plot.vb.sceneBoundingRect()))
+            lambda: self.ssim_view.setGeometry(self.quality_plot.vb.sceneBoundingRect())
+        )
 
         self.lr_plot = _plot(self.graphics, 2, "learning rate", log=True)
         self.lr_plot.setLogMode(y=True)
@@ -144,8 +151,14 @@ class FitCharts(QWidget):
     def clear(self) -> None:
         self.history.clear()
         self._drawn = -1
-        for item in (self.loss_raw, self.loss_smooth, self.psnr_curve, self.ssim_curve, self.lr_curve,
-                     self.best_marker):
+        for item in (
+            self.loss_raw,
+            self.loss_smooth,
+            self.psnr_curve,
+            self.ssim_curve,
+            self.lr_curve,
+            self.best_marker,
+        ):
             item.setData([], [])
         self.best_label.setText("")
         self._empty_ranges()

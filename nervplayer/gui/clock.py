@@ -1,5 +1,6 @@
 """The playback clock: which frame should be on screen now. Frames come from wall-clock time, never from
 counting displayed frames, so a slow decoder makes playback drop frames instead of drifting behind."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Pixel maths of the ground-truth compare: PSNR of one frame and the difference heatmaps (numpy only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ from .state import DiffMode
 def psnr(image: np.ndarray, truth: np.ndarray) -> float:
     """PSNR in dB of two uint8 frames, on RGB scaled to [0, 1] (the core's definition; at most 100 dB)."""
     d = image.astype(np.int16) - truth.astype(np.int16)
-    mse = float(np.square(d, dtype=np.int32).sum(dtype=np.int64)) / d.size / 255.0 ** 2
+    mse = float(np.square(d, dtype=np.int32).sum(dtype=np.int64)) / d.size / 255.0**2
     return float(-10 * np.log10(max(mse, 1e-10)))
 
 
@@ -20,8 +21,10 @@ def _lut(stops: list[tuple[float, tuple[int, int, int]]], n: int) -> np.ndarray:
 
 
 # Magma-like, starting at pure black so that "no error" is black.
-ABS_LUT = _lut([(0.0, (0, 0, 0)), (0.25, (80, 18, 123)), (0.5, (183, 55, 121)), (0.75, (252, 137, 97)),
-                (1.0, (252, 253, 191))], 256)
+ABS_LUT = _lut(
+    [(0.0, (0, 0, 0)), (0.25, (80, 18, 123)), (0.5, (183, 55, 121)), (0.75, (252, 137, 97)), (1.0, (252, 253, 191))],
+    256,
+)
 # Diverging around black: blue where the reconstruction is darker than the truth, red-yellow where brighter.
 _NEG = _lut([(0.0, (0, 0, 0)), (0.5, (40, 100, 230)), (1.0, (160, 225, 255))], 256)
 _POS = _lut([(0.0, (0, 0, 0)), (0.5, (225, 55, 40)), (1.0, (255, 230, 120))], 256)

@@ -5,6 +5,7 @@ Priorities, highest first: the one frame the user asked for last (older requests
 list that came with it, and the background PSNR scan. A source swap or :meth:`FrameDecoder.invalidate` (the live
 model changed) bumps a generation number; anything decoded for an older generation is thrown away.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,9 +16,9 @@ from typing import Sequence
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from ..video.source import FrameSource
 from .cache import FrameCache
 from .compare import psnr
-from ..video.source import FrameSource
 
 MB = 1 << 20
 
@@ -55,8 +56,9 @@ class FrameDecoder(QThread):
         self._stopping = False
 
     # --- called from the GUI thread -------------------------------------------------------------------------
-    def set_sources(self, source: FrameSource | None, truth: FrameSource | None = None,
-                    scan_psnr: bool = False) -> None:
+    def set_sources(
+        self, source: FrameSource | None, truth: FrameSource | None = None, scan_psnr: bool = False
+    ) -> None:
         """Decode from ``source`` (compared against ``truth``); ``scan_psnr`` measures every frame when idle."""
         with self._cond:
             self._source, self._truth = source, truth

@@ -1,12 +1,26 @@
 """Small dialogs: the plugin load report, the options of Save as .nerv, and About."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..codec import CompressOptions
 from ..codec.quantize import MAX_BITS, MIN_BITS
@@ -42,8 +56,10 @@ class PluginsDialog(QDialog):
         for col, width in enumerate((200, 70, 260)):
             self.tree.setColumnWidth(col, width)
         failed = sum(r.status == "failed" for r in registry.report)
-        summary = QLabel(f"{len(entries)} plugins from {len(registry.report)} modules"
-                         + (f" · <span style='color:#f06b5f'>{failed} failed to load</span>" if failed else ""))
+        summary = QLabel(
+            f"{len(entries)} plugins from {len(registry.report)} modules"
+            + (f" · <span style='color:#f06b5f'>{failed} failed to load</span>" if failed else "")
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -65,8 +81,9 @@ class SaveDialog(QDialog):
         browse.clicked.connect(self._browse)
         self.prune = QDoubleSpinBox(minimum=0, maximum=95, decimals=0, suffix=" %", value=defaults.prune * 100)
         self.prune.setToolTip("Fraction of the weights removed (smallest magnitudes first) before fine-tuning")
-        self.finetune = QSpinBox(minimum=0, maximum=10_000, suffix=" epochs",
-                                 value=min(defaults.finetune_epochs, max(5, fit_epochs // 4)))
+        self.finetune = QSpinBox(
+            minimum=0, maximum=10_000, suffix=" epochs", value=min(defaults.finetune_epochs, max(5, fit_epochs // 4))
+        )
         self.finetune.setToolTip("Training with the pruning mask fixed, to recover the quality pruning lost")
         self.bits = QSpinBox(minimum=MIN_BITS, maximum=MAX_BITS, value=defaults.bits, suffix=" bits")
         row = QHBoxLayout()
@@ -91,8 +108,9 @@ class SaveDialog(QDialog):
             self.path.setText(path if path.endswith(".nerv") else path + ".nerv")
 
     def options(self, device: str) -> CompressOptions:
-        return CompressOptions(prune=self.prune.value() / 100, finetune_epochs=self.finetune.value(),
-                               bits=self.bits.value(), device=device)
+        return CompressOptions(
+            prune=self.prune.value() / 100, finetune_epochs=self.finetune.value(), bits=self.bits.value(), device=device
+        )
 
     def output(self) -> Path:
         return Path(self.path.text()).expanduser()

@@ -1,5 +1,6 @@
 """Errors as dialogs. Every failure (a bad file, a failing plugin, out of memory) ends up here and the app
 stays usable. Dialogs are window-modal but opened asynchronously, so no code path blocks on them."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """The fit panel: the options of a fit (preset, schedule, device, plugins and their parameters), the controls
 (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
+
 from __future__ import annotations
 
 import time
@@ -7,8 +8,20 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..model import PRESETS
 from ..plugins import get_registry
@@ -94,7 +107,8 @@ class FitPanel(QWidget):
             self.preset.setItemData(self.preset.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole)
         self.preset.setCurrentIndex(self.preset.findData("nerv-xs"))
         self.preset.currentIndexChanged.connect(
-            lambda: self.preset.setToolTip(PRESETS[self.preset.currentData()].description))
+            lambda: self.preset.setToolTip(PRESETS[self.preset.currentData()].description)
+        )
         self.scale = QComboBox()
         self.scale.setToolTip("Frames are resized to this before fitting")
         self.first = QSpinBox()
@@ -179,8 +193,14 @@ class FitPanel(QWidget):
         layout.addWidget(self.timing)
         layout.addWidget(self.save_button)
         layout.addWidget(self.result)
-        self._controls = (self.start_button, self.pause_button, self.cancel_button, self.bar, self.timing,
-                          self.save_button)
+        self._controls = (
+            self.start_button,
+            self.pause_button,
+            self.cancel_button,
+            self.bar,
+            self.timing,
+            self.save_button,
+        )
         self.set_state("empty")
 
     # --- the video to fit ----------------------------------------------------------------------------------
@@ -197,8 +217,9 @@ class FitPanel(QWidget):
             return
         self.bar.setFormat("ready")
         name = info.path.rsplit("/", 1)[-1]
-        self.video_label.setText(f"<b>{name}</b><br>{info.num_frames} frames · {info.width}×{info.height} · "
-                                 f"{info.fps:g} fps")
+        self.video_label.setText(
+            f"<b>{name}</b><br>{info.num_frames} frames · {info.width}×{info.height} · {info.fps:g} fps"
+        )
         for spin in (self.first, self.last):
             spin.setRange(0, info.num_frames - 1)
         self.first.setValue(0)
@@ -216,13 +237,23 @@ class FitPanel(QWidget):
         assert self.info is not None
         scale = self.scale.currentData() or 1.0
         return FitConfig(
-            video=self.info.path, preset=self.preset.currentData(), epochs=self.epochs.value(),
-            lr=float(self.lr.text() or 5e-4), batch_size=self.batch.value(), device=self.device.currentText(),
-            activation=self.activation.choice, activation_params=self.activation.values(),
-            loss=self.loss.choice, loss_params=self.loss.values(),
-            scheduler=self.scheduler.choice, scheduler_params=self.scheduler.values(),
-            start=self.first.value(), end=self.last.value() + 1, scale=None if scale == 1.0 else scale,
-            eval_every=self.eval_every.value())
+            video=self.info.path,
+            preset=self.preset.currentData(),
+            epochs=self.epochs.value(),
+            lr=float(self.lr.text() or 5e-4),
+            batch_size=self.batch.value(),
+            device=self.device.currentText(),
+            activation=self.activation.choice,
+            activation_params=self.activation.values(),
+            loss=self.loss.choice,
+            loss_params=self.loss.values(),
+            scheduler=self.scheduler.choice,
+            scheduler_params=self.scheduler.values(),
+            start=self.first.value(),
+            end=self.last.value() + 1,
+            scale=None if scale == 1.0 else scale,
+            eval_every=self.eval_every.value(),
+        )
 
     # --- state and progress --------------------------------------------------------------------------------
     def set_state(self, state: str) -> None:

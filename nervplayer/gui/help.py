@@ -1,4 +1,5 @@
 """The ``?`` overlay: the action table as a key reference, drawn over the video."""
+
 from __future__ import annotations
 
 from html import escape
@@ -17,11 +18,15 @@ def _column_html(groups: tuple[str, ...]) -> str:
     """One table per column, so that the key cells of all its groups line up."""
     rows = []
     for group in groups:
-        rows.append(f"<tr><td colspan=2 style='color:#8ab4f8; font-weight:600; padding-top:10px'>"
-                    f"{escape(group)}</td></tr>")
-        rows += [f"<tr><td style='color:#ffd479; padding:1px 16px 1px 0; white-space:nowrap'>"
-                 f"{escape(key_text(s))}</td><td style='color:#e6e6e6'>{escape(s.text.replace('&', ''))}</td></tr>"
-                 for s in ACTIONS if s.group == group and s.keys]
+        rows.append(
+            f"<tr><td colspan=2 style='color:#8ab4f8; font-weight:600; padding-top:10px'>{escape(group)}</td></tr>"
+        )
+        rows += [
+            f"<tr><td style='color:#ffd479; padding:1px 16px 1px 0; white-space:nowrap'>"
+            f"{escape(key_text(s))}</td><td style='color:#e6e6e6'>{escape(s.text.replace('&', ''))}</td></tr>"
+            for s in ACTIONS
+            if s.group == group and s.keys
+        ]
     return f"<table cellspacing=0>{''.join(rows)}</table>"
 
 
@@ -33,9 +38,11 @@ class HelpOverlay(QWidget):
         self.setObjectName("help-overlay")
         layout = QGridLayout(self)
         layout.setContentsMargins(36, 24, 36, 24)
-        title = QLabel("<span style='font-size:15pt; color:white; font-weight:600'>Keys</span>"
-                       "<span style='color:#9aa0a6'>  · wheel zooms at the cursor, drag pans, "
-                       "double-click toggles fullscreen · ? or Esc closes</span>")
+        title = QLabel(
+            "<span style='font-size:15pt; color:white; font-weight:600'>Keys</span>"
+            "<span style='color:#9aa0a6'>  · wheel zooms at the cursor, drag pans, "
+            "double-click toggles fullscreen · ? or Esc closes</span>"
+        )
         layout.addWidget(title, 0, 0, 1, len(_COLUMNS))
         for col, groups in enumerate(_COLUMNS):
             label = QLabel(_column_html(groups))

@@ -1,4 +1,5 @@
 """What the live charts plot, collected from fit events (plain Python, so it is tested without drawing)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Transport icons drawn with QPainter, so they are crisp on any style and readable on the dark theme."""
+
 from __future__ import annotations
 
 from functools import cache

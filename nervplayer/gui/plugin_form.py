@@ -1,12 +1,13 @@
 """A plugin picker: the entries of one registry kind in a combo box, and the chosen plugin's parameters as form
 fields built from its declared :class:`~nervplayer.plugins.Param` list."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from ..plugins import Param, PluginEntry
 
@@ -27,8 +28,10 @@ def _field(param: Param) -> tuple[QWidget, Any]:
         return check, check.isChecked
     if isinstance(param.default, int):
         spin = QSpinBox()
-        spin.setRange(int(param.minimum) if param.minimum is not None else -_INT_LIMIT,
-                      int(param.maximum) if param.maximum is not None else _INT_LIMIT)
+        spin.setRange(
+            int(param.minimum) if param.minimum is not None else -_INT_LIMIT,
+            int(param.maximum) if param.maximum is not None else _INT_LIMIT,
+        )
         spin.setValue(param.default)
         return spin, spin.value
     edit = QLineEdit(f"{param.default:g}" if isinstance(param.default, float) else str(param.default))
@@ -53,8 +56,9 @@ class PluginForm(QWidget):
         self.combo = QComboBox()
         for e in entries:
             self.combo.addItem(e.id, e.id)
-            self.combo.setItemData(self.combo.count() - 1, f"{e.description}\n({e.source}, v{e.version})",
-                                   Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(
+                self.combo.count() - 1, f"{e.description}\n({e.source}, v{e.version})", Qt.ItemDataRole.ToolTipRole
+            )
         self.params = QWidget()
         self.form = QFormLayout(self.params)
         self.form.setContentsMargins(16, 0, 0, 0)

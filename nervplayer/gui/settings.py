@@ -1,5 +1,6 @@
 """What the app remembers between sessions (QSettings): recent files, the last frame of each, window layout,
 and the decoded-frame cache size."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Every change goes through a method or property that clamps it and emits the matching
 :class:`~nervplayer.observable.Event`.
 """
+
 from __future__ import annotations
 
 import enum

@@ -1,4 +1,5 @@
 """The look: Qt's Fusion style with a dark palette, a little stylesheet, and matching chart colours."""
+
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -34,12 +35,20 @@ def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     p = QPalette()
     colors = {
-        QPalette.ColorRole.Window: WINDOW, QPalette.ColorRole.WindowText: TEXT, QPalette.ColorRole.Base: BASE,
-        QPalette.ColorRole.AlternateBase: "#202227", QPalette.ColorRole.ToolTipBase: "#2c2f35",
-        QPalette.ColorRole.ToolTipText: TEXT, QPalette.ColorRole.Text: TEXT, QPalette.ColorRole.Button: "#2a2d33",
-        QPalette.ColorRole.ButtonText: TEXT, QPalette.ColorRole.BrightText: "#ff6b6b",
-        QPalette.ColorRole.Highlight: ACCENT, QPalette.ColorRole.HighlightedText: "#ffffff",
-        QPalette.ColorRole.Link: "#8ab4f8", QPalette.ColorRole.PlaceholderText: "#7a8088",
+        QPalette.ColorRole.Window: WINDOW,
+        QPalette.ColorRole.WindowText: TEXT,
+        QPalette.ColorRole.Base: BASE,
+        QPalette.ColorRole.AlternateBase: "#202227",
+        QPalette.ColorRole.ToolTipBase: "#2c2f35",
+        QPalette.ColorRole.ToolTipText: TEXT,
+        QPalette.ColorRole.Text: TEXT,
+        QPalette.ColorRole.Button: "#2a2d33",
+        QPalette.ColorRole.ButtonText: TEXT,
+        QPalette.ColorRole.BrightText: "#ff6b6b",
+        QPalette.ColorRole.Highlight: ACCENT,
+        QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Link: "#8ab4f8",
+        QPalette.ColorRole.PlaceholderText: "#7a8088",
     }
     for role, color in colors.items():
         p.setColor(role, QColor(color))

@@ -1,4 +1,5 @@
 """Frame index ↔ clock time. Positions are frame indices; time is only ever derived from them."""
+
 from __future__ import annotations
 
 

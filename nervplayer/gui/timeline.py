@@ -1,5 +1,6 @@
 """The timeline: one cell per frame (so every position is an exact index), the A–B loop, and under it the
 per-frame PSNR strip (worst frame per pixel column, taller and greener is better)."""
+
 from __future__ import annotations
 
 import math
@@ -100,8 +101,7 @@ class Timeline(QWidget):
             last = np.maximum(((cols + 1) * n + width - 1) // width, first + 1)
             known = ~np.isnan(self.psnr)
             lo, hi = (np.nanmin(self.psnr), np.nanmax(self.psnr)) if known.any() else (0.0, 1.0)
-            worst = np.array([np.nanmin(self.psnr[a:b]) if known[a:b].any() else np.nan
-                              for a, b in zip(first, last)])
+            worst = np.array([np.nanmin(self.psnr[a:b]) if known[a:b].any() else np.nan for a, b in zip(first, last)])
             t = np.where(np.isnan(worst), 0, (worst - lo) / max(hi - lo, 1e-6))
             rgba = np.zeros((_STRIP_H, width, 4), dtype=np.uint8)
             heights = np.where(np.isnan(worst), 0, np.round(4 + t * (_STRIP_H - 4))).astype(int)

@@ -1,4 +1,5 @@
 """Zoom and pan as plain geometry: a view pixel is ``offset + scale × image pixel``."""
+
 from __future__ import annotations
 
 MIN_SCALE, MAX_SCALE = 1 / 32, 64.0

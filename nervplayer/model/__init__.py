@@ -1,4 +1,5 @@
 """The NeRV network, its config, presets and the size rule."""
+
 from .config import ModelConfig
 from .nerv import NeRV, count_parameters
 from .presets import PRESETS, Preset, model_config

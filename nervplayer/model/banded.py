@@ -11,6 +11,7 @@ The estimate counts float32 values alive at once: a stage's input, its convoluti
 tensors of that size (the PixelShuffle and the activation each make one), the head's three-channel maps, the
 whole output frame, and the weights.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import torch
 from ..errors import MemoryBudgetError
 from .complexity import layer_costs
 from .config import ModelConfig
-from .nerv import NeRV
+from .nerv import NeRV, NervBlock
 
 FLOAT = 4  # bytes per float32 value
 
@@ -93,9 +94,11 @@ def plan_decoding(cfg: ModelConfig, budget: int, batch: int = 8) -> DecodePlan:
         rows = max(1, rows // 2)
     need = band_bytes(cfg, rows)
     if need > budget:
-        raise MemoryBudgetError(f"decoding one frame of this {cfg.width}x{cfg.height} model needs {_mib(need)} even "
-                                f"one row at a time ({_mib(whole)} whole), over the memory budget of "
-                                f"{_mib(budget)}; raise it with --memory-budget")
+        raise MemoryBudgetError(
+            f"decoding one frame of this {cfg.width}x{cfg.height} model needs {_mib(need)} even "
+            f"one row at a time ({_mib(whole)} whole), over the memory budget of "
+            f"{_mib(budget)}; raise it with --memory-budget"
+        )
     return DecodePlan(1, rows, need, whole)
 
 
@@ -107,15 +110,16 @@ def forward_banded(model: NeRV, t: torch.Tensor, rows: int) -> torch.Tensor:
     for lo in range(0, cfg.height, rows):
         hi = min(lo + rows, cfg.height)
         ranges = rows_needed(cfg, lo, hi)
-        x = code[:, :, ranges[0][0]:ranges[0][1]]
-        for i, (block, s) in enumerate(zip(model.blocks, cfg.strides)):
+        x = code[:, :, ranges[0][0] : ranges[0][1]]
+        blocks: list[NervBlock] = list(model.blocks)  # type: ignore[arg-type]  # a ModuleList of NervBlocks
+        for i, (block, s) in enumerate(zip(blocks, cfg.strides)):
             in_lo = ranges[i][0]
             out_lo, out_hi = ranges[i + 1]
             a, b = out_lo // s, -(-out_hi // s)
-            y = block.conv(x)[:, :, a - in_lo:b - in_lo]  # rows whose halo was cut off are dropped
+            y = block.conv(x)[:, :, a - in_lo : b - in_lo]  # rows whose halo was cut off are dropped
             y = block.act(block.shuffle(y))
-            x = y[:, :, out_lo - a * s:out_hi - a * s]
-        x = (torch.tanh(model.head(x[:, :, :, :cfg.width])) + 1) * 0.5
+            x = y[:, :, out_lo - a * s : out_hi - a * s]
+        x = (torch.tanh(model.head(x[:, :, :, : cfg.width])) + 1) * 0.5
         out[:, :, lo:hi] = x
         del x, y
     return out

@@ -6,6 +6,7 @@ renders (:attr:`ModelConfig.padded_size`), before the crop. One MAC is two FLOPs
 :data:`TRAIN_FLOPS_FACTOR` × the forward pass: the backward pass computes a gradient for the input and one for
 the weights, each as costly as the forward.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,16 @@ def layer_costs(config: ModelConfig) -> list[LayerCost]:
     h, w = config.fc_h, config.fc_w
     for i, s in enumerate(config.strides):
         c_in, c_conv = widths[i], widths[i + 1] * s * s
-        out.append(LayerCost(f"blocks.{i}.conv", "conv3x3", (c_in, h, w), (c_conv, h, w),
-                             c_in * c_conv * 9 + c_conv, c_in * c_conv * 9 * h * w))
+        out.append(
+            LayerCost(
+                f"blocks.{i}.conv",
+                "conv3x3",
+                (c_in, h, w),
+                (c_conv, h, w),
+                c_in * c_conv * 9 + c_conv,
+                c_in * c_conv * 9 * h * w,
+            )
+        )
         h, w = h * s, w * s
     c = widths[-1]
     out.append(LayerCost("head", "conv1x1", (c, h, w), (3, h, w), c * 3 + 3, c * 3 * h * w))

@@ -1,4 +1,5 @@
 """The architecture of one NeRV model as a plain, JSON-serialisable dataclass."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Build and validate (:func:`check_model_config`); a bad value is a ``ValueError``."""
         return check_model_config(d)
 
@@ -72,9 +73,18 @@ STRIDE_RANGE = (1, 32)
 MAX_PARAMS = 1 << 26  # ~5x NeRV-L
 MAX_ACTIVATIONS = 1 << 31  # elements of the largest feature map of one frame
 
-_INT_RANGES = {"height": (1, MAX_SIDE), "width": (1, MAX_SIDE), "fc_h": (1, MAX_SIDE), "fc_w": (1, MAX_SIDE),
-               "fc_c": (1, MAX_CHANNELS), "pe_levels": PE_LEVELS_RANGE, "stem_dim": (1, MAX_CHANNELS),
-               "stem_layers": STEM_LAYERS_RANGE, "reduction": (1, MAX_CHANNELS), "lower_width": (1, MAX_CHANNELS)}
+_INT_RANGES = {
+    "height": (1, MAX_SIDE),
+    "width": (1, MAX_SIDE),
+    "fc_h": (1, MAX_SIDE),
+    "fc_w": (1, MAX_SIDE),
+    "fc_c": (1, MAX_CHANNELS),
+    "pe_levels": PE_LEVELS_RANGE,
+    "stem_dim": (1, MAX_CHANNELS),
+    "stem_layers": STEM_LAYERS_RANGE,
+    "reduction": (1, MAX_CHANNELS),
+    "lower_width": (1, MAX_CHANNELS),
+}
 _FLOAT_RANGES = {"pe_base": PE_BASE_RANGE, "expansion": EXPANSION_RANGE}
 
 
@@ -97,15 +107,20 @@ def check_model_config(d: dict[str, Any]) -> ModelConfig:
     for key, (lo, hi) in _INT_RANGES.items():
         if key in d and not (_is_int(d[key]) and lo <= d[key] <= hi):
             raise ValueError(f"model {key} must be an integer in [{lo}, {hi}], got {d[key]!r}")
-    for key, (lo, hi) in _FLOAT_RANGES.items():
-        v = d.get(key, lo)
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi):
-            raise ValueError(f"model {key} must be a number in [{lo:g}, {hi:g}], got {d[key]!r}")
+    for key, (flo, fhi) in _FLOAT_RANGES.items():
+        v = d.get(key, flo)
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and flo <= v <= fhi):
+            raise ValueError(f"model {key} must be a number in [{flo:g}, {fhi:g}], got {d[key]!r}")
     strides = d.get("strides", [1])
-    if not (isinstance(strides, (list, tuple)) and 1 <= len(strides) <= MAX_STRIDES
-            and all(_is_int(s) and STRIDE_RANGE[0] <= s <= STRIDE_RANGE[1] for s in strides)):
-        raise ValueError(f"model strides must be a list of 1 to {MAX_STRIDES} integers in "
-                         f"[{STRIDE_RANGE[0]}, {STRIDE_RANGE[1]}] (e.g. strides=[5,2,2]), got {strides!r}")
+    if not (
+        isinstance(strides, (list, tuple))
+        and 1 <= len(strides) <= MAX_STRIDES
+        and all(_is_int(s) and STRIDE_RANGE[0] <= s <= STRIDE_RANGE[1] for s in strides)
+    ):
+        raise ValueError(
+            f"model strides must be a list of 1 to {MAX_STRIDES} integers in "
+            f"[{STRIDE_RANGE[0]}, {STRIDE_RANGE[1]}] (e.g. strides=[5,2,2]), got {strides!r}"
+        )
     if not isinstance(d.get("activation", ""), str) or not isinstance(d.get("activation_params", {}), dict):
         raise ValueError("model activation must be a plugin id and activation_params a mapping")
     missing = [k for k in ("height", "width") if k not in d]
@@ -114,8 +129,10 @@ def check_model_config(d: dict[str, Any]) -> ModelConfig:
     cfg = ModelConfig(**{**d, "strides": tuple(d.get("strides", ModelConfig.strides))})
     ph, pw = cfg.padded_size
     if not (cfg.height <= ph <= MAX_SIDE and cfg.width <= pw <= MAX_SIDE):
-        raise ValueError(f"model renders {pw}x{ph} (fc grid {cfg.fc_w}x{cfg.fc_h} x {cfg.upscale}), which does not "
-                         f"cover the {cfg.width}x{cfg.height} frame or exceeds {MAX_SIDE}")
+        raise ValueError(
+            f"model renders {pw}x{ph} (fc grid {cfg.fc_w}x{cfg.fc_h} x {cfg.upscale}), which does not "
+            f"cover the {cfg.width}x{cfg.height} frame or exceeds {MAX_SIDE}"
+        )
     widths = cfg.stage_widths()
     if not all(1 <= c <= MAX_CHANNELS for c in widths):
         raise ValueError(f"model channel widths {widths} are outside [1, {MAX_CHANNELS}]")
@@ -124,8 +141,7 @@ def check_model_config(d: dict[str, Any]) -> ModelConfig:
     layers = layer_costs(cfg)
     largest = max(math.prod(layer.out_shape) for layer in layers)
     if largest > MAX_ACTIVATIONS:
-        raise ValueError(f"model feature maps of {largest:,} values per frame exceed the limit of "
-                         f"{MAX_ACTIVATIONS:,}")
+        raise ValueError(f"model feature maps of {largest:,} values per frame exceed the limit of {MAX_ACTIVATIONS:,}")
     params = sum(layer.params for layer in layers)
     if params > MAX_PARAMS:
         raise ValueError(f"model has {params:,} parameters (limit {MAX_PARAMS:,})")

@@ -1,4 +1,5 @@
 """The NeRV network: frame index t → positional encoding → MLP stem → conv + PixelShuffle blocks → RGB."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,9 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, base: float, levels: int) -> None:
         super().__init__()
-        self.register_buffer("freqs", (base ** torch.arange(levels, dtype=torch.float64) * math.pi).float(),
-                             persistent=False)
+        self.register_buffer(
+            "freqs", (base ** torch.arange(levels, dtype=torch.float64) * math.pi).float(), persistent=False
+        )
 
     @property
     def dim(self) -> int:

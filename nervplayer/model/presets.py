@@ -1,4 +1,5 @@
 """Named model sizes. At 1280×720 nerv-s / nerv-m / nerv-l are exactly the paper's NeRV-S/M/L."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,13 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("nerv-xs", "laptop size: fits the bundled sample on a 2-core CPU in minutes", fc_c=16,
-               stem_dim=256, lower_width=32),
+        Preset(
+            "nerv-xs",
+            "laptop size: fits the bundled sample on a 2-core CPU in minutes",
+            fc_c=16,
+            stem_dim=256,
+            lower_width=32,
+        ),
         Preset("nerv-s", "NeRV-S (paper): 3,201,905 parameters at 1280x720", fc_c=26),
         Preset("nerv-m", "NeRV-M (paper): 6,282,001 parameters at 1280x720", fc_c=58),
         Preset("nerv-l", "NeRV-L (paper): 12,524,563 parameters at 1280x720", fc_c=112),
@@ -52,9 +58,18 @@ def model_config(preset: str, height: int, width: int, **overrides: Any) -> Mode
     fc_h, fc_w, kept = fit_grid(height, width, strides)
     if "fc_h" in overrides or "fc_w" in overrides:
         kept = strides
-    base = ModelConfig(height=height, width=width, fc_h=fc_h, fc_w=fc_w, fc_c=p.fc_c, strides=kept,
-                       pe_levels=p.pe_levels, stem_dim=p.stem_dim, stem_layers=p.stem_layers,
-                       lower_width=p.lower_width)
+    base = ModelConfig(
+        height=height,
+        width=width,
+        fc_h=fc_h,
+        fc_w=fc_w,
+        fc_c=p.fc_c,
+        strides=kept,
+        pe_levels=p.pe_levels,
+        stem_dim=p.stem_dim,
+        stem_layers=p.stem_layers,
+        lower_width=p.lower_width,
+    )
     try:
         return check_model_config({**base.to_dict(), **overrides})
     except ValueError as e:

@@ -1,4 +1,5 @@
 """Rendering frames from a NeRV: indices → t = index / num_frames → uint8 RGB."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,6 +24,8 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
 def render(model: NeRV, indices: Sequence[float], num_frames: int, batch_size: int = 8) -> np.ndarray:
     """uint8 frames [B, H, W, 3] of ``indices`` from ``model`` (in its current dtype and device)."""
     device = next(model.parameters()).device
-    out = [to_uint8(model(times(indices[i:i + batch_size], num_frames, device)))
-           for i in range(0, len(indices), batch_size)]
+    out = [
+        to_uint8(model(times(indices[i : i + batch_size], num_frames, device)))
+        for i in range(0, len(indices), batch_size)
+    ]
     return np.concatenate(out) if out else np.empty((0, model.config.height, model.config.width, 3), np.uint8)

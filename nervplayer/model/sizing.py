@@ -12,6 +12,7 @@ Rule (documented in docs/architecture.md):
 So 1280×720 gives exactly the paper's 9×16 grid at ×80, and 853×480 keeps 5, 2, 2, 2 (×40): a 12×22 grid
 renders 480×880, cropped to 480×853.
 """
+
 from __future__ import annotations
 
 import math

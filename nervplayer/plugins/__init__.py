@@ -3,6 +3,7 @@
 ``get_registry()`` returns the process-wide registry, loaded on first use; ``configure(safe_mode=...)`` chooses
 how it is loaded (the CLI's ``--safe-mode``).
 """
+
 from __future__ import annotations
 
 import threading
@@ -33,5 +34,17 @@ def get_registry() -> Registry:
         return _registry
 
 
-__all__ = ["API_VERSION", "KINDS", "Param", "PluginEntry", "Registrar", "Registry", "LoadRecord", "get_registry",
-           "configure", "load_plugins", "builtin_plugin_dir", "user_plugin_dir"]
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "Param",
+    "PluginEntry",
+    "Registrar",
+    "Registry",
+    "LoadRecord",
+    "get_registry",
+    "configure",
+    "load_plugins",
+    "builtin_plugin_dir",
+    "user_plugin_dir",
+]

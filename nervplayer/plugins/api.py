@@ -8,6 +8,7 @@ Three kinds of plugins, one registry each:
 * ``scheduler``: ``factory(**params) -> fn(epoch, total_epochs, base_lr) -> lr``, where ``epoch`` is the
   fractional epoch of the current iteration. Schedules are pure functions of progress, so resuming is exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -57,17 +58,38 @@ class PluginEntry:
 class Registrar(Protocol):
     """What ``register(r)`` receives: one method per kind, all with the same signature."""
 
-    def activation(self, id: str, factory: Callable[..., Any], *, description: str,
-                   params: tuple[Param, ...] | list[Param] = (), version: str = "1.0",
-                   aliases: tuple[str, ...] = ()) -> None: ...
+    def activation(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params: tuple[Param, ...] | list[Param] = (),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None: ...
 
-    def loss(self, id: str, factory: Callable[..., Any], *, description: str,
-             params: tuple[Param, ...] | list[Param] = (), version: str = "1.0",
-             aliases: tuple[str, ...] = ()) -> None: ...
+    def loss(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params: tuple[Param, ...] | list[Param] = (),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None: ...
 
-    def scheduler(self, id: str, factory: Callable[..., Any], *, description: str,
-                  params: tuple[Param, ...] | list[Param] = (), version: str = "1.0",
-                  aliases: tuple[str, ...] = ()) -> None: ...
+    def scheduler(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params: tuple[Param, ...] | list[Param] = (),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None: ...
 
 
 def __getattr__(name: str) -> Any:
@@ -75,5 +97,6 @@ def __getattr__(name: str) -> Any:
     # so that reading this module does not import torch.
     if name in ("ssim", "ms_ssim"):
         from .. import metrics
+
         return getattr(metrics, name)
     raise AttributeError(name)

@@ -5,6 +5,7 @@ Each plugin module is imported and registered on its own; a failure is recorded 
 and never stops the program. Plugins are never loaded from the working directory, from beside an opened video
 or from inside a ``.nerv`` file.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -33,6 +34,7 @@ def builtin_plugin_dir() -> Path:
 
 def user_plugin_dir() -> Path:
     import platformdirs
+
     return Path(platformdirs.user_data_dir("nervplayer", appauthor=False)) / "plugins"
 
 
@@ -49,7 +51,8 @@ def _import_file(path: Path, tag: str) -> ModuleType:
     stem = path.parent.name if path.name == "__init__.py" else path.stem
     name = f"{_NAMESPACE}.{tag}.{stem}"
     spec = importlib.util.spec_from_file_location(
-        name, path, submodule_search_locations=[str(path.parent)] if path.name == "__init__.py" else None)
+        name, path, submodule_search_locations=[str(path.parent)] if path.name == "__init__.py" else None
+    )
     if spec is None or spec.loader is None:
         raise PluginError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
@@ -114,8 +117,9 @@ def load_folder(registry: Registry, folder: Path, source: str) -> None:
         try:
             module = _import_file(path, source.split(":")[0].replace("-", "_"))
         except Exception as e:
-            registry.report.append(LoadRecord(name=name, source=f"{source}:{path}", status="failed",
-                                              error=_describe(e)))
+            registry.report.append(
+                LoadRecord(name=name, source=f"{source}:{path}", status="failed", error=_describe(e))
+            )
             continue
         register_module(registry, module, name, f"{source}:{path}" if source != "builtin" else "builtin")
 
@@ -138,8 +142,7 @@ def load_plugins(safe_mode: bool = False, user_dir: Path | None = None) -> Regis
     registry = Registry()
     load_folder(registry, builtin_plugin_dir(), "builtin")
     if safe_mode:
-        registry.report.append(LoadRecord(name="third-party and user plugins", source="safe mode",
-                                          status="skipped"))
+        registry.report.append(LoadRecord(name="third-party and user plugins", source="safe mode", status="skipped"))
         return registry
     load_entry_points(registry)
     load_folder(registry, user_dir if user_dir is not None else user_plugin_dir(), "user")

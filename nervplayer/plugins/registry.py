@@ -1,4 +1,5 @@
 """Registries of plugin entries, one per kind, with lookup, listing and parameter validation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +7,7 @@ from typing import Any, Callable
 
 from ..errors import PluginError
 from ..sorting import natural_key
-from .api import KINDS, API_VERSION, Kind, Param, PluginEntry
+from .api import API_VERSION, KINDS, Kind, Param, PluginEntry
 
 
 @dataclass
@@ -32,14 +33,16 @@ class Registry:
         if entry.kind not in KINDS:
             raise PluginError(f"unknown plugin kind {entry.kind!r}")
         if entry.api_version > API_VERSION:
-            raise PluginError(f"{entry.kind} {entry.id!r} needs plugin API {entry.api_version}, "
-                              f"this nervplayer has {API_VERSION}")
+            raise PluginError(
+                f"{entry.kind} {entry.id!r} needs plugin API {entry.api_version}, this nervplayer has {API_VERSION}"
+            )
         table = self._entries[entry.kind]
         for name in (entry.id, *entry.aliases):
             existing = table.get(self._aliases[entry.kind].get(name, name))
             if existing is not None:
-                raise PluginError(f"{entry.kind} {name!r} is already registered by {existing.source} "
-                                  f"({existing.module})")
+                raise PluginError(
+                    f"{entry.kind} {name!r} is already registered by {existing.source} ({existing.module})"
+                )
         table[entry.id] = entry
         for alias in entry.aliases:
             self._aliases[entry.kind][alias] = entry.id
@@ -65,8 +68,9 @@ class Registry:
         declared = {p.name: p for p in entry.params}
         for name, value in (params or {}).items():
             if name not in declared:
-                raise PluginError(f"{kind} {entry.id!r} has no parameter {name!r}; "
-                                  f"it takes: {', '.join(declared) or 'none'}")
+                raise PluginError(
+                    f"{kind} {entry.id!r} has no parameter {name!r}; it takes: {', '.join(declared) or 'none'}"
+                )
             out[name] = _coerce(declared[name], value, f"{kind} {entry.id!r}")
         return out
 
@@ -113,24 +117,66 @@ class ModuleRegistrar:
         self.module = module
         self.collected: list[PluginEntry] = []
 
-    def _add(self, kind: Kind, id: str, factory: Callable[..., Any], description: str, params, version: str,
-             aliases: tuple[str, ...]) -> None:
+    def _add(
+        self,
+        kind: Kind,
+        id: str,
+        factory: Callable[..., Any],
+        description: str,
+        params,
+        version: str,
+        aliases: tuple[str, ...],
+    ) -> None:
         if not isinstance(id, str) or not id:
             raise PluginError(f"{kind} id must be a non-empty string, got {id!r}")
         if not callable(factory):
             raise PluginError(f"{kind} {id!r}: factory is not callable")
-        self.collected.append(PluginEntry(kind=kind, id=id, factory=factory, description=description,
-                                          params=tuple(params), version=version, source=self.source,
-                                          module=self.module, aliases=tuple(aliases)))
+        self.collected.append(
+            PluginEntry(
+                kind=kind,
+                id=id,
+                factory=factory,
+                description=description,
+                params=tuple(params),
+                version=version,
+                source=self.source,
+                module=self.module,
+                aliases=tuple(aliases),
+            )
+        )
 
-    def activation(self, id: str, factory: Callable[..., Any], *, description: str, params=(),
-                   version: str = "1.0", aliases: tuple[str, ...] = ()) -> None:
+    def activation(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params=(),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
         self._add("activation", id, factory, description, params, version, aliases)
 
-    def loss(self, id: str, factory: Callable[..., Any], *, description: str, params=(),
-             version: str = "1.0", aliases: tuple[str, ...] = ()) -> None:
+    def loss(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params=(),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
         self._add("loss", id, factory, description, params, version, aliases)
 
-    def scheduler(self, id: str, factory: Callable[..., Any], *, description: str, params=(),
-                  version: str = "1.0", aliases: tuple[str, ...] = ()) -> None:
+    def scheduler(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params=(),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
         self._add("scheduler", id, factory, description, params, version, aliases)

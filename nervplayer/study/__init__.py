@@ -4,11 +4,26 @@ clip length, architecture), each a set of normal run folders with a summary CSV,
 ``list_studies()`` names them; ``StudyRunner(get_study(name), base_config, out_dir).run()`` runs one as a
 generator of events (resumable: finished runs are never refitted).
 """
+
 from __future__ import annotations
 
 from .catalogue import STUDIES, Study, Variant, get_study, list_studies
 from .runner import RunSkipped, RunStarting, StudyEvent, StudyFinished, StudyRunner, quick_config
 from .summary import StudyOutputs, collect, write_outputs
 
-__all__ = ["STUDIES", "Study", "Variant", "get_study", "list_studies", "StudyRunner", "StudyEvent", "RunStarting",
-           "RunSkipped", "StudyFinished", "StudyOutputs", "quick_config", "collect", "write_outputs"]
+__all__ = [
+    "STUDIES",
+    "Study",
+    "Variant",
+    "get_study",
+    "list_studies",
+    "StudyRunner",
+    "StudyEvent",
+    "RunStarting",
+    "RunSkipped",
+    "StudyFinished",
+    "StudyOutputs",
+    "quick_config",
+    "collect",
+    "write_outputs",
+]

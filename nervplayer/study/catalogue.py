@@ -3,6 +3,7 @@
 A study never trains anything itself: it turns a base :class:`~nervplayer.train.FitConfig` and an optional list
 of values into :class:`Variant` s (field overrides of that config), each of which becomes a normal run folder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -82,13 +83,16 @@ def _lr(base: FitConfig, values: list[str]) -> list[Variant]:
 
 
 def _mlp(base: FitConfig, values: list[str]) -> list[Variant]:
-    return [Variant(f"fc_c-{c}", f"fc_c {c}", c, {"model": {**base.model, "fc_c": c}})
-            for c in _ints(values, "MLP widths (fc_c)")]
+    return [
+        Variant(f"fc_c-{c}", f"fc_c {c}", c, {"model": {**base.model, "fc_c": c}})
+        for c in _ints(values, "MLP widths (fc_c)")
+    ]
 
 
 def _plugin_study(field_name: str) -> Callable[[FitConfig, list[str]], list[Variant]]:
     def build(base: FitConfig, values: list[str]) -> list[Variant]:
         return [Variant(v, v, v, {field_name: v, f"{field_name}_params": {}}) for v in values]
+
     return build
 
 
@@ -100,16 +104,25 @@ def _loss(base: FitConfig, values: list[str]) -> list[Variant]:
             (a,) = _floats([v.partition("=")[2]], "loss weights α", positive=False)
             if not 0 <= a <= 1:
                 raise ConfigError(f"loss weight α must be within [0, 1], got {a:g}")
-            out.append(Variant(f"l1-ssim-{a:g}", f"α {a:g}", a, {"loss": "l1-ssim", "loss_params": {"alpha": a}},
-                               group="α·L1 + (1−α)·(1−SSIM)"))
+            out.append(
+                Variant(
+                    f"l1-ssim-{a:g}",
+                    f"α {a:g}",
+                    a,
+                    {"loss": "l1-ssim", "loss_params": {"alpha": a}},
+                    group="α·L1 + (1−α)·(1−SSIM)",
+                )
+            )
         else:
             out.append(Variant(v, v, v, {"loss": v, "loss_params": {}}, group="loss"))
     return out
 
 
 def _stride(base: FitConfig, values: list[str]) -> list[Variant]:
-    return [Variant(f"stride-{k}", "every frame" if k == 1 else f"every {k}th frame", k, {"stride": k})
-            for k in _ints(values, "frame strides")]
+    return [
+        Variant(f"stride-{k}", "every frame" if k == 1 else f"every {k}th frame", k, {"stride": k})
+        for k in _ints(values, "frame strides")
+    ]
 
 
 def _resolution(base: FitConfig, values: list[str]) -> list[Variant]:
@@ -126,35 +139,97 @@ def _resolution(base: FitConfig, values: list[str]) -> list[Variant]:
 
 
 def _length(base: FitConfig, values: list[str]) -> list[Variant]:
-    return [Variant(f"frames-{n}", f"{n} frames", n, {"start": base.start, "end": base.start + n})
-            for n in _ints(values, "clip lengths", minimum=2)]
+    return [
+        Variant(f"frames-{n}", f"{n} frames", n, {"start": base.start, "end": base.start + n})
+        for n in _ints(values, "clip lengths", minimum=2)
+    ]
 
 
 def _arch(base: FitConfig, values: list[str]) -> list[Variant]:
     return [Variant(v, v, v, {"preset": v}) for v in values]
 
 
-STUDIES: dict[str, Study] = {s.name: s for s in [
-    Study("epochs", "PSNR / MS-SSIM along one long run (from its evaluations, no extra runs)", "epoch", True, (),
-          _epochs),
-    Study("lr", "learning rate: 5e-4 vs 1e-3 vs 2e-4", "learning rate", True, ("5e-4", "1e-3", "2e-4"), _lr,
-          log_axis=True),
-    Study("mlp", "MLP size: fc_c 14 / 26 / 36 / 56 (the reproduction's table)", "fc_c", True,
-          ("14", "26", "36", "56"), _mlp),
-    Study("activation", "activation: ReLU / SiLU / softplus (any installed activation by id)", "activation", False,
-          ("relu", "silu", "softplus"), _plugin_study("activation")),
-    Study("loss", "loss: Fusion6 vs SSIM-only, and a curve over α of α·L1 + (1−α)·(1−SSIM)", "loss / α", False,
-          ("fusion6", "ssim", "alpha=0", "alpha=0.25", "alpha=0.5", "alpha=0.75", "alpha=1"), _loss),
-    Study("schedule", "LR schedule: warmup + cosine vs constant (any installed scheduler by id)", "scheduler", False,
-          ("warmup-cosine", "constant"), _plugin_study("scheduler")),
-    Study("stride", "every second frame (seen and unseen frames scored apart) beside the full clip", "stride", True,
-          ("1", "2"), _stride),
-    Study("resolution", "the same architecture at several frame sizes (scales or WxH)", "pixels per frame", True,
-          ("0.125", "0.25", "0.5"), _resolution),
-    Study("length", "the same model on growing clip lengths (frames)", "frames", True, ("16", "32", "64", "128"),
-          _length),
-    Study("arch", "the presets side by side (nerv-xs, nerv-s)", "architecture", False, ("nerv-xs", "nerv-s"), _arch),
-]}
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in [
+        Study(
+            "epochs",
+            "PSNR / MS-SSIM along one long run (from its evaluations, no extra runs)",
+            "epoch",
+            True,
+            (),
+            _epochs,
+        ),
+        Study(
+            "lr",
+            "learning rate: 5e-4 vs 1e-3 vs 2e-4",
+            "learning rate",
+            True,
+            ("5e-4", "1e-3", "2e-4"),
+            _lr,
+            log_axis=True,
+        ),
+        Study(
+            "mlp",
+            "MLP size: fc_c 14 / 26 / 36 / 56 (the reproduction's table)",
+            "fc_c",
+            True,
+            ("14", "26", "36", "56"),
+            _mlp,
+        ),
+        Study(
+            "activation",
+            "activation: ReLU / SiLU / softplus (any installed activation by id)",
+            "activation",
+            False,
+            ("relu", "silu", "softplus"),
+            _plugin_study("activation"),
+        ),
+        Study(
+            "loss",
+            "loss: Fusion6 vs SSIM-only, and a curve over α of α·L1 + (1−α)·(1−SSIM)",
+            "loss / α",
+            False,
+            ("fusion6", "ssim", "alpha=0", "alpha=0.25", "alpha=0.5", "alpha=0.75", "alpha=1"),
+            _loss,
+        ),
+        Study(
+            "schedule",
+            "LR schedule: warmup + cosine vs constant (any installed scheduler by id)",
+            "scheduler",
+            False,
+            ("warmup-cosine", "constant"),
+            _plugin_study("scheduler"),
+        ),
+        Study(
+            "stride",
+            "every second frame (seen and unseen frames scored apart) beside the full clip",
+            "stride",
+            True,
+            ("1", "2"),
+            _stride,
+        ),
+        Study(
+            "resolution",
+            "the same architecture at several frame sizes (scales or WxH)",
+            "pixels per frame",
+            True,
+            ("0.125", "0.25", "0.5"),
+            _resolution,
+        ),
+        Study(
+            "length",
+            "the same model on growing clip lengths (frames)",
+            "frames",
+            True,
+            ("16", "32", "64", "128"),
+            _length,
+        ),
+        Study(
+            "arch", "the presets side by side (nerv-xs, nerv-s)", "architecture", False, ("nerv-xs", "nerv-s"), _arch
+        ),
+    ]
+}
 
 
 def list_studies() -> list[str]:

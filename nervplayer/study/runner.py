@@ -5,6 +5,7 @@ fitter events of each run, so the CLI prints progress and the GUI draws the same
 ``DIR/study.json`` records the study and its options; a second call with the same options continues where the
 first stopped (finished runs are skipped, an interrupted one resumes from its checkpoint).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from typing import Any, Iterator
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError
-from ..train import Event, FitConfig, Fitter
-from ..train import runfolder
+from ..train import Event, FitConfig, Fitter, runfolder
 from .catalogue import Study, Variant
 from .summary import RUNS, StudyOutputs, collect, write_outputs
 
@@ -57,8 +57,16 @@ def quick_config(base: FitConfig) -> FitConfig:
     epochs (at least 2), evaluations ten times along the way."""
     epochs = max(2, base.epochs // 10)
     end = base.start + 32 if base.end is None else min(base.end, base.start + 32)
-    return replace(base, preset="nerv-xs", epochs=epochs, end=end, size=None, scale=None,
-                   eval_every=max(1, epochs // 10), checkpoint_every=max(1, epochs // 4))
+    return replace(
+        base,
+        preset="nerv-xs",
+        epochs=epochs,
+        end=end,
+        size=None,
+        scale=None,
+        eval_every=max(1, epochs // 10),
+        checkpoint_every=max(1, epochs // 4),
+    )
 
 
 def _quick_scale(video: str) -> float:
@@ -72,8 +80,9 @@ class StudyRunner:
     """Runs the variants of ``study`` over ``base`` into ``out_dir``. ``cancel()`` may be called from any thread:
     the current run checkpoints and the study stops; calling ``run()`` again later continues it."""
 
-    def __init__(self, study: Study, base: FitConfig, out_dir: str | Path, values: list[str] | None = None,
-                 quick: bool = False) -> None:
+    def __init__(
+        self, study: Study, base: FitConfig, out_dir: str | Path, values: list[str] | None = None, quick: bool = False
+    ) -> None:
         base.validate()
         if quick:
             base = quick_config(base)
@@ -82,8 +91,10 @@ class StudyRunner:
         self.configs = [self._config(base, v) for v in self.variants]
         if quick:  # size last: the scale follows the source's width (and a resolution study keeps its own)
             scale = _quick_scale(base.video)
-            self.configs = [c if "scale" in v.overrides or "size" in v.overrides else replace(c, scale=scale)
-                            for v, c in zip(self.variants, self.configs)]
+            self.configs = [
+                c if "scale" in v.overrides or "size" in v.overrides else replace(c, scale=scale)
+                for v, c in zip(self.variants, self.configs)
+            ]
         self.base = base
         self._check(self.configs)
         self._cancel = threading.Event()
@@ -113,8 +124,12 @@ class StudyRunner:
         return config
 
     def _record(self) -> dict[str, Any]:
-        return {"study": self.study.name, "video": self.base.video, "quick": self.quick,
-                "runs": {v.name: c.to_dict() for v, c in zip(self.variants, self.configs)}}
+        return {
+            "study": self.study.name,
+            "video": self.base.video,
+            "quick": self.quick,
+            "runs": {v.name: c.to_dict() for v, c in zip(self.variants, self.configs)},
+        }
 
     def _claim_folder(self) -> None:
         """Write study.json, or check that the folder's study is this one (never mix two studies' runs)."""
@@ -129,8 +144,10 @@ class StudyRunner:
             strip = {n: {k: v for k, v in c.items() if k not in ignore} for n, c in record["runs"].items()}
             old_strip = {n: {k: v for k, v in c.items() if k not in ignore} for n, c in old.get("runs", {}).items()}
             if old.get("study") != self.study.name or any(old_strip.get(n, c) != c for n, c in strip.items()):
-                raise ConfigError(f"{self.out_dir} holds a {old.get('study')!r} study made with other options; "
-                                  "rerun it with the same options to continue, or choose another output folder")
+                raise ConfigError(
+                    f"{self.out_dir} holds a {old.get('study')!r} study made with other options; "
+                    "rerun it with the same options to continue, or choose another output folder"
+                )
             record["runs"] = {**old.get("runs", {}), **record["runs"]}
         elif self.out_dir.exists() and any(self.out_dir.iterdir()):
             raise ConfigError(f"{self.out_dir} is not empty and holds no study; choose another output folder")

@@ -3,6 +3,7 @@
 Everything is read back from the run folders, so the summary of an interrupted study shows what is finished and
 can be rebuilt at any time (``nervplayer study NAME ... --summary-only``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,23 @@ RUNS = "runs"  # the run folders, one per variant, under the study folder
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_PNG = "summary.png"
-COLUMNS = ("run", "label", "group", "value", "status", "params", "epoch", "psnr", "ms_ssim", "psnr_seen",
-           "psnr_unseen", "ms_ssim_seen", "ms_ssim_unseen", "seconds_per_epoch", "elapsed")
+COLUMNS = (
+    "run",
+    "label",
+    "group",
+    "value",
+    "status",
+    "params",
+    "epoch",
+    "psnr",
+    "ms_ssim",
+    "psnr_seen",
+    "psnr_unseen",
+    "ms_ssim_seen",
+    "ms_ssim_unseen",
+    "seconds_per_epoch",
+    "elapsed",
+)
 
 
 @dataclass(frozen=True)
@@ -45,15 +61,23 @@ def _metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _row(variant: Variant, run_dir: Path, metrics: dict[str, Any], status: str, params: int | None
-         ) -> dict[str, Any]:
+def _row(variant: Variant, run_dir: Path, metrics: dict[str, Any], status: str, params: int | None) -> dict[str, Any]:
     epoch = metrics.get("epoch")
     elapsed = metrics.get("elapsed")
-    return {"run": variant.name, "label": variant.label, "group": variant.group, "value": variant.value,
-            "status": status, "params": params, "epoch": epoch,
-            **{k: metrics.get(k) for k in ("psnr", "ms_ssim", "psnr_seen", "psnr_unseen", "ms_ssim_seen",
-                                            "ms_ssim_unseen")},
-            "seconds_per_epoch": round(elapsed / epoch, 4) if elapsed and epoch else None, "elapsed": elapsed}
+    return {
+        "run": variant.name,
+        "label": variant.label,
+        "group": variant.group,
+        "value": variant.value,
+        "status": status,
+        "params": params,
+        "epoch": epoch,
+        **{
+            k: metrics.get(k) for k in ("psnr", "ms_ssim", "psnr_seen", "psnr_unseen", "ms_ssim_seen", "ms_ssim_unseen")
+        },
+        "seconds_per_epoch": round(elapsed / epoch, 4) if elapsed and epoch else None,
+        "elapsed": elapsed,
+    }
 
 
 def collect(study: Study, variants: list[Variant], runs_dir: Path) -> list[dict[str, Any]]:
@@ -80,11 +104,14 @@ def write_outputs(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> St
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out_dir / SUMMARY_CSV, buf.getvalue())
-    atomic_write_text(out_dir / SUMMARY_JSON, json.dumps(
-        {"study": study.name, "description": study.description, "axis": study.axis, "rows": rows}, indent=2) + "\n")
-    png = out_dir / SUMMARY_PNG
+    atomic_write_text(
+        out_dir / SUMMARY_JSON,
+        json.dumps({"study": study.name, "description": study.description, "axis": study.axis, "rows": rows}, indent=2)
+        + "\n",
+    )
+    png: Path | None = out_dir / SUMMARY_PNG
     try:
-        atomic_write_bytes(png, plot(study, rows, out_dir))
+        atomic_write_bytes(out_dir / SUMMARY_PNG, plot(study, rows, out_dir))
     except ImportError:
         png = None
     return StudyOutputs(out_dir / SUMMARY_CSV, out_dir / SUMMARY_JSON, png, rows)

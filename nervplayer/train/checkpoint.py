@@ -3,6 +3,7 @@
 Checkpoints are written atomically and read back with ``torch.load(weights_only=True)``, which restores tensors
 and plain containers only and never runs pickled code. Final weights go to safetensors.
 """
+
 from __future__ import annotations
 
 import json

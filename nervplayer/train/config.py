@@ -1,4 +1,5 @@
 """FitConfig: everything a fit needs, as a plain JSON-serialisable dataclass (saved in the run folder)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -69,7 +70,7 @@ class FitConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FitConfig":
+    def from_dict(cls, d: dict[str, Any]) -> FitConfig:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         if d.get("size"):

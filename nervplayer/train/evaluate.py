@@ -1,5 +1,6 @@
 """Quality of decoded frames against reference frames: per-frame PSNR and MS-SSIM, summaries, and the
 libvmaf-style per-frame JSON other tools read."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..video import FrameStore
 from ..metrics import ms_ssim, psnr
+from ..video import FrameStore
 
 Decoder = Callable[[list[int]], torch.Tensor]  # indices → float frames [B, 3, H, W] in [0, 1]
 
@@ -23,8 +24,7 @@ class FrameMetrics:
         idx = list(range(len(self.psnr))) if indices is None else list(indices)
         if not idx:
             return None
-        return {"psnr": float(self.psnr[idx].mean()), "ms_ssim": float(self.ms_ssim[idx].mean()),
-                "frames": len(idx)}
+        return {"psnr": float(self.psnr[idx].mean()), "ms_ssim": float(self.ms_ssim[idx].mean()), "frames": len(idx)}
 
 
 @torch.no_grad()
@@ -48,14 +48,21 @@ def summary(metrics: FrameMetrics, seen: Sequence[int], unseen: Sequence[int]) -
 def vmaf_style(metrics: FrameMetrics, seen: Sequence[int], first_frame: int = 0) -> dict[str, Any]:
     """Per-frame JSON in libvmaf's shape: ``frames[{frameNum, metrics}]`` and ``pooled_metrics``."""
     seen_set = set(seen)
-    frames = [{"frameNum": first_frame + i,
-               "metrics": {"psnr": float(metrics.psnr[i]), "ms_ssim": float(metrics.ms_ssim[i]),
-                           "seen": i in seen_set}}
-              for i in range(len(metrics.psnr))]
+    frames = [
+        {
+            "frameNum": first_frame + i,
+            "metrics": {"psnr": float(metrics.psnr[i]), "ms_ssim": float(metrics.ms_ssim[i]), "seen": i in seen_set},
+        }
+        for i in range(len(metrics.psnr))
+    ]
 
     def pool(values: np.ndarray) -> dict[str, float]:
-        return {"min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
-                "harmonic_mean": float(len(values) / np.sum(1.0 / np.maximum(values, 1e-9)))}
+        return {
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "mean": float(values.mean()),
+            "harmonic_mean": float(len(values) / np.sum(1.0 / np.maximum(values, 1e-9))),
+        }
 
     unseen = [i for i in range(len(metrics.psnr)) if i not in seen_set]
     pooled = {"psnr": pool(metrics.psnr), "ms_ssim": pool(metrics.ms_ssim)}

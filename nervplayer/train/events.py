@@ -1,4 +1,5 @@
 """Progress events a fit yields: plain dataclasses, so a CLI, a GUI worker or a test can consume them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

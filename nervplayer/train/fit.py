@@ -4,6 +4,7 @@
 ``cancel()`` may be called from any thread and take effect between steps. A cancelled fit writes a checkpoint
 first, so ``Fitter(config, run_dir, resume=True)`` continues exactly where it stopped.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,23 +16,24 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..version import __version__
 from ..device import Precision, resolve_device, resolve_precision
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
 from ..model import ModelConfig, NeRV, count_parameters, model_config
 from ..model.render import times, to_uint8
 from ..plugins import Registry, get_registry
+from ..version import __version__
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
-from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
 from .evaluate import evaluate, summary
+from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
 from .step import TrainingStep
 
 
-def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None,
-                info: VideoInfo | None = None) -> tuple[FrameStore, dict[str, Any]]:
+def load_source(
+    config: FitConfig, device: torch.device, cache_dir: Path | None = None, info: VideoInfo | None = None
+) -> tuple[FrameStore, dict[str, Any]]:
     """Decode the configured frame range once into a frame store; return it with a record of the source."""
     info = info or probe(config.video)
     end = info.num_frames if config.end is None else config.end
@@ -43,10 +45,18 @@ def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None 
     h, w = output_size(info, config.size, config.scale)
     budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
     store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
-    source = {"path": str(Path(config.video).resolve()), "name": Path(config.video).name,
-              "sha256": file_hash(config.video), "kind": info.kind, "fps": info.fps,
-              "num_frames": info.num_frames, "start": config.start, "end": end,
-              "original_size": [info.height, info.width], "size": [h, w]}
+    source = {
+        "path": str(Path(config.video).resolve()),
+        "name": Path(config.video).name,
+        "sha256": file_hash(config.video),
+        "kind": info.kind,
+        "fps": info.fps,
+        "num_frames": info.num_frames,
+        "start": config.start,
+        "end": end,
+        "original_size": [info.height, info.width],
+        "size": [h, w],
+    }
     return store, source
 
 
@@ -57,9 +67,17 @@ class Fitter:
     the compression pipeline fine-tunes through this same loop.
     """
 
-    def __init__(self, config: FitConfig, run_dir: str | Path | None = None, *, resume: bool = False,
-                 plugins: Registry | None = None, init_state: dict[str, torch.Tensor] | None = None,
-                 masks: dict[str, torch.Tensor] | None = None, preview_index: int = 0) -> None:
+    def __init__(
+        self,
+        config: FitConfig,
+        run_dir: str | Path | None = None,
+        *,
+        resume: bool = False,
+        plugins: Registry | None = None,
+        init_state: dict[str, torch.Tensor] | None = None,
+        masks: dict[str, torch.Tensor] | None = None,
+        preview_index: int = 0,
+    ) -> None:
         config.validate()
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -73,9 +91,14 @@ class Fitter:
         # Then the source's size and the model it implies: a bad model option fails before any decoding.
         info = probe(config.video)
         height, width = output_size(info, config.size, config.scale)
-        self.model_config: ModelConfig = model_config(config.preset, height, width, activation=config.activation,
-                                                      activation_params=dict(config.activation_params),
-                                                      **config.model)
+        self.model_config: ModelConfig = model_config(
+            config.preset,
+            height,
+            width,
+            activation=config.activation,
+            activation_params=dict(config.activation_params),
+            **config.model,
+        )
         checkpoint = self._prepare_run_dir(resume)
         self.store, self.source = load_source(config, self.device, self._cache_dir(), info)
         self.num_frames = self.store.num_frames
@@ -89,11 +112,24 @@ class Fitter:
             self.model.load_state_dict(init_state)
         self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.base_lr, betas=(0.5, 0.999), eps=1e-8,
-                                          **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=self.base_lr,
+            betas=(0.5, 0.999),
+            eps=1e-8,
+            **({"fused": True} if self.device.type == "cuda" else {"foreach": True}),
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
-        self.train_step = TrainingStep(self.model, self.optimizer, self.scaler, self.loss_fn, self.device,
-                                       self.precision, self.num_frames, self.masks)
+        self.train_step = TrainingStep(
+            self.model,
+            self.optimizer,
+            self.scaler,
+            self.loss_fn,
+            self.device,
+            self.precision,
+            self.num_frames,
+            self.masks,
+        )
         self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
@@ -126,14 +162,26 @@ class Fitter:
     # ---- run folder ----
     def record(self) -> dict[str, Any]:
         """What config.json holds: enough to rerun the fit and to rebuild the model."""
-        plugins = {kind: {"id": self.plugins.get(kind, getattr(self.config, kind)).id,
-                          "version": self.plugins.get(kind, getattr(self.config, kind)).version,
-                          "params": self.plugins.resolve_params(kind, getattr(self.config, kind),
-                                                                getattr(self.config, f"{kind}_params"))}
-                   for kind in ("activation", "loss", "scheduler")}
-        return {"nervplayer": __version__, "fit": self.config.to_dict(), "model": self.model_config.to_dict(),
-                "source": self.source, "plugins": plugins, "params": count_parameters(self.model),
-                "train_frames": self.train_indices, "unseen_frames": self.unseen_indices}
+        plugins = {
+            kind: {
+                "id": self.plugins.get(kind, getattr(self.config, kind)).id,
+                "version": self.plugins.get(kind, getattr(self.config, kind)).version,
+                "params": self.plugins.resolve_params(
+                    kind, getattr(self.config, kind), getattr(self.config, f"{kind}_params")
+                ),
+            }
+            for kind in ("activation", "loss", "scheduler")
+        }
+        return {
+            "nervplayer": __version__,
+            "fit": self.config.to_dict(),
+            "model": self.model_config.to_dict(),
+            "source": self.source,
+            "plugins": plugins,
+            "params": count_parameters(self.model),
+            "train_frames": self.train_indices,
+            "unseen_frames": self.unseen_indices,
+        }
 
     def _prepare_run_dir(self, resume: bool) -> dict[str, Any] | None:
         if self.run_dir is None:
@@ -143,39 +191,57 @@ class Fitter:
         config_path = self.run_dir / runfolder.CONFIG
         if not resume:
             if config_path.exists():
-                raise ConfigError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
-                                  "or choose another output folder")
+                raise ConfigError(
+                    f"{self.run_dir} already holds a run; pass --resume to continue it, or choose another output folder"
+                )
             try:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise ConfigError(f"cannot create the run folder {self.run_dir}: "
-                                  f"{(e.strerror or type(e).__name__).lower()}") from None
+                raise ConfigError(
+                    f"cannot create the run folder {self.run_dir}: {(e.strerror or type(e).__name__).lower()}"
+                ) from None
             return None
         previous = runfolder.open_run(self.run_dir)
         old, new = previous.fit_config.to_dict(), self.config.to_dict()
-        changed = sorted(k for k in new if k not in FitConfig.RESUMABLE_CHANGES and old.get(k) != new[k]
-                         and k not in ("video", "epochs"))
+        changed = sorted(
+            k
+            for k in new
+            if k not in FitConfig.RESUMABLE_CHANGES and old.get(k) != new[k] and k not in ("video", "epochs")
+        )
         if changed:
-            raise ResumeError(f"{self.run_dir} was made with other options ({', '.join(changed)} differ); "
-                              "resume with the same options or start a new run folder")
+            raise ResumeError(
+                f"{self.run_dir} was made with other options ({', '.join(changed)} differ); "
+                "resume with the same options or start a new run folder"
+            )
         if file_hash(self.config.video) != previous.source["sha256"]:
-            raise ResumeError(f"{self.run_dir} was made from another video ({previous.source['name']}, "
-                              f"sha256 {previous.source['sha256'][:12]}…), not {self.config.video}")
+            raise ResumeError(
+                f"{self.run_dir} was made from another video ({previous.source['name']}, "
+                f"sha256 {previous.source['sha256'][:12]}…), not {self.config.video}"
+            )
         state = load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
         done = int(state["epoch"])
         if done >= self.config.epochs:
             what = "is complete" if done >= old["epochs"] else "is further along"
-            raise ResumeError(f"{self.run_dir} {what}: {done} of {old['epochs']} epochs done; to train longer, "
-                              f"pass --resume --epochs N with N above {done}")
+            raise ResumeError(
+                f"{self.run_dir} {what}: {done} of {old['epochs']} epochs done; to train longer, "
+                f"pass --resume --epochs N with N above {done}"
+            )
         return state
 
     def _cache_dir(self) -> Path | None:
         return self.run_dir / "cache" if self.run_dir is not None else None
 
     def _checkpoint_state(self) -> dict[str, Any]:
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scaler": self.scaler.state_dict(), "epoch": self.epoch, "pos": self.pos, "step": self.step,
-                 "elapsed": self.elapsed, "rng_cpu": torch.get_rng_state()}
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "pos": self.pos,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "rng_cpu": torch.get_rng_state(),
+        }
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -210,17 +276,26 @@ class Fitter:
 
     def run(self) -> Iterator[Event]:
         cfg = self.config
-        yield Started(count_parameters(self.model), str(self.device), self.precision.name, self.num_frames,
-                      len(self.train_indices), self.store.height, self.store.width, cfg.epochs,
-                      self.epoch + self.pos / self.steps_per_epoch, self.steps_per_epoch,
-                      getattr(self.store, "kind", "memory"))
+        yield Started(
+            count_parameters(self.model),
+            str(self.device),
+            self.precision.name,
+            self.num_frames,
+            len(self.train_indices),
+            self.store.height,
+            self.store.width,
+            cfg.epochs,
+            self.epoch + self.pos / self.steps_per_epoch,
+            self.steps_per_epoch,
+            getattr(self.store, "kind", "memory"),
+        )
         # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
         flush_every = 1 if self.device.type == "cpu" else 25
         pending: list[tuple[float, int, torch.Tensor, float]] = []
         epoch_started = time.perf_counter()
         while self.epoch < cfg.epochs:
             order = self._order(self.epoch)
-            batches = self.store.batches(order[self.pos * cfg.batch_size:], cfg.batch_size)
+            batches = self.store.batches(order[self.pos * cfg.batch_size :], cfg.batch_size)
             t0 = time.perf_counter()
             for indices, frames in batches:
                 if not self._running.is_set():
@@ -238,9 +313,11 @@ class Fitter:
                     with self._lock:
                         loss = self.train_step(indices, frames, lr)
                 except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
-                    raise DeviceError(f"out of memory on {self.device} at batch size {cfg.batch_size} and "
-                                      f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
-                                      "--scale; the last checkpoint is kept") from None
+                    raise DeviceError(
+                        f"out of memory on {self.device} at batch size {cfg.batch_size} and "
+                        f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
+                        "--scale; the last checkpoint is kept"
+                    ) from None
                 self.pos += 1
                 self.step += 1
                 pending.append((self.epoch + self.pos / self.steps_per_epoch, self.step, loss, lr))
@@ -278,8 +355,9 @@ class Fitter:
         if status == "completed" and self.run_dir is not None:
             weights = str(self.run_dir / runfolder.WEIGHTS)
             save_weights(Path(weights), self.model.state_dict(), {"model": self.model_config.to_dict()})
-        yield Finished(status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed,
-                       self.last_eval, weights)
+        yield Finished(
+            status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed, self.last_eval, weights
+        )
 
     # ---- decoding and evaluation ----
     def predict(self, indices: list[int]) -> torch.Tensor:
@@ -294,25 +372,47 @@ class Fitter:
     def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
         """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
         indices = list(indices)
-        return np.concatenate([to_uint8(self.predict(indices[i:i + batch_size]))
-                               for i in range(0, len(indices), batch_size)])
+        return np.concatenate(
+            [to_uint8(self.predict(indices[i : i + batch_size])) for i in range(0, len(indices), batch_size)]
+        )
 
     def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
         metrics = evaluate(self.predict, self.store)
         pooled = summary(metrics, self.train_indices, self.unseen_indices)
         seen, unseen = pooled["seen"], pooled["unseen"]
         ev = Evaluated(
-            epoch=self.epoch, step=self.step, psnr=pooled["all"]["psnr"], ms_ssim=pooled["all"]["ms_ssim"],
-            psnr_seen=seen["psnr"], psnr_unseen=unseen["psnr"] if unseen else None,
-            ms_ssim_seen=seen["ms_ssim"], ms_ssim_unseen=unseen["ms_ssim"] if unseen else None,
-            per_frame_psnr=metrics.psnr.tolist(), elapsed=self.elapsed, seconds_per_epoch=seconds_per_epoch,
-            preview_index=self.preview_index, preview=self.decode([self.preview_index])[0])
+            epoch=self.epoch,
+            step=self.step,
+            psnr=pooled["all"]["psnr"],
+            ms_ssim=pooled["all"]["ms_ssim"],
+            psnr_seen=seen["psnr"],
+            psnr_unseen=unseen["psnr"] if unseen else None,
+            ms_ssim_seen=seen["ms_ssim"],
+            ms_ssim_unseen=unseen["ms_ssim"] if unseen else None,
+            per_frame_psnr=metrics.psnr.tolist(),
+            elapsed=self.elapsed,
+            seconds_per_epoch=seconds_per_epoch,
+            preview_index=self.preview_index,
+            preview=self.decode([self.preview_index])[0],
+        )
         self.last_eval = ev
         if self.run_dir is not None:
             loss = float(np.mean(self._recent_losses)) if self._recent_losses else None
             self._recent_losses.clear()
-            runfolder.append_metrics(self.run_dir, {
-                "epoch": ev.epoch, "step": ev.step, "loss": loss, "psnr": ev.psnr, "ms_ssim": ev.ms_ssim,
-                "psnr_seen": ev.psnr_seen, "psnr_unseen": ev.psnr_unseen, "ms_ssim_seen": ev.ms_ssim_seen,
-                "ms_ssim_unseen": ev.ms_ssim_unseen, "lr": lr, "elapsed": round(ev.elapsed, 3)})
+            runfolder.append_metrics(
+                self.run_dir,
+                {
+                    "epoch": ev.epoch,
+                    "step": ev.step,
+                    "loss": loss,
+                    "psnr": ev.psnr,
+                    "ms_ssim": ev.ms_ssim,
+                    "psnr_seen": ev.psnr_seen,
+                    "psnr_unseen": ev.psnr_unseen,
+                    "ms_ssim_seen": ev.ms_ssim_seen,
+                    "ms_ssim_unseen": ev.ms_ssim_unseen,
+                    "lr": lr,
+                    "elapsed": round(ev.elapsed, 3),
+                },
+            )
         return ev

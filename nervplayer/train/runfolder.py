@@ -7,6 +7,7 @@ RUN/checkpoint.pt        last checkpoint (weights, optimizer, schedule position,
 RUN/model.safetensors    final weights (tensors only)
 ```
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,19 @@ METRICS_CSV = "metrics.csv"
 METRICS_JSONL = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.safetensors"
-METRIC_FIELDS = ("epoch", "step", "loss", "psnr", "ms_ssim", "psnr_seen", "psnr_unseen", "ms_ssim_seen",
-                 "ms_ssim_unseen", "lr", "elapsed")
+METRIC_FIELDS = (
+    "epoch",
+    "step",
+    "loss",
+    "psnr",
+    "ms_ssim",
+    "psnr_seen",
+    "psnr_unseen",
+    "ms_ssim_seen",
+    "ms_ssim_unseen",
+    "lr",
+    "elapsed",
+)
 
 
 def write_config(run_dir: Path, record: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
 """Reading frames: any file PyAV decodes, or a folder of PNG/JPEG frames, as uint8 RGB H×W×3 arrays."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ class VideoInfo:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                  key=lambda p: natural_key(p.name))
+    return sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name)
+    )
 
 
 def _open_container(path: Path):
@@ -73,8 +75,9 @@ def probe(path: str | Path) -> VideoInfo:
     if count == 0 or not width or not height:
         raise VideoError(f"{path}: no decodable video frames")
     if declared > count:  # the index lists frames whose data is missing
-        raise VideoError(f"{path}: truncated or damaged: the container lists {declared} frames, "
-                         f"only {count} are present")
+        raise VideoError(
+            f"{path}: truncated or damaged: the container lists {declared} frames, only {count} are present"
+        )
     return VideoInfo(str(path), "video", count, fps, width, height)
 
 
@@ -95,8 +98,9 @@ def output_size(info: VideoInfo, size: tuple[int, int] | None = None, scale: flo
     return int(h), int(w)
 
 
-def iter_frames(info: VideoInfo, start: int = 0, end: int | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    info: VideoInfo, start: int = 0, end: int | None = None, size: tuple[int, int] | None = None
+) -> Iterator[np.ndarray]:
     """Yield frames ``start``..``end``-1 as uint8 H×W×3 RGB, resized to ``size`` (h, w) if given."""
     end = info.num_frames if end is None else end
     if info.kind == "images":
@@ -108,8 +112,7 @@ def iter_frames(info: VideoInfo, start: int = 0, end: int | None = None,
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        index = 0
-        for frame in container.decode(stream):
+        for index, frame in enumerate(container.decode(stream)):
             if index >= end:
                 break
             if index >= start:
@@ -117,7 +120,6 @@ def iter_frames(info: VideoInfo, start: int = 0, end: int | None = None,
                     frame = frame.reformat(width=size[1], height=size[0], format="rgb24", interpolation="AREA")
                 yield frame.to_ndarray(format="rgb24")
                 produced += 1
-            index += 1
     except VideoError:
         raise
     except Exception as e:  # av.FFmpegError, ValueError from bad pixel formats

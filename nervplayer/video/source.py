@@ -1,4 +1,5 @@
 """What the player plays: anything that decodes a frame by index (a live model, a ``.nerv``, a video in memory)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -87,8 +88,14 @@ def memory_budget_bytes() -> int:
     return min(default_budget_bytes(torch.device("cpu")) // 2, 1 << 30)
 
 
-def load_video(path: str, size: tuple[int, int] | None = None, start: int = 0, end: int | None = None,
-               budget_bytes: int | None = None, cancel: threading.Event | None = None) -> ArraySource | StoreSource:
+def load_video(
+    path: str,
+    size: tuple[int, int] | None = None,
+    start: int = 0,
+    end: int | None = None,
+    budget_bytes: int | None = None,
+    cancel: threading.Event | None = None,
+) -> ArraySource | StoreSource:
     """Decode a video (or image folder) for looking at, at ``size`` (h, w) if given (else its own size).
 
     Frames that fit ``budget_bytes`` (default :func:`memory_budget_bytes`) are kept in memory; a larger clip is

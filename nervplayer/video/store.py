@@ -4,8 +4,10 @@ memory budget, in a uint8 cache file on disk read with read-ahead. The trainer o
 Budget rule (``default_budget_bytes``): frames stay in memory while they take at most half of the device's
 free memory (system RAM for CPU and MPS, free GPU memory for CUDA), capped at 16 GiB; ``--cache-budget`` overrides it.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import tempfile
@@ -51,7 +53,7 @@ class MemoryFrameStore:
 
     def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
         for i in range(0, len(order), batch_size):
-            idx = list(order[i:i + batch_size])
+            idx = list(order[i : i + batch_size])
             yield idx, self.get(idx)
 
     def close(self) -> None:
@@ -68,8 +70,16 @@ class DiskFrameStore:
 
     kind = "disk"
 
-    def __init__(self, path: Path, num_frames: int, height: int, width: int, device: torch.device,
-                 read_ahead: int = 8, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        num_frames: int,
+        height: int,
+        width: int,
+        device: torch.device,
+        read_ahead: int = 8,
+        folder: Path | None = None,
+    ) -> None:
         """``folder``: a folder made for the cache, removed with it when empty."""
         self.path = path
         self.num_frames, self.height, self.width = num_frames, height, width
@@ -91,7 +101,7 @@ class DiskFrameStore:
             chunk = os.pread(self._fd, self._frame_bytes, int(i) * self._frame_bytes)
             if len(chunk) != self._frame_bytes:
                 raise OSError(f"{self.path}: frame cache is truncated at frame {i}")
-            view[k * self._frame_bytes:(k + 1) * self._frame_bytes] = chunk
+            view[k * self._frame_bytes : (k + 1) * self._frame_bytes] = chunk
         frames = np.frombuffer(buf, np.uint8).reshape(len(indices), self.height, self.width, 3)
         host = torch.from_numpy(frames).permute(0, 3, 1, 2)
         if self.device.type == "cuda":
@@ -99,7 +109,7 @@ class DiskFrameStore:
         return host.to(self.device, non_blocking=True)
 
     def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
-        chunks = [list(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+        chunks = [list(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
         q: queue.Queue = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
 
@@ -133,10 +143,8 @@ def _remove_cache(fd: int, path: Path, folder: Path | None) -> None:
     os.close(fd)
     path.unlink(missing_ok=True)
     if folder is not None:
-        try:
+        with contextlib.suppress(OSError):
             folder.rmdir()  # the cache folder made for this store, when nothing else is in it
-        except OSError:
-            pass
 
 
 def default_budget_bytes(device: torch.device) -> int:
@@ -166,8 +174,15 @@ def _address_space_left() -> int:
         return 1 << 62
 
 
-def build_store(frames: Iterable[np.ndarray], num_frames: int, height: int, width: int, device: torch.device,
-                budget_bytes: int | None = None, cache_dir: Path | None = None) -> MemoryFrameStore | DiskFrameStore:
+def build_store(
+    frames: Iterable[np.ndarray],
+    num_frames: int,
+    height: int,
+    width: int,
+    device: torch.device,
+    budget_bytes: int | None = None,
+    cache_dir: Path | None = None,
+) -> MemoryFrameStore | DiskFrameStore:
     """Decode ``frames`` once into a memory store, or into a disk cache when they exceed the budget."""
     budget = default_budget_bytes(device) if budget_bytes is None else budget_bytes
     if num_frames * height * width * 3 <= budget:

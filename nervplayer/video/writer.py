@@ -1,4 +1,5 @@
 """Writing frames: PNG files (atomically)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Small .nerv files and runs for the codec tests: a random tiny NeRV, and a run fitted for a few epochs."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,23 +13,47 @@ from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.model import ModelConfig, NeRV
 from nervplayer.train import FitConfig, Fitter
 
-TINY_MODEL = ModelConfig(height=24, width=40, fc_h=3, fc_w=5, fc_c=8, strides=(4, 2), pe_levels=8, stem_dim=32,
-                         lower_width=8)
+TINY_MODEL = ModelConfig(
+    height=24, width=40, fc_h=3, fc_w=5, fc_c=8, strides=(4, 2), pe_levels=8, stem_dim=32, lower_width=8
+)
 ACTIVATION = {"id": "silu", "version": "1.0", "params": {}}
-VIDEO = {"num_frames": 16, "fps": 25.0, "start": 0, "end": 16, "stride": 1, "size": [24, 40],
-         "original_size": [48, 80], "crop": {"top": 0, "left": 0, "height": 24, "width": 40, "rendered": [24, 40]}}
+VIDEO = {
+    "num_frames": 16,
+    "fps": 25.0,
+    "start": 0,
+    "end": 16,
+    "stride": 1,
+    "size": [24, 40],
+    "original_size": [48, 80],
+    "crop": {"top": 0, "left": 0, "height": 24, "width": 40, "rendered": [24, 40]},
+}
 
 
-def tiny_nerv(bits: int = 8, prune: float = 0.4, per_channel: bool = True, coder: str = "ans",
-              mask_model: str = "tensor", seed: int = 0) -> nervfile.NervFile:
+def tiny_nerv(
+    bits: int = 8,
+    prune: float = 0.4,
+    per_channel: bool = True,
+    coder: str = "ans",
+    mask_model: str = "tensor",
+    seed: int = 0,
+) -> nervfile.NervFile:
     torch.manual_seed(seed)
     model = NeRV(TINY_MODEL, torch.nn.SiLU)
     state = model.state_dict()
     masks = global_magnitude_masks({k: state[k] for k in model.prunable_weights()}, prune) if prune else {}
-    return pack_model(state, TINY_MODEL, {k: bits for k in state}, per_channel, masks, video=dict(VIDEO),
-                      activation=dict(ACTIVATION), coder=coder, mask_model=mask_model,
-                      source={"name": "synthetic.mp4", "sha256": "0" * 64},
-                      compression={"prune_ratio": prune, "bits": bits, "per_channel": per_channel})
+    return pack_model(
+        state,
+        TINY_MODEL,
+        dict.fromkeys(state, bits),
+        per_channel,
+        masks,
+        video=dict(VIDEO),
+        activation=dict(ACTIVATION),
+        coder=coder,
+        mask_model=mask_model,
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
+        compression={"prune_ratio": prune, "bits": bits, "per_channel": per_channel},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +69,15 @@ def tiny_file(tmp_path_factory):
 def fitted_run(tmp_path_factory, shapes_clip):
     """A run folder: nerv-xs (narrowed) fitted 3 epochs to the 16-frame 64×64 synthetic clip."""
     run = tmp_path_factory.mktemp("runs") / "run"
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=3, lr=5e-3, eval_every=3,
-                    model={"stem_dim": 64, "fc_c": 8, "lower_width": 8}, device="cpu")
+    cfg = FitConfig(
+        video=str(shapes_clip),
+        preset="nerv-xs",
+        epochs=3,
+        lr=5e-3,
+        eval_every=3,
+        model={"stem_dim": 64, "fc_c": 8, "lower_width": 8},
+        device="cpu",
+    )
     for _ in Fitter(cfg, run).run():
         pass
     return run
@@ -59,8 +91,18 @@ def run_copy(fitted_run, tmp_path):
 
 # A valid 4096x4096 file whose every weight is pruned (and every bias zero): a few KB on disk, but one conv
 # output of 96x32x32 channels at 128x128 (6 GiB in float32) when decoded whole.
-HUGE_MODEL = ModelConfig(height=4096, width=4096, fc_h=128, fc_w=128, fc_c=2, strides=(32,), pe_levels=8,
-                         stem_dim=8, expansion=48.0, lower_width=1)
+HUGE_MODEL = ModelConfig(
+    height=4096,
+    width=4096,
+    fc_h=128,
+    fc_w=128,
+    fc_c=2,
+    strides=(32,),
+    pe_levels=8,
+    stem_dim=8,
+    expansion=48.0,
+    lower_width=1,
+)
 
 
 def huge_all_pruned_nerv() -> nervfile.NervFile:
@@ -68,9 +110,22 @@ def huge_all_pruned_nerv() -> nervfile.NervFile:
         shapes = {k: v.shape for k, v in NeRV(HUGE_MODEL, torch.nn.SiLU).state_dict().items()}
     state = {k: torch.zeros(shape) for k, shape in shapes.items()}
     masks = {k: torch.zeros(shape, dtype=torch.bool) for k, shape in shapes.items() if k.endswith("weight")}
-    video = dict(VIDEO, size=[4096, 4096], original_size=[4096, 4096],
-                 crop={"top": 0, "left": 0, "height": 4096, "width": 4096, "rendered": [4096, 4096]})
-    return pack_model(state, HUGE_MODEL, {k: 8 for k in state}, False, masks, video=video,
-                      activation=dict(ACTIVATION), coder="ans", mask_model="tensor",
-                      source={"name": "synthetic.mp4", "sha256": "0" * 64},
-                      compression={"prune_ratio": 1.0, "bits": 8, "per_channel": False})
+    video = dict(
+        VIDEO,
+        size=[4096, 4096],
+        original_size=[4096, 4096],
+        crop={"top": 0, "left": 0, "height": 4096, "width": 4096, "rendered": [4096, 4096]},
+    )
+    return pack_model(
+        state,
+        HUGE_MODEL,
+        dict.fromkeys(state, 8),
+        False,
+        masks,
+        video=video,
+        activation=dict(ACTIVATION),
+        coder="ans",
+        mask_model="tensor",
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
+        compression={"prune_ratio": 1.0, "bits": 8, "per_channel": False},
+    )

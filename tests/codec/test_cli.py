@@ -1,4 +1,5 @@
 """The codec subcommands through the real entry point: exit codes, output, one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,47 @@ def compressed(fitted_run, tmp_path_factory):
     work = tmp_path_factory.mktemp("cli")
     run = shutil.copytree(fitted_run, work / "run")
     out = work / "clip.nerv"
-    assert main(["compress", str(run), "-o", str(out), "--finetune-epochs", "1", "--device", "cpu",
-                 "--compare-coders"]) == 0
+    assert (
+        main(["compress", str(run), "-o", str(out), "--finetune-epochs", "1", "--device", "cpu", "--compare-coders"])
+        == 0
+    )
     return run, out
 
 
 def test_compress_prints_the_report(compressed, capsys):
     run, out = compressed
-    assert main(["compress", str(run), "-o", str(out.with_name("b.nerv")), "--finetune-epochs", "1",
-                 "--device", "cpu", "--bits", "6", "--per-tensor"]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(run),
+                "-o",
+                str(out.with_name("b.nerv")),
+                "--finetune-epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--bits",
+                "6",
+                "--per-tensor",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
-    for needle in ("bpp", "sparsity", "header", "ranges", "tables", "weights", "mask", "empirical entropy",
-                   "decoded vs source", "decoded vs uncompressed model", "paper's estimate"):
+    for needle in (
+        "bpp",
+        "sparsity",
+        "header",
+        "ranges",
+        "tables",
+        "weights",
+        "mask",
+        "empirical entropy",
+        "decoded vs source",
+        "decoded vs uncompressed model",
+        "paper's estimate",
+    ):
         assert needle in text
 
 
@@ -92,8 +122,26 @@ def test_frame_out_of_range_exits_2(compressed, tmp_path, capsys):
 def test_rd_with_codecs(compressed, tmp_path, capsys):
     run, _ = compressed
     out = tmp_path / "rd.json"
-    assert main(["rd", str(run), "-o", str(out), "--prunes", "0,0.4", "--bits", "4,8", "--finetune-epochs", "1",
-                 "--device", "cpu", "--codecs"]) == 0
+    assert (
+        main(
+            [
+                "rd",
+                str(run),
+                "-o",
+                str(out),
+                "--prunes",
+                "0,0.4",
+                "--bits",
+                "4,8",
+                "--finetune-epochs",
+                "1",
+                "--device",
+                "cpu",
+                "--codecs",
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert set(data["results"]) == {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}
     bpp, ps = data["results"]["bpp"], data["results"]["psnr-rgb"]

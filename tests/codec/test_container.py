@@ -1,4 +1,5 @@
 """The container: framing, checksums, atomic writes, and every kind of bad input → NervFormatError."""
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,10 @@ def repack_header(data: bytes, edit) -> bytes:
     """Apply ``edit`` to the parsed header and re-frame it with a valid checksum (reaches the validator)."""
     pre = struct.Struct("<8sHHII")
     magic, major, minor, n, _ = pre.unpack_from(data)
-    header = json.loads(data[pre.size:pre.size + n])
+    header = json.loads(data[pre.size : pre.size + n])
     edit(header)
     head = json.dumps(header).encode()
-    return pre.pack(magic, major, minor, len(head), zlib.crc32(head)) + head + data[pre.size + n:]
+    return pre.pack(magic, major, minor, len(head), zlib.crc32(head)) + head + data[pre.size + n :]
 
 
 def boundaries(data: bytes) -> list[int]:
@@ -99,15 +100,18 @@ def test_newer_minor_version_is_read(tiny_file):
     assert load_bytes(bytes(data)).num_frames == 16
 
 
-@pytest.mark.parametrize("edit", [
-    lambda h: h["model"].update(fc_c=10 ** 9),
-    lambda h: h["model"].update(stem_dim=60000, fc_c=60000),
-    lambda h: h["model"].update(height=10 ** 6),
-    lambda h: h["model"].update(strides=[32] * 12),
-    lambda h: h["video"].update(num_frames=10 ** 12),
-    lambda h: h["tensors"][0].update(kept=10 ** 12),
-    lambda h: h["tensors"][2].update(weights_bytes=2 ** 40),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda h: h["model"].update(fc_c=10**9),
+        lambda h: h["model"].update(stem_dim=60000, fc_c=60000),
+        lambda h: h["model"].update(height=10**6),
+        lambda h: h["model"].update(strides=[32] * 12),
+        lambda h: h["video"].update(num_frames=10**12),
+        lambda h: h["tensors"][0].update(kept=10**12),
+        lambda h: h["tensors"][2].update(weights_bytes=2**40),
+    ],
+)
 def test_absurd_sizes_fail_before_allocating(tiny_file, edit):
     data = repack_header(tiny_file[2], edit)
     tracemalloc.start()
@@ -176,8 +180,10 @@ def test_no_code_runs_on_open(tiny_file):
     import pickle
     import unittest.mock as mock
 
-    with mock.patch.object(pickle, "loads", side_effect=AssertionError("pickle")), \
-            mock.patch("torch.load", side_effect=AssertionError("torch.load")):
+    with (
+        mock.patch.object(pickle, "loads", side_effect=AssertionError("pickle")),
+        mock.patch("torch.load", side_effect=AssertionError("torch.load")),
+    ):
         nervfile.load(tiny_file[1])
 
 

@@ -7,7 +7,7 @@ from nervplayer.errors import NervFormatError
 
 def laplace_symbols(n: int, bits: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    x = np.clip(np.rint(rng.laplace(2 ** (bits - 1), 2 ** (bits - 4), n)), 0, 2 ** bits - 1)
+    x = np.clip(np.rint(rng.laplace(2 ** (bits - 1), 2 ** (bits - 4), n)), 0, 2**bits - 1)
     return x.astype(np.uint16)
 
 
@@ -43,7 +43,7 @@ def test_decoder_insists_on_the_exact_stream():
 
 
 def test_counts_table_round_trip_and_bounds():
-    counts = np.array([0, 1, 127, 128, 300000, 0, 2 ** 34], dtype=np.int64)
+    counts = np.array([0, 1, 127, 128, 300000, 0, 2**34], dtype=np.int64)
     packed = entropy.pack_counts(counts)
     assert (entropy.unpack_counts(packed, 7, int(counts.sum()), "t") == counts).all()
     with pytest.raises(NervFormatError):

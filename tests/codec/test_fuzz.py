@@ -4,6 +4,7 @@ by the checksums), header values with the checksum fixed (the validator), sectio
 fixed (the entropy decoders). Every coder is covered (the valid file is drawn from one per coder), the module
 runs under an address-space cap (:data:`MEMORY_CAP` above what the process uses at its start) and each case under
 a :data:`CASE_TIMEOUT`, so a giant allocation or a hang fails its case instead of stalling the machine."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ import struct
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nervplayer.codec import NervVideo, container, nervfile
 from nervplayer.codec.entropy import CODERS
@@ -21,12 +23,18 @@ from nervplayer.errors import NervFormatError
 
 from .conftest import tiny_nerv
 
-VALIDS = [nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
-          for coder in CODERS]
+VALIDS = [
+    nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
+    for coder in CODERS
+]
 VALID = VALIDS[0]
 PRE = struct.Struct("<8sHHII")
-SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=1000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 MEMORY_CAP = 2 << 30  # bytes of address space a case may add
 CASE_TIMEOUT = 20  # seconds
 
@@ -69,9 +77,16 @@ def split(data: bytes) -> tuple[dict, list[tuple[str, bytes]]]:
 
 
 @SETTINGS
-@given(st.sampled_from(VALIDS), st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete", "truncate"]),
-                                                   st.integers(0, 10 ** 6), st.integers(0, 255)),
-                                         min_size=1, max_size=4))
+@given(
+    st.sampled_from(VALIDS),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "set", "insert", "delete", "truncate"]), st.integers(0, 10**6), st.integers(0, 255)
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_raw_byte_mutations(valid, edits):
     data = bytearray(valid)
     for op, pos, value in edits:
@@ -83,14 +98,22 @@ def test_raw_byte_mutations(valid, edits):
         elif op == "insert":
             data[pos:pos] = bytes([value]) * (1 + value % 9)
         elif op == "delete":
-            del data[pos:pos + 1 + value % 9]
+            del data[pos : pos + 1 + value % 9]
         elif op == "truncate":
             del data[pos:]
     opens_or_fails_cleanly(bytes(data))
 
 
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
-                      st.text(max_size=8), st.just([]), st.just({}), st.lists(st.integers(-5, 10 ** 6), max_size=6))
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.just([]),
+    st.just({}),
+    st.lists(st.integers(-5, 10**6), max_size=6),
+)
 
 
 def _paths(value, prefix=()):
@@ -107,9 +130,14 @@ HEADER_PATHS = [p for p in _paths(split(VALID)[0]) if p and p[0] != "sections"]
 
 
 @SETTINGS
-@given(st.sampled_from(VALIDS),
-       st.lists(st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]), json_leaf),
-                min_size=1, max_size=3))
+@given(
+    st.sampled_from(VALIDS),
+    st.lists(
+        st.tuples(st.sampled_from(HEADER_PATHS), st.sampled_from(["replace", "delete"]), json_leaf),
+        min_size=1,
+        max_size=3,
+    ),
+)
 def test_header_mutations_with_valid_checksum(valid, edits):
     header, sections = split(valid)
     for path, op, value in edits:
@@ -126,13 +154,20 @@ def test_header_mutations_with_valid_checksum(valid, edits):
     head = json.dumps(header).encode()
     if len(head) > container.MAX_HEADER_BYTES:
         return
-    opens_or_fails_cleanly(PRE.pack(container.MAGIC, *container.VERSION, len(head), zlib.crc32(head)) + head
-                           + valid[PRE.size + PRE.unpack_from(valid)[3]:])
+    opens_or_fails_cleanly(
+        PRE.pack(container.MAGIC, *container.VERSION, len(head), zlib.crc32(head))
+        + head
+        + valid[PRE.size + PRE.unpack_from(valid)[3] :]
+    )
 
 
 @SETTINGS
-@given(st.sampled_from(VALIDS), st.integers(0, 3),
-       st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1, max_size=6), st.integers(-3, 3))
+@given(
+    st.sampled_from(VALIDS),
+    st.integers(0, 3),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    st.integers(-3, 3),
+)
 def test_payload_mutations_with_valid_checksums(valid, which, edits, resize):
     header, sections = split(valid)
     tag, payload = sections[which]

@@ -1,5 +1,6 @@
 """Decoding within a memory budget: the peak of a frame is known before anything is allocated; frames that do
 not fit whole are decoded in bands (equal to the whole frame), and a file that does not fit at all is refused."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -48,9 +49,25 @@ def test_the_huge_all_pruned_file_is_small_on_disk_and_planned_in_bands(tmp_path
 def test_decode_over_budget_is_one_line_exit_2(tmp_path):
     path = tmp_path / "huge.nerv"
     nervfile.save(huge_all_pruned_nerv(), path)
-    result = subprocess.run([sys.executable, "-m", "nervplayer", "decode", str(path), "--frame", "0", "-o",
-                             str(tmp_path / "f.png"), "--memory-budget", "64M"], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nervplayer",
+            "decode",
+            str(path),
+            "--frame",
+            "0",
+            "-o",
+            str(tmp_path / "f.png"),
+            "--memory-budget",
+            "64M",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "memory budget of 64.0 MiB" in lines[0] and "Traceback" not in result.stderr

@@ -1,10 +1,11 @@
 """The compression pipeline on a run fitted to the synthetic clip: stages, the report, resuming, QAT, bit search."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nervplayer.codec import CompressOptions, Compressed, Compressor, NervVideo, Stage, nervfile
+from nervplayer.codec import Compressed, CompressOptions, Compressor, NervVideo, Stage, nervfile
 from nervplayer.codec.evaluate import evaluate_nerv
 from nervplayer.errors import ConfigError, VideoError
 from nervplayer.train import Finished, Started, Step
@@ -73,8 +74,9 @@ def test_qat_with_per_layer_bits(run_copy, tmp_path):
 
 def test_no_pruning_and_other_coders(run_copy, tmp_path):
     for coder in ("range", "raw"):
-        opts = CompressOptions(prune=0.0, finetune_epochs=0, bits=10, per_channel=False, coder=coder,
-                               evaluate=False, device="cpu")
+        opts = CompressOptions(
+            prune=0.0, finetune_epochs=0, bits=10, per_channel=False, coder=coder, evaluate=False, device="cpu"
+        )
         events = run_all(Compressor(run_copy, tmp_path / f"{coder}.nerv", opts))
         assert [e.name for e in events if isinstance(e, Stage)] == ["prune", "quantize", "write"]
         assert events[-1].sizes["mask"] == 0 and events[-1].sparsity == 0
@@ -88,8 +90,10 @@ def test_refuses_another_video(run_copy, tmp_path):
         run_all(Compressor(run_copy, tmp_path / "x.nerv", CompressOptions(device="cpu"), source=str(other)))
 
 
-@pytest.mark.parametrize("bad", [dict(prune=1.0), dict(prune=-0.1), dict(bits=1), dict(bits=17),
-                                 dict(coder="huffman"), dict(finetune_epochs=-1)])
+@pytest.mark.parametrize(
+    "bad",
+    [dict(prune=1.0), dict(prune=-0.1), dict(bits=1), dict(bits=17), dict(coder="huffman"), dict(finetune_epochs=-1)],
+)
 def test_option_validation(bad):
     with pytest.raises(ConfigError):
         CompressOptions(**bad).validate()

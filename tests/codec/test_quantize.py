@@ -11,8 +11,8 @@ from nervplayer.codec.quantize import levels, quantize
 def test_2_to_the_b_minus_1_steps_cover_the_range(bits):
     w = np.linspace(-1.0, 3.0, 1001, dtype=np.float32).reshape(1, -1)
     q = quantize(w, bits, per_channel=True)
-    assert q.symbols.min() == 0 and q.symbols.max() == levels(bits) == 2 ** bits - 1
-    assert len(np.unique(q.symbols)) == min(2 ** bits, 1001)
+    assert q.symbols.min() == 0 and q.symbols.max() == levels(bits) == 2**bits - 1
+    assert len(np.unique(q.symbols)) == min(2**bits, 1001)
     err = np.abs(q.dequantize() - w).max()
     assert err <= float(q.step[0]) / 2 * 1.001
     # The public NeRV code divides by 2^b: its top level is never used. Ours lands on the stored maximum.

@@ -30,6 +30,7 @@ def test_file_equals_the_in_memory_quantized_model_bit_for_bit(tiny_file, tmp_pa
         assert torch.equal(a.predict([t]), b.predict([t]))
     # ... and both equal a plain NeRV loaded with the dequantized weights.
     from nervplayer.model import NeRV
+
     model = NeRV(TINY_MODEL, torch.nn.SiLU).eval()
     model.load_state_dict(nf.state_dict())
     with torch.no_grad():

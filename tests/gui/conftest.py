@@ -1,4 +1,5 @@
 """GUI tests run offscreen: the platform is chosen here, before anything imports Qt."""
+
 from __future__ import annotations
 
 import os
@@ -70,7 +71,7 @@ def shown_frame(player) -> np.ndarray:
     canvas.zoom_native()
     h, w = player.source.size
     x, y = round(canvas.view.ox), round(canvas.view.oy)
-    return grab(canvas)[y:y + h, x:x + w]
+    return grab(canvas)[y : y + h, x : x + w]
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ class StallProbe:
     """Ticks a 10 ms timer on the GUI thread and records the longest gap between ticks (a stalled event loop)."""
 
     def __init__(self, interval_ms: int = 10) -> None:
-        from PySide6.QtCore import QTimer, Qt
+        from PySide6.QtCore import Qt, QTimer
 
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -99,7 +100,7 @@ class StallProbe:
         self._last = now
         self.ticks += 1
 
-    def start(self) -> "StallProbe":
+    def start(self) -> StallProbe:
         self._last = time.perf_counter()
         self.timer.start()
         return self
@@ -154,6 +155,7 @@ def settings(tmp_path):
     from PySide6.QtCore import QSettings
 
     from nervplayer.gui.settings import Settings
+
     return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
 
 

@@ -4,6 +4,7 @@
 
 Takes a few minutes on a 2-core CPU (the fit is real).
 """
+
 from __future__ import annotations
 
 import os
@@ -96,5 +97,7 @@ def main(out: Path, epochs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"),
-         int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    main(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"),
+        int(sys.argv[2]) if len(sys.argv) > 2 else 40,
+    )

@@ -1,4 +1,5 @@
 """What the live charts plot: smoothing, spike-proof autoscale, best marker, labels (no drawing needed)."""
+
 import math
 
 import pytest
@@ -19,7 +20,7 @@ def test_smoothing_is_debiased_and_adjustable():
     assert h.smoothed_loss()[1].tolist() == pytest.approx([1.0, 1.0, 1.0])  # no bias towards 0 at the start
     h.add(Step(0.4, 4, 0.0, 1e-3))
     w = 0.6
-    expected = (w * (1 - w ** 3) + (1 - w) * 0.0) / (1 - w ** 4)
+    expected = (w * (1 - w**3) + (1 - w) * 0.0) / (1 - w**4)
     assert h.smoothed_loss()[1][-1] == pytest.approx(expected)
     h.smoothing = 0.0
     assert h.smoothed_loss()[1].tolist() == h.loss()[1].tolist()

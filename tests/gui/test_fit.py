@@ -1,5 +1,6 @@
 """The whole story on the bundled sample: fit a few epochs, watch the charts, compare, save as .nerv, reopen it
 with its source, and check the event loop never stalls."""
+
 import time
 
 import numpy as np
@@ -18,8 +19,10 @@ pytestmark = pytest.mark.skipif(SAMPLE is None, reason="resources/sample.mp4 is 
 
 def click_frame(qtbot, player, k):
     qtbot.mouseClick(player.timeline, Qt.MouseButton.LeftButton, pos=QPoint(round(player.timeline.x_of(k)), 10))
-    qtbot.waitUntil(lambda: player.canvas.displayed_index == k and player.canvas.frame.generation ==
-                    player.decoder.generation, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: player.canvas.displayed_index == k and player.canvas.frame.generation == player.decoder.generation,
+        timeout=10_000,
+    )
 
 
 def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit):
@@ -117,14 +120,17 @@ def test_plugin_parameters_become_form_fields(make_window):
     window = make_window(["/nonexistent.mp4"])
     panel = window.fit_panel
     panel.scheduler.set_choice("step")
-    labels = [panel.scheduler.form.itemAt(i, panel.scheduler.form.ItemRole.LabelRole).widget().text()
-              for i in range(panel.scheduler.form.rowCount())]
+    labels = [
+        panel.scheduler.form.itemAt(i, panel.scheduler.form.ItemRole.LabelRole).widget().text()
+        for i in range(panel.scheduler.form.rowCount())
+    ]
     assert labels == ["step size", "gamma"]
     panel.activation.set_choice("gelu")  # a parameter with choices becomes a combo box
     assert panel.activation.values() == {"approximate": "none"}
     panel.loss.set_choice("l1")
     assert panel.loss.params.isHidden() and not panel.activation.params.isHidden()
     from nervplayer.video import VideoInfo
+
     panel.set_video(VideoInfo("clip.mp4", "video", 30, 25.0, 64, 48))
     config = panel.config()
     assert (config.scheduler, config.scheduler_params) == ("step", {"step_size": 100, "gamma": 0.5})

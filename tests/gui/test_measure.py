@@ -3,6 +3,7 @@
 Fits nerv-xs for a few epochs, saves a .nerv, reopens it with its source, then measures scrub latency (timeline
 click to painted frame, cached and uncached), playback fps and the longest GUI stalls.
 """
+
 import os
 import statistics
 import time
@@ -15,9 +16,13 @@ from PySide6.QtWidgets import QApplication
 from nervplayer.codec import CompressOptions
 from nervplayer.gui.app import sample_path
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.environ.get("NERVPLAYER_MEASURE") or sample_path() is None,
-                                 reason="set NERVPLAYER_MEASURE=1 to measure (needs resources/sample.mp4)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.environ.get("NERVPLAYER_MEASURE") or sample_path() is None,
+        reason="set NERVPLAYER_MEASURE=1 to measure (needs resources/sample.mp4)",
+    ),
+]
 
 
 class PaintClock(QObject):
@@ -29,8 +34,12 @@ class PaintClock(QObject):
         canvas.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:
-        if event.type() == QEvent.Type.Paint and self.wanted is not None and self.at is None \
-                and self.canvas.displayed_index == self.wanted:
+        if (
+            event.type() == QEvent.Type.Paint
+            and self.wanted is not None
+            and self.at is None
+            and self.canvas.displayed_index == self.wanted
+        ):
             self.at = time.perf_counter()
         return False
 
@@ -107,16 +116,22 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
         results[label] = (player.display_fps(), fps, player.dropped, probe.stop())
         player.toggle_play()
 
-    print(f"\n[measure] sample {player.source.size[1]}x{player.source.size[0]}, {n} frames, nerv-xs, "
-          f"{epochs} epochs in {fit_seconds:.1f} s; clip fps {clip_fps:g}")
+    print(
+        f"\n[measure] sample {player.source.size[1]}x{player.source.size[0]}, {n} frames, nerv-xs, "
+        f"{epochs} epochs in {fit_seconds:.1f} s; clip fps {clip_fps:g}"
+    )
     print(f"[measure] longest GUI stall while fitting: {stall_fit * 1000:.0f} ms")
     print(f"[measure] decode (NervVideo.frame, CPU): median {statistics.median(decode_ms):.1f} ms")
     for label, runs in (("uncached", uncached), ("cached", cached)):
         total = [a + b for a, b in runs]
-        print(f"[measure] scrub latency, {label}: median {statistics.median(total):.1f} ms (max {max(total):.1f}):"
-              f" {statistics.median(a for a, _ in runs):.1f} ms to the paint, "
-              f"{statistics.median(b for _, b in runs):.1f} ms painting")
+        print(
+            f"[measure] scrub latency, {label}: median {statistics.median(total):.1f} ms (max {max(total):.1f}):"
+            f" {statistics.median(a for a, _ in runs):.1f} ms to the paint, "
+            f"{statistics.median(b for _, b in runs):.1f} ms painting"
+        )
     for label, (fps, target, dropped, stall) in results.items():
-        print(f"[measure] playback, {label}: {fps:.1f} fps shown (target {target:g}), {dropped} dropped, "
-              f"longest GUI stall {stall * 1000:.0f} ms")
+        print(
+            f"[measure] playback, {label}: {fps:.1f} fps shown (target {target:g}), {dropped} dropped, "
+            f"longest GUI stall {stall * 1000:.0f} ms"
+        )
     assert stall_fit < 1.0

@@ -1,13 +1,13 @@
 """A .nerv too large to decode within the memory budget becomes an error dialog; the window stays up."""
+
 import pytest
 
 pytest.importorskip("PySide6")
 
+from codec.conftest import huge_all_pruned_nerv  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from nervplayer.codec import nervfile, reader  # noqa: E402
-
-from codec.conftest import huge_all_pruned_nerv  # noqa: E402
 
 pytestmark = pytest.mark.gui
 

@@ -1,13 +1,13 @@
 """The playback widget on synthetic clips: exact frames, keys, compare modes, decoding off the GUI thread."""
+
 import time
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from nervplayer.video.source import ArraySource
 from nervplayer.gui.state import CompareMode
-
+from nervplayer.video.source import ArraySource
 
 
 def wait_shown(qtbot, player, index, timeout=3000):
@@ -27,8 +27,14 @@ def test_scrub_shows_exactly_the_decoders_frame(make_player, clip, qtbot, kit):
 
 
 KEYS = [  # key, modifier, expected frame from frame 8 of 16 at 4 fps
-    (Qt.Key.Key_Period, 9), (Qt.Key.Key_Comma, 7), (Qt.Key.Key_Right, 9), (Qt.Key.Key_Left, 7),
-    (Qt.Key.Key_Up, 15), (Qt.Key.Key_Down, 0), (Qt.Key.Key_Home, 0), (Qt.Key.Key_End, 15),
+    (Qt.Key.Key_Period, 9),
+    (Qt.Key.Key_Comma, 7),
+    (Qt.Key.Key_Right, 9),
+    (Qt.Key.Key_Left, 7),
+    (Qt.Key.Key_Up, 15),
+    (Qt.Key.Key_Down, 0),
+    (Qt.Key.Key_Home, 0),
+    (Qt.Key.Key_End, 15),
 ]
 
 
@@ -83,8 +89,8 @@ def test_compare_modes_change_the_image_as_they_should(make_player, clip, qtbot,
     c.zoom_native()
     full = kit.grab(c)
     x, y, half = round(c.view.ox), round(c.view.oy), c.width() // 2
-    assert np.array_equal(full[y:y + 64, x:x + 64], clip[4])
-    assert np.array_equal(full[y:y + 64, half + x:half + x + 64], recon[4])
+    assert np.array_equal(full[y : y + 64, x : x + 64], clip[4])
+    assert np.array_equal(full[y : y + 64, half + x : half + x + 64], recon[4])
 
     qtbot.keyClick(c, Qt.Key.Key_D)  # difference: not black where the frames differ
     assert player.compare.mode is CompareMode.DIFFERENCE
@@ -218,6 +224,7 @@ def test_playback_stops_at_the_end(make_player, clip, qtbot):
 
 def test_screenshots(make_player, clip, qtbot, tmp_path, kit):
     from PIL import Image
+
     player = make_player(ArraySource(kit.noisy(clip)), ArraySource(clip), frame=6, name="clip")
     player.screenshot_dir = tmp_path
     wait_shown(qtbot, player, 6)
@@ -257,8 +264,16 @@ def test_zoom_and_pan(make_player, clip, qtbot):
     fit = c.view.scale
     pos = QPointF(c.width() / 2 + 30, c.height() / 2 - 10)
     before = c.view.to_image(pos.x(), pos.y())
-    wheel = QWheelEvent(pos, c.mapToGlobal(pos), QPoint(), QPoint(0, 240), Qt.MouseButton.NoButton,
-                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    wheel = QWheelEvent(
+        pos,
+        c.mapToGlobal(pos),
+        QPoint(),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(c, wheel)
     assert c.view.scale == pytest.approx(fit * 1.44)
     assert c.view.to_image(pos.x(), pos.y()) == pytest.approx(before)

@@ -4,7 +4,6 @@ from PySide6.QtCore import Qt
 from nervplayer.video.source import ArraySource
 
 
-
 def test_first_frame_is_shown(make_player, clip, qtbot, kit):
     player = make_player(ArraySource(clip))
     qtbot.waitUntil(lambda: player.canvas.displayed_index == 0, timeout=3000)

@@ -1,4 +1,5 @@
 """The player's logic without pixels: state, clock, zoom geometry, cache and compare maths."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The main window: opening files, errors as dialogs, remembered state, the plugins dialog."""
+
 from pathlib import Path
 
 import pytest
@@ -87,12 +88,16 @@ def test_dropping_a_file_opens_it(make_window, qtbot, tmp_path):
     window.open_path = lambda path, *a, **k: opened.append(path)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "clip.nerv"))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dragEnterEvent(enter)
     assert enter.isAccepted()
-    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
+    window.dropEvent(
+        QDropEvent(
+            QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        )
+    )
     assert opened == [str(tmp_path / "clip.nerv")]
 
 
@@ -100,16 +105,25 @@ def test_plugins_dialog_lists_every_plugin_and_failures(qtbot):
     from nervplayer.plugins import LoadRecord, get_registry
 
     reg = get_registry()
-    reg.report.append(LoadRecord(name="broken", source="user:/x/broken.py", status="failed",
-                                 error="ImportError: no module named 'nope' (broken.py:1)"))
+    reg.report.append(
+        LoadRecord(
+            name="broken",
+            source="user:/x/broken.py",
+            status="failed",
+            error="ImportError: no module named 'nope' (broken.py:1)",
+        )
+    )
     try:
         dialog = PluginsDialog(reg)
         qtbot.addWidget(dialog)
-        rows = {dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i)
-                for i in range(dialog.tree.topLevelItemCount())}
+        rows = {
+            dialog.tree.topLevelItem(i).text(0): dialog.tree.topLevelItem(i)
+            for i in range(dialog.tree.topLevelItemCount())
+        }
         assert rows["broken"].text(1) == "failed" and "nope" in rows["broken"].text(3)
-        assert rows["activations"].text(1) == "ok" and rows["activations"].childCount() == \
-            len(reg.entries("activation"))
+        assert rows["activations"].text(1) == "ok" and rows["activations"].childCount() == len(
+            reg.entries("activation")
+        )
         children = [rows["activations"].child(i).text(0) for i in range(rows["activations"].childCount())]
         assert "activation:silu" in children
     finally:
@@ -145,8 +159,11 @@ def test_plugin_failures_at_start_up_show_a_dialog(make_window, monkeypatch):
     from nervplayer.plugins import LoadRecord, get_registry
 
     reg = get_registry()
-    monkeypatch.setattr(reg, "report", [*reg.report, LoadRecord("broken", "user:/x/broken.py", "failed",
-                                                                 "SyntaxError: invalid syntax (broken.py:3)")])
+    monkeypatch.setattr(
+        reg,
+        "report",
+        [*reg.report, LoadRecord("broken", "user:/x/broken.py", "failed", "SyntaxError: invalid syntax (broken.py:3)")],
+    )
     window = make_window(["/nonexistent.mp4"])
     texts = [b.informativeText() for b in error_dialogs(window)]
     assert any("broken" in t and "SyntaxError" in t for t in texts)
