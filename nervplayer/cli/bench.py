@@ -31,13 +31,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..device import resolve_device
 from ..model import count_parameters
 from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
 from ..model.render import times
 from ..train import Finished, FitConfig, Fitter, Started, Step
 from ..train.step import PHASES
-from .options import Parser, frame_size, key_values
+from .options import Parser, frame_size, key_values, output_file
 
 _NO_EVAL = 10**9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
 
@@ -71,7 +72,7 @@ def build_parser() -> Parser:
     p.add_argument("--decode-seconds", type=float, default=1.0, help="time each decoding setup this long (1 s)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     p.add_argument("--no-decode", action="store_true", help="skip decoding")
-    p.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
+    p.add_argument("--json", type=output_file, metavar="PATH", help="also write every number to this JSON file")
     return p
 
 
@@ -106,7 +107,7 @@ def main(argv: list[str]) -> int:
     result["command"] = "nervplayer bench " + " ".join(argv)
     print(report(result))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 
