@@ -25,4 +25,4 @@ def test_over_budget_nerv_is_a_dialog_and_the_window_stays(make_window, qtbot, t
     qtbot.waitUntil(lambda: dialog() is not None, timeout=30_000)
     text = dialog().informativeText()
     assert "memory budget of 64.0 MiB" in text and "needs" in text
-    assert window.isVisible() and window.nerv is None
+    assert window.isVisible() and window.session.nerv is None
