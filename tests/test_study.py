@@ -183,3 +183,12 @@ def test_cli_study_interrupted_then_continued(shapes_clip, tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["done", "done"] and all(int(r["epoch"]) == 12 for r in rows)
     assert os.path.getsize(out / "summary.png") > 1000
+    shown = _cli("--show", str(out))
+    assert shown.returncode == 0 and "lr 0.005" in shown.stdout and "lr 0.01" in shown.stdout
+
+
+def test_cli_show_of_a_folder_that_is_no_study_is_one_line(tmp_path):
+    out = _cli("--show", str(tmp_path))
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        f"nervplayer: error: {tmp_path}: not a study folder (study.json missing)"
+    ]

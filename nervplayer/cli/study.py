@@ -11,7 +11,16 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..study import STUDIES, RunSkipped, RunStarting, StudyFinished, StudyRunner, get_study, list_studies
+from ..study import (
+    STUDIES,
+    RunSkipped,
+    RunStarting,
+    StudyFinished,
+    StudyRunner,
+    get_study,
+    list_studies,
+    open_study,
+)
 from ..train import Evaluated, Finished, Started
 from . import fit
 from .options import Parser
@@ -40,6 +49,7 @@ def build_parser() -> Parser:
         help="scale every run down for a first look (nerv-xs, 160 px wide, 32 frames, a tenth of the epochs)",
     )
     p.add_argument("--list", action="store_true", help="list the studies and exit")
+    p.add_argument("--show", type=Path, metavar="DIR", help="print a study folder's summary (rebuilt from its runs)")
     return p
 
 
@@ -53,6 +63,11 @@ def main(argv: list[str]) -> int:
         for s in STUDIES.values():
             defaults = ", ".join(s.default_values) or "-"
             print(f"{s.name:<11} {s.description} (values: {defaults})")
+        return 0
+    if args.show is not None:
+        outputs = open_study(args.show)
+        _print_table(outputs.rows)
+        print(f"summary: {outputs.csv}, {outputs.json}" + (f", {outputs.png}" if outputs.png else ""))
         return 0
     if args.name is None:
         raise ConfigError(f"which study? available: {', '.join(list_studies())}")

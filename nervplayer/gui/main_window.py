@@ -16,6 +16,7 @@ from ..codec import CompressOptions
 from ..errors import NervError
 from ..plugins import get_registry
 from ..session import Session
+from ..study import open_study
 from ..train import FitConfig
 from .actions import ACTIONS, MENUS, create_actions
 from .charts import FitCharts
@@ -25,6 +26,7 @@ from .fit_panel import FitPanel
 from .player import PlayerWidget
 from .session_view import SessionView
 from .settings import Settings
+from .study_view import StudyDialog
 from .worker import run_job
 
 VIDEO_FILTER = "Videos and .nerv files (*.nerv *.mp4 *.mkv *.mov *.avi *.webm *.y4m);;All files (*)"
@@ -323,6 +325,22 @@ class MainWindow(QMainWindow):
         self.settings.cache_mb = megabytes
         self.player.set_cache_mb(megabytes)
         self.statusBar().showMessage(f"Frame cache: {megabytes} MB", 4000)
+
+    def open_study_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open study folder", str(Path.home()))
+        if folder:
+            self.open_study(folder)
+
+    def open_study(self, folder: str) -> StudyDialog | None:
+        """Show a study folder's plot and table (``nervplayer study --show``); a bad folder is an error dialog."""
+        try:
+            outputs = open_study(folder)
+        except NervError as e:
+            show_error(self, "Cannot open study", e)
+            return None
+        dialog = StudyDialog(outputs, self)
+        dialog.open()
+        return dialog
 
     def show_plugins(self) -> None:
         PluginsDialog(get_registry(), self).open()

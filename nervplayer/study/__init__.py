@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .catalogue import STUDIES, Study, Variant, get_study, list_studies
 from .runner import RunSkipped, RunStarting, StudyEvent, StudyFinished, StudyRunner, quick_config
-from .summary import StudyOutputs, collect, write_outputs
+from .summary import StudyOutputs, collect, open_study, write_outputs
 
 __all__ = [
     "STUDIES",
@@ -25,5 +25,6 @@ __all__ = [
     "StudyOutputs",
     "quick_config",
     "collect",
+    "open_study",
     "write_outputs",
 ]

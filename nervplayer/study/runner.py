@@ -19,9 +19,7 @@ from ..atomic import atomic_write_text
 from ..errors import ConfigError
 from ..train import Event, FitConfig, Fitter, runfolder
 from .catalogue import Study, Variant
-from .summary import RUNS, StudyOutputs, collect, write_outputs
-
-STUDY_FILE = "study.json"
+from .summary import RUNS, STUDY_FILE, StudyOutputs, collect, write_outputs
 
 
 @dataclass(frozen=True)

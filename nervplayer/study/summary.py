@@ -1,7 +1,7 @@
 """A study's results: one row per run (or per evaluation, for the epochs study) as CSV, JSON and a PNG plot.
 
 Everything is read back from the run folders, so the summary of an interrupted study shows what is finished and
-can be rebuilt at any time (``nervplayer study NAME ... --summary-only``).
+can be rebuilt at any time: :func:`open_study` (``nervplayer study --show DIR``, File > Open study in the player).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..errors import ConfigError
 from ..train import runfolder
-from .catalogue import Study, Variant
+from .catalogue import Study, Variant, get_study
 
+STUDY_FILE = "study.json"  # written by the runner: the study's name and every run's configuration
 RUNS = "runs"  # the run folders, one per variant, under the study folder
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
@@ -42,6 +44,7 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class StudyOutputs:
+    study: str  # the study's name
     csv: Path
     json: Path
     png: Path | None  # None when matplotlib is not installed
@@ -114,7 +117,7 @@ def write_outputs(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> St
         atomic_write_bytes(out_dir / SUMMARY_PNG, plot(study, rows, out_dir))
     except ImportError:
         png = None
-    return StudyOutputs(out_dir / SUMMARY_CSV, out_dir / SUMMARY_JSON, png, rows)
+    return StudyOutputs(study.name, out_dir / SUMMARY_CSV, out_dir / SUMMARY_JSON, png, rows)
 
 
 def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
@@ -172,3 +175,30 @@ def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+def open_study(folder: str | Path) -> StudyOutputs:
+    """A study folder's summary, rebuilt from its run folders (so it shows runs finished since it was written)."""
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / STUDY_FILE).read_text())
+        study, runs = get_study(record["study"]), record["runs"]
+        previous = (
+            {r["run"]: r for r in json.loads((folder / SUMMARY_JSON).read_text())["rows"]}
+            if (folder / SUMMARY_JSON).is_file()
+            else {}
+        )
+    except FileNotFoundError:
+        raise ConfigError(f"{folder}: not a study folder ({STUDY_FILE} missing)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{folder / STUDY_FILE}: unreadable study record ({e})") from None
+    variants = [
+        Variant(
+            name,
+            previous.get(name, {}).get("label", name),
+            previous.get(name, {}).get("value", name),
+            group=previous.get(name, {}).get("group", ""),
+        )
+        for name in runs
+    ]
+    return write_outputs(study, collect(study, variants, folder / RUNS), folder)
