@@ -1,4 +1,4 @@
-"""The fit loop: a NeRV trained on one clip, as a generator of progress events.
+"""The fit loop: a network of any model plugin trained on one clip, as a generator of progress events.
 
 ``Fitter(config, run_dir).run()`` yields :mod:`~nervplayer.train.events`; ``pause()``, ``resume()`` and
 ``cancel()`` may be called from any thread and take effect between steps. A cancelled fit writes a checkpoint
@@ -17,9 +17,14 @@ import torch
 
 from .. import __version__
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
-from ..model import ModelConfig, NeRV, count_parameters, model_config
+from torch.func import functional_call
+
+from ..model import ModelConfig
+from ..model import architectures
 from ..model.render import times, to_uint8
+from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, registry as global_registry
+from ..plugins.api import Frames
 from ..video import FrameStore, build_store, file_hash, iter_frames, output_size, probe
 from . import run as runfolder
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
@@ -27,11 +32,11 @@ from .config import FitConfig
 from .device import Precision, resolve_device, resolve_precision
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
 from .evaluate import evaluate, summary
+from .rate import RateQuantizer
 
 
-def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None
-                ) -> tuple[FrameStore, dict[str, Any]]:
-    """Decode the configured frame range once into a frame store; return it with a record of the source."""
+def clip_frames(config: FitConfig):
+    """Probe the clip (nothing is decoded): ``(info, end, Frames)`` of the configured range and size."""
     info = probe(config.video)
     end = info.num_frames if config.end is None else config.end
     if end > info.num_frames or config.start >= info.num_frames:
@@ -40,6 +45,20 @@ def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None 
     if count < 2:
         raise ConfigError(f"{config.video}: a fit needs at least 2 frames, the range holds {count}")
     h, w = output_size(info, config.size, config.scale)
+    return info, end, Frames(h, w, count)
+
+
+def model_spec(config: FitConfig, frames: Frames, plugins: Registry | None = None) -> ModelSpec:
+    """The network a fit of ``config`` trains on a clip of ``frames`` (checked, sized to the budget)."""
+    return architectures.resolve(config.arch, frames, config.model, config.preset, config.budget,
+                                 config.activation, config.activation_params, plugins)
+
+
+def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None = None
+                ) -> tuple[FrameStore, dict[str, Any]]:
+    """Decode the configured frame range once into a frame store; return it with a record of the source."""
+    info, end, frames = clip_frames(config)
+    count, h, w = frames.num_frames, frames.height, frames.width
     budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
     store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
     source = {"path": str(Path(config.video).resolve()), "name": Path(config.video).name,
@@ -50,7 +69,7 @@ def load_source(config: FitConfig, device: torch.device, cache_dir: Path | None 
 
 
 class Fitter:
-    """Trains a NeRV on one clip. See the module docstring for the threading contract.
+    """Trains a model (any ``model`` plugin) on one clip. See the module docstring for the threading contract.
 
     ``init_state`` starts from given weights and ``masks`` (name → bool tensor) keeps pruned weights at zero:
     the compression pipeline fine-tunes through this same loop.
@@ -64,30 +83,36 @@ class Fitter:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.plugins = plugins or global_registry()
         # Plugins first: a typo in a name fails before minutes of decoding.
-        act = self.plugins.factory("activation", config.activation, config.activation_params)
+        self.plugins.factory("activation", config.activation, config.activation_params)
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
         checkpoint = self._prepare_run_dir(resume)
+        # The model is sized before the clip is decoded: a bad model option or budget fails at once.
+        self.spec = model_spec(config, clip_frames(config)[2], self.plugins)
         self.store, self.source = load_source(config, self.device,
                                               self.run_dir / "cache" if self.run_dir else None)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
-        self.model_config: ModelConfig = model_config(config.preset, self.store.height, self.store.width,
-                                                      activation=config.activation,
-                                                      activation_params=dict(config.activation_params),
-                                                      **config.model)
+        #: the NeRV config of a ``nerv`` fit (None for other architectures)
+        self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
         torch.manual_seed(config.seed)
-        self.model = NeRV(self.model_config, act).to(self.device)
+        self.model = architectures.build(self.spec, self.plugins).to(self.device)
+        self.content_adaptive = bool(getattr(self.model, "content_adaptive", False))
         if self.precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if init_state is not None:
             self.model.load_state_dict(init_state)
+        self.stored = architectures.architecture(self.spec.arch, self.plugins)[1].stored(self.model)
+        self.quantizer = (RateQuantizer(self.model, self.stored, config.qat_bits).to(self.device)
+                          if config.qat else None)
+        self.pixels = self.num_frames * self.store.height * self.store.width
         self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.base_lr, betas=(0.5, 0.999), eps=1e-8,
+        trained = list(self.model.parameters()) + (list(self.quantizer.parameters()) if self.quantizer else [])
+        self.optimizer = torch.optim.Adam(trained, lr=self.base_lr, betas=(0.5, 0.999), eps=1e-8,
                                           **({"fused": True} if self.device.type == "cuda" else {"foreach": True}))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
         self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
@@ -127,9 +152,18 @@ class Fitter:
                           "params": self.plugins.resolve_params(kind, getattr(self.config, kind),
                                                                 getattr(self.config, f"{kind}_params"))}
                    for kind in ("activation", "loss", "scheduler")}
-        return {"nervplayer": __version__, "fit": self.config.to_dict(), "model": self.model_config.to_dict(),
-                "source": self.source, "plugins": plugins, "params": count_parameters(self.model),
+        entry = self.plugins.get("model", self.spec.arch)
+        plugins["model"] = {"id": entry.id, "version": entry.version, "params": dict(self.config.model)}
+        return {"nervplayer": __version__, "fit": self.config.to_dict(), "model": self.spec.model_dict(),
+                "source": self.source, "plugins": plugins, "params": self.stored_params,
+                "macs_per_pixel": architectures.macs_per_pixel(self.spec, self.plugins),
                 "train_frames": self.train_indices, "unseen_frames": self.unseen_indices}
+
+    @property
+    def stored_params(self) -> int:
+        """Values a ``.nerv`` of this model stores (weights and latents): what a budget counts."""
+        state = self.model.state_dict()
+        return sum(state[name].numel() for name in self.stored)
 
     def _prepare_run_dir(self, resume: bool) -> dict[str, Any] | None:
         if self.run_dir is None:
@@ -157,6 +191,8 @@ class Fitter:
 
     def _checkpoint_state(self) -> dict[str, Any]:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 **({"quantizer": self.quantizer.state_dict(), "quant_steps": self.quantizer.steps()}
+                    if self.quantizer else {}),
                  "scaler": self.scaler.state_dict(), "epoch": self.epoch, "pos": self.pos, "step": self.step,
                  "elapsed": self.elapsed, "rng_cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
@@ -165,6 +201,8 @@ class Fitter:
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        if self.quantizer is not None:
+            self.quantizer.load_state_dict(state["quantizer"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -200,8 +238,12 @@ class Fitter:
             group["lr"] = lr
         target = self._to_float(frames)
         with self.precision.autocast(self.device):
-            pred = self.model(self._times(indices))
+            pred = self._forward(indices, target)
         loss = self.loss_fn(pred.float(), target)
+        if self.quantizer is not None:
+            bits = self.quantizer.take_rate_bits()
+            if self.config.rate_lambda and bits is not None:
+                loss = loss + self.config.rate_lambda * bits / self.pixels
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -213,9 +255,37 @@ class Fitter:
                     params[name].mul_(mask)
         return loss.detach()
 
+    def _latent_quantize(self, batch: int):
+        """What a content-adaptive model passes its latents through: the learned-step quantizer (their rate
+        scaled from the batch to the clip), or nothing without QAT."""
+        q = self.quantizer
+        return None if q is None else (lambda name, x: q.quantize(name, x, self.num_frames / batch))
+
+    def _forward(self, indices: list[int], target: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's frames: the training forward when ``target`` is given (content-adaptive models see the
+        frames), else decoding from the stored state; with QAT, through the quantized stored tensors."""
+        t = self._times(indices)
+        kwargs = ({"frames": target, "quantize": self._latent_quantize(len(indices))}
+                  if target is not None and self.content_adaptive else {})
+        if self.quantizer is None:
+            return self.model(t, **kwargs)
+        return functional_call(self.model, self.quantizer.quantized_parameters(self.model), (t,), kwargs)
+
+    @torch.no_grad()
+    def _encode_latents(self, batch_size: int = 8) -> None:
+        """Write every frame's latents into the model (content-adaptive models), as decoding will see them."""
+        if not self.content_adaptive:
+            return
+        for start in range(0, self.num_frames, batch_size):
+            idx = list(range(start, min(start + batch_size, self.num_frames)))
+            self.model.encode_latents(self._times(idx), self._to_float(self.store.get(idx).to(self.device)),
+                                      self._latent_quantize(len(idx)))
+        if self.quantizer is not None:
+            self.quantizer.clear()
+
     def run(self) -> Iterator[Event]:
         cfg = self.config
-        yield Started(count_parameters(self.model), str(self.device), self.precision.name, self.num_frames,
+        yield Started(self.stored_params, str(self.device), self.precision.name, self.num_frames,
                       len(self.train_indices), self.store.height, self.store.width, cfg.epochs,
                       self.epoch + self.pos / self.steps_per_epoch, self.steps_per_epoch,
                       getattr(self.store, "kind", "memory"))
@@ -281,8 +351,13 @@ class Fitter:
         if (ev := self._save_checkpoint()) is not None:
             yield ev
         if status == "completed" and self.run_dir is not None:
+            with self._lock:
+                self._encode_latents()
             weights = str(self.run_dir / runfolder.WEIGHTS)
-            save_weights(Path(weights), self.model.state_dict(), {"model": self.model_config.to_dict()})
+            meta: dict[str, Any] = {"model": self.spec.model_dict(), "arch": self.spec.plugin_ref()}
+            if self.quantizer is not None:
+                meta["quant_steps"] = self.quantizer.steps()
+            save_weights(Path(weights), self.model.state_dict(), meta)
         yield Finished(status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed,
                        self.last_eval, weights)
 
@@ -292,9 +367,11 @@ class Fitter:
         with torch.no_grad(), self._lock:
             self.model.eval()
             try:
-                return self.model(self._times(indices)).float()
+                return self._forward(indices).float()
             finally:
                 self.model.train()
+                if self.quantizer is not None:
+                    self.quantizer.clear()
 
     def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
         """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
@@ -303,6 +380,8 @@ class Fitter:
                                for i in range(0, len(indices), batch_size)])
 
     def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
+        with self._lock:
+            self._encode_latents()
         metrics = evaluate(self._predict, self.store)
         pooled = summary(metrics, self.train_indices, self.unseen_indices)
         seen, unseen = pooled["seen"], pooled["unseen"]
