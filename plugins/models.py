@@ -30,8 +30,10 @@ class NervArchitecture(ModelArchitecture):
     def configure(self, frames: Frames, params: dict[str, Any], scale: float = 1.0) -> dict[str, Any]:
         cfg = model_config("nerv-s", frames.height, frames.width, **params)
         if scale != 1.0:
-            cfg = ModelConfig.from_dict({**cfg.to_dict(), "fc_c": _scaled(cfg.fc_c, scale),
-                                         "stem_dim": _scaled(cfg.stem_dim, scale),
+            # fc_c is a small integer: the stem's width absorbs its rounding, so the count grows smoothly.
+            fc_c = _scaled(cfg.fc_c, scale)
+            cfg = ModelConfig.from_dict({**cfg.to_dict(), "fc_c": fc_c,
+                                         "stem_dim": _scaled(cfg.stem_dim, scale * cfg.fc_c * scale / fc_c),
                                          "lower_width": _scaled(cfg.lower_width, scale)})
         return {k: v for k, v in cfg.to_dict().items()
                 if k not in ("height", "width", "activation", "activation_params")}
@@ -73,8 +75,9 @@ class HnervArchitecture(ModelArchitecture):
         p = {"c0": 64, "embed_dim": 16, "reduction": 1.2, "lower_width": 12, "encoder_width": 32,
              "strides": [5, 4, 4, 2, 2], "min_cells": 2, **params}
         gh, gw, strides = hnerv.fit_strides(frames.height, frames.width, tuple(p["strides"]), int(p["min_cells"]))
-        return {"c0": _scaled(int(p["c0"]), math.sqrt(scale)), "embed_dim": int(p["embed_dim"]),
-                "reduction": float(p["reduction"]), "lower_width": int(p["lower_width"]),
+        f = math.sqrt(scale)
+        return {"c0": round(float(p["c0"]) * f, 4), "embed_dim": int(p["embed_dim"]),
+                "reduction": float(p["reduction"]), "lower_width": round(max(1.0, float(p["lower_width"]) * f), 4),
                 "encoder_width": int(p["encoder_width"]), "strides": list(strides), "grid_h": gh, "grid_w": gw}
 
     def build(self, frames: Frames, config: dict[str, Any], activation) -> hnerv.HNeRV:

@@ -69,7 +69,7 @@ def resolve(arch: str, frames: Frames, params: dict[str, Any] | None = None, pre
     given = plugins.check_params("model", entry.id, params)
     name = preset or impl.default_preset
     if name is not None and name not in impl.presets:
-        raise ConfigError(f"unknown preset {name!r} for model {entry.id!r}; available: "
+        raise ConfigError(f"unknown preset {name!r}; available for model {entry.id!r}: "
                           f"{', '.join(impl.presets) or 'none'}")
     merged = {**(impl.presets[name] if name else {}), **given}
     act_params = plugins.resolve_params("activation", activation, activation_params)

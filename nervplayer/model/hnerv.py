@@ -28,11 +28,10 @@ def _identity(name: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def decoder_widths(c0: int, blocks: int, reduction: float, lower_width: int) -> list[int]:
-    widths = [c0]
-    for _ in range(blocks):
-        widths.append(max(int(round(widths[-1] / reduction)), lower_width))
-    return widths
+def decoder_widths(c0: float, blocks: int, reduction: float, lower_width: float) -> list[int]:
+    """C0, then ÷ ``reduction`` per block, at least ``lower_width``; rounded only at the end, so a budget search
+    over a fractional C0 changes the count in small steps."""
+    return [max(int(round(max(c0 / reduction ** i, lower_width))), 1) for i in range(blocks + 1)]
 
 
 class ChannelNorm(nn.Module):
@@ -85,8 +84,8 @@ class HNeRV(nn.Module):
         self.grid = (int(config["grid_h"]), int(config["grid_w"]))
         self.upscale = math.prod(strides)
         embed = int(config["embed_dim"])
-        widths = decoder_widths(int(config["c0"]), len(strides), float(config["reduction"]),
-                                int(config["lower_width"]))
+        widths = decoder_widths(float(config["c0"]), len(strides), float(config["reduction"]),
+                                float(config["lower_width"]))
         self.encoder = Encoder(strides, int(config["encoder_width"]), embed)
         self.register_buffer(EMBEDDINGS, torch.zeros(num_frames, embed, *self.grid))
         self.stem = nn.Sequential(nn.Conv2d(embed, widths[0], 1), activation())
@@ -140,7 +139,8 @@ def fit_strides(height: int, width: int, strides: tuple[int, ...], min_cells: in
 def macs_per_pixel(height: int, width: int, config: dict[str, Any]) -> float:
     strides = tuple(config["strides"])
     gh, gw = int(config["grid_h"]), int(config["grid_w"])
-    widths = decoder_widths(int(config["c0"]), len(strides), float(config["reduction"]), int(config["lower_width"]))
+    widths = decoder_widths(float(config["c0"]), len(strides), float(config["reduction"]),
+                            float(config["lower_width"]))
     h, w = gh, gw
     macs = int(config["embed_dim"]) * widths[0] * h * w
     for i, s in enumerate(strides):

@@ -269,7 +269,10 @@ class Fitter:
                   if target is not None and self.content_adaptive else {})
         if self.quantizer is None:
             return self.model(t, **kwargs)
-        return functional_call(self.model, self.quantizer.quantized_parameters(self.model), (t,), kwargs)
+        tensors = self.quantizer.quantized_parameters(self.model)
+        if target is None:  # decoding: the tensors in the reader's (contiguous) layout, so the frames match it bit for bit
+            tensors = {k: v.contiguous() for k, v in {**dict(self.model.named_buffers()), **tensors}.items()}
+        return functional_call(self.model, tensors, (t,), kwargs)
 
     @torch.no_grad()
     def _encode_latents(self, batch_size: int = 8) -> None:

@@ -51,12 +51,11 @@ class RateQuantizer(nn.Module):
         super().__init__()
         self.names = list(stored)
         self.kinds = dict(stored)
-        state = model.state_dict()
+        state, params = model.state_dict(), dict(model.named_parameters())
         steps = {}
         for name in self.names:
             value = state[name]
-            if value.numel() and value.abs().max() > 0 and isinstance(dict(model.named_parameters()).get(name),
-                                                                      nn.Parameter):
+            if name in params and value.numel() and value.abs().max() > 0:
                 step = float(value.abs().max()) / (2 ** (bits - 1) - 1)
             else:
                 step = LATENT_INIT_STEP
