@@ -165,7 +165,10 @@ def test_cli_bad_model_input_is_one_line_before_the_clip_is_decoded(shapes_clip,
         "wrong preset": (["--arch", "hnerv", "--preset", "nerv-s"], "unknown preset 'nerv-s'; available"),
     }
     for name, (args, message) in cases.items():
-        code = main(["fit", str(shapes_clip), "-o", str(tmp_path / name), *args])
+        try:
+            code = main(["fit", str(shapes_clip), "-o", str(tmp_path / name), *args])
+        except SystemExit as e:  # argparse's own usage errors
+            code = e.code
         err = capsys.readouterr().err
         assert code == 2, name
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
