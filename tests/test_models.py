@@ -190,3 +190,24 @@ def test_the_documented_model_plugin_loads_and_fits(shapes_clip, tmp_path, monke
     assert reg.get("model", "tinygrid").source.startswith("user:"), [r for r in reg.report if r.status != "ok"]
     _, psnr = _fit(shapes_clip, tmp_path / "run", "tinygrid", 3, budget=20_000, lr=1e-2)
     assert psnr[-1] > psnr[0]
+
+
+def test_rd_puts_several_runs_on_one_plot_with_bd_rates_against_x264(shapes_clip, tmp_path, capsys):
+    import json
+
+    from nervplayer.cli.main import main
+    _fit(shapes_clip, tmp_path / "nerv", "nerv", 1, budget=20_000)
+    _fit(shapes_clip, tmp_path / "hq", "hnerv", 1, budget=20_000, qat=True, rate_lambda=0.05)
+    out = tmp_path / "rd.json"
+    assert main(["rd", str(tmp_path / "nerv"), str(tmp_path / "hq"), "-o", str(out), "--prunes", "0",
+                 "--bits", "4,6,8", "--finetune-epochs", "0", "--device", "cpu", "--codecs"]) == 0
+    data = json.loads(out.read_text())
+    names = [c["name"] for c in data["curves"]]
+    assert names[:2] == ["nerv (nerv)", "hnerv (hq)"] and set(names[2:]) == {"libx264", "libx265", "libsvtav1"}
+    assert len(data["curves"][1]["points"]) == 1  # a rate-aware run: its learned-step file
+    bd = data["bd_rate_vs_x264_medium"]
+    assert {"nerv (nerv)", "hnerv (hq)", "libx265", "libsvtav1"} == set(bd)
+    for entry in bd.values():
+        assert (entry["bd_rate_percent"] is None) == bool(entry["note"])
+    assert "BD-rate of nerv (nerv) against x264 medium" in capsys.readouterr().out
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
