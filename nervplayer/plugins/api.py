@@ -95,11 +95,11 @@ class ModelArchitecture:
     (float tensor [B]; a fractional index decodes between frames) to frames [B, 3, height, width] in [0, 1].
     Everything a ``.nerv`` stores is in its ``state_dict`` (parameters, and buffers for per-frame latents).
 
-    A content-adaptive network (its module defines ``fit_forward``) computes per-frame latents from the frames:
-    ``fit_forward(t, frames, quantize) -> frames`` is the training forward, which sees the target frames (float
-    [B, 3, H, W]) and passes every stored latent it computes through ``quantize(name, tensor)``;
-    ``encode_latents(t, frames, quantize) -> None`` writes the (quantized) latents of those frames into the
-    buffers ``forward`` reads. The trainer encodes every frame before it evaluates or saves.
+    A content-adaptive network (its module sets ``content_adaptive = True``) computes per-frame latents from the
+    frames: ``forward(t, frames=..., quantize=...)`` is the training forward, which sees the target frames (float
+    [B, 3, H, W]) and passes every stored latent it computes through ``quantize(name, tensor)`` (or keeps it as
+    is when ``quantize`` is None); ``encode_latents(t, frames, quantize)`` writes the (quantized) latents of those
+    frames into the buffers ``forward(t)`` reads. The trainer encodes every frame before it evaluates or saves.
     """
 
     #: named sizes: preset name → params

@@ -98,8 +98,8 @@ def _smoke_test_model(entry: PluginEntry) -> None:
         raise PluginError(f"model {entry.id!r}: the factory must return a ModelArchitecture")
     frames = Frames(27, 43, 4)
     net = arch.build(frames, arch.configure(frames, {}, 0.25), torch.nn.SiLU)
-    if hasattr(net, "fit_forward") and not hasattr(net, "encode_latents"):
-        raise PluginError(f"model {entry.id!r} defines fit_forward but not encode_latents")
+    if getattr(net, "content_adaptive", False) and not callable(getattr(net, "encode_latents", None)):
+        raise PluginError(f"model {entry.id!r} is content-adaptive but has no encode_latents")
     with torch.no_grad():
         out = net.eval()(torch.tensor([0.0, 0.5]))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 3, 27, 43):
