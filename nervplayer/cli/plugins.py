@@ -1,7 +1,7 @@
 """``nervplayer plugins``: every plugin with its kind, source, version and status; failures with their error."""
 from __future__ import annotations
 
-from ..plugins import builtin_plugin_dir, registry, user_plugin_dir
+from ..plugins import KINDS, builtin_plugin_dir, registry, user_plugin_dir
 from .options import Parser
 
 
@@ -12,14 +12,16 @@ def main(argv: list[str]) -> int:
     reg = registry()
     print(f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
           "entry points:    group 'nervplayer.plugins'\n")
-    for kind in ("activation", "loss", "scheduler"):
+    for kind in KINDS:
         print(f"{kind}s:")
         for e in reg.entries(kind):
             alias = f" (alias {', '.join(e.aliases)})" if e.aliases else ""
             print(f"  {e.id:<16} v{e.version:<6} {e.source:<12} {e.description}{alias}")
             if args.verbose:
                 for prm in e.params:
-                    print(f"      {prm.name} = {prm.default!r}  {prm.description}")
+                    limits = "" if prm.minimum is None and prm.maximum is None else \
+                        f" [{prm.minimum}, {prm.maximum}]"
+                    print(f"      {prm.name} = {prm.default!r}{limits}  {prm.description}")
         print()
     print("load report:")
     for rec in reg.report:
