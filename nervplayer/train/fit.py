@@ -351,11 +351,11 @@ class Fitter:
 
     def _finish(self, status: str) -> Iterator[Event]:
         weights = None
+        with self._lock:  # a stopped run's checkpoint holds the latents of its current weights too
+            self._encode_latents()
         if (ev := self._save_checkpoint()) is not None:
             yield ev
         if status == "completed" and self.run_dir is not None:
-            with self._lock:
-                self._encode_latents()
             weights = str(self.run_dir / runfolder.WEIGHTS)
             meta: dict[str, Any] = {"model": self.spec.model_dict(), "arch": self.spec.plugin_ref()}
             if self.quantizer is not None:
