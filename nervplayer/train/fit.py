@@ -14,13 +14,11 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from .. import __version__
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
-from torch.func import functional_call
-
-from ..model import ModelConfig
-from ..model import architectures
+from ..model import ModelConfig, architectures
 from ..model.render import times, to_uint8
 from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, registry as global_registry
@@ -35,7 +33,7 @@ from .evaluate import evaluate, summary
 from .rate import RateQuantizer
 
 
-def clip_frames(config: FitConfig):
+def clip_frames(config: FitConfig) -> tuple[Any, int, Frames]:
     """Probe the clip (nothing is decoded): ``(info, end, Frames)`` of the configured range and size."""
     info = probe(config.video)
     end = info.num_frames if config.end is None else config.end
