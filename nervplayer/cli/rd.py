@@ -94,8 +94,8 @@ def main(argv: list[str]) -> int:
             bd = bd_rate([q.bpp for q in x264.points], [q.psnr for q in x264.points], [q.bpp for q in front],
                          [q.psnr for q in front])
             extra["bd_rate_vs_x264_medium"][curve.name] = bd.to_dict()
-            said = (f"{bd.percent:+.1f} % over {bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB" if bd.percent is not None
-                    else f"none: {bd.note}")
+            said = (f"{bd.percent:+.1f} % over {bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB"
+                    f"{f' ({bd.note})' if bd.note else ''}" if bd.percent is not None else f"none: {bd.note}")
             print(f"BD-rate of {curve.name} against x264 medium: {said}")
     extra["curves"] = [c.compressai() for c in curves] + [c.compressai(pareto=False) for c in codecs]
     write_json(curves[0], args.output, extra)

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+NARROW_DB = 1.0  # an overlap narrower than this is reported with a warning
+
 
 @dataclass(frozen=True)
 class BDRate:
@@ -52,4 +54,6 @@ def bd_rate(ref_rate: Sequence[float], ref_psnr: Sequence[float], test_rate: Seq
         antiderivative = _fit(p, log_r).integ()
         integrals.append((antiderivative(hi) - antiderivative(lo)) / (hi - lo))
     percent = (10 ** (integrals[1] - integrals[0]) - 1) * 100
-    return BDRate(float(percent) if math.isfinite(percent) else None, (float(lo), float(hi)))
+    note = (f"the curves share only {hi - lo:.2f} dB: this is a rate ratio near one quality, not an average"
+            if hi - lo < NARROW_DB else "")
+    return BDRate(float(percent) if math.isfinite(percent) else None, (float(lo), float(hi)), note)

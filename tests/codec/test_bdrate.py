@@ -43,3 +43,9 @@ def test_curves_that_do_not_overlap_have_no_bd_rate_and_say_why():
 def test_two_points_are_fitted_by_a_line():
     result = bd_rate([0.1, 0.4], [30.0, 36.0], [0.05, 0.2], [30.0, 36.0])
     assert math.isclose(result.percent, -50.0, abs_tol=1e-6)
+
+
+def test_a_narrow_overlap_is_flagged():
+    result = bd_rate(RATE, PSNR, [0.3, 0.5], [39.5, 42.0])
+    assert result.overlap == (39.5, 40.0) and result.percent is not None
+    assert "share only 0.50 dB" in result.note
