@@ -82,7 +82,7 @@ def test_builtins_load_under_a_private_module_name():
 
     reg = Registry()
     load_folder(reg, plugins.builtin_plugin_dir(), "builtin")
-    assert {e.module for e in reg.entries()} == {"activations", "losses", "schedulers"}
+    assert {e.module for e in reg.entries()} == {"activations", "losses", "models", "schedulers"}
     assert "nervplayer._loaded_plugins.builtin.activations" in sys.modules
     assert "plugins" not in sys.modules and "activations" not in sys.modules
 

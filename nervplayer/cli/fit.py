@@ -1,7 +1,9 @@
-"""``nervplayer fit VIDEO -o RUN``: fit a NeRV to a video, with a progress bar; Ctrl-C checkpoints and stops."""
+"""``nervplayer fit VIDEO -o RUN``: fit a model (NeRV by default, any ``model`` plugin with ``--arch``) to a video,
+with a progress bar; Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from dataclasses import fields
@@ -28,7 +30,19 @@ def build_parser() -> Parser:
         "extend a finished run (the schedule continues as an N-epoch run would: the learning "
         "rate at each epoch is the one a run started with --epochs N has there)",
     )
-    p.add_argument("--preset", help="nerv-xs | nerv-s | nerv-m | nerv-l (default nerv-s)")
+    p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
+    p.add_argument(
+        "--preset",
+        help="a preset of the model, e.g. nerv-xs | nerv-s | nerv-m | nerv-l (default: the "
+        "model's own, nerv-s for nerv)",
+    )
+    p.add_argument(
+        "--params",
+        dest="budget",
+        type=_count,
+        metavar="N",
+        help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
     p.add_argument("--batch-size", type=int)
@@ -48,7 +62,20 @@ def build_parser() -> Parser:
         "--model",
         action="append",
         metavar="K=V",
-        help="model override, e.g. stem_dim=1024, fc_c=58, strides=[5,2,2], pe_levels=80",
+        help="model parameter, e.g. stem_dim=1024, fc_c=58, strides=[5,2,2], pe_levels=80 (nerv); "
+        "'nervplayer plugins' lists each model's",
+    )
+    p.add_argument(
+        "--qat",
+        action="store_true",
+        default=None,
+        help="rate-aware training: quantize every stored tensor with a learned step during the fit",
+    )
+    p.add_argument("--qat-bits", type=int, help="bit width the learned steps start from (default 8)")
+    p.add_argument(
+        "--rate-lambda",
+        type=float,
+        help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat",
     )
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CPU and CUDA)")
@@ -92,7 +119,14 @@ def config_from_args(args) -> FitConfig:
         "eval_every": args.eval_every,
         "checkpoint_every": args.checkpoint_every,
         "cache_budget_mb": args.cache_budget_mb,
+        "arch": args.arch,
+        "budget": args.budget,
+        "qat": args.qat,
+        "qat_bits": args.qat_bits,
+        "rate_lambda": args.rate_lambda,
     }
+    if args.rate_lambda:
+        given["qat"] = True
     for kind in ("activation", "loss", "scheduler"):
         if getattr(args, f"{kind}_param"):
             given[f"{kind}_params"] = key_values(getattr(args, f"{kind}_param"), f"--{kind}-param")
@@ -103,6 +137,16 @@ def config_from_args(args) -> FitConfig:
     base.update({k: v for k, v in given.items() if v is not None})
     known = {f.name for f in fields(FitConfig)}
     return FitConfig(**{k: v for k, v in base.items() if k in known})
+
+
+def _count(text: str) -> int:
+    from ..errors import NervError
+    from ..model.architectures import parse_count
+
+    try:
+        return parse_count(text)
+    except NervError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str]) -> int:
@@ -129,9 +173,13 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
     bar, psnr, finished = None, "–", None
     for ev in fitter.run():
         if isinstance(ev, Started):
+            spec = fitter.spec
+            size = "sized to the budget" if fitter.config.budget else fitter.config.preset
+            macs = fitter.record()["macs_per_pixel"]
             print(
                 f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
-                f"{ev.width}x{ev.height}, {fitter.config.preset} ({ev.num_params:,} params) on {ev.device} "
+                f"{ev.width}x{ev.height}, {spec.arch}{f' ({size})' if size else ''}: {ev.num_params:,} params, "
+                f"{macs:,.0f} MACs/pixel{', QAT' if fitter.config.qat else ''} on {ev.device} "
                 f"{ev.precision}, frames in {ev.frame_store}",
                 file=sys.stderr,
             )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ..plugins import builtin_plugin_dir, get_registry, user_plugin_dir
+from ..plugins import KINDS, builtin_plugin_dir, get_registry, user_plugin_dir
 from .options import Parser
+
+PLURALS = {"loss": "losses"}  # the listing's headings: activations, losses, schedulers, models
 
 
 def main(argv: list[str]) -> int:
@@ -15,14 +17,15 @@ def main(argv: list[str]) -> int:
         f"built-in folder: {builtin_plugin_dir()}\nuser folder:     {user_plugin_dir()}\n"
         "entry points:    group 'nervplayer.plugins'\n"
     )
-    for kind, heading in (("activation", "activations"), ("loss", "losses"), ("scheduler", "schedulers")):
-        print(f"{heading}:")
+    for kind in KINDS:
+        print(f"{PLURALS.get(kind, kind + 's')}:")
         for e in reg.entries(kind):
             alias = f" (alias {', '.join(e.aliases)})" if e.aliases else ""
             print(f"  {e.id:<16} v{e.version:<6} {e.source:<12} {e.description}{alias}")
             if args.verbose:
                 for prm in e.params:
-                    print(f"      {prm.name} = {prm.default!r}  {prm.description}")
+                    limits = "" if prm.minimum is None and prm.maximum is None else f" [{prm.minimum}, {prm.maximum}]"
+                    print(f"      {prm.name} = {prm.default!r}{limits}  {prm.description}")
         print()
     print("load report:")
     for rec in reg.report:

@@ -1,4 +1,5 @@
-"""``nervplayer rd RUN --source VIDEO -o rd.json``: prune × bits sweep, Pareto front, plot, classic codecs."""
+"""``nervplayer rd RUN [RUN ...] --source VIDEO -o rd.json``: each run's prune × bits sweep (or its learned-step
+file), Pareto fronts on one plot and in one JSON, classic codecs and BD-rates against x264 medium."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import sys
 from pathlib import Path
 
 from ..codec import CompressOptions
+from ..codec.bdrate import bd_rate
 from ..codec.classic import CODECS
 from ..codec.entropy import CODERS
 from ..codec.pipeline import source_reference
 from ..codec.rd import RDPoint, RDResult, classic, crossings, plot, rate_at_equal_quality, sweep, write_json
 from ..device import resolve_device
 from ..errors import ConfigError
-from ..train import Evaluated, open_run
+from ..train import Evaluated, Run, open_run
+from ..video import FrameStore
 from .options import Parser, output_file
 
 
@@ -23,15 +26,21 @@ def _floats(text: str) -> list[float]:
         raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _runs(text: str) -> list[Path]:
+    return [Path(part) for part in text.split(",") if part]
+
+
 def main(argv: list[str]) -> int:
     p = Parser(
         prog="nervplayer rd",
-        description="Rate-distortion sweep of a run: every prune ratio x bit width "
-        "is compressed to a real .nerv file and measured; the Pareto front goes to CompressAI-style JSON "
-        "and a PNG plot.",
+        description="Rate-distortion of runs: every prune ratio x bit width of a run "
+        "is compressed to a real .nerv file and measured (a rate-aware run gives one file, its learned "
+        "steps); each RUN is one curve (RUN1,RUN2,... joins runs into one, e.g. a --rate-lambda sweep); "
+        "the Pareto fronts go to one CompressAI-style JSON and a PNG plot, with each curve's BD-rate "
+        "against x264 medium under --codecs.",
     )
-    p.add_argument("run", type=Path)
-    p.add_argument("--source", help="the video the run was fitted to (default: the path recorded in the run)")
+    p.add_argument("run", type=_runs, nargs="+", metavar="RUN[,RUN...]")
+    p.add_argument("--source", help="the video the runs were fitted to (default: the path recorded in the run)")
     p.add_argument(
         "-o", "--output", type=output_file, required=True, help="JSON file to write (the plot goes beside it)"
     )
@@ -42,7 +51,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--coder", choices=CODERS, default="ans")
     p.add_argument("--layer-bits", action="store_true", help="per-layer bit widths at each point")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (one fine-tune per point)")
-    p.add_argument("--codecs", action="store_true", help="also x264, x265 and SVT-AV1 through PyAV, same frames")
+    p.add_argument(
+        "--codecs",
+        action="store_true",
+        help="also x264, x265 and SVT-AV1 through PyAV, same frames; BD-rate of every curve against x264 medium",
+    )
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     prunes, bits = _floats(args.prunes), [int(b) for b in _floats(args.bits)]
@@ -58,36 +71,28 @@ def main(argv: list[str]) -> int:
         CompressOptions(bits=b).validate()
     for pr in prunes:
         CompressOptions(prune=pr).validate()
-    run = open_run(args.run)
-    reference = source_reference(run, args.source, resolve_device(args.device))
-    files = args.output.with_suffix(".files")
-    points: list[RDPoint] = []
-    for item in sweep(args.run, prunes, bits, base, files, reference, args.source):
-        if isinstance(item, RDPoint):
-            points.append(item)
-            print(
-                f"nerv {item.label:<12} {item.bpp:8.4f} bpp  PSNR {item.psnr:6.2f} dB  MS-SSIM {item.ms_ssim:.4f}  "
-                f"decode {item.decoding_time:6.2f} s",
-                file=sys.stderr,
+    groups = [[open_run(path) for path in group] for group in args.run]
+    first = groups[0][0]
+    for run in (r for g in groups for r in g):
+        if (run.source["sha256"], run.source["start"], run.source["end"], run.source["size"]) != (
+            first.source["sha256"],
+            first.source["start"],
+            first.source["end"],
+            first.source["size"],
+        ):
+            raise ConfigError(
+                f"{run.path} was fitted to other frames than {first.path} (clip, range or size "
+                "differ): one plot compares runs of the same frames"
             )
-        elif isinstance(item, Evaluated):
-            print(f"  fine-tuned: PSNR {item.psnr:.2f} dB", file=sys.stderr)
-    cfg = run.fit_config
-    nerv = RDResult(
-        f"NeRV ({cfg.preset})",
-        f"{run.source['name']} frames {run.source['start']}:"
-        f"{run.source['end']} at {run.source['size'][1]}x{run.source['size'][0]}; prune ratios "
-        f"{prunes} x bits {bits}, {args.finetune_epochs} fine-tune epochs, "
-        f"{'per-tensor' if args.per_tensor else 'per-channel'}, {args.coder}; bpp = file bytes; "
-        "times in seconds for the whole clip (encoding = quantize + code, fitting excluded)",
-        points,
-    )
+    reference = source_reference(first, args.source, resolve_device(args.device))
+    files = args.output.with_suffix(".files")
+    curves = [_curve(group, prunes, bits, base, files, reference, args, k) for k, group in enumerate(groups)]
     codecs: list[RDResult] = []
     extra: dict = {}
     if args.codecs:
         for codec in CODECS:
             pts = []
-            for item in classic(reference, float(run.source["fps"]), codec):
+            for item in classic(reference, float(first.source["fps"]), codec):
                 pts.append(item)
                 print(
                     f"{codec:<9} {item.label:<8} {item.bpp:8.4f} bpp  PSNR {item.psnr:6.2f} dB  "
@@ -97,20 +102,81 @@ def main(argv: list[str]) -> int:
             r = RDResult(codec, f"{codec} through PyAV, yuv420p MP4, same frames; bpp = file bytes", pts)
             write_json(r, args.output.with_suffix(f".{codec}.json"))
             codecs.append(r)
-            cross = crossings(nerv.front(), pts)
-            equal = rate_at_equal_quality(nerv.front(), pts)
+            cross = crossings(curves[0].front(), pts)
+            equal = rate_at_equal_quality(curves[0].front(), pts)
             extra.setdefault("crossings", {})[codec] = cross
             extra.setdefault("rate_at_equal_psnr", {})[codec] = equal
             where = ", ".join(f"{c['bpp']:.4f} bpp / {c['psnr']:.2f} dB" for c in cross) or "none in the common range"
-            print(f"NeRV front crosses {codec}: {where}")
+            print(f"{curves[0].name} front crosses {codec}: {where}")
             for e in equal:
                 print(
-                    f"  at {e['psnr']:.2f} dB: NeRV {e['bpp']:.4f} bpp, {codec} {e['other_bpp']:.4f} bpp "
+                    f"  at {e['psnr']:.2f} dB: {e['bpp']:.4f} bpp, {codec} {e['other_bpp']:.4f} bpp "
                     f"({e['bpp'] / e['other_bpp']:.1f}x)"
                 )
-    write_json(nerv, args.output, extra)
-    plot(nerv, codecs, args.output.with_suffix(".png"), nerv.description.split(";")[0])
-    for pt in nerv.front():
-        print(f"front {pt.label:<12} {pt.bpp:.4f} bpp  PSNR {pt.psnr:.2f} dB  MS-SSIM {pt.ms_ssim:.4f}")
+        x264 = next(c for c in codecs if c.name == "libx264")
+        extra["bd_rate_vs_x264_medium"] = {}
+        for curve in curves + [c for c in codecs if c is not x264]:
+            front = curve.front() if curve in curves else curve.points
+            bd = bd_rate(
+                [q.bpp for q in x264.points],
+                [q.psnr for q in x264.points],
+                [q.bpp for q in front],
+                [q.psnr for q in front],
+            )
+            extra["bd_rate_vs_x264_medium"][curve.name] = bd.to_dict()
+            said = (
+                f"{bd.percent:+.1f} % over {bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB"
+                f"{f' ({bd.note})' if bd.note else ''}"
+                if bd.percent is not None
+                else f"none: {bd.note}"
+            )
+            print(f"BD-rate of {curve.name} against x264 medium: {said}")
+    extra["curves"] = [c.compressai() for c in curves] + [c.compressai(pareto=False) for c in codecs]
+    write_json(curves[0], args.output, extra)
+    plot(curves, codecs, args.output.with_suffix(".png"), curves[0].description.split(";")[0])
+    for curve in curves:
+        for pt in curve.front():
+            print(
+                f"{curve.name} front {pt.label:<14} {pt.bpp:.4f} bpp  PSNR {pt.psnr:.2f} dB  MS-SSIM {pt.ms_ssim:.4f}"
+            )
     print(f"wrote {args.output}, {args.output.with_suffix('.png')} and the files in {files}/")
     return 0
+
+
+def _curve(
+    group: list[Run],
+    prunes: list[float],
+    bits: list[int],
+    base: CompressOptions,
+    files: Path,
+    reference: FrameStore,
+    args,
+    index: int,
+) -> RDResult:
+    """One curve: the points of every run in ``group`` (their Pareto front is what is compared)."""
+    points: list[RDPoint] = []
+    for run in group:
+        name = run.path.name
+        for item in sweep(run.path, prunes, bits, base, files / f"{index}-{name}", reference, args.source):
+            if isinstance(item, RDPoint):
+                item.label = f"{name} {item.label}" if len(group) > 1 else item.label
+                points.append(item)
+                print(
+                    f"{name} {item.label:<14} {item.bpp:8.4f} bpp  PSNR {item.psnr:6.2f} dB  "
+                    f"MS-SSIM {item.ms_ssim:.4f}  decode {item.decoding_time:6.2f} s",
+                    file=sys.stderr,
+                )
+            elif isinstance(item, Evaluated):
+                print(f"  fine-tuned: PSNR {item.psnr:.2f} dB", file=sys.stderr)
+    spec, src = group[0].model_spec, group[0].source
+    preset = group[0].fit_config.preset
+    label = f"{spec.arch}{f' {preset}' if preset else ''} ({', '.join(r.path.name for r in group)})"
+    return RDResult(
+        label,
+        f"{src['name']} frames {src['start']}:{src['end']} at {src['size'][1]}x{src['size'][0]}; "
+        f"prune ratios {prunes} x bits {bits} (rate-aware runs: their learned steps), "
+        f"{args.finetune_epochs} fine-tune epochs, {'per-tensor' if args.per_tensor else 'per-channel'}, "
+        f"{args.coder}; bpp = file bytes; times in seconds for the whole clip (encoding = quantize + "
+        "code, fitting excluded)",
+        points,
+    )

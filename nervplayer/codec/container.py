@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 from ..errors import NervFormatError
 
 MAGIC = b"\x89NERV\r\n\x1a"  # 8 bytes, PNG-style: the high byte, CR LF and ^Z catch 7-bit and text-mode mangling
-VERSION = (1, 0)  # (major, minor): a reader refuses a newer major and ignores what a newer minor adds
+VERSION = (2, 0)  # (major, minor) written: a reader refuses a newer major and ignores what a newer minor adds
+READS = (1, 2)  # majors this reader opens (1: NeRV only; 2: any model plugin, learned-step tensors)
 MAX_HEADER_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 32
 _PREAMBLE = struct.Struct(f"<{len(MAGIC)}sHHII")  # magic, major, minor, header length, header CRC-32
@@ -92,11 +93,11 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
     if len(pre) < _PREAMBLE.size:
         raise NervFormatError(f"{name}: truncated in the preamble ({size} bytes)")
     _, major, minor, head_len, head_crc = _PREAMBLE.unpack(pre)
-    if major != VERSION[0]:
+    if major not in READS:
         newer = "a newer" if major > VERSION[0] else "an older, unsupported"
         raise NervFormatError(
             f"{name}: format version {major}.{minor} was written by {newer} nervplayer; "
-            f"this one reads format {VERSION[0]}.x"
+            f"this one reads formats {', '.join(f'{m}.x' for m in READS)}"
         )
     if head_len > MAX_HEADER_BYTES:
         raise NervFormatError(f"{name}: header declares {head_len} bytes (limit {MAX_HEADER_BYTES})")

@@ -1,9 +1,12 @@
-"""The ``.nerv`` file: a quantized NeRV, the header that describes it, and the strict reader.
+"""The ``.nerv`` file: a quantized model (any ``model`` plugin), the header that describes it, and the strict reader.
 
-Sections (see docs/format.md): ``QPAR`` the affine ranges, ``TABL`` the entropy tables, ``WGHT`` the coded
-weight symbols, ``MASK`` the coded pruning masks; each holds one piece per tensor, in header order, with the
-piece sizes in the header. Reading validates the whole header (types, ranges, the architecture's size, the
-plugins it needs, every declared size against the bytes present) before allocating or decoding anything.
+Sections (see docs/format.md): ``QPAR`` the quantization parameters (affine ranges, or a learned step), ``TABL``
+the entropy tables, ``WGHT`` the coded symbols, ``MASK`` the coded pruning masks; each holds one piece per stored
+tensor (weights and per-frame latents alike, each with its own quantizer and entropy table), in header order,
+with the piece sizes in the header. Reading validates the whole header (types, ranges, the architecture's size,
+the plugins it needs, every declared size against the bytes present) before allocating or decoding anything.
+Format 2 adds ``plugins.model`` (the architecture) and per-tensor ``kind`` / ``scheme``; a format-1 file is a
+NeRV and reads as before.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import torch
 
 from ..atomic import atomic_write_bytes
 from ..errors import NervFormatError, PluginError
-from ..model import ModelConfig, NeRV
-from ..model.config import MAX_PARAMS, check_model_config
+from ..model import ModelConfig, architectures
+from ..model.config import MAX_PARAMS, MAX_SIDE, check_model_config
+from ..model.spec import NERV, ModelSpec
 from ..plugins import get_registry
 from ..version import __version__
-from . import container
+from . import container, stepquant
 from .entropy import (
     CODERS,
     MASK_MODELS,
@@ -33,6 +37,7 @@ from .entropy import (
     encode_symbols,
 )
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
+from .stepquant import StepQuantizedTensor
 
 # Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
 # limits are the ones every model config obeys (nervplayer.model.config).
@@ -45,8 +50,8 @@ PARTS = ("header", "ranges", "tables", "weights", "mask")
 class NervFile:
     """Everything a ``.nerv`` holds, decoded (tensors stay quantized until :meth:`state_dict`)."""
 
-    model: ModelConfig
-    tensors: dict[str, QuantizedTensor]  # in the model's state_dict order
+    model: ModelSpec
+    tensors: dict[str, QuantizedTensor | StepQuantizedTensor]  # the stored tensors, in state_dict order
     video: dict[str, Any]  # num_frames, fps, start, end, stride, size, original_size, crop
     activation: dict[str, Any]  # the plugin that shapes the decoder: id, version, params
     coder: str = "ans"
@@ -64,17 +69,21 @@ class NervFile:
         """Dequantized float32 weights (identical on every machine, see :mod:`.quantize`)."""
         return {name: torch.from_numpy(q.dequantize()) for name, q in self.tensors.items()}
 
-    def build_model(self, device: torch.device | str = "cpu") -> NeRV:
-        """The decoder network in eval mode, its activation rebuilt through the plugin registry."""
-        model = NeRV(self.model, activation_factory(self.activation, "this .nerv"))
-        model.load_state_dict(self.state_dict())
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The decoder network in eval mode, its architecture and activation rebuilt through the plugin registry."""
+        activation_factory(self.activation, "this .nerv")
+        model_architecture(self.model.plugin_ref(), "this .nerv")
+        model = architectures.build(self.model)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        if unexpected or set(missing) & set(self.tensors):
+            raise NervFormatError("this .nerv: its tensors do not fit the model")
         return model.to(device).eval()
 
     def header(self) -> dict[str, Any]:
         """The JSON header without the per-tensor coding sizes (what ``nervplayer info`` shows first)."""
         return {
-            "model": self.model.to_dict(),
-            "plugins": {"activation": self.activation},
+            "model": self.model.model_dict(),
+            "plugins": {"activation": self.activation, "model": self.model.plugin_ref()},
             "video": self.video,
             "source": self.source,
             "compression": {**self.compression, "coder": self.coder, "mask_model": self.mask_model},
@@ -104,10 +113,28 @@ def activation_factory(ref: dict[str, Any], where: str):
         raise NervFormatError(f"{where}: {e}") from None
 
 
-def parameter_shapes(cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]:
-    """The network's parameters, in state_dict order, computed on the meta device (nothing is allocated)."""
-    with torch.device("meta"):
-        return {k: tuple(t.shape) for k, t in NeRV(cfg, activation).state_dict().items()}
+def model_architecture(ref: dict[str, Any], where: str) -> None:
+    """Check that the model plugin a header names is installed in a compatible (same major) version."""
+    pid, version = ref.get("id"), str(ref.get("version"))
+    try:
+        entry = get_registry().get("model", pid)
+    except PluginError:
+        raise NervFormatError(
+            f"{where}: needs the model plugin {pid!r} version {version}, which is not installed "
+            f"(installed: {', '.join(get_registry().ids('model'))})"
+        ) from None
+    if entry.version.split(".")[0] != version.split(".")[0]:
+        raise NervFormatError(
+            f"{where}: needs the model plugin {pid!r} version {version}; the installed one is "
+            f"version {entry.version} ({entry.source})"
+        )
+
+
+def stored_shapes(spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+    """What a ``.nerv`` of ``spec`` stores, in state_dict order: name → (shape, "weights" | "latents");
+    computed on the meta device (nothing is allocated)."""
+    all_shapes, stored = architectures.shapes(spec)
+    return {name: (shape, stored[name]) for name, shape in all_shapes.items() if name in stored}
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -116,10 +143,14 @@ def parameter_shapes(cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]
 def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
     """The file's bytes and the bytes of each part (:data:`PARTS`; they add up to the file size)."""
     entries, pieces = [], {tag: [] for tag in SECTIONS}
+    kinds = {name: kind for name, (_, kind) in stored_shapes(nf.model).items()}
     for name, q in nf.tensors.items():
         table, stream = encode_symbols(q.symbols, q.bits, nf.coder)
         mask_table, mask_stream = (b"", b"") if q.mask is None else encode_mask(q.mask, nf.mask_model, nf.coder)
-        pieces["QPAR"].append(q.minimum.astype("<f2").tobytes() + q.maximum.astype("<f2").tobytes())
+        step = isinstance(q, StepQuantizedTensor)
+        pieces["QPAR"].append(
+            q.qpar() if step else q.minimum.astype("<f2").tobytes() + q.maximum.astype("<f2").tobytes()
+        )
         pieces["TABL"] += [table, mask_table]
         pieces["WGHT"].append(stream)
         pieces["MASK"].append(mask_stream)
@@ -135,6 +166,8 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
                 "weights_bytes": len(stream),
                 "mask_table_bytes": len(mask_table),
                 "mask_bytes": len(mask_stream),
+                "kind": kinds[name],
+                "scheme": "step" if step else "affine",
             }
         )
     header = {**nf.header(), "tensors": entries}
@@ -177,23 +210,36 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
     for tag in SECTIONS:
         if tag not in sections:
             raise NervFormatError(f"{name}: section {tag} is missing")
-    cfg = v.model_config(v.get(header, "model", dict))
+    model = v.get(header, "model", dict)
+    for key in ("height", "width"):
+        v.number(model, key, 1, MAX_SIDE, "model")
     plugins = v.get(header, "plugins", dict)
     activation = v.get(plugins, "activation", dict, "plugins")
     v.get(activation, "id", str, "plugins.activation")
     v.get(activation, "version", str, "plugins.activation")
     v.get(activation, "params", dict, "plugins.activation")
     declared = activation["params"]
-    if activation["id"] != cfg.activation or any(
-        k not in declared or declared[k] != v for k, v in cfg.activation_params.items()
+    act_params = v.get(model, "activation_params", dict, "model")
+    if activation["id"] != v.get(model, "activation", str, "model") or any(
+        k not in declared or declared[k] != val for k, val in act_params.items()
     ):
         raise NervFormatError(f"{name}: the activation plugin entry does not match the model's activation")
-    shapes = v.architecture(cfg, activation_factory(activation, name))
-    video = v.video(v.get(header, "video", dict), cfg)
+    activation_factory(activation, name)  # the activation plugin must be installed
+    ref = plugins.get("model", {"id": NERV, "version": "1.0"})  # format 1: always a NeRV
+    if not isinstance(ref, dict) or not isinstance(ref.get("id"), str) or not isinstance(ref.get("version"), str):
+        raise NervFormatError(f"{name}: plugins.model must name an id and a version")
+    model_architecture(ref, name)
+    video = v.video(v.get(header, "video", dict), model)
+    if ref["id"] == NERV:
+        cfg = v.model_config(model)
+        spec = ModelSpec.from_nerv(cfg, video["num_frames"], ref["version"])
+    else:
+        spec = ModelSpec.from_records(model, ref, video["num_frames"])
+    shapes = v.stored(spec)
     comp = v.get(header, "compression", dict)
     coder = v.choice(comp, "coder", CODERS, "compression")
     mask_model = v.choice(comp, "mask_model", MASK_MODELS, "compression")
-    entries = v.tensor_entries(v.get(header, "tensors", list), shapes)
+    entries = v.tensor_entries(v.get(header, "tensors", list), shapes, spec.num_frames)
 
     offsets = dict.fromkeys(SECTIONS, 0)
 
@@ -203,7 +249,7 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         return sections[tag][start : start + size]
 
     for tag, sizes in (
-        ("QPAR", [4 * channel_count(tuple(e["shape"]), e["per_channel"]) for e in entries]),
+        ("QPAR", [_qpar_bytes(e) for e in entries]),
         ("TABL", [e["table_bytes"] + e["mask_table_bytes"] for e in entries]),
         ("WGHT", [e["weights_bytes"] for e in entries]),
         ("MASK", [e["mask_bytes"] for e in entries]),
@@ -212,10 +258,19 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
             raise NervFormatError(
                 f"{name}: section {tag} holds {len(sections[tag])} bytes, the header accounts for {sum(sizes)}"
             )
-    tensors: dict[str, QuantizedTensor] = {}
+    tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {}
     for e in entries:
         what = f"{name}: tensor {e['name']}"
         shape = tuple(e["shape"])
+        if e["scheme"] == "step":
+            qpar = take("QPAR", stepquant.QPAR_BYTES)
+            table = take("TABL", e["table_bytes"])
+            symbols = decode_symbols(table, take("WGHT", e["weights_bytes"]), e["kept"], e["bits"], coder, what)
+            q = stepquant.from_qpar(qpar, shape, e["bits"], symbols)
+            if not (np.isfinite(q.step) and q.step > 0):
+                raise NervFormatError(f"{what}: invalid quantization step {q.step}")
+            tensors[e["name"]] = q
+            continue
         c = channel_count(shape, e["per_channel"])
         ranges = np.frombuffer(take("QPAR", 4 * c), dtype="<f2")
         minimum, maximum = ranges[:c].astype(np.float16), ranges[c:].astype(np.float16)
@@ -240,7 +295,7 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
             mask=mask,
         )
     return NervFile(
-        model=cfg,
+        model=spec,
         tensors=tensors,
         video=video,
         activation=activation,
@@ -251,6 +306,12 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         metrics=v.optional_dict(header, "metrics"),
         created=v.optional_dict(header, "created"),
     )
+
+
+def _qpar_bytes(entry: dict[str, Any]) -> int:
+    if entry["scheme"] == "step":
+        return stepquant.QPAR_BYTES
+    return 4 * channel_count(tuple(entry["shape"]), entry["per_channel"])
 
 
 class _Validator:
@@ -297,37 +358,46 @@ class _Validator:
         except ValueError as e:
             raise self.fail(str(e)) from None
 
-    def architecture(self, cfg: ModelConfig, activation) -> dict[str, tuple[int, ...]]:
-        """Parameter shapes of the declared network, computed without allocating it; checks the size limit."""
+    def stored(self, spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Shapes and kinds of the stored tensors, computed without allocating; checks the parameter limit."""
         try:
-            shapes = parameter_shapes(cfg, activation)
-        except Exception as e:  # a plugin's activation failing on construction
-            raise self.fail(f"cannot build the declared model ({type(e).__name__}: {e})") from None
-        total = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+            shapes = stored_shapes(spec)
+        except Exception as e:  # a plugin failing on construction with these values
+            raise self.fail(f"cannot build the declared {spec.arch!r} model ({type(e).__name__}: {e})") from None
+        total = sum(int(np.prod(s, dtype=np.int64)) for s, _ in shapes.values())
         if total > MAX_PARAMS:
-            raise self.fail(f"model declares {total} parameters (limit {MAX_PARAMS})")
+            raise self.fail(f"model declares {total} stored values (limit {MAX_PARAMS})")
         return shapes
 
-    def video(self, d: dict, cfg: ModelConfig) -> dict[str, Any]:
+    def video(self, d: dict, model: dict) -> dict[str, Any]:
         w = "video"
         self.number(d, "num_frames", 1, MAX_FRAMES, w)
         self.number(d, "fps", 1e-3, 1e4, w, integer=False)
         self.number(d, "stride", 1, MAX_FRAMES, w)
         size = self.get(d, "size", list, w)
-        if size != [cfg.height, cfg.width]:
-            raise self.fail(f"video.size {size} differs from the model's {cfg.height}x{cfg.width}")
+        if size != [model["height"], model["width"]]:
+            raise self.fail(f"video.size {size} differs from the model's {model['height']}x{model['width']}")
         return d
 
-    def tensor_entries(self, entries: list, shapes: dict[str, tuple[int, ...]]) -> list[dict[str, Any]]:
+    def tensor_entries(
+        self, entries: list, shapes: dict[str, tuple[tuple[int, ...], str]], num_frames: int
+    ) -> list[dict[str, Any]]:
         names = [e.get("name") if isinstance(e, dict) else None for e in entries]
         if names != list(shapes):
             raise self.fail("the tensor list does not match the model's parameters")
         for e in entries:
             w = f"tensor {e['name']}"
             shape = self.get(e, "shape", list, w)
-            if tuple(shape) != shapes[e["name"]]:
-                raise self.fail(f"{w} has shape {shape}, the model needs {list(shapes[e['name']])}")
-            e["shape"] = list(shapes[e["name"]])  # canonical ints (JSON 3.0 == 3 passes the comparison)
+            need, kind = shapes[e["name"]]
+            if tuple(shape) != need:
+                if kind == "latents" and need[:1] == (num_frames,) and shape[1:] == list(need[1:]):
+                    raise self.fail(f"{w} holds latents for {shape[0]} frames, the video has {num_frames}")
+                raise self.fail(f"{w} has shape {shape}, the model needs {list(need)}")
+            e["shape"] = list(need)  # canonical ints (JSON 3.0 == 3 passes the comparison)
+            e.setdefault("scheme", "affine")  # format 1
+            self.choice(e, "scheme", ("affine", "step"), w)
+            if e["scheme"] == "step" and (e.get("masked") or e.get("per_channel")):
+                raise self.fail(f"{w}: a step-quantized tensor has no mask and one step")
             self.number(e, "bits", MIN_BITS, MAX_BITS, w)
             self.get(e, "per_channel", bool, w)
             masked = self.get(e, "masked", bool, w)

@@ -22,8 +22,9 @@ import torch
 from ..device import resolve_device
 from ..errors import ConfigError, VideoError
 from ..metrics import ms_ssim, psnr
-from ..model import ModelConfig, NeRV
+from ..model import ModelConfig, architectures
 from ..model.render import times
+from ..model.spec import NERV, ModelSpec
 from ..plugins import get_registry
 from ..train import Finished, FitConfig, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
@@ -32,11 +33,12 @@ from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
 from .entropy import CODERS, MASK_MODELS, entropy_bits, huffman_bits
-from .nervfile import NervFile, activation_factory, encode, parameter_shapes, save
+from .nervfile import NervFile, encode, save, stored_shapes
 from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
 from .reader import NervVideo
+from .stepquant import quantize_step
 
 
 @dataclass(frozen=True)
@@ -123,17 +125,25 @@ def source_reference(run: Run, video: str | None, device: torch.device) -> Frame
     return store
 
 
+def _spec(config: ModelSpec | ModelConfig, fields: dict[str, Any]) -> ModelSpec:
+    if isinstance(config, ModelConfig):
+        return ModelSpec.from_nerv(config, int(fields["video"]["num_frames"]))
+    return config
+
+
 def pack_model(
     state: dict[str, torch.Tensor],
-    config: ModelConfig,
+    config: ModelSpec | ModelConfig,
     bits: dict[str, int],
     per_channel: bool,
     masks: dict[str, torch.Tensor],
     **fields: Any,
 ) -> NervFile:
-    """Quantize ``state`` into a :class:`NervFile` (``fields`` are the remaining NervFile fields)."""
+    """Quantize the stored tensors of ``state`` (affine, ``bits`` each) into a :class:`NervFile` (``fields`` are
+    the remaining NervFile fields)."""
+    spec = _spec(config, fields)
     tensors: dict[str, QuantizedTensor] = {}
-    for name in parameter_shapes(config, activation_factory(fields["activation"], "the model")):
+    for name in stored_shapes(spec):
         mask = masks.get(name)
         tensors[name] = quantize(
             state[name].detach().float().cpu().contiguous().numpy(),
@@ -141,23 +151,29 @@ def pack_model(
             per_channel,
             None if mask is None else mask.cpu().numpy(),
         )
-    return NervFile(model=config, tensors=tensors, **fields)
+    return NervFile(model=spec, tensors=tensors, **fields)
+
+
+def pack_learned(state: dict[str, torch.Tensor], spec: ModelSpec, steps: dict[str, float], **fields: Any) -> NervFile:
+    """The stored tensors of a rate-aware fit, each quantized with its learned step exactly as training did."""
+    tensors = {name: quantize_step(state[name], steps[name]) for name in stored_shapes(spec)}
+    return NervFile(model=spec, tensors=tensors, **fields)
 
 
 def activation_ref(run: Run) -> dict[str, Any]:
     """The activation plugin as the header records it: id, installed version, parameters with defaults filled."""
-    cfg = run.model_config
+    spec = run.model_spec
     return {
-        "id": cfg.activation,
-        "version": get_registry().get("activation", cfg.activation).version,
-        "params": get_registry().resolve_params("activation", cfg.activation, cfg.activation_params),
+        "id": spec.activation,
+        "version": get_registry().get("activation", spec.activation).version,
+        "params": get_registry().resolve_params("activation", spec.activation, spec.activation_params),
     }
 
 
 def video_record(run: Run) -> dict[str, Any]:
     """The header's ``video`` entry: what a player needs, and where the frames came from."""
-    src, fit, cfg = run.source, run.fit_config, run.model_config
-    ph, pw = cfg.padded_size
+    src, fit, cfg = run.source, run.fit_config, run.model_spec
+    ph, pw = run.model_config.padded_size if cfg.arch == NERV else (cfg.height, cfg.width)
     return {
         "num_frames": src["end"] - src["start"],
         "fps": float(src["fps"]),
@@ -205,8 +221,9 @@ class Compressor:
         return file_hash(path)
 
     def _prunable(self) -> list[str]:
+        spec = self.folder.model_spec
         with torch.device("meta"):
-            return list(NeRV(self.folder.model_config, torch.nn.Identity).prunable_weights())
+            return architectures.architecture(spec.arch)[1].prunable(architectures.build(spec))
 
     def _finetune(
         self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], bits: dict[str, int]
@@ -248,18 +265,40 @@ class Compressor:
 
     def run(self) -> Iterator[Event]:
         opt = self.options
-        run, cfg = self.folder, self.folder.model_config
+        run, cfg = self.folder, self.folder.model_spec
+        if opt.layer_bits and cfg.arch != NERV:
+            raise ConfigError(f"per-layer bit widths are implemented for nerv models only, not {cfg.arch!r}")
         reference = self.reference
         if reference is None and (opt.evaluate or opt.layer_bits):
             reference = source_reference(run, self.source, self.device)
         original = {k: v.float() for k, v in run.state_dict().items()}
+        fields = dict(
+            video=video_record(run),
+            activation=activation_ref(run),
+            coder=opt.coder,
+            mask_model=opt.mask_model,
+            source={"name": run.source["name"], "sha256": run.source["sha256"]},
+        )
+        steps = run.quant_steps()
+        if steps is not None:  # a rate-aware fit: the file holds exactly what training saw
+            yield Stage(
+                "quantize",
+                f"the learned steps of the rate-aware fit, {opt.coder} coding (pruning and fine-tuning do not apply)",
+            )
+            t0 = time.perf_counter()
+            nf = pack_learned(
+                original, cfg, steps, **fields, compression={"learned_steps": True, "from_run": run.path.name}
+            )
+            encode(nf)
+            yield from self._finish(nf, reference, time.perf_counter() - t0, 0.0)
+            return
         yield Stage("prune", f"{opt.prune:.0%} of the stem and block weights (global magnitude)")
         masks = global_magnitude_masks({k: original[k] for k in self._prunable()}, opt.prune) if opt.prune else {}
         state = {k: v * masks[k] if k in masks else v for k, v in original.items()}
         bits = dict.fromkeys(state, opt.bits)
         if opt.layer_bits and opt.qat:  # QAT trains at the widths the file will hold: choose them first
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
-            bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
+            bits = allocate_bits(run.model_config, state, masks, opt.bits, opt.per_channel, reference, self.device)
         finetune_seconds = 0.0
         if opt.finetune_epochs and (opt.prune or opt.qat):
             yield Stage(
@@ -282,7 +321,7 @@ class Compressor:
             return
         if opt.layer_bits and not opt.qat:
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
-            bits = allocate_bits(cfg, state, masks, opt.bits, opt.per_channel, reference, self.device)
+            bits = allocate_bits(run.model_config, state, masks, opt.bits, opt.per_channel, reference, self.device)
         yield Stage(
             "quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, {opt.coder} coding"
         )
@@ -293,11 +332,7 @@ class Compressor:
             bits,
             opt.per_channel,
             masks,
-            video=video_record(run),
-            activation=activation_ref(run),
-            coder=opt.coder,
-            mask_model=opt.mask_model,
-            source={"name": run.source["name"], "sha256": run.source["sha256"]},
+            **fields,
             compression={
                 "prune_ratio": opt.prune,
                 "finetune_epochs": opt.finetune_epochs,
@@ -310,7 +345,12 @@ class Compressor:
             },
         )
         encode(nf)  # time the coding itself; the metrics added below change only the header
-        encode_seconds = time.perf_counter() - t0
+        yield from self._finish(nf, reference, time.perf_counter() - t0, finetune_seconds)
+
+    def _finish(
+        self, nf: NervFile, reference: FrameStore | None, encode_seconds: float, finetune_seconds: float
+    ) -> Iterator[Event]:
+        opt = self.options
         if opt.evaluate:
             yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
             nf.metrics = self._metrics(nf, reference)

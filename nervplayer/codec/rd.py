@@ -22,6 +22,7 @@ import torch
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..device import resolve_device
 from ..metrics import ms_ssim, psnr
+from ..train import open_run
 from ..video import FrameStore
 from .classic import CODECS, encode_clip
 from .pipeline import Compressed, CompressOptions, Compressor, Event, Stage
@@ -104,43 +105,61 @@ def sweep(
     """Compress the run at every (prune ratio, bit width) into ``files_dir``; yields pipeline events and one
     RDPoint per file. ``reference``: the run's frames (``source_reference``).
 
-    Fine-tunes are shared by all bit widths of a prune ratio (unless QAT makes them depend on the width)."""
-    device = resolve_device(base.device)
+    Fine-tunes are shared by all bit widths of a prune ratio (unless QAT makes them depend on the width).
+    A rate-aware run has one point: its file holds the learned steps (the sweep does not apply)."""
     files_dir.mkdir(parents=True, exist_ok=True)
-    pixels = reference.num_frames * reference.height * reference.width
+    if open_run(run_path).quant_steps() is not None:
+        yield from _point(run_path, base, files_dir / "learned.nerv", "learned steps", {}, reference, source)
+        return
     for p in prunes:
         for b in bits:
-            opts = dataclasses.replace(base, prune=p, bits=b, evaluate=False)
-            path = files_dir / f"p{p:.2f}-b{b}.nerv"
-            report = None
-            for ev in Compressor(run_path, path, opts, source=source, reference=reference).run():
-                if isinstance(ev, Compressed):
-                    report = ev
-                elif not isinstance(ev, Stage) or ev.name == "finetune":
-                    yield ev
-            if report is None:
-                return  # cancelled
-            video = NervVideo.open(path, device)
-            t0 = time.perf_counter()
-            frames = video.frames(0, video.num_frames)
-            decoding = time.perf_counter() - t0
-            ps, ms = quality(frames, reference)
-            yield RDPoint(
+            opts = dataclasses.replace(base, prune=p, bits=b)
+            yield from _point(
+                run_path,
+                opts,
+                files_dir / f"p{p:.2f}-b{b}.nerv",
                 f"p{p:.2f} b{b}",
-                report.file_bytes * 8 / pixels,
-                ps,
-                ms,
-                report.encode_seconds,
-                decoding,
-                report.file_bytes,
-                {
-                    "prune": p,
-                    "bits": b,
-                    "finetune_seconds": report.finetune_seconds,
-                    "sizes": report.sizes,
-                    "file": str(path),
-                },
+                {"prune": p, "bits": b},
+                reference,
+                source,
             )
+
+
+def _point(
+    run_path: str | Path,
+    opts: CompressOptions,
+    path: Path,
+    label: str,
+    params: dict[str, Any],
+    reference: FrameStore,
+    source: str | None,
+) -> Iterator[Event | RDPoint]:
+    """Compress once to ``path`` and measure the file: pipeline events, then one RDPoint."""
+    pixels = reference.num_frames * reference.height * reference.width
+    report = None
+    opts = dataclasses.replace(opts, evaluate=False)
+    for ev in Compressor(run_path, path, opts, source=source, reference=reference).run():
+        if isinstance(ev, Compressed):
+            report = ev
+        elif not isinstance(ev, Stage) or ev.name == "finetune":
+            yield ev
+    if report is None:
+        return  # cancelled
+    video = NervVideo.open(path, resolve_device(opts.device))
+    t0 = time.perf_counter()
+    frames = video.frames(0, video.num_frames)
+    decoding = time.perf_counter() - t0
+    ps, ms = quality(frames, reference)
+    yield RDPoint(
+        label,
+        report.file_bytes * 8 / pixels,
+        ps,
+        ms,
+        report.encode_seconds,
+        decoding,
+        report.file_bytes,
+        {**params, "finetune_seconds": report.finetune_seconds, "sizes": report.sizes, "file": str(path)},
+    )
 
 
 def classic(reference: FrameStore, fps: float, codec: str) -> Iterator[RDPoint]:
@@ -196,8 +215,8 @@ def rate_at_equal_quality(front: list[RDPoint], other: list[RDPoint]) -> list[di
     ]
 
 
-def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None:
-    """PSNR and MS-SSIM against bpp: NeRV's Pareto front as a line over its whole sweep (faint), each codec's
+def plot(runs: list[RDResult], codecs: list[RDResult], path: Path, title: str) -> None:
+    """PSNR and MS-SSIM against bpp: each run's Pareto front as a line over its whole sweep (faint), each codec's
     quality settings as a line."""
     import matplotlib
 
@@ -206,16 +225,19 @@ def plot(nerv: RDResult, codecs: list[RDResult], path: Path, title: str) -> None
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    curves = [(nerv, nerv.front())] + [(c, sorted(c.points, key=lambda p: p.bpp)) for c in codecs]
+    curves = [(r, r.front()) for r in runs] + [(c, sorted(c.points, key=lambda p: p.bpp)) for c in codecs]
     for result, line_points in curves:
         for ax, key in zip(axes, ("psnr", "ms_ssim")):
             (line,) = ax.plot(
-                [p.bpp for p in line_points], [getattr(p, key) for p in line_points], "o-", label=result.name
+                [p.bpp for p in line_points],
+                [getattr(p, key) for p in line_points],
+                "o-" if result in runs else "s--",
+                label=result.name,
             )
-            if result is nerv:
+            if result in runs:
                 ax.scatter(
-                    [p.bpp for p in nerv.points],
-                    [getattr(p, key) for p in nerv.points],
+                    [p.bpp for p in result.points],
+                    [getattr(p, key) for p in result.points],
                     s=12,
                     color=line.get_color(),
                     alpha=0.35,

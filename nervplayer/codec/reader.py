@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
 
 from ..device import resolve_device
 from ..errors import ConfigError
-from ..model.banded import DecodePlan, forward_banded, plan_decoding
+from ..model import NeRV, architectures
+from ..model.banded import DecodePlan, forward_banded, plan_decoding, plan_whole_frames
 from ..model.render import times, to_uint8
+from ..model.spec import NERV
 from ..video.store import default_budget_bytes
 from . import nervfile
 from .nervfile import NervFile
@@ -49,7 +51,12 @@ class NervVideo:
         self.file = nf
         self.device = resolve_device(device) if isinstance(device, str) else device
         budget = default_budget_bytes(self.device) if memory_budget is None else memory_budget
-        self.plan: DecodePlan = plan_decoding(nf.model, budget, batch_size)
+        spec = nf.model
+        if spec.arch == NERV:  # NeRV decodes in bands of rows when a whole frame does not fit
+            self.plan: DecodePlan = plan_decoding(spec.nerv_config(), budget, batch_size)
+        else:
+            need = architectures.frame_bytes(spec)
+            self.plan = plan_whole_frames(need, budget, batch_size, spec.width, spec.height)
         self.batch_size = self.plan.batch
         self.model = nf.build_model(self.device)
         self._lock = threading.Lock()
@@ -101,7 +108,8 @@ class NervVideo:
                 )
             rows = self.plan.rows
             assert rows is not None  # a banded plan always has its band height
-            return torch.cat([forward_banded(self.model, t[i : i + 1], rows) for i in range(len(t))])
+            model = cast(NeRV, self.model)  # only NeRV plans are banded
+            return torch.cat([forward_banded(model, t[i : i + 1], rows) for i in range(len(t))])
 
     def decode(self, indices: Sequence[float]) -> np.ndarray:
         """Frames ``indices`` as uint8 [B, H, W, 3] on the host, decoded in batches of ``batch_size``."""

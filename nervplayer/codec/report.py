@@ -24,8 +24,7 @@ def describe(header: dict[str, Any], file_bytes: int) -> str:
         f"(source {v.get('original_size', ['?', '?'])[1]}x{v.get('original_size', ['?', '?'])[0]}, "
         f"frames {v.get('start', 0)}:{v.get('end', '?')}, trained on every {v.get('stride', 1)})",
         f"source     {header.get('source', {}).get('name', '?')}  sha256 {header.get('source', {}).get('sha256', '?')}",
-        f"model      fc {m['fc_h']}x{m['fc_w']}x{m['fc_c']}, strides {m['strides']}, stem {m['stem_layers']}x"
-        f"{m['stem_dim']}, PE {m['pe_base']}^{m['pe_levels']}, lower width {m['lower_width']}",
+        _model_line(m, header["plugins"].get("model", {"id": "nerv", "version": "1.0 (format 1)"})),
         f"activation {act['id']} (plugin version {act['version']}) {act.get('params') or ''}".rstrip(),
         "compression " + ", ".join(f"{k} {val}" for k, val in c.items()),
         f"size       {file_bytes:,} bytes, {file_bytes * 8 / pixels:.4f} bpp",
@@ -39,14 +38,31 @@ def describe(header: dict[str, Any], file_bytes: int) -> str:
         )
     if header.get("created"):
         lines.append("created    " + ", ".join(f"{k} {val}" for k, val in header["created"].items()))
-    lines.append(f"{'tensor':<22} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} {'mask B':>8} {'table B':>8}")
+    lines.append(
+        f"{'tensor':<22} {'kind':<7} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} "
+        f"{'mask B':>8} {'table B':>8}"
+    )
     for t in header["tensors"]:
+        kind = t.get("kind", "weights")[:7] + ("*" if t.get("scheme") == "step" else "")
         lines.append(
-            f"{t['name']:<22} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} {t['kept']:>9,} "
-            f"{t['weights_bytes']:>10,} {t['mask_bytes'] + t['mask_table_bytes']:>8,} "
+            f"{t['name']:<22} {kind:<7} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} "
+            f"{t['kept']:>9,} {t['weights_bytes']:>10,} {t['mask_bytes'] + t['mask_table_bytes']:>8,} "
             f"{t['table_bytes']:>8,}"
         )
+    if any(t.get("scheme") == "step" for t in header["tensors"]):
+        lines.append("* quantized with the step learned in training")
     return "\n".join(lines)
+
+
+def _model_line(m: dict[str, Any], arch: dict[str, Any]) -> str:
+    name = f"model      {arch['id']} (plugin version {arch['version']})"
+    if arch["id"] == "nerv":
+        return (
+            f"{name}: fc {m['fc_h']}x{m['fc_w']}x{m['fc_c']}, strides {m['strides']}, stem {m['stem_layers']}x"
+            f"{m['stem_dim']}, PE {m['pe_base']}^{m['pe_levels']}, lower width {m['lower_width']}"
+        )
+    config = {k: val for k, val in m.items() if k not in ("height", "width", "activation", "activation_params")}
+    return f"{name}: " + ", ".join(f"{k} {val}" for k, val in config.items())
 
 
 def _timed(fn, *args):

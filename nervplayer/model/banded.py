@@ -102,6 +102,18 @@ def plan_decoding(cfg: ModelConfig, budget: int, batch: int = 8) -> DecodePlan:
     return DecodePlan(1, rows, need, whole)
 
 
+def plan_whole_frames(frame_bytes: int, budget: int, batch: int, width: int, height: int) -> DecodePlan:
+    """For networks that decode whole frames only: the largest batch within ``budget``, else
+    :class:`MemoryBudgetError` naming the need and the budget."""
+    for b in range(batch, 0, -1):
+        if b * frame_bytes <= budget:
+            return DecodePlan(b, None, b * frame_bytes, frame_bytes)
+    raise MemoryBudgetError(
+        f"decoding one frame of this {width}x{height} model needs {_mib(frame_bytes)}, over the memory budget of "
+        f"{_mib(budget)}; raise it with --memory-budget"
+    )
+
+
 def forward_banded(model: NeRV, t: torch.Tensor, rows: int) -> torch.Tensor:
     """``model(t)`` computed ``rows`` output rows at a time: frames [B, 3, height, width]."""
     cfg = model.config

@@ -69,6 +69,9 @@ def _smoke_test(entry: PluginEntry, registry: Registry) -> None:
     """A cheap call on CPU so a broken plugin is caught at load, not in the middle of a fit."""
     import torch
 
+    if entry.kind == "model":
+        _smoke_test_model(entry)
+        return
     made = entry.factory(**entry.defaults())
     if entry.kind == "activation":
         y = made(torch.linspace(-2, 2, 8))
@@ -85,6 +88,27 @@ def _smoke_test(entry: PluginEntry, registry: Registry) -> None:
             lr = made(e, 10, 1e-3)
             if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
                 raise PluginError(f"scheduler {entry.id!r} must return a non-negative float learning rate")
+
+
+def _smoke_test_model(entry: PluginEntry) -> None:
+    """Build the model at an odd small size, decode two frames and check their shape."""
+    import torch
+
+    from .api import Frames, ModelArchitecture
+
+    arch = entry.factory()
+    if not isinstance(arch, ModelArchitecture):
+        raise PluginError(f"model {entry.id!r}: the factory must return a ModelArchitecture")
+    frames = Frames(27, 43, 4)
+    net = arch.build(frames, arch.configure(frames, {}, 0.25), torch.nn.SiLU)
+    if getattr(net, "content_adaptive", False) and not callable(getattr(net, "encode_latents", None)):
+        raise PluginError(f"model {entry.id!r} is content-adaptive but has no encode_latents")
+    with torch.no_grad():
+        out = net.eval()(torch.tensor([0.0, 0.5]))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 3, 27, 43):
+        raise PluginError(
+            f"model {entry.id!r} must decode t [2] to frames [2, 3, 27, 43], got {tuple(getattr(out, 'shape', ()))}"
+        )
 
 
 def register_module(registry: Registry, module: ModuleType, name: str, source: str) -> LoadRecord:

@@ -74,6 +74,11 @@ class Registry:
             out[name] = _coerce(declared[name], value, f"{kind} {entry.id!r}")
         return out
 
+    def check_params(self, kind: Kind, id: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Only the given ``params``, checked and coerced like :meth:`resolve_params` (no defaults filled in)."""
+        resolved = self.resolve_params(kind, id, params)
+        return {name: resolved[name] for name in params or {}}
+
     def create(self, kind: Kind, id: str, params: dict[str, Any] | None = None) -> Any:
         entry = self.get(kind, id)
         return entry.factory(**self.resolve_params(kind, id, params))
@@ -180,3 +185,15 @@ class ModuleRegistrar:
         aliases: tuple[str, ...] = (),
     ) -> None:
         self._add("scheduler", id, factory, description, params, version, aliases)
+
+    def model(
+        self,
+        id: str,
+        factory: Callable[..., Any],
+        *,
+        description: str,
+        params=(),
+        version: str = "1.0",
+        aliases: tuple[str, ...] = (),
+    ) -> None:
+        self._add("model", id, factory, description, params, version, aliases)

@@ -39,3 +39,11 @@ def save_weights(path: Path, state_dict: dict[str, torch.Tensor], metadata: dict
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
+
+
+def weights_metadata(path: Path) -> dict[str, Any]:
+    """The JSON metadata :func:`save_weights` stored."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("nervplayer", "{}"))

@@ -17,7 +17,9 @@ class FitConfig:
     Fusion6, batch 1, 1200 epochs, evaluation every 50 epochs)."""
 
     video: str
-    preset: str = "nerv-s"
+    arch: str = "nerv"  # model plugin id
+    preset: str | None = None  # a preset of the model plugin; None = its default (nerv: nerv-s)
+    budget: int | None = None  # stored values (weights + latents) to size the model to, within ±5 %
     epochs: int = 1200
     lr: float = 5e-4
     batch_size: int = 1
@@ -33,7 +35,10 @@ class FitConfig:
     stride: int = 1  # train on every stride-th frame of the range
     size: tuple[int, int] | None = None  # (height, width) to resize to
     scale: float | None = None  # or a scale factor
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides (fc_c, strides, pe_levels...)
+    model: dict[str, Any] = field(default_factory=dict)  # the model plugin's params (nerv: fc_c, strides...)
+    qat: bool = False  # quantize every stored tensor in training, with a learned step per tensor (train/rate.py)
+    qat_bits: int = 8  # bit width the learned steps start from
+    rate_lambda: float = 0.0  # weight of the rate term (estimated bits per pixel of the stored tensors)
     device: str = "auto"
     precision: str = "auto"
     seed: int = 1
@@ -59,6 +64,14 @@ class FitConfig:
             raise ConfigError(f"frame range {self.start}:{self.end} is empty")
         if self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("evaluation and checkpoint intervals must be at least 1 epoch")
+        if not 2 <= self.qat_bits <= 16:
+            raise ConfigError(f"QAT bit width must be in 2..16, got {self.qat_bits}")
+        if not self.rate_lambda >= 0:
+            raise ConfigError(f"rate lambda must be >= 0, got {self.rate_lambda}")
+        if self.rate_lambda and not self.qat:
+            raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigError(f"parameter budget must be positive, got {self.budget}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; available: {', '.join(PRECISIONS)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -1,4 +1,4 @@
-"""The fit loop: a NeRV trained on one clip, as a generator of progress events.
+"""The fit loop: a network of any model plugin trained on one clip, as a generator of progress events.
 
 ``Fitter(config, run_dir).run()`` yields :mod:`~nervplayer.train.events`; ``pause()``, ``resume()`` and
 ``cancel()`` may be called from any thread and take effect between steps. A cancelled fit writes a checkpoint
@@ -11,16 +11,19 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from ..device import Precision, resolve_device, resolve_precision
 from ..errors import ConfigError, DeviceError, NervError, ResumeError
-from ..model import ModelConfig, NeRV, count_parameters, model_config
-from ..model.render import times, to_uint8
+from ..model import ModelConfig, architectures
+from ..model.render import to_uint8
+from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, get_registry
+from ..plugins.api import Frames
 from ..version import __version__
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
@@ -28,14 +31,13 @@ from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
 from .evaluate import evaluate, summary
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
+from .rate import RateQuantizer
 from .step import TrainingStep
 
 
-def load_source(
-    config: FitConfig, device: torch.device, cache_dir: Path | None = None, info: VideoInfo | None = None
-) -> tuple[FrameStore, dict[str, Any]]:
-    """Decode the configured frame range once into a frame store; return it with a record of the source."""
-    info = info or probe(config.video)
+def clip_frames(config: FitConfig) -> tuple[VideoInfo, int, Frames]:
+    """Probe the clip (nothing is decoded): ``(info, end, Frames)`` of the configured range and size."""
+    info = probe(config.video)
     end = info.num_frames if config.end is None else config.end
     if end > info.num_frames or config.start >= info.num_frames:
         raise ConfigError(f"frame range {config.start}:{end} is outside the clip ({info.num_frames} frames)")
@@ -43,6 +45,29 @@ def load_source(
     if count < 2:
         raise ConfigError(f"{config.video}: a fit needs at least 2 frames, the range holds {count}")
     h, w = output_size(info, config.size, config.scale)
+    return info, end, Frames(h, w, count)
+
+
+def model_spec(config: FitConfig, frames: Frames, plugins: Registry | None = None) -> ModelSpec:
+    """The network a fit of ``config`` trains on a clip of ``frames`` (checked, sized to the budget)."""
+    return architectures.resolve(
+        config.arch,
+        frames,
+        config.model,
+        config.preset,
+        config.budget,
+        config.activation,
+        config.activation_params,
+        plugins,
+    )
+
+
+def load_source(
+    config: FitConfig, device: torch.device, cache_dir: Path | None = None
+) -> tuple[FrameStore, dict[str, Any]]:
+    """Decode the configured frame range once into a frame store; return it with a record of the source."""
+    info, end, frames = clip_frames(config)
+    count, h, w = frames.num_frames, frames.height, frames.width
     budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
     store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
     source = {
@@ -61,7 +86,7 @@ def load_source(
 
 
 class Fitter:
-    """Trains a NeRV on one clip. See the module docstring for the threading contract.
+    """Trains a model (any ``model`` plugin) on one clip. See the module docstring for the threading contract.
 
     ``init_state`` starts from given weights and ``masks`` (name → bool tensor) keeps pruned weights at zero:
     the compression pipeline fine-tunes through this same loop.
@@ -83,37 +108,36 @@ class Fitter:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.plugins = plugins or get_registry()
         # Plugins first: a typo in a name fails before minutes of decoding.
-        act = self.plugins.factory("activation", config.activation, config.activation_params)
+        self.plugins.factory("activation", config.activation, config.activation_params)
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
-        # Then the source's size and the model it implies: a bad model option fails before any decoding.
-        info = probe(config.video)
-        height, width = output_size(info, config.size, config.scale)
-        self.model_config: ModelConfig = model_config(
-            config.preset,
-            height,
-            width,
-            activation=config.activation,
-            activation_params=dict(config.activation_params),
-            **config.model,
-        )
+        # The model is sized before the clip is decoded: a bad model option or budget fails at once.
+        info, _, frames = clip_frames(config)
+        self.spec = model_spec(config, frames, self.plugins)
         checkpoint = self._prepare_run_dir(resume)
         self.store, self.source = load_source(config, self.device, self._cache_dir(), info)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
+        #: the NeRV config of a ``nerv`` fit (None for other architectures)
+        self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
         torch.manual_seed(config.seed)
-        self.model = NeRV(self.model_config, act).to(self.device)
+        self.model = architectures.build(self.spec, self.plugins).to(self.device)
+        self.content_adaptive = bool(getattr(self.model, "content_adaptive", False))
         if self.precision.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if init_state is not None:
             self.model.load_state_dict(init_state)
+        self.stored = architectures.architecture(self.spec.arch, self.plugins)[1].stored(self.model)
+        self.quantizer = RateQuantizer(self.model, self.stored, config.qat_bits).to(self.device) if config.qat else None
+        self.pixels = self.num_frames * self.store.height * self.store.width
         self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
+        trained = list(self.model.parameters()) + (list(self.quantizer.parameters()) if self.quantizer else [])
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
+            trained,
             lr=self.base_lr,
             betas=(0.5, 0.999),
             eps=1e-8,
@@ -129,6 +153,8 @@ class Fitter:
             self.precision,
             self.num_frames,
             self.masks,
+            forward=self._forward,
+            extra_loss=self._rate_term,
         )
         self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
@@ -172,16 +198,25 @@ class Fitter:
             }
             for kind in ("activation", "loss", "scheduler")
         }
+        entry = self.plugins.get("model", self.spec.arch)
+        plugins["model"] = {"id": entry.id, "version": entry.version, "params": dict(self.config.model)}
         return {
             "nervplayer": __version__,
             "fit": self.config.to_dict(),
-            "model": self.model_config.to_dict(),
+            "model": self.spec.model_dict(),
             "source": self.source,
             "plugins": plugins,
-            "params": count_parameters(self.model),
+            "params": self.stored_params,
+            "macs_per_pixel": architectures.macs_per_pixel(self.spec, self.plugins),
             "train_frames": self.train_indices,
             "unseen_frames": self.unseen_indices,
         }
+
+    @property
+    def stored_params(self) -> int:
+        """Values a ``.nerv`` of this model stores (weights and latents): what a budget counts."""
+        state = self.model.state_dict()
+        return sum(state[name].numel() for name in self.stored)
 
     def _prepare_run_dir(self, resume: bool) -> dict[str, Any] | None:
         if self.run_dir is None:
@@ -235,6 +270,11 @@ class Fitter:
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            **(
+                {"quantizer": self.quantizer.state_dict(), "quant_steps": self.quantizer.steps()}
+                if self.quantizer
+                else {}
+            ),
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
             "pos": self.pos,
@@ -248,6 +288,8 @@ class Fitter:
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        if self.quantizer is not None:
+            self.quantizer.load_state_dict(state["quantizer"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -271,13 +313,51 @@ class Fitter:
         perm = torch.randperm(len(self.train_indices), generator=g).tolist()
         return [self.train_indices[i] for i in perm]
 
-    def _times(self, indices: list[int]) -> torch.Tensor:
-        return times(indices, self.num_frames, self.device)
+    def _rate_term(self) -> torch.Tensor | None:
+        """With ``--rate-lambda``: λ × the estimated bits per pixel of the quantized stored tensors."""
+        if self.quantizer is None:
+            return None
+        bits = self.quantizer.take_rate_bits()
+        return self.config.rate_lambda * bits / self.pixels if self.config.rate_lambda and bits is not None else None
+
+    def _latent_quantize(self, batch: int):
+        """What a content-adaptive model passes its latents through: the learned-step quantizer (their rate
+        scaled from the batch to the clip), or nothing without QAT."""
+        q = self.quantizer
+        return None if q is None else (lambda name, x: q.quantize(name, x, self.num_frames / batch))
+
+    def _forward(self, indices: Sequence[int], target: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's frames: the training forward when ``target`` is given (content-adaptive models see the
+        frames), else decoding from the stored state; with QAT, through the quantized stored tensors."""
+        t = self.train_step.times(indices)
+        kwargs = (
+            {"frames": target, "quantize": self._latent_quantize(len(indices))}
+            if target is not None and self.content_adaptive
+            else {}
+        )
+        if self.quantizer is None:
+            return self.model(t, **kwargs)
+        tensors = self.quantizer.quantized_parameters(self.model)
+        if target is None:  # decoding: the reader's (contiguous) layout, so the frames match it bit for bit
+            tensors = {k: v.contiguous() for k, v in {**dict(self.model.named_buffers()), **tensors}.items()}
+        return functional_call(self.model, tensors, (t,), kwargs)
+
+    @torch.no_grad()
+    def _encode_latents(self, batch_size: int = 8) -> None:
+        """Write every frame's latents into the model (content-adaptive models), as decoding will see them."""
+        if not self.content_adaptive:
+            return
+        for start in range(0, self.num_frames, batch_size):
+            idx = list(range(start, min(start + batch_size, self.num_frames)))
+            frames = self.train_step.to_float(self.store.get(idx).to(self.device))
+            self.model.encode_latents(self.train_step.times(idx), frames, self._latent_quantize(len(idx)))
+        if self.quantizer is not None:
+            self.quantizer.clear()
 
     def run(self) -> Iterator[Event]:
         cfg = self.config
         yield Started(
-            count_parameters(self.model),
+            self.stored_params,
             str(self.device),
             self.precision.name,
             self.num_frames,
@@ -350,11 +430,16 @@ class Fitter:
 
     def _finish(self, status: str) -> Iterator[Event]:
         weights = None
+        with self._lock:  # a stopped run's checkpoint holds the latents of its current weights too
+            self._encode_latents()
         if (ev := self._save_checkpoint()) is not None:
             yield ev
         if status == "completed" and self.run_dir is not None:
             weights = str(self.run_dir / runfolder.WEIGHTS)
-            save_weights(Path(weights), self.model.state_dict(), {"model": self.model_config.to_dict()})
+            meta: dict[str, Any] = {"model": self.spec.model_dict(), "arch": self.spec.plugin_ref()}
+            if self.quantizer is not None:
+                meta["quant_steps"] = self.quantizer.steps()
+            save_weights(Path(weights), self.model.state_dict(), meta)
         yield Finished(
             status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed, self.last_eval, weights
         )
@@ -365,9 +450,11 @@ class Fitter:
         with torch.no_grad(), self._lock:
             self.model.eval()
             try:
-                return self.model(self._times(indices)).float()
+                return self._forward(indices).float()
             finally:
                 self.model.train()
+                if self.quantizer is not None:
+                    self.quantizer.clear()
 
     def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
         """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
@@ -377,6 +464,8 @@ class Fitter:
         )
 
     def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
+        with self._lock:
+            self._encode_latents()
         metrics = evaluate(self.predict, self.store)
         pooled = summary(metrics, self.train_indices, self.unseen_indices)
         seen, unseen = pooled["seen"], pooled["unseen"]

@@ -1,10 +1,11 @@
 """The run folder: what a fit leaves on disk, and how other commands open it.
 
 ```
-RUN/config.json          FitConfig + ModelConfig + source (path, sha256, fps, range, size) + plugin ids/versions
+RUN/config.json          FitConfig + model (ModelSpec.model_dict) + source (path, sha256, fps, range, size) +
+                         plugin ids/versions (plugins.model: the architecture; absent in format-1 runs = nerv)
 RUN/metrics.csv|.jsonl   one row per evaluation: epoch, step, loss, psnr, ms_ssim, lr, elapsed (+ seen/unseen)
-RUN/checkpoint.pt        last checkpoint (weights, optimizer, schedule position, RNG states)
-RUN/model.safetensors    final weights (tensors only)
+RUN/checkpoint.pt        last checkpoint (weights, optimizer, schedule position, RNG states, learned QAT steps)
+RUN/model.safetensors    final weights (tensors only; the metadata holds the model and any learned QAT steps)
 ```
 """
 
@@ -20,8 +21,9 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError, NervError
-from ..model import ModelConfig, NeRV
-from .checkpoint import load_checkpoint, load_weights
+from ..model import ModelConfig, architectures
+from ..model.spec import ModelSpec
+from .checkpoint import load_checkpoint, load_weights, weights_metadata
 from .config import FitConfig
 
 CONFIG = "config.json"
@@ -72,8 +74,19 @@ class Run:
         return FitConfig.from_dict(self.record["fit"])
 
     @property
+    def model_spec(self) -> ModelSpec:
+        src = self.record["source"]
+        return ModelSpec.from_records(
+            self.record["model"], self.record.get("plugins", {}).get("model"), src["end"] - src["start"]
+        )
+
+    @property
     def model_config(self) -> ModelConfig:
-        return ModelConfig.from_dict(self.record["model"])
+        """The NeRV config of a ``nerv`` run."""
+        try:
+            return self.model_spec.nerv_config()
+        except ValueError as e:
+            raise ConfigError(f"{self.path}: {e}") from None
 
     @property
     def source(self) -> dict[str, Any]:
@@ -85,11 +98,15 @@ class Run:
             return load_weights(self.path / WEIGHTS)
         return load_checkpoint(self.path / CHECKPOINT)["model"]
 
-    def build_model(self, device: torch.device | str = "cpu") -> NeRV:
-        from ..plugins import get_registry
+    def quant_steps(self) -> dict[str, float] | None:
+        """The learned quantization steps of a rate-aware (QAT) fit, name → step; None for a plain fit."""
+        if (self.path / WEIGHTS).is_file():
+            return weights_metadata(self.path / WEIGHTS).get("quant_steps")
+        return load_checkpoint(self.path / CHECKPOINT).get("quant_steps")
 
-        cfg = self.model_config
-        model = NeRV(cfg, get_registry().factory("activation", cfg.activation, cfg.activation_params))
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The trained network in eval mode (float weights; a QAT run's are quantized by the codec)."""
+        model = architectures.build(self.model_spec)
         model.load_state_dict(self.state_dict())
         return model.to(device).eval()
 
@@ -104,10 +121,12 @@ def open_run(path: str | Path) -> Run:
         raise ConfigError(f"{path}: not a run folder ({CONFIG} missing)")
     try:
         record = json.loads((path / CONFIG).read_text())
-        ModelConfig.from_dict(record["model"])
+        run = Run(path, record)
+        if run.model_spec.arch == "nerv":
+            _ = run.model_config  # parsing it checks the NeRV config against the limits
         FitConfig.from_dict(record["fit"])
     except (ValueError, KeyError, TypeError) as e:
         raise NervError(f"{path / CONFIG}: unreadable run config ({e})") from None
     if not (path / WEIGHTS).is_file() and not (path / CHECKPOINT).is_file():
         raise ConfigError(f"{path}: run has no weights yet (no {WEIGHTS} or {CHECKPOINT})")
-    return Run(path, record)
+    return run

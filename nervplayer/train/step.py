@@ -1,8 +1,11 @@
-"""One training step of a NeRV: the function the fit loop runs, and the one ``nervplayer bench`` times and profiles.
+"""One training step of any model: the function the fit loop runs, and the one ``nervplayer bench`` times and
+profiles.
 
 A step turns uint8 frames into floats, runs the forward pass under the precision's autocast, the loss in fp32,
-the backward pass through the loss scaler and the optimizer step, then keeps pruned weights at zero. The optional
-``mark`` callback is called after each of those phases (data, forward, loss, backward, optimizer): the benchmark
+the backward pass through the loss scaler and the optimizer step, then keeps pruned weights at zero. A fit may
+train through its own ``forward(indices, target)`` (content-adaptive models see the frames; rate-aware fits go
+through the quantizer), and ``extra_loss()`` adds a term such as the rate penalty. The optional ``mark``
+callback is called after each of those phases (data, forward, loss, backward, optimizer): the benchmark
 synchronises the device and reads a clock there, so what it measures is exactly what a fit runs.
 """
 
@@ -31,6 +34,8 @@ class TrainingStep:
         precision: Precision,
         num_frames: int,
         masks: dict[str, torch.Tensor] | None = None,
+        forward: Callable[[Sequence[int], torch.Tensor], torch.Tensor] | None = None,
+        extra_loss: Callable[[], torch.Tensor | None] | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -40,6 +45,8 @@ class TrainingStep:
         self.precision = precision
         self.num_frames = num_frames
         self.masks = masks or {}
+        self.forward = forward or (lambda indices, target: self.model(self.times(indices)))
+        self.extra_loss = extra_loss
 
     def times(self, indices: Sequence[float]) -> torch.Tensor:
         """The model's input for frame ``indices`` (t = index / N) on the step's device."""
@@ -60,10 +67,12 @@ class TrainingStep:
         if mark:
             mark()
         with self.precision.autocast(self.device):
-            pred = self.model(self.times(indices))
+            pred = self.forward(indices, target)
         if mark:
             mark()
         loss = self.loss_fn(pred.float(), target)
+        if self.extra_loss is not None and (extra := self.extra_loss()) is not None:
+            loss = loss + extra
         if mark:
             mark()
         self.optimizer.zero_grad(set_to_none=True)

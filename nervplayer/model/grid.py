@@ -1,0 +1,68 @@
+"""A latent-grid video model of the Cool-chic / C3 family: the video *is* a stack of learnable spatio-temporal
+latent grids, and a synthesis network of a few hundred multiply-adds per pixel turns them into pixels.
+
+Level ``l`` (0 = finest) is a grid [T_l, C, H_l, W_l] with H_l, W_l, T_l halving per level from the finest
+grid's size. Decoding frame index ``i`` (fractional allowed): each level is interpolated linearly in time at
+``u = i / (N − 1)``, upsampled bilinearly to the frame size, the levels are concatenated, and the synthesis
+(1×1 conv → act → 1×1 conv → act → 1×1 conv to RGB, then a residual 3×3 conv) gives the frame through
+(tanh + 1) / 2. No decoding step is larger than a 1×1 conv, so decoding is cheap on a CPU.
+
+The grids are stored as ``latents`` (each with its own quantization step and entropy model); they are kept
+``latent_gain`` times smaller than they act, which gives them a larger effective learning rate under Adam
+than the synthesis weights (Cool-chic trains latents at a higher rate for the same reason).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def level_shapes(num_frames: int, config: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+    c = int(config["channels"])
+    gt, gh, gw = int(config["grid_t"]), int(config["grid_h"]), int(config["grid_w"])
+    return [
+        (max(1, math.ceil(gt / 2**level)), c, max(1, math.ceil(gh / 2**level)), max(1, math.ceil(gw / 2**level)))
+        for level in range(int(config["levels"]))
+    ]
+
+
+class LatentGrid(nn.Module):
+    def __init__(
+        self, height: int, width: int, num_frames: int, config: dict[str, Any], activation: Callable[[], nn.Module]
+    ) -> None:
+        super().__init__()
+        self.height, self.width, self.num_frames = height, width, num_frames
+        self.gain = float(config["latent_gain"])
+        self.grids = nn.ParameterList(
+            nn.Parameter(torch.randn(shape) * 0.01) for shape in level_shapes(num_frames, config)
+        )
+        c, hidden = int(config["levels"]) * int(config["channels"]), int(config["hidden"])
+        self.synthesis = nn.Sequential(
+            nn.Conv2d(c, hidden, 1), activation(), nn.Conv2d(hidden, hidden, 1), activation(), nn.Conv2d(hidden, 3, 1)
+        )
+        self.refine = nn.Conv2d(3, 3, 3, padding=1)
+
+    def _level(self, grid: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        pos = u * (grid.shape[0] - 1)
+        i0 = pos.floor().long().clamp(0, grid.shape[0] - 1)
+        i1 = (i0 + 1).clamp(max=grid.shape[0] - 1)
+        w = (pos - i0.float()).view(-1, 1, 1, 1)
+        x = (grid[i0] + w * (grid[i1] - grid[i0])) * self.gain
+        return F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        u = (t.float() * self.num_frames / max(self.num_frames - 1, 1)).clamp(0, 1)
+        x = torch.cat([self._level(g, u) for g in self.grids], dim=1)
+        x = self.synthesis(x)
+        return (torch.tanh(x + self.refine(x)) + 1) * 0.5
+
+
+def macs_per_pixel(config: dict[str, Any]) -> float:
+    c, hidden = int(config["levels"]) * int(config["channels"]), int(config["hidden"])
+    interpolation = 6 * c  # time lerp + bilinear, per channel
+    return interpolation + c * hidden + hidden * hidden + hidden * 3 + 3 * 3 * 9

@@ -1,0 +1,99 @@
+"""Rate-aware training: every stored tensor is quantized in the forward pass with its own learned step, and an
+entropy estimate of the quantized values can be added to the loss.
+
+Quantization: ``q = clamp(round(x / s), −2^15, 2^15 − 1)`` and ``x̂ = q · s``, float32, with ``s = 2^log2_step``
+learned per tensor (LSQ: the rounding is the identity in the backward pass, so ``s`` gets the gradient
+``q − x / s``). The forward value is exactly ``q · s`` (the straight-through terms add an exact zero), so a
+``.nerv`` that stores ``q`` and ``s`` decodes to exactly what training saw (see ``codec/stepquant.py``).
+
+Rate: each tensor's symbols are modelled by a discretised Laplace density with the tensor's mean absolute
+symbol as its scale; ``−Σ log2 P(q)`` is differentiable in the weights, the steps and the scale, and tracks the
+size the entropy coder reaches (it codes against the exact histogram, which is never worse than the fit).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+QMIN, QMAX = -(1 << 15), (1 << 15) - 1
+LATENT_INIT_STEP = 1 / 16  # latents computed by an encoder have no values at build time to size a step from
+
+
+def _round_ste(y: torch.Tensor) -> torch.Tensor:
+    """round(y) in the forward pass (exactly), the identity in the backward pass."""
+    return y.round().detach() + (y - y.detach())
+
+
+def quantize_with_step(x: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂, q): the fake-quantized tensor and its integer symbols (as floats), both differentiable."""
+    q = _round_ste((x.float() / step).clamp(QMIN, QMAX))
+    return q * step, q
+
+
+def laplace_bits(q: torch.Tensor) -> torch.Tensor:
+    """Bits to code integer symbols ``q`` under a discretised zero-mean Laplace with scale mean(|q|)."""
+    b = q.abs().mean().clamp_min(0.05)
+    upper = _laplace_cdf(q + 0.5, b)
+    lower = _laplace_cdf(q - 0.5, b)
+    return -torch.log2((upper - lower).clamp_min(1e-9)).sum()
+
+
+def _laplace_cdf(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 0.5 + 0.5 * torch.sign(x) * (1 - torch.exp(-x.abs() / b))
+
+
+class RateQuantizer(nn.Module):
+    """Learned steps for the stored tensors of one model, and the rate of what was quantized in a step."""
+
+    def __init__(self, model: nn.Module, stored: dict[str, str], bits: int) -> None:
+        super().__init__()
+        self.names = list(stored)
+        self.kinds = dict(stored)
+        state, params = model.state_dict(), dict(model.named_parameters())
+        steps = {}
+        for name in self.names:
+            value = state[name]
+            if name in params and value.numel() and value.abs().max() > 0:
+                step = float(value.abs().max()) / (2 ** (bits - 1) - 1)
+            else:
+                step = LATENT_INIT_STEP
+            steps[name] = math.log2(step)
+        self.log2_steps = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(v)) for n, v in steps.items()})
+        self._symbols: list[tuple[torch.Tensor, float]] = []  # this step's (symbols, weight) for the rate term
+
+    def step(self, name: str) -> torch.Tensor:
+        return torch.exp2(self.log2_steps[_key(name)])
+
+    def steps(self) -> dict[str, float]:
+        """Every step as a float32-exact Python float (what a ``.nerv`` stores)."""
+        return {name: float(self.step(name).detach().float().cpu()) for name in self.names}
+
+    def quantize(self, name: str, x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+        """Fake-quantize ``x`` (a stored tensor or a batch of latents); its symbols count ``weight`` times in
+        the rate of this step (a batch of B latents of an N-frame clip counts N / B times)."""
+        x_hat, q = quantize_with_step(x, self.step(name))
+        self._symbols.append((q, weight))
+        return x_hat.to(x.dtype)
+
+    def quantized_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Fake-quantized versions of the model's stored parameters (for ``torch.func.functional_call``)."""
+        params = dict(model.named_parameters())
+        return {name: self.quantize(name, params[name]) for name in self.names if name in params}
+
+    def take_rate_bits(self) -> torch.Tensor | None:
+        """Estimated bits of everything quantized since the last call (None if nothing was)."""
+        if not self._symbols:
+            return None
+        total = sum(laplace_bits(q) * w for q, w in self._symbols)
+        self._symbols.clear()
+        return total
+
+    def clear(self) -> None:
+        self._symbols.clear()
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")

@@ -1,0 +1,263 @@
+"""Every registered model plugin: sizing, shapes, training, the .nerv round trip, old files, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nervplayer.codec import CompressOptions, Compressor, NervVideo, nervfile
+from nervplayer.codec.pipeline import pack_model
+from nervplayer.model import architectures
+from nervplayer.plugins import load_plugins
+from nervplayer.plugins.api import Frames
+from nervplayer.train import Evaluated, FitConfig, Fitter, open_run
+
+MODELS = load_plugins(safe_mode=True).ids("model")
+DATA = Path(__file__).parent / "data"
+ODD = Frames(37, 53, 8)
+
+
+def test_the_built_in_models_are_registered():
+    assert {"nerv", "hnerv", "grid"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_builds_at_odd_sizes_and_renders_exactly_that_size_forward_and_backward(arch):
+    spec = architectures.resolve(arch, ODD, budget=30_000)
+    model = architectures.build(spec)
+    t = torch.tensor([0.0, 3 / 8, 7 / 8])
+    if getattr(model, "content_adaptive", False):
+        out = model(t, frames=torch.rand(3, 3, ODD.height, ODD.width))
+    else:
+        out = model(t)
+    assert out.shape == (3, 3, 37, 53)
+    out.mean().backward()
+    stored = architectures.architecture(arch)[1].stored(model)
+    grads = [p.grad for n, p in model.named_parameters() if n in stored]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    with torch.no_grad():
+        assert model.eval()(t).shape == (3, 3, 37, 53)
+
+
+@pytest.mark.parametrize("arch", MODELS)
+@pytest.mark.parametrize("budget", [40_000, 150_000])
+def test_parameter_budget_is_met_within_five_percent(arch, budget):
+    spec = architectures.resolve(arch, Frames(90, 160, 24), budget=budget)
+    assert abs(architectures.stored_count(spec) - budget) <= 0.05 * budget
+    assert architectures.macs_per_pixel(spec) > 0
+
+
+def test_nerv_presets_keep_the_papers_parameter_counts():
+    for preset, n in (("nerv-s", 3_201_905), ("nerv-m", 6_282_001), ("nerv-l", 12_524_563)):
+        assert architectures.stored_count(architectures.resolve("nerv", Frames(720, 1280, 10), preset=preset)) == n
+
+
+def _fit(clip, run, arch, epochs, **kw):
+    cfg = FitConfig(
+        video=str(clip),
+        arch=arch,
+        budget=kw.pop("budget", 40_000),
+        epochs=epochs,
+        eval_every=1,
+        lr=kw.pop("lr", 3e-3),
+        device="cpu",
+        precision="fp32",
+        **kw,
+    )
+    fitter = Fitter(cfg, run)
+    evals = [ev.psnr for ev in fitter.run() if isinstance(ev, Evaluated)]
+    return fitter, evals
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_fit_raises_psnr(arch, shapes_clip, tmp_path):
+    _, psnr = _fit(shapes_clip, tmp_path / "run", arch, 4)
+    assert psnr[-1] > psnr[0] + 0.5
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_rate_aware_fit_file_decodes_to_the_training_time_quantized_prediction(arch, shapes_clip, tmp_path):
+    fitter, _ = _fit(shapes_clip, tmp_path / "run", arch, 1, qat=True, rate_lambda=0.05)
+    path = tmp_path / "q.nerv"
+    for _ in Compressor(tmp_path / "run", path, CompressOptions(evaluate=False, device="cpu")).run():
+        pass
+    video = NervVideo.open(path)
+    from nervplayer.codec.stepquant import StepQuantizedTensor
+
+    assert all(isinstance(q, StepQuantizedTensor) for q in video.file.tensors.values())
+    for idx in ([0, 5], [15]):
+        assert torch.equal(video.predict(idx), fitter.predict(idx))
+    assert (video.frames(0, 16) == fitter.decode(range(16))).all()
+
+
+def _random_file(arch: str) -> nervfile.NervFile:
+    torch.manual_seed(0)
+    spec = architectures.resolve(arch, ODD, budget=30_000)
+    model = architectures.build(spec)
+    state = {k: v + torch.randn_like(v) * 0.1 for k, v in model.state_dict().items()}
+    video = {
+        "num_frames": ODD.num_frames,
+        "fps": 25.0,
+        "start": 0,
+        "end": 8,
+        "stride": 1,
+        "size": [37, 53],
+        "original_size": [37, 53],
+        "crop": {"top": 0, "left": 0, "height": 37, "width": 53, "rendered": [37, 53]},
+    }
+    return pack_model(
+        state,
+        spec,
+        dict.fromkeys(state, 6),
+        True,
+        {},
+        video=video,
+        activation={"id": "silu", "version": "1.0", "params": {}},
+        coder="ans",
+        mask_model="tensor",
+        source={"name": "x.mp4", "sha256": "0" * 64},
+        compression={},
+    )
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_nerv_round_trip_is_bit_exact_and_fractional_indices_decode_between(arch, tmp_path):
+    nf = _random_file(arch)
+    path = tmp_path / f"{arch}.nerv"
+    nervfile.save(nf, path)
+    memory, disk = NervVideo(nf), NervVideo.open(path)
+    assert disk.file.model.arch == arch
+    for t in (0, 3, 3.5, 7):
+        assert torch.equal(memory.decode([t]), disk.decode([t]))
+    assert disk.frame(3.5).shape == (37, 53, 3)
+    assert torch.equal(disk.decode([3.0]), disk.decode([3]))
+    assert not torch.equal(disk.decode([3.5]), disk.decode([3]))
+
+
+def test_format_1_nerv_file_and_run_folder_still_open():
+    expected = np.load(DATA / "format1-expected.npz")
+    video = NervVideo.open(DATA / "format1-tiny.nerv")
+    assert video.file.model.arch == "nerv"
+    assert np.abs(video.frames(0, 16).astype(int) - expected["nerv"]).max() <= 1
+    run = open_run(DATA / "run-format1")
+    assert run.model_spec.arch == "nerv" and run.model_config.fc_c == 4
+    from nervplayer.model.render import render
+
+    frames = render(run.build_model(), list(range(16)), 16)
+    assert np.abs(frames.astype(int) - expected["run"]).max() <= 1
+
+
+def test_bad_nerv_files_name_the_problem(tmp_path):
+    from codec.test_container import repack_header
+
+    from nervplayer.errors import NervFormatError
+
+    nf = _random_file("hnerv")
+    path = tmp_path / "h.nerv"
+    nervfile.save(nf, path)
+    data = path.read_bytes()
+
+    def fewer_frames(h):
+        h["video"]["num_frames"] = 6
+
+    def missing_plugin(h):
+        h["plugins"]["model"] = {"id": "hinerv-xl", "version": "3.1"}
+
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(repack_header(data, fewer_frames))
+    with pytest.raises(NervFormatError, match="holds latents for 8 frames, the video has 6"):
+        NervVideo.open(bad)
+    bad.write_bytes(repack_header(data, missing_plugin))
+    with pytest.raises(NervFormatError, match="needs the model plugin 'hinerv-xl' version 3.1, which is not inst"):
+        NervVideo.open(bad)
+
+
+def test_cli_bad_model_input_is_one_line_before_the_clip_is_decoded(shapes_clip, tmp_path, capsys, monkeypatch):
+    from nervplayer.cli.main import main
+    from nervplayer.train import fit
+
+    def no_decoding(*a, **k):
+        raise AssertionError("the clip was decoded")
+
+    monkeypatch.setattr(fit, "iter_frames", no_decoding)
+    cases = {
+        "unknown arch": (["--arch", "hinerv"], "unknown model 'hinerv'; available: grid, hnerv, nerv"),
+        "budget too small": (["--arch", "hnerv", "--params", "500"], "is too small: the smallest 'hnerv' model"),
+        "budget too large": (["--arch", "grid", "--params", "1G"], "is too large: the largest 'grid' model"),
+        "param out of range": (["--arch", "hnerv", "--model", "reduction=9"], "'reduction' must be in [1.0, 4.0]"),
+        "unknown param": (["--arch", "grid", "--model", "fc_c=3"], "model 'grid' has no parameter 'fc_c'"),
+        "bad count": (["--params", "lots"], "300k, 1.5M"),
+        "wrong preset": (["--arch", "hnerv", "--preset", "nerv-s"], "unknown preset 'nerv-s'; available"),
+    }
+    for name, (args, message) in cases.items():
+        try:
+            code = main(["fit", str(shapes_clip), "-o", str(tmp_path / name), *args])
+        except SystemExit as e:  # argparse's own usage errors
+            code = e.code
+        err = capsys.readouterr().err
+        assert code == 2, name
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
+
+
+def _doc_example() -> str:
+    text = (Path(__file__).parent.parent / "docs" / "models.md").read_text()
+    return re.search(r"```python\n(# plugin: tinygrid.*?)```", text, re.S).group(1)
+
+
+def test_the_documented_model_plugin_loads_and_fits(shapes_clip, tmp_path, monkeypatch):
+    from nervplayer import plugins
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "tinygrid.py").write_text(_doc_example())
+    monkeypatch.setattr(plugins, "_options", {"safe_mode": False, "user_dir": user})
+    monkeypatch.setattr(plugins, "_registry", None)
+    reg = plugins.get_registry()
+    assert reg.get("model", "tinygrid").source.startswith("user:"), [r for r in reg.report if r.status != "ok"]
+    _, psnr = _fit(shapes_clip, tmp_path / "run", "tinygrid", 3, budget=20_000, lr=1e-2)
+    assert psnr[-1] > psnr[0]
+
+
+def test_rd_puts_several_runs_on_one_plot_with_bd_rates_against_x264(shapes_clip, tmp_path, capsys):
+    import json
+
+    from nervplayer.cli.main import main
+
+    _fit(shapes_clip, tmp_path / "nerv", "nerv", 1, budget=20_000)
+    _fit(shapes_clip, tmp_path / "hq", "hnerv", 1, budget=20_000, qat=True, rate_lambda=0.05)
+    out = tmp_path / "rd.json"
+    assert (
+        main(
+            [
+                "rd",
+                str(tmp_path / "nerv"),
+                str(tmp_path / "hq"),
+                "-o",
+                str(out),
+                "--prunes",
+                "0",
+                "--bits",
+                "4,6,8",
+                "--finetune-epochs",
+                "0",
+                "--device",
+                "cpu",
+                "--codecs",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(out.read_text())
+    names = [c["name"] for c in data["curves"]]
+    assert names[:2] == ["nerv (nerv)", "hnerv (hq)"] and set(names[2:]) == {"libx264", "libx265", "libsvtav1"}
+    assert len(data["curves"][1]["points"]) == 1  # a rate-aware run: its learned-step file
+    bd = data["bd_rate_vs_x264_medium"]
+    assert {"nerv (nerv)", "hnerv (hq)", "libx265", "libsvtav1"} == set(bd)
+    for entry in bd.values():
+        assert entry["bd_rate_percent"] is not None or "overlap" in entry["note"] or "two points" in entry["note"]
+    assert "BD-rate of nerv (nerv) against x264 medium" in capsys.readouterr().out
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
