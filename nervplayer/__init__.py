@@ -3,9 +3,9 @@
 The public API, in the style of timm (everything is imported lazily, so ``import nervplayer`` stays cheap)::
 
     import nervplayer
-    nervplayer.list_models()                      # ['nerv-l', 'nerv-m', 'nerv-s', 'nerv-xs']
+    nervplayer.list_models()                      # ['grid', 'hnerv', 'nerv', 'nerv-l', 'nerv-m', 'nerv-s', ...]
     nervplayer.list_plugins("loss")               # ['fusion1', 'fusion10', ..., 'l1', 'l2', ...]
-    model = nervplayer.create_model("nerv-s", height=720, width=1280)   # a NeRV (torch.nn.Module)
+    model = nervplayer.create_model("hnerv", height=180, width=320, params=300_000)   # a torch.nn.Module
     video = nervplayer.open_nerv("clip.nerv")     # NervVideo: video.frame(17), video.decode([0, 5])
 
 Training is ``Fitter(FitConfig(...), run_dir).run()`` (a generator of events); ``open_run`` opens a run folder;
@@ -20,8 +20,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import torch
+
     from .codec import NervVideo
-    from .model import NeRV
 
 from .version import __version__
 
@@ -36,12 +37,22 @@ _EXPORTS = {
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Names of the model presets that match the shell-style ``pattern``, sorted."""
+    """Names ``create_model`` takes that match the shell-style ``pattern``, sorted: every installed architecture
+    (``nerv``, ``hnerv``, ``grid``, plugins) and every preset of one (``nerv-s``, ...)."""
     import fnmatch
 
-    from .model import PRESETS
+    return sorted(name for name in _model_names() if fnmatch.fnmatch(name, pattern))
 
-    return sorted(name for name in PRESETS if fnmatch.fnmatch(name, pattern))
+
+def _model_names() -> dict[str, tuple[str, str | None]]:
+    """name → (architecture, preset or None)."""
+    from .model import architectures
+
+    names: dict[str, tuple[str, str | None]] = {}
+    for entry in architectures.list_models():
+        names[entry.id] = (entry.id, None)
+        names.update({preset: (entry.id, preset) for preset in architectures.presets(entry.id)})
+    return names
 
 
 def list_plugins(kind: str) -> list[str]:
@@ -58,21 +69,28 @@ def create_model(
     name: str = "nerv-s",
     height: int = 720,
     width: int = 1280,
+    num_frames: int = 132,
     *,
+    params: int | None = None,
     activation: str = "silu",
     activation_params: dict[str, Any] | None = None,
     **overrides: Any,
-) -> NeRV:
-    """A freshly initialised NeRV of preset ``name`` for frames of ``height`` × ``width``.
+) -> torch.nn.Module:
+    """A freshly initialised network for ``num_frames`` frames of ``height`` × ``width``: ``name`` is an
+    architecture or a preset (``list_models()``); ``params`` sizes it to that many stored values (±5 %);
+    ``overrides`` set the architecture's parameters (``stem_dim=1024``); ``activation`` is any activation plugin."""
+    from .errors import ConfigError
+    from .model import architectures
+    from .plugins.api import Frames
 
-    ``activation`` is any activation plugin; ``overrides`` replace fields of the model config (``stem_dim=1024``).
-    """
-    from .model import NeRV, model_config
-    from .plugins import get_registry
-
-    params = dict(activation_params or {})
-    config = model_config(name, height, width, activation=activation, activation_params=params, **overrides)
-    return NeRV(config, get_registry().factory("activation", activation, params))
+    names = _model_names()
+    if name not in names:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(names))}")
+    arch, preset = names[name]
+    spec = architectures.resolve(
+        arch, Frames(height, width, num_frames), overrides, preset, params, activation, activation_params
+    )
+    return architectures.build(spec)
 
 
 def open_nerv(path: str | os.PathLike[str], device: str = "cpu") -> NervVideo:

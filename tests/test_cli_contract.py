@@ -216,8 +216,8 @@ def test_fit_option_errors_are_caught_before_decoding(files, tmp_path):
     """The issue's examples: each is one line, exit 2, and no run folder is left behind."""
     cases = {
         ("--model", "strides=5"): "model strides must be a list",
-        ("--model", "fc_c=0"): "model fc_c must be",
-        ("--model", "nope=1"): "unknown model option",
+        ("--model", "fc_c=0"): "parameter 'fc_c' must be in",
+        ("--model", "nope=1"): "has no parameter 'nope'",
         ("--lr", "0"): "learning rate must be positive",
         ("--batch-size", "0"): "batch size must be at least 1",
         ("--scale", "-1"): "scale must be positive",

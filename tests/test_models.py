@@ -132,10 +132,10 @@ def test_nerv_round_trip_is_bit_exact_and_fractional_indices_decode_between(arch
     memory, disk = NervVideo(nf), NervVideo.open(path)
     assert disk.file.model.arch == arch
     for t in (0, 3, 3.5, 7):
-        assert torch.equal(memory.decode([t]), disk.decode([t]))
+        assert torch.equal(memory.predict([t]), disk.predict([t]))
     assert disk.frame(3.5).shape == (37, 53, 3)
-    assert torch.equal(disk.decode([3.0]), disk.decode([3]))
-    assert not torch.equal(disk.decode([3.5]), disk.decode([3]))
+    assert torch.equal(disk.predict([3.0]), disk.predict([3]))
+    assert not torch.equal(disk.predict([3.5]), disk.predict([3]))
 
 
 def test_format_1_nerv_file_and_run_folder_still_open():

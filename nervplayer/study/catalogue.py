@@ -145,8 +145,13 @@ def _length(base: FitConfig, values: list[str]) -> list[Variant]:
     ]
 
 
+ARCH_BUDGET = 300_000  # stored values per architecture in the arch study, unless --params says otherwise
+
+
 def _arch(base: FitConfig, values: list[str]) -> list[Variant]:
-    return [Variant(v, v, v, {"preset": v}) for v in values]
+    """Each architecture sized to the same budget of stored values (weights + latents)."""
+    budget = base.budget or ARCH_BUDGET
+    return [Variant(v, v, v, {"arch": v, "preset": None, "budget": budget, "model": {}}) for v in values]
 
 
 STUDIES: dict[str, Study] = {
@@ -226,7 +231,12 @@ STUDIES: dict[str, Study] = {
             _length,
         ),
         Study(
-            "arch", "the presets side by side (nerv-xs, nerv-s)", "architecture", False, ("nerv-xs", "nerv-s"), _arch
+            "arch",
+            "the model architectures at equal parameter budgets (--params, default 300k)",
+            "architecture",
+            False,
+            ("nerv", "hnerv", "grid"),
+            _arch,
         ),
     ]
 }

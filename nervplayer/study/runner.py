@@ -51,13 +51,13 @@ StudyEvent = RunStarting | RunSkipped | StudyFinished
 
 
 def quick_config(base: FitConfig) -> FitConfig:
-    """``--quick``: a first look on a laptop. nerv-xs, at most 160 pixels wide, at most 32 frames, a tenth of the
-    epochs (at least 2), evaluations ten times along the way."""
+    """``--quick``: a first look on a laptop. At most 160 pixels wide, at most 32 frames, a tenth of the epochs
+    (at least 2), evaluations ten times along the way; a NeRV without a parameter budget becomes nerv-xs."""
     epochs = max(2, base.epochs // 10)
     end = base.start + 32 if base.end is None else min(base.end, base.start + 32)
     return replace(
         base,
-        preset="nerv-xs",
+        preset="nerv-xs" if base.arch == "nerv" and base.budget is None else base.preset,
         epochs=epochs,
         end=end,
         size=None,

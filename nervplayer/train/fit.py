@@ -63,10 +63,14 @@ def model_spec(config: FitConfig, frames: Frames, plugins: Registry | None = Non
 
 
 def load_source(
-    config: FitConfig, device: torch.device, cache_dir: Path | None = None
+    config: FitConfig,
+    device: torch.device,
+    cache_dir: Path | None = None,
+    clip: tuple[VideoInfo, int, Frames] | None = None,
 ) -> tuple[FrameStore, dict[str, Any]]:
-    """Decode the configured frame range once into a frame store; return it with a record of the source."""
-    info, end, frames = clip_frames(config)
+    """Decode the configured frame range once into a frame store; return it with a record of the source.
+    ``clip`` is :func:`clip_frames`' answer when the caller already has it (probing reads the whole file)."""
+    info, end, frames = clip or clip_frames(config)
     count, h, w = frames.num_frames, frames.height, frames.width
     budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
     store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
@@ -114,10 +118,10 @@ class Fitter:
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
         # The model is sized before the clip is decoded: a bad model option or budget fails at once.
-        info, _, frames = clip_frames(config)
-        self.spec = model_spec(config, frames, self.plugins)
+        clip = clip_frames(config)
+        self.spec = model_spec(config, clip[2], self.plugins)
         checkpoint = self._prepare_run_dir(resume)
-        self.store, self.source = load_source(config, self.device, self._cache_dir(), info)
+        self.store, self.source = load_source(config, self.device, self._cache_dir(), clip)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_banded_frames_equal_whole_frames():
     nf = tiny_nerv()
     whole = NervVideo(nf, memory_budget=1 << 30)
-    need_one_row = band_bytes(nf.model, 1)
+    need_one_row = band_bytes(nf.model.nerv_config(), 1)
     banded = NervVideo(nf, memory_budget=need_one_row)
     assert not whole.plan.banded and banded.plan.banded and banded.plan.rows < nf.model.height
     assert banded.plan.need <= need_one_row
@@ -30,7 +30,7 @@ def test_banded_frames_equal_whole_frames():
 
 
 def test_the_batch_shrinks_before_frames_are_banded():
-    cfg = tiny_nerv().model
+    cfg = tiny_nerv().model.nerv_config()
     plan = plan_decoding(cfg, band_bytes(cfg, cfg.padded_size[0], 3), batch=8)
     assert plan.batch == 3 and not plan.banded
 
