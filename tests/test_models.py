@@ -261,3 +261,20 @@ def test_rd_puts_several_runs_on_one_plot_with_bd_rates_against_x264(shapes_clip
         assert entry["bd_rate_percent"] is not None or "overlap" in entry["note"] or "two points" in entry["note"]
     assert "BD-rate of nerv (nerv) against x264 medium" in capsys.readouterr().out
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_every_architecture_decodes_within_the_memory_budget_or_refuses(arch):
+    from nervplayer.errors import MemoryBudgetError
+
+    nf = _random_file(arch)
+    need = architectures.frame_bytes(nf.model)  # from a meta-device dry run: nothing allocated
+    assert 37 * 53 * 3 * 4 <= need < 1 << 26  # at least the output frame in fp32, far below a whole budget
+    whole = NervVideo(nf, batch_size=8, memory_budget=1 << 30)
+    assert whole.plan.batch == 8 and not whole.plan.banded
+    if arch != "nerv":  # NeRV bands its rows instead (tests/codec/test_memory_budget.py)
+        tight = NervVideo(nf, batch_size=8, memory_budget=2 * need)
+        assert tight.plan.batch == 2
+        assert np.array_equal(tight.frames(0, 4), whole.frames(0, 4))
+        with pytest.raises(MemoryBudgetError, match="over the memory budget"):
+            NervVideo(nf, memory_budget=need // 2)
