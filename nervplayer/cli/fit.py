@@ -4,13 +4,13 @@ with a progress bar; Ctrl-C checkpoints and stops."""
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
+from .interrupt import cancel_on_ctrl_c
 from .options import Parser, frame_range, frame_size, key_values
 
 
@@ -154,16 +154,10 @@ def main(argv: list[str]) -> int:
     config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
 
-    def on_sigint(signum, frame):  # first Ctrl-C: finish the step, checkpoint, stop; second: abort
-        print("\nstopping after this step (Ctrl-C again to abort)…", file=sys.stderr)
-        fitter.cancel()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return _drive(fitter, args.output)
+        with cancel_on_ctrl_c(fitter.cancel):
+            return _drive(fitter, args.output)
     finally:
-        signal.signal(signal.SIGINT, previous)
         fitter.store.close()  # the frame cache, if the clip was too large for memory
 
 

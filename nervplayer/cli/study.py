@@ -6,7 +6,6 @@ continues an interrupted study; finished runs are never refitted.
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ..study import (
 )
 from ..train import Evaluated, Finished, Started
 from . import fit
+from .interrupt import cancel_on_ctrl_c
 from .options import Parser
 
 
@@ -81,16 +81,8 @@ def main(argv: list[str]) -> int:
     values = [v.strip() for v in args.values.split(",") if v.strip()] if args.values else None
     runner = StudyRunner(study, base, fit_args.output, values, quick=args.quick)
 
-    def on_sigint(signum, frame):  # first Ctrl-C: the current run checkpoints, the study stops
-        print("\nstopping after this step (Ctrl-C again to abort)…", file=sys.stderr)
-        runner.cancel()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with cancel_on_ctrl_c(runner.cancel):  # the current run checkpoints, the study stops
         return _drive(runner, fit_args.output)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _drive(runner: StudyRunner, out: Path) -> int:
