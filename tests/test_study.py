@@ -116,11 +116,13 @@ def test_other_options_in_the_same_folder_are_refused(shapes_clip, tmp_path):
         ("length", ["4", "500"], "outside the clip"),
         ("lr", ["fast"], "must be numbers"),
         ("loss", ["alpha=2"], "within"),
+        ("arch", ["nerv", "grid"], "too large"),
     ],
 )
 def test_bad_values_fail_before_any_run(name, values, message, shapes_clip, tmp_path):
+    base = base_config(shapes_clip, budget=10**9 if name == "arch" else None)  # a budget no model reaches
     with pytest.raises(NervError, match=message):
-        StudyRunner(get_study(name), base_config(shapes_clip), tmp_path / "s", values)
+        StudyRunner(get_study(name), base, tmp_path / "s", values)
     assert not (tmp_path / "s" / "runs").exists()
 
 

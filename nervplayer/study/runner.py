@@ -102,18 +102,16 @@ class StudyRunner:
 
     @staticmethod
     def _check(configs: list[FitConfig]) -> None:
-        """Every run's plugins and frame range, before the first one starts: a typo fails now, not hours in."""
+        """Every run's plugins, frame range and model (sized to its budget), before the first one starts: a typo
+        fails now, not hours in."""
         from ..plugins import get_registry
-        from ..video import probe
+        from ..train.fit import clip_frames, model_spec
 
         plugins = get_registry()
-        num_frames = probe(configs[0].video).num_frames
         for c in configs:
             for kind in ("activation", "loss", "scheduler"):
                 plugins.resolve_params(kind, getattr(c, kind), getattr(c, f"{kind}_params"))
-            end = num_frames if c.end is None else c.end
-            if end > num_frames or c.start >= num_frames:
-                raise ConfigError(f"frame range {c.start}:{end} is outside the clip ({num_frames} frames)")
+            model_spec(c, clip_frames(c)[2], plugins)
 
     @staticmethod
     def _config(base: FitConfig, variant: Variant) -> FitConfig:
