@@ -278,3 +278,12 @@ def test_every_architecture_decodes_within_the_memory_budget_or_refuses(arch):
         assert np.array_equal(tight.frames(0, 4), whole.frames(0, 4))
         with pytest.raises(MemoryBudgetError, match="over the memory budget"):
             NervVideo(nf, memory_budget=need // 2)
+
+
+def test_an_open_nerv_names_its_architecture(tmp_path):
+    from nervplayer.opening import describe_nerv
+
+    path = tmp_path / "grid.nerv"
+    nervfile.save(_random_file("grid"), path)
+    summary, lines = describe_nerv(str(path), NervVideo.open(path), path.stat().st_size)
+    assert " · grid · " in summary and "a grid network (model plugin version 1.0)" in lines

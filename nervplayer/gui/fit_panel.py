@@ -1,5 +1,5 @@
-"""The fit panel: the options of a fit (preset, schedule, device, plugins and their parameters), the controls
-(Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
+"""The fit panel: the options of a fit (architecture and its size, schedule, device, plugins and their
+parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
 
 from __future__ import annotations
 
@@ -23,14 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..model import PRESETS
+from ..errors import NervError
+from ..model import architectures
 from ..plugins import get_registry
+from ..plugins.api import Frames
 from ..train import FitConfig
 from ..video import VideoInfo
 from .icons import icon
 from .plugin_form import PluginForm
 
 SCALES = (1.0, 0.5, 0.25)
+BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
 
 
 def available_devices() -> list[str]:
@@ -101,14 +104,17 @@ class FitPanel(QWidget):
         self.video_label.setObjectName("video-label")
         self.video_label.setWordWrap(True)
 
-        self.preset = QComboBox()
-        for name, p in PRESETS.items():
-            self.preset.addItem(name, name)
-            self.preset.setItemData(self.preset.count() - 1, p.description, Qt.ItemDataRole.ToolTipRole)
-        self.preset.setCurrentIndex(self.preset.findData("nerv-xs"))
-        self.preset.currentIndexChanged.connect(
-            lambda: self.preset.setToolTip(PRESETS[self.preset.currentData()].description)
-        )
+        self.arch = QComboBox()
+        for entry in architectures.list_models():
+            self.arch.addItem(entry.id, entry.id)
+            self.arch.setItemData(self.arch.count() - 1, entry.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset = QComboBox()  # the architecture's presets, then "parameter budget"
+        self.budget = QLineEdit("300k")
+        self.budget.setToolTip("stored values (weights + latents): 300k, 1.5M")
+        self.cost = QLabel()  # parameters and multiply-adds per pixel of the chosen network, before Start
+        self.cost.setObjectName("model-cost")
+        self.cost.setWordWrap(True)
+        self.arch.currentIndexChanged.connect(self._fill_presets)
         self.scale = QComboBox()
         self.scale.setToolTip("Frames are resized to this before fitting")
         self.first = QSpinBox()
@@ -130,7 +136,10 @@ class FitPanel(QWidget):
 
         model = QGroupBox("Model")
         f = QFormLayout(model)
+        f.addRow("Architecture", self.arch)
         f.addRow("Preset", self.preset)
+        f.addRow("Budget", self.budget)
+        f.addRow("", self.cost)
         f.addRow("Size", self.scale)
         frames = QHBoxLayout()
         frames.addWidget(self.first, 1)
@@ -201,7 +210,56 @@ class FitPanel(QWidget):
             self.timing,
             self.save_button,
         )
+        for signal in (
+            self.preset.currentIndexChanged,
+            self.scale.currentIndexChanged,
+            self.first.valueChanged,
+            self.last.valueChanged,
+            self.budget.editingFinished,
+        ):
+            signal.connect(self.update_cost)
+        self.arch.setCurrentIndex(self.arch.findData("nerv"))
+        self._fill_presets()
         self.set_state("empty")
+
+    # --- the model -------------------------------------------------------------------------------------------
+    def _fill_presets(self) -> None:
+        arch = self.arch.currentData()
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        for name in architectures.presets(arch):
+            self.preset.addItem(name, name)
+        self.preset.addItem("parameter budget", BUDGET)
+        default = "nerv-xs" if arch == "nerv" else BUDGET  # sizes a laptop fits in minutes
+        self.preset.setCurrentIndex(max(self.preset.findData(default), 0))
+        self.preset.blockSignals(False)
+        self.update_cost()
+
+    def _size(self) -> tuple[str | None, int | None]:
+        """(preset, budget) the size choice means; a budget that does not parse raises ConfigError."""
+        if self.preset.currentData() != BUDGET:
+            return self.preset.currentData(), None
+        return None, architectures.parse_count(self.budget.text())
+
+    def update_cost(self) -> None:
+        """Show the chosen network's parameters and multiply-adds per pixel for this clip, or why it cannot be."""
+        self.budget.setEnabled(self.preset.currentData() == BUDGET)
+        if self.info is None:
+            self.cost.clear()
+            return
+        scale = self.scale.currentData() or 1.0
+        frames = Frames(
+            round(self.info.height * scale),
+            round(self.info.width * scale),
+            max(self.last.value() - self.first.value() + 1, 1),
+        )
+        try:
+            preset, budget = self._size()
+            summary = architectures.describe(self.arch.currentData(), frames, preset=preset, budget=budget)
+        except NervError as e:
+            self.cost.setText(f"<span style='color:#f06b5f'>{e}</span>")
+            return
+        self.cost.setText(f"{summary.params:,} parameters · {summary.macs_per_pixel:,.0f} multiply-adds per pixel")
 
     # --- the video to fit ----------------------------------------------------------------------------------
     def set_video(self, info: VideoInfo | None, description: str = "Open a video to fit it.") -> None:
@@ -230,15 +288,19 @@ class FitPanel(QWidget):
             self.scale.addItem(f"{s:.0%}  ({round(info.width * s)}×{round(info.height * s)})", s)
         self.scale.blockSignals(False)
         self.scale.setCurrentIndex(0 if info.width * info.height <= 640 * 360 else 1)
+        self.update_cost()
         self.set_state("ready")
 
     def config(self) -> FitConfig:
         """The FitConfig the form describes (validated by the core when the fit starts)."""
         assert self.info is not None
         scale = self.scale.currentData() or 1.0
+        preset, budget = self._size()
         return FitConfig(
             video=self.info.path,
-            preset=self.preset.currentData(),
+            arch=self.arch.currentData(),
+            preset=preset,
+            budget=budget,
             epochs=self.epochs.value(),
             lr=float(self.lr.text() or 5e-4),
             batch_size=self.batch.value(),

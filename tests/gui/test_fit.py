@@ -137,6 +137,30 @@ def test_plugin_parameters_become_form_fields(make_window):
     assert (config.activation, config.loss, config.preset, config.end) == ("gelu", "l1", "nerv-xs", 30)
 
 
+def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make_window):
+    from nervplayer.errors import ConfigError
+    from nervplayer.video import VideoInfo
+
+    window = make_window(["/nonexistent.mp4"])
+    panel = window.fit_panel
+    panel.set_video(VideoInfo("clip.mp4", "video", 16, 25.0, 160, 96))
+    assert {"nerv", "hnerv", "grid"} <= {panel.arch.itemData(i) for i in range(panel.arch.count())}
+    assert "parameters" in panel.cost.text() and not panel.budget.isEnabled()  # nerv-xs: a preset
+    panel.arch.setCurrentIndex(panel.arch.findData("grid"))  # no presets: sized to the budget
+    panel.budget.setText("50k")
+    panel.budget.editingFinished.emit()
+    assert panel.budget.isEnabled()
+    params = int(panel.cost.text().split(" parameters")[0].replace(",", ""))
+    assert abs(params - 50_000) <= 2_500 and "multiply-adds per pixel" in panel.cost.text()
+    config = panel.config()
+    assert (config.arch, config.preset, config.budget) == ("grid", None, 50_000)
+    panel.budget.setText("lots")
+    panel.budget.editingFinished.emit()
+    assert "300k" in panel.cost.text()  # the error says what a count looks like
+    with pytest.raises(ConfigError):
+        panel.config()
+
+
 def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shapes_clip):
     window = make_window([])
     panel, charts = window.fit_panel, window.charts
