@@ -24,7 +24,7 @@ from ..errors import NervFormatError, PluginError
 from ..model import ModelConfig, architectures
 from ..model.config import MAX_PARAMS, MAX_SIDE, check_model_config
 from ..model.spec import NERV, ModelSpec
-from ..plugins import get_registry
+from ..plugins import PluginEntry, get_registry
 from ..version import __version__
 from . import container, stepquant
 from .entropy import (
@@ -92,42 +92,36 @@ class NervFile:
         }
 
 
-def activation_factory(ref: dict[str, Any], where: str):
-    """The zero-argument activation factory a header names; missing or incompatible plugins are named."""
+def _installed_plugin(kind: str, ref: dict[str, Any], where: str) -> PluginEntry:
+    """The plugin a header names, installed in a compatible (same major) version; else the error names it."""
     pid, version = ref.get("id"), str(ref.get("version"))
     try:
-        entry = get_registry().get("activation", pid)
+        entry = get_registry().get(kind, pid)
     except PluginError:
         raise NervFormatError(
-            f"{where}: needs the activation plugin {pid!r} version {version}, which is not "
-            f"installed (installed: {', '.join(get_registry().ids('activation'))})"
+            f"{where}: needs the {kind} plugin {pid!r} version {version}, which is not installed "
+            f"(installed: {', '.join(get_registry().ids(kind))})"
         ) from None
     if entry.version.split(".")[0] != version.split(".")[0]:
         raise NervFormatError(
-            f"{where}: needs the activation plugin {pid!r} version {version}; the installed "
-            f"one is version {entry.version} ({entry.source})"
+            f"{where}: needs the {kind} plugin {pid!r} version {version}; the installed one is "
+            f"version {entry.version} ({entry.source})"
         )
+    return entry
+
+
+def activation_factory(ref: dict[str, Any], where: str):
+    """The zero-argument activation factory a header names; missing or incompatible plugins are named."""
+    entry = _installed_plugin("activation", ref, where)
     try:
-        return get_registry().factory("activation", pid, ref.get("params") or {})
+        return get_registry().factory("activation", entry.id, ref.get("params") or {})
     except PluginError as e:
         raise NervFormatError(f"{where}: {e}") from None
 
 
 def model_architecture(ref: dict[str, Any], where: str) -> None:
     """Check that the model plugin a header names is installed in a compatible (same major) version."""
-    pid, version = ref.get("id"), str(ref.get("version"))
-    try:
-        entry = get_registry().get("model", pid)
-    except PluginError:
-        raise NervFormatError(
-            f"{where}: needs the model plugin {pid!r} version {version}, which is not installed "
-            f"(installed: {', '.join(get_registry().ids('model'))})"
-        ) from None
-    if entry.version.split(".")[0] != version.split(".")[0]:
-        raise NervFormatError(
-            f"{where}: needs the model plugin {pid!r} version {version}; the installed one is "
-            f"version {entry.version} ({entry.source})"
-        )
+    _installed_plugin("model", ref, where)
 
 
 def stored_shapes(spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], str]]:
