@@ -243,3 +243,21 @@ def test_resume_of_a_finished_run_says_complete_and_epochs_extends(files, tmp_pa
 
     assert json.loads((run / "config.json").read_text())["fit"]["epochs"] == 2
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + one row per run
+
+
+def test_bench_model_option_errors_are_one_line(tmp_path):
+    """bench sizes the model as fit does (--arch, --preset, --params, --model): a bad value is one line, exit 2."""
+    tiny = ["--size", "48x32", "--frames", "4", "--steps", "1", "--warmup", "0", "--no-decode", "--device", "cpu"]
+    cases = {
+        ("--arch", "nope"): "unknown model 'nope'; available:",
+        ("--params", "0"): "a parameter count must be at least 1",
+        ("--params", "lots"): "a parameter count looks like 300k",
+        ("--params", "1G"): "is too large",
+        ("--arch", "grid", "--preset", "nerv-s"): "unknown preset 'nerv-s'; available for model 'grid'",
+        ("--arch", "hnerv", "--model", "fc_c=3"): "model 'hnerv' has no parameter 'fc_c'",
+    }
+    for args, message in cases.items():
+        json_out = tmp_path / "bench.json"
+        line = assert_one_line_error(nervplayer("bench", *args, *tiny, "--json", json_out, cwd=tmp_path))
+        assert message in line, line
+        assert not json_out.exists()

@@ -1,13 +1,14 @@
-"""``nervplayer bench [VIDEO]``: how fast this machine trains and decodes a NeRV, and where the time goes.
+"""``nervplayer bench [VIDEO]``: how fast this machine trains and decodes a model, and where the time goes.
 
-For one preset and frame size on the chosen device it measures, and prints as Markdown tables:
+For one architecture and size (``--arch``, ``--preset``, ``--params``, ``--model``, as ``nervplayer fit`` takes
+them) and frame size on the chosen device it measures, and prints as Markdown tables:
 
 * training frames/s and seconds per epoch, through the real fit loop (:class:`~nervplayer.train.Fitter`), after a
   warm-up fit of the same shapes; peak memory; achieved FLOP/s beside the measured matmul peak of the device;
 * the share of a training step in data, forward, loss, backward, optimizer and the rest of the loop (the
   fit's own step function, synchronised after each phase);
-* forward and backward time per layer (module and gradient hooks), beside each layer's FLOPs from
-  :mod:`nervplayer.model.complexity`;
+* what takes the training time: forward and backward time and FLOPs of every layer, of the model's work
+  outside its layers, of the data, the loss and the optimizer (:mod:`nervplayer.train.profile`);
 * decoding frames/s (the model's forward alone, as the paper times it) at batch 1 and batched, for each
   precision and memory layout the device offers.
 
@@ -22,7 +23,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,11 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..device import resolve_device
-from ..model import count_parameters
-from ..model.complexity import layer_costs, macs_per_frame, train_flops_per_frame
+from ..model import architectures
 from ..model.render import times
 from ..train import Finished, FitConfig, Fitter, Started, Step
-from ..train.step import PHASES
-from .options import Parser, frame_size, key_values, output_file
+from ..train.profile import profile, step_flops, step_phases, sync
+from .options import Parser, frame_size, key_values, output_file, parameter_count
 
 _NO_EVAL = 10**9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
 
@@ -50,7 +49,17 @@ def build_parser() -> Parser:
         "machine, with a per-layer breakdown. Prints Markdown tables.",
     )
     p.add_argument("video", nargs="?", help="video file or frame folder (default: a synthetic clip)")
-    p.add_argument("--preset", default="nerv-s", help="model preset (default nerv-s)")
+    p.add_argument("--arch", default="nerv", help="model plugin: nerv (default), hnerv, grid, or an installed one")
+    p.add_argument(
+        "--preset", help="a preset of the model, e.g. nerv-xs | nerv-s (default: the model's own, nerv-s for nerv)"
+    )
+    p.add_argument(
+        "--params",
+        dest="budget",
+        type=parameter_count,
+        metavar="N",
+        help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
+    )
     size = p.add_mutually_exclusive_group()
     size.add_argument(
         "--size", type=frame_size, metavar="WxH", help="frame size (default 320x180 synthetic, or the video's own)"
@@ -62,7 +71,7 @@ def build_parser() -> Parser:
         default=132,
         help="frames of the synthetic clip, or the first N of VIDEO (default 132, bunny's length)",
     )
-    p.add_argument("--model", action="append", metavar="K=V", help="model override, as in 'nervplayer fit'")
+    p.add_argument("--model", action="append", metavar="K=V", help="model parameter, as in 'nervplayer fit'")
     p.add_argument("--device", default="auto", help="auto | cuda | mps | cpu")
     p.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16")
     p.add_argument("--batch-size", type=int, default=1)
@@ -70,7 +79,7 @@ def build_parser() -> Parser:
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (default 5)")
     p.add_argument("--decode-batch", type=int, default=8, help="batch size of batched decoding (default 8)")
     p.add_argument("--decode-seconds", type=float, default=1.0, help="time each decoding setup this long (1 s)")
-    p.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer table (what takes the time)")
     p.add_argument("--no-decode", action="store_true", help="skip decoding")
     p.add_argument("--json", type=output_file, metavar="PATH", help="also write every number to this JSON file")
     return p
@@ -85,7 +94,9 @@ def main(argv: list[str]) -> int:
             synthetic_clip(Path(video), args.frames, *(args.size or (180, 320)))
         config = FitConfig(
             video=video,
+            arch=args.arch,
             preset=args.preset,
+            budget=args.budget,
             epochs=_NO_EVAL,
             batch_size=args.batch_size,
             end=args.frames if args.video else None,
@@ -122,13 +133,6 @@ def synthetic_clip(folder: Path, frames: int, height: int, width: int) -> None:
         rgb = [np.sin(x / (17 + 5 * c) + y / (23 + 3 * c) + 0.2 * i * (c + 1)) for c in range(3)]
         img = ((np.stack(rgb, -1) + 1) * 127.5).astype(np.uint8)
         Image.fromarray(img).save(folder / f"{i:05d}.png", compress_level=1)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def timed(fn: Callable[[], Any], device: torch.device, min_seconds: float = 1.0, min_runs: int = 3) -> float:
@@ -190,86 +194,6 @@ def fit_steps(config: FitConfig, steps: int) -> tuple[Fitter, TrainSpeed]:
     single = all(b[0] - a[0] == 1 for a, b in zip(stamps, stamps[1:]))
     median = statistics.median(b[1] - a[1] for a, b in zip(stamps, stamps[1:])) if single else None
     return fitter, TrainSpeed(done.step, seconds, config.batch_size, len(fitter.train_indices), median)
-
-
-def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
-    """Median seconds of each phase of the fit's own step (:class:`~nervplayer.train.step.TrainingStep`), the
-    device synchronised after each phase. "data" includes fetching the frames from the frame store."""
-    dev, step = fitter.device, fitter.train_step
-    b, order, lr = fitter.config.batch_size, fitter.train_indices, fitter.base_lr
-    times_: dict[str, list[float]] = defaultdict(list)
-    for k in range(steps + 2):
-        idx = [order[(k * b + j) % len(order)] for j in range(b)]
-        sync(dev)
-        marks = [time.perf_counter()]
-
-        def mark() -> None:
-            sync(dev)
-            marks.append(time.perf_counter())
-
-        step(idx, fitter.store.get(idx), lr, mark=mark)
-        if k >= 2:  # two warm-up steps
-            for name, t0, t1 in zip(PHASES, marks, marks[1:]):
-                times_[name].append(t1 - t0)
-    return {k: statistics.median(v) for k, v in times_.items()}
-
-
-def layer_times(fitter: Fitter, steps: int) -> dict[str, tuple[float, float]]:
-    """Median forward and backward seconds per step of every leaf module (synchronised).
-
-    Forward: module pre- and post-hooks. Backward: gradient hooks on the module's output (its backward starts
-    when that gradient is ready) and input (it ends when the input's gradient is ready). Tensor hooks add no
-    autograd nodes, unlike full backward module hooks, which distort the layout-sensitive kernels measured here.
-    A module whose input needs no gradient (the first stem Linear) gets no backward time.
-    """
-    dev, model = fitter.device, fitter.model
-    fwd: dict[str, list[float]] = defaultdict(list)
-    bwd: dict[str, list[float]] = defaultdict(list)
-    starts: dict[tuple[str, str], float] = {}
-
-    def now() -> float:
-        sync(dev)
-        return time.perf_counter()
-
-    def grad_hook(key: tuple[str, str], acc: dict[str, list[float]] | None) -> Callable[[torch.Tensor], None]:
-        def hook(_: torch.Tensor) -> None:
-            if acc is None:
-                starts[key] = now()
-            elif key in starts:
-                acc[key[1]].append(now() - starts.pop(key))
-
-        return hook
-
-    def pre(name: str) -> Callable[..., None]:
-        def hook(_: torch.nn.Module, args: tuple) -> None:
-            if torch.is_grad_enabled() and args[0].requires_grad:
-                args[0].register_hook(grad_hook(("b", name), bwd))
-            starts[("f", name)] = now()
-
-        return hook
-
-    def post(name: str) -> Callable[..., None]:
-        def hook(_: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
-            fwd[name].append(now() - starts.pop(("f", name)))
-            if out.requires_grad:
-                out.register_hook(grad_hook(("b", name), None))
-
-        return hook
-
-    handles = []
-    for name, module in model.named_modules():
-        if name and not list(module.children()):
-            handles += [module.register_forward_pre_hook(pre(name)), module.register_forward_hook(post(name))]
-    try:
-        step_phases(fitter, 2)  # warm the hooked graph
-        fwd.clear(), bwd.clear()
-        step_phases(fitter, steps)
-    finally:
-        for h in handles:
-            h.remove()
-    return {
-        name: (statistics.median(fwd[name]), statistics.median(bwd[name]) if bwd.get(name) else 0.0) for name in fwd
-    }
 
 
 def decode_variants(device: torch.device) -> list[tuple[str, torch.dtype | None, bool]]:
@@ -334,10 +258,13 @@ def run_bench(
     if (dev := resolve_device(config.device)).type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     fitter, speed = fit_steps(config, steps)
-    prec, cfg = fitter.precision, fitter.model_config
+    prec, spec = fitter.precision, fitter.spec
     mem_what, mem = peak_memory(dev)
     peak = matmul_peak(dev, prec.autocast_dtype or torch.float32)
-    fwd_flops = 2 * macs_per_frame(cfg)
+    _, phase_flops = step_flops(fitter)
+    b = config.batch_size
+    train_flops = sum(phase_flops[k] for k in ("forward", "loss", "backward")) / b  # per frame, as counted
+    decode_flops = 2 * architectures.macs_per_pixel(spec, fitter.plugins) * spec.height * spec.width
     out: dict[str, Any] = {
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
@@ -345,14 +272,17 @@ def run_bench(
         "torch": torch.__version__,
         "precision": prec.name,
         "channels_last": prec.channels_last,
+        "arch": spec.arch,
         "preset": config.preset,
-        "height": cfg.height,
-        "width": cfg.width,
+        "budget": config.budget,
+        "height": spec.height,
+        "width": spec.width,
         "frames": fitter.num_frames,
-        "params": count_parameters(fitter.model),
-        "batch_size": config.batch_size,
-        "fwd_gflop_per_frame": fwd_flops / 1e9,
-        "train_gflop_per_frame": train_flops_per_frame(cfg) / 1e9,
+        "params": fitter.stored_params,
+        "batch_size": b,
+        "fwd_gflop_per_frame": phase_flops["forward"] / b / 1e9,
+        "train_gflop_per_frame": train_flops / 1e9,
+        "decode_gflop_per_frame": decode_flops / 1e9,
         "matmul_peak_tflops": peak / 1e12,
         "memory_what": mem_what,
         "memory_bytes": mem,
@@ -363,7 +293,7 @@ def run_bench(
             "ms_per_step": 1e3 * speed.seconds / speed.steps,
             "s_per_epoch": speed.s_per_epoch,
             "median_ms_per_step": 1e3 * speed.median_step if speed.median_step else None,
-            "tflops": train_flops_per_frame(cfg) * speed.frames_per_s / 1e12,
+            "tflops": train_flops * speed.frames_per_s / 1e12,
         },
     }
     phases = step_phases(fitter, min(steps, 20))
@@ -371,20 +301,21 @@ def run_bench(
     phases["rest of the loop"] = step - sum(phases.values())
     out["phases_ms"] = {k: 1e3 * v for k, v in phases.items()}
     if layers:
-        costs = {c.name: c for c in layer_costs(cfg)}
         out["layers"] = [
             {
-                "name": name,
-                "gflop": costs[name].flops / 1e9 if name in costs else 0.0,
-                "fwd_ms": 1e3 * f,
-                "bwd_ms": 1e3 * b,
+                "name": row.name,
+                "kind": row.kind,
+                "fwd_gflop": row.fwd_flops / 1e9,
+                "bwd_gflop": row.bwd_flops / 1e9,
+                "fwd_ms": 1e3 * row.fwd_s,
+                "bwd_ms": 1e3 * row.bwd_s,
             }
-            for name, (f, b) in layer_times(fitter, min(steps, 10)).items()
+            for row in profile(fitter, min(steps, 10))
         ]
     if decode_seconds > 0:
         rows = decode_speed(fitter, sorted({1, decode_batch}), decode_seconds)
         for r in rows:
-            r["tflops"] = fwd_flops * r["frames_per_s"] / 1e12
+            r["tflops"] = decode_flops * r["frames_per_s"] / 1e12
         out["decode"] = rows
     return out
 
@@ -396,17 +327,68 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def shares(layers: list[dict[str, Any]]) -> list[float]:
+    """Each row's percentage of the step the rows make up together."""
+    total = sum(row["fwd_ms"] + row["bwd_ms"] for row in layers) or 1.0
+    return [100 * (row["fwd_ms"] + row["bwd_ms"]) / total for row in layers]
+
+
+def layer_table(layers: list[dict[str, Any]], top: int | None = None) -> str:
+    """The per-layer rows as Markdown, longest first (the ``top`` ones, the rest summed in one row)."""
+    ranked = sorted(zip(layers, shares(layers)), key=lambda pair: -pair[1])
+    shown, rest = ranked[:top] if top else ranked, ranked[top:] if top else []
+
+    def tflops(gflop: float, ms: float) -> str:
+        return f"{gflop / ms:.2f}" if gflop and ms > 0 else ""
+
+    rows = [
+        [
+            row["name"],
+            f"{row['fwd_ms']:.2f}",
+            f"{row['bwd_ms']:.2f}",
+            f"{row['fwd_gflop']:.3g}",
+            f"{row['bwd_gflop']:.3g}",
+            tflops(row["fwd_gflop"], row["fwd_ms"]),
+            tflops(row["bwd_gflop"], row["bwd_ms"]),
+            f"{share:.1f}%",
+        ]
+        for row, share in shown
+    ]
+    if rest:
+        ms = [sum(row[k] for row, _ in rest) for k in ("fwd_ms", "bwd_ms", "fwd_gflop", "bwd_gflop")]
+        rows.append([f"{len(rest)} other rows", *(f"{v:.2f}" for v in ms[:2]), *(f"{v:.3g}" for v in ms[2:]), "", ""])
+        rows[-1].append(f"{sum(share for _, share in rest):.1f}%")
+    header = ["row", "fwd ms", "bwd ms", "fwd GFLOP", "bwd GFLOP", "fwd TFLOP/s", "bwd TFLOP/s", "share"]
+    return _table(header, rows)
+
+
+def time_answer(layers: list[dict[str, Any]]) -> str:
+    """One line: where the step goes (forward, backward, loss, optimizer, data) and its longest row."""
+    share = dict(zip((row["name"] for row in layers), shares(layers)))
+    total = sum(row["fwd_ms"] + row["bwd_ms"] for row in layers) or 1.0
+    fwd = 100 * sum(row["fwd_ms"] for row in layers if row["kind"] in ("layer", "outside")) / total
+    bwd = 100 * sum(row["bwd_ms"] for row in layers if row["kind"] in ("layer", "outside")) / total
+    top = max(share, key=lambda name: share[name])
+    return (
+        f"**Answer:** the model's backward takes {bwd:.0f}% of the step and its forward {fwd:.0f}%, the loss "
+        f"{share['loss']:.0f}%, the optimizer {share['optimizer']:.0f}%, the data {share['data']:.0f}%; the "
+        f"longest row is {top} ({share[top]:.0f}%)."
+    )
+
+
 def report(r: dict[str, Any]) -> str:
     """The result of :func:`run_bench` as Markdown."""
     tr, peak = r["train"], r["matmul_peak_tflops"]
     step_ms = tr["median_ms_per_step"] or tr["ms_per_step"]
     dev = r["device"] + (f" ({r['device_name']})" if r["device_name"] else f", {r['threads']} threads")
+    size = r["preset"] or (f"sized to {r['budget']:,}" if r["budget"] else "default size")
     parts = [
-        f"## {r['preset']} at {r['width']}x{r['height']} on {dev}, {r['precision']}"
+        f"## {r['arch']} ({size}) at {r['width']}x{r['height']} on {dev}, {r['precision']}"
         f"{' + channels_last' if r['channels_last'] else ''}, batch {r['batch_size']}, torch {r['torch']}",
         f"`{r.get('command', '')}`",
-        f"Model: {r['params']:,} parameters; {r['fwd_gflop_per_frame']:.2f} GFLOP per frame forward, "
-        f"≈ {r['train_gflop_per_frame']:.1f} GFLOP per training frame (3× forward). Clip: {r['frames']} frames. "
+        f"Model: {r['params']:,} stored parameters; per training frame {r['fwd_gflop_per_frame']:.3f} GFLOP "
+        f"forward, {r['train_gflop_per_frame']:.3f} GFLOP forward + loss + backward (counted); decoding "
+        f"{r['decode_gflop_per_frame']:.3f} GFLOP per frame. Clip: {r['frames']} frames. "
         f"Matmul peak measured in {r['precision']}: {peak:.2f} TFLOP/s.",
         "### Training (the real fit loop)",
         _table(
@@ -438,24 +420,13 @@ def report(r: dict[str, Any]) -> str:
         ),
     ]
     if "layers" in r:
-        rows, total = [], sum(layer["fwd_ms"] + layer["bwd_ms"] for layer in r["layers"])
-        for layer in r["layers"]:
-            tf_f = layer["gflop"] / layer["fwd_ms"] if layer["gflop"] and layer["fwd_ms"] > 0 else None
-            tf_b = 2 * layer["gflop"] / layer["bwd_ms"] if layer["gflop"] and layer["bwd_ms"] > 0 else None
-            rows.append(
-                [
-                    layer["name"],
-                    f"{layer['gflop']:.3f}",
-                    f"{layer['fwd_ms']:.2f}",
-                    f"{layer['bwd_ms']:.2f}",
-                    f"{tf_f:.2f}" if tf_f else "",
-                    f"{tf_b:.2f}" if tf_b else "",
-                    f"{100 * (layer['fwd_ms'] + layer['bwd_ms']) / total:.0f}%",
-                ]
-            )
         parts += [
-            "### Per layer, one training step (median; the model's tanh and crop are outside any layer)",
-            _table(["layer", "GFLOP fwd", "fwd ms", "bwd ms", "fwd TFLOP/s", "bwd TFLOP/s", "share"], rows),
+            "### What takes the training time: one step, layer by layer (median; sorted by time)",
+            "FLOPs counted on one step: matmuls and convolutions (elementwise work counts none). A layer's backward "
+            "runs from its output's gradient to its input's; the first layer's weight gradient and the model's "
+            "own ops (tanh, crop, latent grids) are in the row outside any layer.",
+            layer_table(r["layers"]),
+            time_answer(r["layers"]),
         ]
     if "decode" in r:
         parts += [

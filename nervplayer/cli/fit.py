@@ -3,7 +3,6 @@ with a progress bar; Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from .interrupt import cancel_on_ctrl_c
-from .options import Parser, frame_range, frame_size, key_values
+from .options import Parser, frame_range, frame_size, key_values, parameter_count
 
 
 def build_parser() -> Parser:
@@ -39,7 +38,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--params",
         dest="budget",
-        type=_count,
+        type=parameter_count,
         metavar="N",
         help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
     )
@@ -137,16 +136,6 @@ def config_from_args(args) -> FitConfig:
     base.update({k: v for k, v in given.items() if v is not None})
     known = {f.name for f in fields(FitConfig)}
     return FitConfig(**{k: v for k, v in base.items() if k in known})
-
-
-def _count(text: str) -> int:
-    from ..errors import NervError
-    from ..model.architectures import parse_count
-
-    try:
-        return parse_count(text)
-    except NervError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str]) -> int:

@@ -45,6 +45,17 @@ def frame_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def parameter_count(text: str) -> int:
+    """``"300k"``, ``"1.5M"`` → a parameter budget (``--params``)."""
+    from ..errors import NervError
+    from ..model.architectures import parse_count
+
+    try:
+        return parse_count(text)
+    except NervError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def output_file(text: str) -> Path:
     """A file to write: its folder must exist (checked before any work, so a typo costs nothing)."""
     path = Path(text)
