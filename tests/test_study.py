@@ -15,7 +15,7 @@ import pytest
 
 from nervplayer.errors import ConfigError, NervError
 from nervplayer.study import STUDIES, RunSkipped, RunStarting, StudyFinished, StudyRunner, get_study
-from nervplayer.train import Finished, FitConfig, Step
+from nervplayer.train import Finished, FitConfig, Paused, Step
 
 # Two values per study (one for epochs) keep the suite short; the defaults are checked apart.
 VALUES = {
@@ -99,6 +99,38 @@ def test_resume_skips_finished_runs_and_continues_the_interrupted_one(shapes_cli
     assert events[-1].status == "completed"
     assert all(r["status"] == "done" for r in events[-1].outputs.rows)
     assert isinstance(next(e for e in reversed(events) if isinstance(e, Finished)), Finished)
+
+
+def test_runner_events_pause_that_holds_across_runs_and_again(shapes_clip, tmp_path):
+    """The event API the player drives: each run is RunStarting, the fit's events (Started first, Finished last),
+    then the next run; StudyFinished ends the study. A pause during a run yields Paused and holds it; a pause
+    between runs makes the next run start paused; ``again()`` continues a cancelled study."""
+    out = tmp_path / "s"
+    runner = StudyRunner(get_study("lr"), base_config(shapes_clip), out, ["5e-3", "1e-2"])
+    events: list = []
+    for ev in runner.run():
+        events.append(ev)
+        if isinstance(ev, Step) and ev.step == 2 and len(events) < 10:
+            runner.pause()  # in the first run
+        elif isinstance(ev, RunStarting) and ev.index == 1:
+            runner.pause()  # between runs: the second starts paused
+        elif isinstance(ev, Paused):
+            assert runner.paused
+            runner.resume()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:4] == ["RunStarting", "Started", "Step", "Step"] and kinds[4] == "Paused"
+    assert kinds[5] == "Resumed" and kinds[-1] == "StudyFinished" and events[-1].status == "completed"
+    second = kinds.index("RunStarting", 1)
+    assert kinds[second - 1] == "Finished" and kinds[second + 1 : second + 4] == ["Started", "Paused", "Resumed"]
+    assert [(e.index, e.total, e.variant.name) for e in events if isinstance(e, RunStarting)] == [
+        (0, 2, "lr-0.005"),
+        (1, 2, "lr-0.01"),
+    ]
+    assert sum(isinstance(e, Step) for e in events) == 2 * 2 * 8  # two runs, two epochs of eight frames
+
+    again = runner.again()
+    assert again is not runner and [v.name for v in again.variants] == [v.name for v in runner.variants]
+    assert [type(e) for e in again.run()][:2] == [RunSkipped, RunSkipped]
 
 
 def test_other_options_in_the_same_folder_are_refused(shapes_clip, tmp_path):

@@ -371,6 +371,7 @@ def time_answer(layers: list[dict[str, Any]]) -> str:
     top = max(share, key=lambda name: share[name])
     return (
         f"**Answer:** the model's backward takes {bwd:.0f}% of the step and its forward {fwd:.0f}%, the loss "
+        f"(forward and backward) "
         f"{share['loss']:.0f}%, the optimizer {share['optimizer']:.0f}%, the data {share['data']:.0f}%; the "
         f"longest row is {top} ({share[top]:.0f}%)."
     )
@@ -423,8 +424,9 @@ def report(r: dict[str, Any]) -> str:
         parts += [
             "### What takes the training time: one step, layer by layer (median; sorted by time)",
             "FLOPs counted on one step: matmuls and convolutions (elementwise work counts none). A layer's backward "
-            "runs from its output's gradient to its input's; the first layer's weight gradient and the model's "
-            "own ops (tanh, crop, latent grids) are in the row outside any layer.",
+            "runs from its output's gradient to its input's; the loss's backward until the model's output has its "
+            "gradient; the model's own ops (tanh, crop, latent grids) and the first layer's weight gradient are in "
+            "the row outside any layer.",
             layer_table(r["layers"]),
             time_answer(r["layers"]),
         ]

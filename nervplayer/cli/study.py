@@ -19,6 +19,7 @@ from ..study import (
     get_study,
     list_studies,
     open_study,
+    split_values,
 )
 from ..train import Evaluated, Finished, Started
 from . import fit
@@ -78,8 +79,7 @@ def main(argv: list[str]) -> int:
     if fit_args.resume:
         raise ConfigError("a study continues by itself: run the same command again (without --resume)")
     base = fit.config_from_args(fit_args)
-    values = [v.strip() for v in args.values.split(",") if v.strip()] if args.values else None
-    runner = StudyRunner(study, base, fit_args.output, values, quick=args.quick)
+    runner = StudyRunner(study, base, fit_args.output, split_values(args.values), quick=args.quick)
 
     with cancel_on_ctrl_c(runner.cancel):  # the current run checkpoints, the study stops
         return _drive(runner, fit_args.output)

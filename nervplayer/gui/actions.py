@@ -31,6 +31,7 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "&Open…", ("Ctrl+O",), "open_dialog", "File", "window"),
     ActionSpec("open_truth", "Open &ground truth…", ("Ctrl+Shift+O",), "open_truth_dialog", "File", "window"),
+    ActionSpec("new_study", "&New study…", (), "new_study_dialog", "File", "window"),
     ActionSpec("open_study", "Open s&tudy…", ("Ctrl+Shift+T",), "open_study_dialog", "File", "window"),
     ActionSpec("save_nerv", "&Save as .nerv…", ("Ctrl+S",), "save_nerv", "File", "window"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "File", "window"),

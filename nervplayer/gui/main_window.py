@@ -16,7 +16,7 @@ from ..codec import CompressOptions
 from ..errors import NervError
 from ..plugins import get_registry
 from ..session import Session
-from ..study import open_study
+from ..study import StudyRunner, open_study
 from ..train import FitConfig
 from .actions import ACTIONS, MENUS, create_actions
 from .charts import FitCharts
@@ -26,6 +26,8 @@ from .fit_panel import FitPanel
 from .player import PlayerWidget
 from .session_view import SessionView
 from .settings import Settings
+from .study_live import StudyWindow
+from .study_start import NewStudyDialog
 from .study_view import StudyDialog
 from .worker import run_job
 
@@ -48,6 +50,7 @@ class MainWindow(QMainWindow):
         )
         self.session = Session(run_job, runs_dir)
         self._fullscreen_state: tuple[Any, bool] | None = None
+        self.study_window: StudyWindow | None = None  # the study started from File > New study
 
         self.player = PlayerWidget(cache_mb=self.settings.cache_mb)
         self.player.canvas.double_clicked.connect(self.toggle_fullscreen)
@@ -325,6 +328,27 @@ class MainWindow(QMainWindow):
         self.settings.cache_mb = megabytes
         self.player.set_cache_mb(megabytes)
         self.statusBar().showMessage(f"Frame cache: {megabytes} MB", 4000)
+
+    def new_study_dialog(self) -> NewStudyDialog | None:
+        """File > New study: the options of ``nervplayer study``; the study runs in its own window."""
+        if self.study_window is not None and self.study_window.is_running():
+            self.study_window.show()
+            self.study_window.raise_()
+            self.statusBar().showMessage("A study is running: cancel it before starting another", 6000)
+            return None
+        dialog = NewStudyDialog(self.session.video.path if self.session.video else None, self)
+        dialog.ready.connect(self.watch_study)
+        dialog.open()
+        return dialog
+
+    def watch_study(self, runner: StudyRunner) -> StudyWindow:
+        """Run a checked study in a worker thread, its runs' live charts in a window; its summary at the end."""
+        if self.study_window is not None:
+            self.study_window.close()
+        self.study_window = StudyWindow(runner, self.open_study, self)
+        self.study_window.show()
+        self.study_window.start()
+        return self.study_window
 
     def open_study_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open study folder", str(Path.home()))

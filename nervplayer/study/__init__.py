@@ -7,7 +7,7 @@ generator of events (resumable: finished runs are never refitted).
 
 from __future__ import annotations
 
-from .catalogue import STUDIES, Study, Variant, get_study, list_studies
+from .catalogue import STUDIES, Study, Variant, get_study, list_studies, split_values
 from .runner import RunSkipped, RunStarting, StudyEvent, StudyFinished, StudyRunner, quick_config
 from .summary import StudyOutputs, collect, open_study, write_outputs
 
@@ -17,6 +17,7 @@ __all__ = [
     "Variant",
     "get_study",
     "list_studies",
+    "split_values",
     "StudyRunner",
     "StudyEvent",
     "RunStarting",

@@ -242,6 +242,13 @@ STUDIES: dict[str, Study] = {
 }
 
 
+def split_values(text: str | None) -> list[str] | None:
+    """``"5e-4, 1e-3"`` → ``["5e-4", "1e-3"]`` (``--values`` and the GUI's field); nothing given → None (the
+    study's defaults)."""
+    values = [v.strip() for v in (text or "").split(",") if v.strip()]
+    return values or None
+
+
 def list_studies() -> list[str]:
     return sorted(STUDIES)
 

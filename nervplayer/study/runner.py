@@ -2,6 +2,9 @@
 
 ``StudyRunner(...).run()`` is a generator, like :meth:`Fitter.run`: it yields the study's own events around the
 fitter events of each run, so the CLI prints progress and the GUI draws the same live charts as for one fit.
+``pause()``, ``resume()`` and ``cancel()`` may be called from any thread while another one runs the study; a pause
+holds across runs (the next run starts paused), and :meth:`StudyRunner.again` is the runner that continues a
+cancelled study.
 ``DIR/study.json`` records the study and its options; a second call with the same options continues where the
 first stopped (finished runs are skipped, an interrupted one resumes from its checkpoint).
 """
@@ -76,12 +79,14 @@ def _quick_scale(video: str) -> float:
 
 class StudyRunner:
     """Runs the variants of ``study`` over ``base`` into ``out_dir``. ``cancel()`` may be called from any thread:
-    the current run checkpoints and the study stops; calling ``run()`` again later continues it."""
+    the current run checkpoints and the study stops; a new runner with the same options (:meth:`again`) continues
+    it."""
 
     def __init__(
         self, study: Study, base: FitConfig, out_dir: str | Path, values: list[str] | None = None, quick: bool = False
     ) -> None:
         base.validate()
+        self._arguments = (study, base, out_dir, values, quick)
         if quick:
             base = quick_config(base)
         self.study, self.out_dir, self.quick = study, Path(out_dir), quick
@@ -96,6 +101,7 @@ class StudyRunner:
         self.base = base
         self._check(self.configs)
         self._cancel = threading.Event()
+        self._paused = False
         self._fitter: Fitter | None = None
         self._lock = threading.Lock()
         self._claim_folder()
@@ -153,11 +159,33 @@ class StudyRunner:
     def run_dir(self, variant: Variant) -> Path:
         return self.out_dir / RUNS / variant.name
 
+    def again(self) -> StudyRunner:
+        """A fresh runner of the same study, options and folder: it skips the finished runs and resumes the
+        interrupted one (checked again, as any new runner is)."""
+        return StudyRunner(*self._arguments)
+
     def cancel(self) -> None:
         self._cancel.set()
         with self._lock:
             if self._fitter is not None:
                 self._fitter.cancel()
+
+    def pause(self) -> None:
+        """Pause the current run after its step in flight (``Paused`` follows); runs started later start paused."""
+        with self._lock:
+            self._paused = True
+            if self._fitter is not None:
+                self._fitter.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+            if self._fitter is not None:
+                self._fitter.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def run(self) -> Iterator[StudyEvent | Event]:
         total = len(self.variants)
@@ -177,6 +205,8 @@ class StudyRunner:
             fitter = Fitter(config, run_dir, resume=resumed)
             with self._lock:
                 self._fitter = fitter
+                if self._paused:
+                    fitter.pause()
                 if self._cancel.is_set():
                     fitter.cancel()
             try:

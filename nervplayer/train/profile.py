@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .fit import Fitter
 
 WARMUP_STEPS = 2  # untimed steps before each measurement (kernels chosen, caches warm)
-OUTSIDE = "(model, outside any layer)"  # the model's own ops: its tanh, crop, latent grids, weight gradients of inputs
+OUTSIDE = "(model, outside any layer)"  # its own ops (tanh, crop, latent grids), the first layer's weight gradient
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def run_step(fitter: Fitter, k: int, mark: Callable[[], None] | None = None) -> 
     fitter.train_step(idx, fitter.store.get(idx), fitter.base_lr, mark=mark)
 
 
-def _phase_steps(fitter: Fitter, steps: int, before_step: Callable[[], None] | None = None) -> dict[str, list[float]]:
-    """Seconds of each phase of ``steps`` steps (after the warm-up), the device synchronised at each mark."""
+def _phase_marks(fitter: Fitter, steps: int, before_step: Callable[[], None] | None = None) -> list[list[float]]:
+    """The clock at the start of each of ``steps`` steps (after the warm-up) and at each of its marks, the device
+    synchronised at each."""
     dev = fitter.device
-    out: dict[str, list[float]] = defaultdict(list)
+    out: list[list[float]] = []
     for k in range(steps + WARMUP_STEPS):
         if before_step is not None:
             before_step()
@@ -73,19 +74,23 @@ def _phase_steps(fitter: Fitter, steps: int, before_step: Callable[[], None] | N
 
         run_step(fitter, k, mark)
         if k >= WARMUP_STEPS:
-            for name, t0, t1 in zip(PHASES, marks, marks[1:]):
-                out[name].append(t1 - t0)
+            out.append(marks)
     return out
+
+
+def _medians(marks: list[list[float]]) -> dict[str, float]:
+    return {name: statistics.median(m[i + 1] - m[i] for m in marks) for i, name in enumerate(PHASES)}
 
 
 def step_phases(fitter: Fitter, steps: int) -> dict[str, float]:
     """Median seconds of each phase of the step: data, forward, loss, backward, optimizer."""
-    return {k: statistics.median(v) for k, v in _phase_steps(fitter, steps).items()}
+    return _medians(_phase_marks(fitter, steps))
 
 
 def layer_times(fitter: Fitter, steps: int) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
     """Median forward and backward seconds per step of every leaf module that runs, and the median phases of the
-    same steps.
+    same steps, with ``loss backward``: from the start of the backward phase until the model's output has its
+    gradient.
 
     Forward: module pre- and post-hooks. Backward: gradient hooks on the module's output (its backward starts
     when that gradient is ready) and input (it ends when the input's gradient is ready). Tensor hooks add no
@@ -99,6 +104,7 @@ def layer_times(fitter: Fitter, steps: int) -> tuple[dict[str, tuple[float, floa
     step_fwd: dict[str, float] = defaultdict(float)
     step_bwd: dict[str, float] = defaultdict(float)
     starts: dict[tuple[str, str], float] = {}
+    output_grads: list[float] = []  # when the model's output got its gradient, step by step
 
     def now() -> float:
         sync(dev)
@@ -136,12 +142,16 @@ def layer_times(fitter: Fitter, steps: int) -> tuple[dict[str, tuple[float, floa
 
         return hook
 
-    handles = []
+    def output_hook(_: torch.nn.Module, args: tuple, out: object) -> None:
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            out.register_hook(lambda _: output_grads.append(now()))
+
+    handles = [model.register_forward_hook(output_hook)]
     for name, module in model.named_modules():
         if name and not list(module.children()):
             handles += [module.register_forward_pre_hook(pre(name)), module.register_forward_hook(post(name))]
     try:
-        phases = _phase_steps(fitter, steps, before_step=end_step)
+        marks = _phase_marks(fitter, steps, before_step=end_step)
         end_step()
     finally:
         for h in handles:
@@ -154,11 +164,18 @@ def layer_times(fitter: Fitter, steps: int) -> tuple[dict[str, tuple[float, floa
         )
         for name in fwd
     }
-    return per_layer, {k: statistics.median(v) for k, v in phases.items()}
+    phases = _medians(marks)
+    backward_starts = [m[PHASES.index("backward")] for m in marks]
+    timed_grads = output_grads[-len(marks) :] if len(output_grads) >= len(marks) else []
+    phases["loss backward"] = (
+        statistics.median(t - t0 for t, t0 in zip(timed_grads, backward_starts)) if timed_grads else 0.0
+    )
+    return per_layer, phases
 
 
 def step_flops(fitter: Fitter) -> tuple[dict[str, tuple[int, int]], dict[str, int]]:
-    """FLOPs of one step: (forward, backward) of every module by name, and of each phase."""
+    """FLOPs of one step: (forward, backward) of every module by name (the whole model as ``""``), and of each
+    phase."""
     counter = FlopCounterMode(display=False)
     by_phase: dict[str, int] = {}
     snapshots: list[dict[str, int]] = []
@@ -175,12 +192,14 @@ def step_flops(fitter: Fitter) -> tuple[dict[str, tuple[int, int]], dict[str, in
         run_step(fitter, 0, mark)
     after_forward, after_backward = snapshots[PHASES.index("forward")], snapshots[PHASES.index("backward")]
     after_loss = snapshots[PHASES.index("loss")]
-    root = type(fitter.model).__name__ + "."
+    root = type(fitter.model).__name__
     per_module = {}
     for name, total in after_backward.items():
-        if name.startswith(root):
-            f = after_forward.get(name, 0)
-            per_module[name.removeprefix(root)] = (f, total - after_loss.get(name, 0))
+        if name == root or name.startswith(root + "."):
+            per_module[name.removeprefix(root).removeprefix(".")] = (
+                after_forward.get(name, 0),
+                total - after_loss.get(name, 0),
+            )
     return per_module, by_phase
 
 
@@ -190,18 +209,19 @@ def profile(fitter: Fitter, steps: int) -> list[Row]:
     per_layer, phases = layer_times(fitter, steps)
     flops, phase_flops = step_flops(fitter)
     rows = [Row(name, "layer", f, b, *flops.get(name, (0, 0))) for name, (f, b) in per_layer.items()]
-    layer_fwd = sum(flops.get(name, (0, 0))[0] for name in per_layer)
-    layer_bwd = sum(flops.get(name, (0, 0))[1] for name in per_layer)
+    _, model_bwd = flops.get("", (phase_flops["forward"], phase_flops["backward"]))
     rows.append(
         Row(
             OUTSIDE,
             "outside",
             max(phases["forward"] - sum(r.fwd_s for r in rows), 0.0),
-            max(phases["backward"] - sum(r.bwd_s for r in rows), 0.0),
-            max(phase_flops["forward"] - layer_fwd, 0),
-            max(phase_flops["backward"] - layer_bwd, 0),
+            max(phases["backward"] - phases["loss backward"] - sum(r.bwd_s for r in rows), 0.0),
+            max(phase_flops["forward"] - sum(r.fwd_flops for r in rows), 0),
+            max(model_bwd - sum(r.bwd_flops for r in rows), 0),
         )
     )
-    for phase in ("data", "loss", "optimizer"):
-        rows.append(Row(phase, phase, phases[phase], 0.0, phase_flops[phase], 0))
+    rows.append(Row("data", "data", phases["data"], 0.0, 0, 0))
+    loss_bwd_flops = max(phase_flops["backward"] - model_bwd, 0)
+    rows.append(Row("loss", "loss", phases["loss"], phases["loss backward"], phase_flops["loss"], loss_bwd_flops))
+    rows.append(Row("optimizer", "optimizer", phases["optimizer"], 0.0, phase_flops["optimizer"], 0))
     return rows
