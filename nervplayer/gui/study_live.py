@@ -111,9 +111,10 @@ class StudyWindow(QWidget):
     def _show(self, runner: StudyRunner) -> None:
         study = runner.study
         self.setWindowTitle(f"Study '{study.name}' — {runner.out_dir}")
+        labels = ", ".join(v.label for v in runner.variants)
         self.heading.setText(
-            f"<b>Study '{study.name}'</b>: {study.description}<br>"
-            f"{len(runner.variants)} runs{' (quick)' if runner.quick else ''} into {runner.out_dir}"
+            f"<b>Study '{study.name}'</b> ({study.axis}): {len(runner.variants)} runs{' (quick)' if runner.quick else ''}"
+            f" — {labels}<br>into {runner.out_dir}"
         )
         self.runs.setRowCount(len(runner.variants))
         for row, variant in enumerate(runner.variants):

@@ -31,7 +31,6 @@ from ..train import FitConfig
 from .errors import show_error
 from .fit_panel import available_devices
 
-DEFAULT = "(the model's own)"
 SCALES = (("source size", None), ("50 %", 0.5), ("25 %", 0.25), ("12.5 %", 0.125))
 
 
@@ -155,7 +154,8 @@ class NewStudyDialog(QDialog):
 
     def _fill_presets(self) -> None:
         self.preset.clear()
-        self.preset.addItem(DEFAULT, None)
+        default = architectures.architecture(self.arch.currentData())[1].default_preset
+        self.preset.addItem(f"(the model's own{f': {default}' if default else ''})", None)
         for name in architectures.presets(self.arch.currentData()):
             self.preset.addItem(name, name)
 
