@@ -111,11 +111,9 @@ class StudyWindow(QWidget):
     def _show(self, runner: StudyRunner) -> None:
         study = runner.study
         self.setWindowTitle(f"Study '{study.name}' — {runner.out_dir}")
+        runs = f"{len(runner.variants)} runs{' (quick)' if runner.quick else ''}"
         labels = ", ".join(v.label for v in runner.variants)
-        self.heading.setText(
-            f"<b>Study '{study.name}'</b> ({study.axis}): {len(runner.variants)} runs{' (quick)' if runner.quick else ''}"
-            f" — {labels}<br>into {runner.out_dir}"
-        )
+        self.heading.setText(f"<b>Study '{study.name}'</b> ({study.axis}): {runs} — {labels}<br>into {runner.out_dir}")
         self.runs.setRowCount(len(runner.variants))
         for row, variant in enumerate(runner.variants):
             for col, text in enumerate((variant.label, "pending", "–", "–")):
