@@ -286,6 +286,8 @@ class MainWindow(QMainWindow):
         if self._fullscreen_state is not None:
             self.leave_fullscreen()
         self.settings.save_layout(self.saveGeometry(), self.saveState())
+        if self.study_window is not None:
+            self.study_window.close()  # a running study stops where it can continue
         self.session.shutdown()
         self.player.shutdown()
         event.accept()

@@ -70,6 +70,11 @@ def test_cancel_then_continue_never_refits_a_finished_run(make_window, qtbot, tm
     out = tmp_path / "study"
     study = start(window, qtbot, shapes_clip, out, epochs=3)
     qtbot.waitUntil(lambda: 1 in study.charts and study.charts[1].history.steps >= 2, timeout=300_000)
+    study.pause_button.click()  # pause and resume the current run on the way
+    qtbot.waitUntil(lambda: study.runs.item(1, 1).text() == "paused", timeout=60_000)
+    assert study.pause_button.text() == "Resume"
+    study.pause_button.click()
+    qtbot.waitUntil(lambda: study.runs.item(1, 1).text() == "fitting", timeout=60_000)
     with qtbot.waitSignal(study.ended, timeout=120_000) as ended:
         study.cancel_button.click()
     assert ended.args == ["cancelled"] and study.continue_button.isEnabled() and study.summary is None
