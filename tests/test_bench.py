@@ -5,7 +5,7 @@ import json
 import pytest
 from torch import nn
 
-from nervplayer.cli import bench
+from nervplayer.cli import bench, bench_report
 from nervplayer.model import architectures
 from nervplayer.plugins.api import Frames
 
@@ -48,7 +48,7 @@ def test_the_time_table_covers_every_layer_of_the_chosen_architecture(arch, tmp_
     assert weighted and weighted <= set(rows)
     assert {"loss", "optimizer", "data", "(model, outside any layer)"} <= set(rows)
     assert all(row["fwd_ms"] >= 0 and row["bwd_ms"] >= 0 for row in rows.values())
-    assert sum(bench.shares(r["layers"])) == pytest.approx(100.0)
+    assert sum(bench_report.shares(r["layers"])) == pytest.approx(100.0)
     counted = sum(row["fwd_gflop"] + row["bwd_gflop"] for row in rows.values() if row["kind"] != "data")
     assert counted == pytest.approx(r["train_gflop_per_frame"], rel=1e-6)  # batch 1: every counted FLOP is in a row
     text = capsys.readouterr().out
