@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..train.distributed import leave
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from .interrupt import cancel_on_ctrl_c
 from .options import Parser, frame_range, frame_size, key_values
@@ -156,9 +157,19 @@ def main(argv: list[str]) -> int:
 
     try:
         with cancel_on_ctrl_c(fitter.cancel):
+            if not fitter.world.main:  # under torchrun, rank 0 reports and writes
+                return 130 if _last(fitter.run()).status == "cancelled" else 0
             return _drive(fitter, args.output)
     finally:
         fitter.store.close()  # the frame cache, if the clip was too large for memory
+        leave()
+
+
+def _last(events):
+    last = None
+    for last in events:
+        pass
+    return last
 
 
 def _drive(fitter: Fitter, run_dir: Path) -> int:
