@@ -9,8 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..train.distributed import leave
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
+from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import Parser, frame_range, frame_size, key_values
 
