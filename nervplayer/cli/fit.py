@@ -4,6 +4,7 @@ with a progress bar; Ctrl-C checkpoints and stops."""
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -158,18 +159,12 @@ def main(argv: list[str]) -> int:
     try:
         with cancel_on_ctrl_c(fitter.cancel):
             if not fitter.world.main:  # under torchrun, rank 0 reports and writes
-                return 130 if _last(fitter.run()).status == "cancelled" else 0
+                finished = collections.deque(fitter.run(), maxlen=1)[0]
+                return 130 if finished.status == "cancelled" else 0
             return _drive(fitter, args.output)
     finally:
         fitter.store.close()  # the frame cache, if the clip was too large for memory
         leave()
-
-
-def _last(events):
-    last = None
-    for last in events:
-        pass
-    return last
 
 
 def _drive(fitter: Fitter, run_dir: Path) -> int:
