@@ -2,14 +2,14 @@
 schedule and epochs. Prints a Markdown table of seconds per epoch, the speed-up and the PSNR / MS-SSIM reached.
 
     python benches/compare_public.py /work/shared/data/bigbuckbunny.mp4 --scale 0.25 --epochs 8 \\
-        --precision auto fp32 --workers 0 [--proposed]
+        --precision auto fp32 --workers 0
 
 The loops take turns, one epoch each, so a busy neighbour slows them alike (this machine is shared). A loop's
 time is the sum of its turns: every step, evaluation and checkpoint, from its first step to the end of its final
 evaluation; setting up (decoding the clip, writing PNGs, building the model) is left out. nervplayer runs as
-``nervplayer fit`` does (run folder, checkpoints and evaluations at their defaults). ``--proposed`` adds a run
-with the changes of benches/proposed.py (patched in during its turns only; its allocator setting is
-process-wide, so the other loops get it too from its first turn on, which can only help them).
+``nervplayer fit`` does (run folder, checkpoints and evaluations at their defaults), in this process: the
+allocator setting the ``nervplayer`` command makes at start-up (nervplayer/allocator.py) is not applied here, as
+it would reach both loops.
 """
 
 from __future__ import annotations
@@ -19,39 +19,35 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Generator
+from typing import Any, Generator
 
 from nervplayer.train import Evaluated, Finished, FitConfig, Fitter, Step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proposed import proposed  # noqa: E402
 from public_loop import build_parser as public_parser  # noqa: E402
 from public_loop import config_from_args, public_epochs
 
 Run = Generator[None, None, dict[str, Any]]
 
 
-def ours_epochs(config: FitConfig, run_dir: Path, patch: Callable[[], ContextManager] = nullcontext) -> Run:
+def ours_epochs(config: FitConfig, run_dir: Path) -> Run:
     """A complete ``nervplayer fit``, yielding once set up and then after each epoch's steps."""
-    with patch():
-        fitter = Fitter(config, run_dir)
-        events = fitter.run()
+    fitter = Fitter(config, run_dir)
+    events = fitter.run()
     yield
     evals: list[Evaluated] = []
     epoch, done = 1, None
     while done is None:
-        with patch():
-            for ev in events:
-                if isinstance(ev, Evaluated):
-                    evals.append(ev)
-                elif isinstance(ev, Finished):
-                    done = ev
-                elif isinstance(ev, Step) and ev.epoch >= epoch:
-                    epoch += 1
-                    break
+        for ev in events:
+            if isinstance(ev, Evaluated):
+                evals.append(ev)
+            elif isinstance(ev, Finished):
+                done = ev
+            elif isinstance(ev, Step) and ev.epoch >= epoch:
+                epoch += 1
+                break
         if done is None:
             yield
     return {
@@ -114,11 +110,6 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--workers", type=int, nargs="+", default=[0], help="baseline DataLoader workers to try")
     p.add_argument("--precision", nargs="+", default=["auto"], help="nervplayer precisions to run")
-    p.add_argument(
-        "--proposed",
-        action="store_true",
-        help="also run nervplayer (auto precision) with the changes of benches/proposed.py",
-    )
     args = p.parse_args(argv)
     base = config_from_args(args)
     with tempfile.TemporaryDirectory(prefix="nerv-compare-") as tmp:
@@ -129,11 +120,7 @@ def main(argv: list[str]) -> int:
                 for prec in args.precision
             }
         )
-        if args.proposed:
-            runs["proposed"] = ours_epochs(base, Path(tmp) / "ours-proposed", proposed)
         results = take_turns(runs)
-    if "proposed" in results:
-        results["proposed"]["loop"] = "nervplayer + proposed"
     print(table(list(results.values())))
     if args.json:
         args.json.write_text(json.dumps(list(results.values()), indent=2) + "\n")

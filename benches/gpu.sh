@@ -55,12 +55,9 @@ check 40 $PY -m nervplayer.cli.main bench "$VIDEO" --preset nerv-s --device cuda
     --warmup 30 --no-layers --no-decode --json "$OUTDIR/bench-fp16.json"
 check 40 $PY -m nervplayer.cli.main bench "$VIDEO" --preset nerv-s --device cuda --precision fp32 --steps 100 \
     --warmup 20 --no-layers --decode-batch 16 --json "$OUTDIR/bench-fp32.json"
-# 2. What pays on CUDA: the commuted head, torch.compile, CUDA graphs (mode="reduce-overhead").
-#    (Fitter's CUDA step uses fused Adam, so "fused" is the baseline here.)
-check 40 $PY benches/step_variants.py --size 1280x720 --device cuda --rounds 3 --steps 20 \
-    --variants fused commute+fused
+# 2. What pays on CUDA: torch.compile, CUDA graphs (mode="reduce-overhead"), against the fit's step (fused Adam).
 check 100 $PY benches/step_variants.py --size 1280x720 --device cuda --rounds 3 --steps 20 \
-    --variants fused compile+fused graphs+fused
+    --variants base compile graphs
 # 3. PSNR per epoch: fp32 (two seeds), bf16, fp16, same clip and schedule.
 check 110 $PY benches/precision.py "$VIDEO" --epochs 8 --device cuda --precision bf16 fp16 \
     --json "$OUTDIR/precision.json"

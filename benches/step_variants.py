@@ -1,17 +1,13 @@
 """A/B timing of one training step (Fitter's step: autocast forward, loss on fp32, backward, Adam) under changes
 that are not (yet) in nervplayer, to decide by measurement which ones to adopt. Variants combine with '+':
 
-* ``fused``: ``Adam(fused=True)`` instead of ``foreach=True`` (Fitter uses fused on CUDA, foreach elsewhere).
-* ``commute``: the proposed NeRV.forward (see :func:`commuted_forward`): the 1×1 head runs before the last
-  PixelShuffle, on 3·s² channels at low resolution, so the widest tensor is never shuffled; and the crop is
-  skipped when there is nothing to crop (its backward makes a contiguous-layout gradient).
-* ``nocrop``: only the crop part of ``commute``.
+* ``foreach``: ``Adam(foreach=True)`` instead of ``fused=True`` (what Fitter uses on CUDA and the CPU).
 * ``compile``: ``torch.compile`` of the forward; ``graphs``: ``mode="reduce-overhead"`` (CUDA graphs, CUDA only).
 
 Rounds of each variant are interleaved, so a neighbour's load hits all of them alike; the median and the best
 round are printed.
 
-    python benches/step_variants.py --size 320x180 --variants base fused commute commute+fused
+    python benches/step_variants.py --size 320x180 --variants base foreach compile
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import time
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from nervplayer.cli.options import frame_size
 from nervplayer.device import resolve_device, resolve_precision
@@ -31,37 +26,9 @@ from nervplayer.model.render import times
 from nervplayer.plugins import get_registry
 
 
-def commuted_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
-    """NeRV.forward, with the same parameters and (up to rounding) the same output, reordered for speed.
-
-    head(act(shuffle(z))) = shuffle(head'(act(z))): the activation is elementwise and PixelShuffle only moves
-    values, so the 1×1 head can run before the shuffle with the block-diagonal weight kron(W, I_{s²}).
-    """
-    c = model.config
-    x = model.stem(model.pe(t)).view(-1, c.fc_c, c.fc_h, c.fc_w)
-    for block in model.blocks[:-1]:
-        x = block(x)
-    last = model.blocks[-1]
-    s = last.shuffle.upscale_factor
-    w = model.head.weight.flatten(1)
-    w = torch.kron(w, torch.eye(s * s, dtype=w.dtype, device=w.device))[:, :, None, None]
-    x = F.conv2d(last.act(last.conv(x)), w, model.head.bias.repeat_interleave(s * s))
-    x = (torch.tanh(F.pixel_shuffle(x, s)) + 1) * 0.5
-    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, : c.height, : c.width]
-
-
-def nocrop_forward(model: NeRV, t: torch.Tensor) -> torch.Tensor:
-    c = model.config
-    x = model.stem(model.pe(t)).view(-1, c.fc_c, c.fc_h, c.fc_w)
-    for block in model.blocks:
-        x = block(x)
-    x = (torch.tanh(model.head(x)) + 1) * 0.5
-    return x if x.shape[-2:] == (c.height, c.width) else x[:, :, : c.height, : c.width]
-
-
 def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> Callable[[], torch.Tensor]:
     flags = set(variant.split("+")) - {"base"}
-    unknown = flags - {"fused", "commute", "nocrop", "compile", "graphs"}
+    unknown = flags - {"foreach", "compile", "graphs"}
     if unknown:
         raise SystemExit(f"unknown variant flags: {sorted(unknown)}")
     h, w = args.size
@@ -72,14 +39,13 @@ def make_step(variant: str, args: argparse.Namespace, device: torch.device) -> C
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward: Callable[[torch.Tensor], torch.Tensor] = model
-    if "commute" in flags:
-        forward = lambda t: commuted_forward(model, t)  # noqa: E731
-    elif "nocrop" in flags:
-        forward = lambda t: nocrop_forward(model, t)  # noqa: E731
     if "compile" in flags or "graphs" in flags:
         forward = torch.compile(forward, mode="reduce-overhead" if "graphs" in flags else None)
     opt = torch.optim.Adam(
-        model.parameters(), lr=5e-4, betas=(0.5, 0.999), **({"fused": True} if "fused" in flags else {"foreach": True})
+        model.parameters(),
+        lr=5e-4,
+        betas=(0.5, 0.999),
+        **({"foreach": True} if "foreach" in flags else {"fused": True}),
     )
     scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
     loss_fn = get_registry().create("loss", "fusion6", {})
@@ -112,7 +78,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--precision", default="auto")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--frames", type=int, default=32, help="random uint8 frames resident on the device")
-    p.add_argument("--variants", nargs="+", default=["base", "fused", "commute", "commute+fused"])
+    p.add_argument("--variants", nargs="+", default=["base", "foreach"])
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--steps", type=int, default=10, help="steps per round")
     args = p.parse_args(argv)

@@ -56,6 +56,32 @@ def test_model_output_has_the_exact_frame_size(h, w):
     assert out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.parametrize("h,w", [(90, 160), (37, 53)])
+def test_head_before_the_last_shuffle_is_the_papers_network(h, w):
+    """NeRV.forward runs the 1×1 head before the last PixelShuffle: same values as the paper's order, and the
+    gradients of every parameter too."""
+    torch.manual_seed(0)
+    cfg = model_config("nerv-xs", h, w, stem_dim=32, fc_c=8, lower_width=4)
+    model = NeRV(cfg, nn.SiLU)
+    t = torch.tensor([0.0, 0.3, 0.9])
+
+    def papers(t):
+        x = model.stem(model.pe(t)).view(-1, cfg.fc_c, cfg.fc_h, cfg.fc_w)
+        for block in model.blocks:
+            x = block(x)
+        return ((torch.tanh(model.head(x)) + 1) * 0.5)[:, :, :h, :w]
+
+    ours, reference = model(t), papers(t)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)
+    grads = []
+    for out in (ours, reference):
+        model.zero_grad()
+        (out * torch.linspace(0, 1, out.numel()).view_as(out)).sum().backward(retain_graph=True)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_model_config_round_trips_through_json_dict():
     cfg = model_config("nerv-s", 180, 320, activation="gelu", activation_params={"approximate": "tanh"})
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -47,10 +47,15 @@ def main(argv: list[str]) -> int:
     if not 0 <= start < end <= video.num_frames:
         raise ConfigError(f"frame range {start}:{end} is outside the video (0:{video.num_frames})")
 
+    from tqdm import tqdm
+
+    bar = tqdm(total=end - start, unit="frame", desc=f"decoding (batches of {video.batch_size})", file=sys.stderr)
+
     def frames():
         for i in range(start, end, video.batch_size):
-            yield from video.frames(i, min(i + video.batch_size, end))
-            print(f"\rdecoded {min(i + video.batch_size, end) - start}/{end - start}", end="", file=sys.stderr)
+            batch = video.frames(i, min(i + video.batch_size, end))
+            bar.update(len(batch))
+            yield from batch
 
     out = Path(args.output)
     if args.output.endswith(("/", "\\")) or out.is_dir():
@@ -59,5 +64,7 @@ def main(argv: list[str]) -> int:
             write_png(out / f"{start + k:06d}.png", frame)
     else:
         write_video(out, frames(), video.fps, args.codec, args.crf, container_for(out), args.pix_fmt)
-    print(f"\nwrote {out}", file=sys.stderr)
+    seconds = bar.format_dict["elapsed"]
+    bar.close()
+    print(f"wrote {out}: {end - start} frames in {seconds:.1f} s", file=sys.stderr)
     return 0

@@ -3,12 +3,14 @@ with a progress bar; Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
 
+import collections
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
+from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import Parser, frame_range, frame_size, key_values, parameter_count
 
@@ -145,9 +147,13 @@ def main(argv: list[str]) -> int:
 
     try:
         with cancel_on_ctrl_c(fitter.cancel):
+            if not fitter.world.main:  # under torchrun, rank 0 reports and writes
+                finished = collections.deque(fitter.run(), maxlen=1)[0]
+                return 130 if finished.status == "cancelled" else 0
             return _drive(fitter, args.output)
     finally:
         fitter.store.close()  # the frame cache, if the clip was too large for memory
+        leave()
 
 
 def _drive(fitter: Fitter, run_dir: Path) -> int:

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..allocator import keep_freed_memory
 from ..errors import NervError
 from .errors import guarded, quiet_ffmpeg, unknown_command
 
@@ -73,6 +74,8 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the nervplayer command (not a call from Python): a process of its own
+        keep_freed_memory()
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv  # accepted anywhere on the line, like --safe-mode
     quiet_ffmpeg()

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import MemoryBudgetError
 from .complexity import layer_costs
@@ -128,10 +129,12 @@ def forward_banded(model: NeRV, t: torch.Tensor, rows: int) -> torch.Tensor:
             in_lo = ranges[i][0]
             out_lo, out_hi = ranges[i + 1]
             a, b = out_lo // s, -(-out_hi // s)
-            y = block.conv(x)[:, :, a - in_lo : b - in_lo]  # rows whose halo was cut off are dropped
-            y = block.act(block.shuffle(y))
+            y = block.act(block.conv(x)[:, :, a - in_lo : b - in_lo])  # rows whose halo was cut off are dropped
+            if i == len(blocks) - 1:  # the head runs before the last shuffle, as in NeRV.forward
+                y = model.head_before_shuffle(y, s)
+            y = F.pixel_shuffle(y, s)
             x = y[:, :, out_lo - a * s : out_hi - a * s]
-        x = (torch.tanh(model.head(x[:, :, :, : cfg.width])) + 1) * 0.5
+        x = (torch.tanh(x[:, :, :, : cfg.width]) + 1) * 0.5
         out[:, :, lo:hi] = x
         del x, y
     return out

@@ -6,6 +6,7 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
@@ -67,10 +68,21 @@ class NeRV(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         c = self.config
         x = self.stem(self.pe(t)).view(-1, c.fc_c, c.fc_h, c.fc_w)
-        for block in self.blocks:
+        *front, last = self.blocks
+        for block in front:
             x = block(x)
-        x = (torch.tanh(self.head(x)) + 1) * 0.5
-        return x[:, :, : c.height, : c.width]
+        s = last.shuffle.upscale_factor
+        x = (torch.tanh(F.pixel_shuffle(self.head_before_shuffle(last.act(last.conv(x)), s), s)) + 1) * 0.5
+        return x if x.shape[-2:] == (c.height, c.width) else x[:, :, : c.height, : c.width]
+
+    def head_before_shuffle(self, z: torch.Tensor, s: int) -> torch.Tensor:
+        """The 1×1 head on the last block's input to its PixelShuffle(s): head(shuffle(z)) = shuffle(head′(z))
+        with head′ = kron(W, I_s²), since the shuffle only moves values and the activation is elementwise.
+        Same parameters, same values; the widest tensor is never shuffled and the head's weight gradient is a
+        small matrix product at low resolution (docs/performance.md)."""
+        w = self.head.weight.flatten(1)
+        w = torch.kron(w, torch.eye(s * s, dtype=w.dtype, device=w.device))[:, :, None, None]
+        return F.conv2d(z, w, self.head.bias.repeat_interleave(s * s))
 
     def prunable_weights(self) -> dict[str, nn.Parameter]:
         """The weights pruning acts on: stem Linear and block conv weights (not biases, not the head)."""

@@ -58,9 +58,15 @@ class TrainingStep:
         return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
 
     def __call__(
-        self, indices: Sequence[int], frames: torch.Tensor, lr: float, mark: Callable[[], None] | None = None
+        self,
+        indices: Sequence[int],
+        frames: torch.Tensor,
+        lr: float,
+        mark: Callable[[], None] | None = None,
+        weight: float = 1.0,
     ) -> torch.Tensor:
-        """Train on ``frames`` (uint8, the frames at ``indices``) at learning rate ``lr``; the detached loss."""
+        """Train on ``frames`` (uint8, the frames at ``indices``) at learning rate ``lr``; the detached loss.
+        ``weight`` scales the loss that is backpropagated (a data-parallel process's share of the batch)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         target = self.to_float(frames)
@@ -76,7 +82,7 @@ class TrainingStep:
         if mark:
             mark()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
         if mark:
             mark()
         self.scaler.step(self.optimizer)

@@ -1,0 +1,129 @@
+"""Data-parallel fits under ``torchrun`` (torch.distributed elastic + DistributedDataParallel).
+
+``torchrun --nproc-per-node N -m nervplayer fit ...`` starts N copies of the same fit. Every process decodes the
+clip and walks the same shuffled frame order; each global batch of ``--batch-size`` frames is split across the
+processes (``rank::world``), DDP averages the gradients, and every process takes the same optimizer step, so the
+weights stay identical everywhere and equal those of one process with the same global batch. Only rank 0 writes
+the run folder (config, metrics, checkpoints, weights), so the folder has the same form as a single-process run
+and ``--resume`` works with any number of processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process sits among the processes of one fit (rank 0 of 1 outside ``torchrun``)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """True in the process that writes the run folder and reports progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def world_from_env() -> World:
+    """The torchrun environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``), or a single process."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise ConfigError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
+    return World(rank, size, local) if size > 1 else World()
+
+
+def join(world: World, device: torch.device) -> torch.device:
+    """Join the process group (NCCL on CUDA, Gloo otherwise) and return this process's device: on CUDA, the GPU
+    of its local rank."""
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def leave() -> None:
+    """Leave the process group (end of a distributed fit)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(order: Sequence[int], batch_size: int, world: World) -> list[int]:
+    """This process's part of an epoch's frame order: each global batch of ``batch_size`` frames, split
+    ``rank::size``, concatenated (so batches of ``batch_size // size`` from it are the shards, step by step)."""
+    mine: list[int] = []
+    for start in range(0, len(order), batch_size):
+        mine.extend(order[start : start + batch_size][world.rank :: world.size])
+    return mine
+
+
+def check_batches(num_frames: int, batch_size: int, world: World) -> None:
+    """Every global batch, the last one too, must give each process at least one frame."""
+    if not world.distributed:
+        return
+    if batch_size % world.size:
+        raise ConfigError(
+            f"--batch-size {batch_size} is the global batch: it must be a multiple of the {world.size} processes"
+        )
+    last = num_frames % batch_size
+    if 0 < last < world.size:
+        raise ConfigError(
+            f"the last batch of each epoch holds {last} of {num_frames} frames, fewer than the {world.size} "
+            "processes: choose a --batch-size that leaves none or at least one frame per process"
+        )
+
+
+class _Replica(torch.nn.Module):
+    """The trained modules under one root, so DDP sees every trained parameter (weights, learned quantization
+    steps); its forward is the fit's own (content-adaptive inputs, quantized tensors)."""
+
+    def __init__(self, modules: list[torch.nn.Module], forward: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.parts = torch.nn.ModuleList(modules)
+        self._forward = forward
+
+    def forward(self, indices: Sequence[int], target: torch.Tensor) -> torch.Tensor:
+        return self._forward(indices, target)
+
+
+def replicate(
+    modules: list[torch.nn.Module], forward: Callable[..., torch.Tensor], device: torch.device, every_param_used: bool
+) -> Callable[[Sequence[int], torch.Tensor], torch.Tensor]:
+    """Wrap the fit's training forward in DistributedDataParallel: gradients are averaged across processes in
+    the backward pass. Rank 0's weights are broadcast first, so every process starts from the same state."""
+    ddp = DistributedDataParallel(
+        _Replica(modules, forward),
+        device_ids=[device.index] if device.type == "cuda" else None,
+        broadcast_buffers=False,  # buffers (decoded latents) are written by rank 0's evaluation only
+        find_unused_parameters=not every_param_used,
+    )
+    return lambda indices, target: ddp(indices, target)
+
+
+def any_rank(flag: bool, world: World, device: torch.device) -> bool:
+    """True when ``flag`` is set in any process (a Ctrl-C reaches the processes at slightly different steps:
+    they must all stop before the same step, or the others would wait forever for its gradients)."""
+    if not world.distributed:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

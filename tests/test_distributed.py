@@ -1,0 +1,84 @@
+"""Data-parallel fits under torchrun (2 Gloo processes on the CPU) against one process with the same global batch."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nervplayer.errors import ConfigError
+from nervplayer.train.distributed import World, check_batches, shard
+
+TINY = ["--preset", "nerv-xs", "--model", "stem_dim=32", "--model", "fc_c=4", "--model", "lower_width=4"]
+COMMON = ["--precision", "fp32", "--device", "cpu", "--seed", "3", "--lr", "2e-3", "--eval-every", "1"]
+
+
+def fit(processes: int, clip: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", "-m"]
+        if processes > 1
+        else [sys.executable, "-m"]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [*launcher, "nervplayer", "fit", *([str(clip)] if clip else []), "-o", str(out), *TINY, *COMMON, *options]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=2e-5, msg=k)
+
+
+def files(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+
+
+def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(shapes_clip, tmp_path):
+    # 15 frames in global batches of 6: 6, 6, 3, so the last batch is split 2 + 1 and weighed by share
+    opts = ["--epochs", "2", "--batch-size", "6", "--frames", "0:15"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    fit(1, shapes_clip, one, *opts)
+    fit(2, shapes_clip, two, *opts)
+    before = load_file(one / "model.safetensors")
+    assert_same_weights(one, two)
+    assert files(one) == files(two)  # the run folder has the same form: rank 0 wrote it alone
+    assert (two / "metrics.csv").read_text().count("\n") == (one / "metrics.csv").read_text().count("\n")
+    assert any(v.abs().sum() > 0 for v in before.values())
+
+
+def test_resume_with_another_number_of_processes(shapes_clip, tmp_path):
+    opts = ["--batch-size", "4", "--scheduler", "constant"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    fit(1, shapes_clip, straight, "--epochs", "2", *opts)
+    fit(2, shapes_clip, split, "--epochs", "1", *opts)  # 2 processes for the first epoch ...
+    fit(1, None, split, "--resume", "--epochs", "2")  # ... then one process for the second
+    assert_same_weights(straight, split)
+    back = tmp_path / "back"
+    fit(1, shapes_clip, back, "--epochs", "1", *opts)  # and one process, then two
+    fit(2, None, back, "--resume", "--epochs", "2")
+    assert_same_weights(straight, back)
+
+
+def test_global_batch_is_split_across_processes():
+    order = list(range(10))
+    assert shard(order, 4, World(0, 2, 0)) == [0, 2, 4, 6, 8]
+    assert shard(order, 4, World(1, 2, 1)) == [1, 3, 5, 7, 9]
+    assert shard(order, 4, World(0, 1, 0)) == order
+
+
+@pytest.mark.parametrize(
+    ("frames", "batch", "size", "message"),
+    [(16, 3, 2, "multiple of the 2 processes"), (17, 4, 2, "fewer than the 2 processes")],
+)
+def test_batches_that_leave_a_process_without_frames_are_refused(frames, batch, size, message):
+    with pytest.raises(ConfigError, match=message):
+        check_batches(frames, batch, World(0, size, 0))
+    check_batches(frames, batch, World())  # one process takes any batch
