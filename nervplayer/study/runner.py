@@ -123,7 +123,8 @@ class StudyRunner:
     def _config(base: FitConfig, variant: Variant) -> FitConfig:
         config = FitConfig.from_dict({**base.to_dict(), **variant.overrides})
         config.validate()
-        return config
+        # at least ten evaluations per run, so the summary's training curves are curves
+        return replace(config, eval_every=min(config.eval_every, max(1, config.epochs // 10)))
 
     def _record(self) -> dict[str, Any]:
         return {

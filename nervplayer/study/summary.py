@@ -135,15 +135,22 @@ def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
         if any(r.get(f"{key}_unseen") is not None for r in scored):
             series = [(key, "all frames"), (f"{key}_seen", "seen"), (f"{key}_unseen", "unseen")]
         groups = sorted({r["group"] for r in scored})
+        numeric = {
+            g: study.numeric or all(isinstance(r["value"], (int, float)) for r in scored if r["group"] == g)
+            for g in groups
+        }
+        # bars for categories; a curve over numbers, on its own x axis (top) when bars share the panel
+        curve_ax = ax.twiny() if any(numeric.values()) and not all(numeric.values()) else ax
         for group in groups:
             part = [r for r in scored if r["group"] == group]
-            numeric = study.numeric or all(isinstance(r["value"], (int, float)) for r in part)
             for k, name in series:
                 pts = [(r["value"], r[k]) for r in part if r.get(k) is not None]
                 tag = " · ".join(t for t in (group, name if len(series) > 1 else "") if t)
-                if numeric:
+                if numeric[group]:
                     pts.sort()
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=tag or None)
+                    curve_ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C1", label=tag or None)
+                    if curve_ax is not ax:
+                        curve_ax.set_xlabel(group, color="C1")
                 else:
                     bars = ax.bar([str(p[0]) for p in pts], [p[1] for p in pts], label=tag or None, alpha=0.8)
                     ax.bar_label(bars, fmt="%.2f" if key == "psnr" else "%.4f", fontsize=8)
@@ -155,8 +162,12 @@ def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
         ax.set_xlabel(study.axis)
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        handles, labels = ax.get_legend_handles_labels()
+        if curve_ax is not ax:
+            more = curve_ax.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        if handles:
+            ax.legend(handles, labels, fontsize=8)
     ax = axes[2]
     for run in dict.fromkeys(r["run"] for r in rows):
         metrics = _metrics(out_dir / RUNS / run)
