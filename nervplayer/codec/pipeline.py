@@ -140,15 +140,16 @@ def pack_model(
     **fields: Any,
 ) -> NervFile:
     """Quantize the stored tensors of ``state`` (affine, ``bits`` each) into a :class:`NervFile` (``fields`` are
-    the remaining NervFile fields)."""
+    the remaining NervFile fields). ``per_channel`` applies to weights; latents take one range per tensor, which
+    their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision."""
     spec = _spec(config, fields)
     tensors: dict[str, QuantizedTensor] = {}
-    for name in stored_shapes(spec):
+    for name, (_, kind) in stored_shapes(spec).items():
         mask = masks.get(name)
         tensors[name] = quantize(
             state[name].detach().float().cpu().contiguous().numpy(),
             bits[name],
-            per_channel,
+            per_channel and kind == "weights",
             None if mask is None else mask.cpu().numpy(),
         )
     return NervFile(model=spec, tensors=tensors, **fields)
