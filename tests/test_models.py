@@ -81,18 +81,24 @@ def test_fit_raises_psnr(arch, shapes_clip, tmp_path):
 
 
 @pytest.mark.parametrize("arch", MODELS)
-def test_rate_aware_fit_file_decodes_to_the_training_time_quantized_prediction(arch, shapes_clip, tmp_path):
-    fitter, _ = _fit(shapes_clip, tmp_path / "run", arch, 1, qat=True, rate_lambda=0.05)
-    path = tmp_path / "q.nerv"
-    for _ in Compressor(tmp_path / "run", path, CompressOptions(evaluate=False, device="cpu")).run():
-        pass
-    video = NervVideo.open(path)
+def test_rate_lambda_trades_size_for_quality_and_the_file_is_what_training_saw(arch, shapes_clip, tmp_path):
     from nervplayer.codec.stepquant import StepQuantizedTensor
 
-    assert all(isinstance(q, StepQuantizedTensor) for q in video.file.tensors.values())
-    for idx in ([0, 5], [15]):
-        assert torch.equal(video.predict(idx), fitter.predict(idx))
-    assert (video.frames(0, 16) == fitter.decode(range(16))).all()
+    sizes, psnrs = [], []
+    for lam in (0.0, 0.01, 0.1):  # the same epochs; only the weight of the rate term changes
+        fitter, psnr = _fit(shapes_clip, tmp_path / f"run{lam}", arch, 4, lr=1e-2, qat=True, rate_lambda=lam)
+        path = tmp_path / f"{lam}.nerv"
+        for _ in Compressor(tmp_path / f"run{lam}", path, CompressOptions(evaluate=False, device="cpu")).run():
+            pass
+        video = NervVideo.open(path)
+        assert all(isinstance(q, StepQuantizedTensor) for q in video.file.tensors.values())
+        for idx in ([0, 5], [15]):
+            assert torch.equal(video.predict(idx), fitter.predict(idx))
+        assert (video.frames(0, 16) == fitter.decode(range(16))).all()
+        sizes.append(path.stat().st_size)
+        psnrs.append(psnr[-1])
+    print(f"\n[measure] {arch}: λ 0 / 0.01 / 0.1 → {sizes} bytes, {[round(p, 2) for p in psnrs]} dB")
+    assert sizes[0] > sizes[1] > sizes[2]
 
 
 def _random_file(arch: str) -> nervfile.NervFile:

@@ -61,11 +61,14 @@ def restore(coded: np.ndarray, shape: tuple[int, ...], bits: int, zero: int, wha
 
 
 def encode_tensor(q: QuantizedTensor | StepQuantizedTensor, kind: str, coder: str) -> tuple[bytes, bytes, str]:
-    """``(table, stream, predictor)`` of a stored tensor's symbols: latents predicted in time where they can be
-    (not with ``raw`` coding, which counts plain b-bit symbols), everything else as it is."""
+    """``(table, stream, predictor)`` of a stored tensor's symbols: latents predicted in time where that is
+    smaller (a barely trained grid is still its random initialisation; ``raw`` coding counts plain b-bit
+    symbols), everything else as it is."""
+    plain = encode_symbols(q.symbols, q.bits, coder)
     if coder == "raw" or not predictable(q, kind):
-        return (*encode_symbols(q.symbols, q.bits, coder), "none")
-    return (*encode_symbols(residuals(q.symbols, q.shape, q.bits, zero_symbol(q)), q.bits + 1, coder), "time")
+        return (*plain, "none")
+    predicted = encode_symbols(residuals(q.symbols, q.shape, q.bits, zero_symbol(q)), q.bits + 1, coder)
+    return (*predicted, "time") if sum(map(len, predicted)) < sum(map(len, plain)) else (*plain, "none")
 
 
 def decode_tensor(
