@@ -60,10 +60,3 @@ def test_fit_play_compare_save_and_reopen(arch, make_window, qtbot, tmp_path, sh
     assert np.array_equal(kit.shown(player), NervVideo.open(out).frame(3))
     player.compare.set_mode(CompareMode.DIFFERENCE)
     assert kit.shown(player).any()
-    if arch == "grid":  # for a person to look at: the window playing a grid model beside its source
-        player.compare.set_mode(CompareMode.WIPE)
-        window.resize(1100, 700)
-        window.show()
-        qtbot.waitUntil(window.isVisible, timeout=5_000)
-        player.canvas.zoom_fit()
-        window.grab().save(str(tmp_path / "grid-playing.png"))
