@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NervFormatError
-from .entropy import decode_symbols, encode_symbols
+from .entropy import decode_symbols, encode_symbols, entropy_bits
 from .quantize import MAX_BITS, QuantizedTensor, levels
 from .stepquant import StepQuantizedTensor
 
@@ -85,3 +85,12 @@ def decode_tensor(
         return decode_symbols(table, stream, count, q.bits, coder, what)
     coded = decode_symbols(table, stream, count, q.bits + 1, coder, what)
     return restore(coded, q.shape, q.bits, zero_symbol(q), what)
+
+
+def coded_entropy_bits(q: QuantizedTensor | StepQuantizedTensor, kind: str, coder: str) -> float:
+    """Zeroth-order entropy, in bits, of what :func:`encode_tensor` codes for ``q`` (tables aside): the bound
+    the coded stream is measured against."""
+    plain = entropy_bits(q.symbols)
+    if coder == "raw" or not predictable(q, kind):
+        return plain
+    return min(plain, entropy_bits(residuals(q.symbols, q.shape, q.bits, zero_symbol(q))))
