@@ -256,6 +256,29 @@ def test_bad_nerv_files_name_the_problem(tmp_path):
         NervVideo.open(bad)
 
 
+def test_predicted_latents_out_of_range_or_on_weights_are_refused(tmp_path, monkeypatch):
+    from codec.conftest import tiny_latent_nerv
+    from codec.test_container import repack_header
+
+    from nervplayer.codec import latentcode
+    from nervplayer.errors import NervFormatError
+
+    data = nervfile.encode(tiny_latent_nerv())[0]
+
+    def predicted_weights(h):
+        next(e for e in h["tensors"] if e["kind"] == "weights")["predict"] = "time"
+
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(repack_header(data, predicted_weights))
+    with pytest.raises(NervFormatError, match="only unmasked latents with one range"):
+        NervVideo.open(bad)
+    with monkeypatch.context() as m:  # residuals written from the wrong start: the sums leave the 8-bit range
+        m.setattr(latentcode, "zero_symbol", lambda q: 255)
+        bad.write_bytes(nervfile.encode(tiny_latent_nerv())[0])
+    with pytest.raises(NervFormatError, match="embeddings: predicted latents leave the 8-bit range"):
+        NervVideo.open(bad)
+
+
 def test_cli_bad_model_input_is_one_line_before_the_clip_is_decoded(shapes_clip, tmp_path, capsys, monkeypatch):
     from nervplayer.cli.main import main
     from nervplayer.train import fit
