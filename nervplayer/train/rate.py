@@ -76,7 +76,7 @@ class RateQuantizer(nn.Module):
                 step = LATENT_INIT_STEP
             steps[name] = math.log2(step)
         self.log2_steps = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(v)) for n, v in steps.items()})
-        self._symbols: list[tuple[torch.Tensor, float, bool]] = []  # this step's (symbols, weight) for the rate term
+        self._symbols: list[tuple[torch.Tensor, float, bool]] = []  # (symbols, weight, temporal) of this step
 
     def step(self, name: str) -> torch.Tensor:
         return torch.exp2(self.log2_steps[_key(name)])
