@@ -75,6 +75,26 @@ def test_resume_equals_a_straight_run(shapes_clip, tmp_path):
         assert torch.allclose(a[k], b[k], atol=1e-6), k
 
 
+def test_a_rate_aware_checkpoint_with_one_parameter_group_resumes(shapes_clip, tmp_path):
+    """Rate-aware checkpoints written before the learned steps had their own learning rate hold one Adam group."""
+    from nervplayer.train.rate import STEP_LR
+    from nervplayer.train.runfolder import CHECKPOINT
+
+    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=2, model=TINY, lr=1e-3, rate_lambda=0.01, qat=True)
+    first = Fitter(cfg, tmp_path / "run")
+    collect(first, lambda fitter, ev: fitter.cancel() if isinstance(ev, Step) and ev.step == 5 else None)
+    path = tmp_path / "run" / CHECKPOINT
+    state = torch.load(path, weights_only=False)
+    model_group, steps_group = state["optimizer"]["param_groups"]
+    assert steps_group["lr_scale"] == STEP_LR / 1e-3
+    merged = {k: v for k, v in model_group.items() if k != "lr_scale"}
+    state["optimizer"]["param_groups"] = [merged | {"params": model_group["params"] + steps_group["params"]}]
+    torch.save(state, path)
+    resumed = Fitter(cfg, tmp_path / "run", resume=True)
+    assert [g.get("lr_scale", 1.0) for g in resumed.optimizer.param_groups] == [1.0, STEP_LR / 1e-3]
+    assert collect(resumed)[-1].status == "completed"
+
+
 def test_stride_reports_unseen_frames_apart(shapes_clip):
     cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=30, lr=1e-3, eval_every=30, stride=2)
     fitter = Fitter(cfg)

@@ -11,6 +11,7 @@ import torch
 
 from nervplayer.codec import CompressOptions, Compressor, NervVideo, nervfile
 from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.quantize import quantize
 from nervplayer.model import architectures
 from nervplayer.plugins import load_plugins
 from nervplayer.plugins.api import Frames
@@ -80,18 +81,24 @@ def test_fit_raises_psnr(arch, shapes_clip, tmp_path):
 
 
 @pytest.mark.parametrize("arch", MODELS)
-def test_rate_aware_fit_file_decodes_to_the_training_time_quantized_prediction(arch, shapes_clip, tmp_path):
-    fitter, _ = _fit(shapes_clip, tmp_path / "run", arch, 1, qat=True, rate_lambda=0.05)
-    path = tmp_path / "q.nerv"
-    for _ in Compressor(tmp_path / "run", path, CompressOptions(evaluate=False, device="cpu")).run():
-        pass
-    video = NervVideo.open(path)
+def test_rate_lambda_trades_size_for_quality_and_the_file_is_what_training_saw(arch, shapes_clip, tmp_path):
     from nervplayer.codec.stepquant import StepQuantizedTensor
 
-    assert all(isinstance(q, StepQuantizedTensor) for q in video.file.tensors.values())
-    for idx in ([0, 5], [15]):
-        assert torch.equal(video.predict(idx), fitter.predict(idx))
-    assert (video.frames(0, 16) == fitter.decode(range(16))).all()
+    sizes, psnrs = [], []
+    for lam in (0.0, 0.01, 0.1):  # the same epochs; only the weight of the rate term changes
+        fitter, psnr = _fit(shapes_clip, tmp_path / f"run{lam}", arch, 4, lr=1e-2, qat=True, rate_lambda=lam)
+        path = tmp_path / f"{lam}.nerv"
+        for _ in Compressor(tmp_path / f"run{lam}", path, CompressOptions(evaluate=False, device="cpu")).run():
+            pass
+        video = NervVideo.open(path)
+        assert all(isinstance(q, StepQuantizedTensor) for q in video.file.tensors.values())
+        for idx in ([0, 5], [15]):
+            assert torch.equal(video.predict(idx), fitter.predict(idx))
+        assert (video.frames(0, 16) == fitter.decode(range(16))).all()
+        sizes.append(path.stat().st_size)
+        psnrs.append(psnr[-1])
+    print(f"\n[measure] {arch}: λ 0 / 0.01 / 0.1 → {sizes} bytes, {[round(p, 2) for p in psnrs]} dB")
+    assert sizes[0] > sizes[1] > sizes[2]
 
 
 def _random_file(arch: str) -> nervfile.NervFile:
@@ -151,6 +158,79 @@ def test_format_1_nerv_file_and_run_folder_still_open():
     assert np.abs(frames.astype(int) - expected["run"]).max() <= 1
 
 
+@pytest.mark.parametrize("arch", ["grid", "hnerv"])
+def test_format_2_0_files_with_latents_still_open(arch):
+    """Written by the format-2.0 writer (commit b53790b): latents coded as plain symbols, ranges per frame."""
+    expected = np.load(DATA / "format2.0-expected.npz")
+    video = NervVideo.open(DATA / f"format2.0-{arch}.nerv")
+    assert video.file.model.arch == arch
+    assert np.abs(video.frames(0, 6).astype(int) - expected[arch]).max() <= 1
+
+
+def _latent_bytes(nf: nervfile.NervFile) -> int:
+    """Bytes of the latents' tables and streams in the encoded file."""
+    from nervplayer.codec import container
+
+    header, _ = container.unpack(nervfile.encode(nf)[0])
+    return sum(e["table_bytes"] + e["weights_bytes"] for e in header["tensors"] if e["kind"] == "latents")
+
+
+@pytest.mark.parametrize("arch", ["grid", "hnerv"])
+@pytest.mark.parametrize("qat", [False, True])
+def test_latents_are_coded_as_temporal_differences_and_decode_exactly(arch, qat, shapes_clip, tmp_path, monkeypatch):
+    from nervplayer.codec import container, latentcode
+    from nervplayer.model.render import times
+
+    fitter, _ = _fit(shapes_clip, tmp_path / "run", arch, 4, qat=qat, lr=1e-2)
+    path = tmp_path / "f.nerv"
+    options = CompressOptions(prune=0, finetune_epochs=0, bits=8, evaluate=False, device="cpu")
+    for _ in Compressor(tmp_path / "run", path, options).run():
+        pass
+    header, _ = container.read(path)
+    predicted = [e["name"] for e in header["tensors"] if e["predict"] == "time"]
+    assert predicted and all(e["kind"] == "latents" for e in header["tensors"] if e["name"] in predicted)
+    disk = NervVideo.open(path)
+    # bit-identical to the in-memory quantized model: the training-time prediction of a rate-aware fit, else
+    # the run's weights quantized (weights per channel, latents per tensor) and loaded into the network
+    if qat:  # in the reader's batches of 8 (a batch's size may change a conv's summation order)
+        expected = torch.cat([fitter.predict(list(range(8))), fitter.predict(list(range(8, 16)))])
+    else:
+        kinds = {n: k for n, (_, k) in nervfile.stored_shapes(fitter.spec).items()}
+        state = {
+            n: torch.from_numpy(quantize(v.numpy(), 8, kinds[n] == "weights").dequantize()) if n in kinds else v
+            for n, v in fitter.model.state_dict().items()
+        }
+        model = architectures.build(fitter.spec)
+        model.load_state_dict(state)
+        t = times(list(range(16)), 16, torch.device("cpu"))
+        with torch.no_grad():  # in the reader's batches of 8 (a batch's size may change a conv's summation order)
+            expected = torch.cat([model.eval()(t[:8]), model(t[8:])])
+    assert torch.equal(disk.predict(list(range(16))), expected)
+    if arch == "hnerv":  # a few epochs leave a grid's random initial latents in place: see the next test
+        with_prediction = _latent_bytes(disk.file)
+        monkeypatch.setattr(latentcode, "predictable", lambda q, kind: False)
+        assert with_prediction < 0.7 * _latent_bytes(disk.file)
+
+
+def test_temporally_smooth_grid_latents_cost_less_than_as_plain_symbols(tmp_path, monkeypatch):
+    from nervplayer.codec import latentcode
+
+    nf = _random_file("grid")
+    gen = np.random.default_rng(0)
+    for name, q in nf.tensors.items():
+        if name.startswith("grids") and q.shape[0] > 1:  # a slow random walk along time, like a fitted grid
+            walk = np.cumsum(gen.normal(0, 0.02, q.shape), axis=0)
+            nf.tensors[name] = quantize(walk + gen.normal(0, 0.1, q.shape[1:]), 8, per_channel=False)
+    path = tmp_path / "g.nerv"
+    nervfile.save(nf, path)
+    disk = NervVideo.open(path)
+    for name, q in nf.tensors.items():
+        assert np.array_equal(disk.file.tensors[name].dequantize(), q.dequantize())
+    with_prediction = _latent_bytes(nf)
+    monkeypatch.setattr(latentcode, "predictable", lambda q, kind: False)
+    assert with_prediction < 0.8 * _latent_bytes(nf)
+
+
 def test_bad_nerv_files_name_the_problem(tmp_path):
     from codec.test_container import repack_header
 
@@ -173,6 +253,29 @@ def test_bad_nerv_files_name_the_problem(tmp_path):
         NervVideo.open(bad)
     bad.write_bytes(repack_header(data, missing_plugin))
     with pytest.raises(NervFormatError, match="needs the model plugin 'hinerv-xl' version 3.1, which is not inst"):
+        NervVideo.open(bad)
+
+
+def test_predicted_latents_out_of_range_or_on_weights_are_refused(tmp_path, monkeypatch):
+    from codec.conftest import tiny_latent_nerv
+    from codec.test_container import repack_header
+
+    from nervplayer.codec import latentcode
+    from nervplayer.errors import NervFormatError
+
+    data = nervfile.encode(tiny_latent_nerv())[0]
+
+    def predicted_weights(h):
+        next(e for e in h["tensors"] if e["kind"] == "weights")["predict"] = "time"
+
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(repack_header(data, predicted_weights))
+    with pytest.raises(NervFormatError, match="only unmasked latents with one range"):
+        NervVideo.open(bad)
+    with monkeypatch.context() as m:  # residuals written from the wrong start: the sums leave the 8-bit range
+        m.setattr(latentcode, "zero_symbol", lambda q: 255)
+        bad.write_bytes(nervfile.encode(tiny_latent_nerv())[0])
+    with pytest.raises(NervFormatError, match="embeddings: predicted latents leave the 8-bit range"):
         NervVideo.open(bad)
 
 

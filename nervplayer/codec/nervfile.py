@@ -11,6 +11,7 @@ NeRV and reads as before.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 from dataclasses import dataclass, field
@@ -26,15 +27,13 @@ from ..model.config import MAX_PARAMS, MAX_SIDE, check_model_config
 from ..model.spec import NERV, ModelSpec
 from ..plugins import PluginEntry, get_registry
 from ..version import __version__
-from . import container, stepquant
+from . import container, latentcode, stepquant
 from .entropy import (
     CODERS,
     MASK_MODELS,
     coder_library_version,
     decode_mask,
-    decode_symbols,
     encode_mask,
-    encode_symbols,
 )
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
 from .stepquant import StepQuantizedTensor
@@ -139,7 +138,7 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
     entries, pieces = [], {tag: [] for tag in SECTIONS}
     kinds = {name: kind for name, (_, kind) in stored_shapes(nf.model).items()}
     for name, q in nf.tensors.items():
-        table, stream = encode_symbols(q.symbols, q.bits, nf.coder)
+        table, stream, predict = latentcode.encode_tensor(q, kinds[name], nf.coder)
         mask_table, mask_stream = (b"", b"") if q.mask is None else encode_mask(q.mask, nf.mask_model, nf.coder)
         step = isinstance(q, StepQuantizedTensor)
         pieces["QPAR"].append(
@@ -162,6 +161,7 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
                 "mask_bytes": len(mask_stream),
                 "kind": kinds[name],
                 "scheme": "step" if step else "affine",
+                "predict": predict,
             }
         )
     header = {**nf.header(), "tensors": entries}
@@ -257,13 +257,12 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         what = f"{name}: tensor {e['name']}"
         shape = tuple(e["shape"])
         if e["scheme"] == "step":
-            qpar = take("QPAR", stepquant.QPAR_BYTES)
-            table = take("TABL", e["table_bytes"])
-            symbols = decode_symbols(table, take("WGHT", e["weights_bytes"]), e["kept"], e["bits"], coder, what)
-            q = stepquant.from_qpar(qpar, shape, e["bits"], symbols)
+            q = stepquant.from_qpar(take("QPAR", stepquant.QPAR_BYTES), shape, e["bits"], np.zeros(0, np.uint16))
             if not (np.isfinite(q.step) and q.step > 0):
                 raise NervFormatError(f"{what}: invalid quantization step {q.step}")
-            tensors[e["name"]] = q
+            table, stream = take("TABL", e["table_bytes"]), take("WGHT", e["weights_bytes"])
+            symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
+            tensors[e["name"]] = dataclasses.replace(q, symbols=symbols)
             continue
         c = channel_count(shape, e["per_channel"])
         ranges = np.frombuffer(take("QPAR", 4 * c), dtype="<f2")
@@ -271,7 +270,9 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         if not (np.isfinite(minimum).all() and np.isfinite(maximum).all() and (maximum >= minimum).all()):
             raise NervFormatError(f"{what}: invalid quantization range")
         table, mask_table = take("TABL", e["table_bytes"]), take("TABL", e["mask_table_bytes"])
-        symbols = decode_symbols(table, take("WGHT", e["weights_bytes"]), e["kept"], e["bits"], coder, what)
+        stream = take("WGHT", e["weights_bytes"])
+        q = QuantizedTensor(shape, e["bits"], e["per_channel"], minimum, maximum, np.zeros(0, np.uint16), None)
+        symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
         mask_stream = take("MASK", e["mask_bytes"])
         if e["masked"]:
             mask = decode_mask(mask_table, mask_stream, shape, e["kept"], mask_model, coder, what)
@@ -279,15 +280,7 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
             raise NervFormatError(f"{what}: mask data for a tensor without a mask")
         else:
             mask = None
-        tensors[e["name"]] = QuantizedTensor(
-            shape=shape,
-            bits=e["bits"],
-            per_channel=e["per_channel"],
-            minimum=minimum,
-            maximum=maximum,
-            symbols=symbols,
-            mask=mask,
-        )
+        tensors[e["name"]] = dataclasses.replace(q, symbols=symbols, mask=mask)
     return NervFile(
         model=spec,
         tensors=tensors,
@@ -390,6 +383,16 @@ class _Validator:
             e["shape"] = list(need)  # canonical ints (JSON 3.0 == 3 passes the comparison)
             e.setdefault("scheme", "affine")  # format 1
             self.choice(e, "scheme", ("affine", "step"), w)
+            e.setdefault("predict", "none")  # before format 2.1
+            if self.choice(e, "predict", latentcode.PREDICTORS, w) == "time" and (
+                kind != "latents"
+                or e.get("masked")
+                or len(need) < 2
+                or need[0] < 2
+                or e.get("bits") == MAX_BITS
+                or (e.get("per_channel") and e["scheme"] == "affine")
+            ):
+                raise self.fail(f"{w}: only unmasked latents with one range below {MAX_BITS} bits are predicted")
             if e["scheme"] == "step" and (e.get("masked") or e.get("per_channel")):
                 raise self.fail(f"{w}: a step-quantized tensor has no mask and one step")
             self.number(e, "bits", MIN_BITS, MAX_BITS, w)

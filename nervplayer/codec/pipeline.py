@@ -32,7 +32,8 @@ from ..train.events import Event as FitEvent
 from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
-from .entropy import CODERS, MASK_MODELS, entropy_bits, huffman_bits
+from .entropy import CODERS, MASK_MODELS, huffman_bits
+from .latentcode import coded_entropy_bits
 from .nervfile import NervFile, encode, save, stored_shapes
 from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
@@ -100,7 +101,7 @@ class Compressed:
     sparsity: float  # of the prunable weights
     bits: dict[str, int]  # per tensor
     weight_bits: int  # coded weight symbols, bits
-    weight_entropy: float  # their zeroth-order empirical entropy (per-tensor histograms), bits
+    weight_entropy: float  # zeroth-order empirical entropy of the coded symbols (per-tensor histograms), bits
     estimates: dict[str, float]  # the paper's size estimates, bits
     metrics: dict[str, float | None] = field(default_factory=dict)
     encode_seconds: float = 0.0
@@ -140,15 +141,16 @@ def pack_model(
     **fields: Any,
 ) -> NervFile:
     """Quantize the stored tensors of ``state`` (affine, ``bits`` each) into a :class:`NervFile` (``fields`` are
-    the remaining NervFile fields)."""
+    the remaining NervFile fields). ``per_channel`` applies to weights; latents take one range per tensor, which
+    their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision."""
     spec = _spec(config, fields)
     tensors: dict[str, QuantizedTensor] = {}
-    for name in stored_shapes(spec):
+    for name, (_, kind) in stored_shapes(spec).items():
         mask = masks.get(name)
         tensors[name] = quantize(
             state[name].detach().float().cpu().contiguous().numpy(),
             bits[name],
-            per_channel,
+            per_channel and kind == "weights",
             None if mask is None else mask.cpu().numpy(),
         )
     return NervFile(model=spec, tensors=tensors, **fields)
@@ -398,7 +400,10 @@ class Compressor:
             sparsity=1 - pruned_kept / pruned_total if pruned_total else 0.0,
             bits={k: q.bits for k, q in nf.tensors.items()},
             weight_bits=sizes["weights"] * 8,
-            weight_entropy=sum(entropy_bits(q.symbols) for q in nf.tensors.values()),
+            weight_entropy=sum(
+                coded_entropy_bits(q, kind, nf.coder)
+                for q, (_, kind) in zip(nf.tensors.values(), stored_shapes(nf.model).values())
+            ),
             estimates={
                 "paper_bits": float(sum(q.symbols.size * q.bits for q in nf.tensors.values())),
                 "huffman_bits": float(sum(huffman_bits(q.symbols) for q in nf.tensors.values())),

@@ -99,6 +99,8 @@ class FitPanel(QWidget):
         self.setObjectName("fit-panel")
         self.info: VideoInfo | None = None
         self.progress = FitProgress()
+        self.state = "empty"
+        self.model_ok = True  # the chosen architecture and size can be built for the clip (else Start is off)
 
         self.video_label = QLabel("No video")
         self.video_label.setObjectName("video-label")
@@ -258,8 +260,14 @@ class FitPanel(QWidget):
             summary = architectures.describe(self.arch.currentData(), frames, preset=preset, budget=budget)
         except NervError as e:
             self.cost.setText(f"<span style='color:#f06b5f'>{e}</span>")
+            self._model_ok(False)
             return
         self.cost.setText(f"{summary.params:,} parameters · {summary.macs_per_pixel:,.0f} multiply-adds per pixel")
+        self._model_ok(True)
+
+    def _model_ok(self, ok: bool) -> None:
+        self.model_ok = ok
+        self.start_button.setEnabled(self.state in ("ready", "finished") and ok)
 
     # --- the video to fit ----------------------------------------------------------------------------------
     def set_video(self, info: VideoInfo | None, description: str = "Open a video to fit it.") -> None:
@@ -326,7 +334,7 @@ class FitPanel(QWidget):
             widget.setVisible(state != "empty")  # with nothing to fit, the panel only describes what is open
         for box in self._options:
             box.setEnabled(state in ("ready", "finished"))
-        self.start_button.setEnabled(state in ("ready", "finished"))
+        self.start_button.setEnabled(state in ("ready", "finished") and self.model_ok)
         self.start_button.setText("Start again" if state == "finished" else "Start")
         self.pause_button.setEnabled(state in ("running", "paused"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")

@@ -32,7 +32,7 @@ from .config import FitConfig
 from .distributed import any_rank, check_batches, join, replicate, shard, world_from_env
 from .evaluate import evaluate, summary
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
-from .rate import RateQuantizer
+from .rate import STEP_LR, RateQuantizer
 from .step import TrainingStep
 
 
@@ -145,9 +145,11 @@ class Fitter:
         self.pixels = self.num_frames * self.store.height * self.store.width
         self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
-        trained = list(self.model.parameters()) + (list(self.quantizer.parameters()) if self.quantizer else [])
+        groups: list[dict[str, Any]] = [{"params": list(self.model.parameters())}]
+        if self.quantizer is not None:  # the learned steps at their own rate (train/rate.py)
+            groups.append({"params": list(self.quantizer.parameters()), "lr_scale": STEP_LR / self.base_lr})
         self.optimizer = torch.optim.Adam(
-            trained,
+            groups,
             lr=self.base_lr,
             betas=(0.5, 0.999),
             eps=1e-8,
@@ -305,7 +307,7 @@ class Fitter:
         self.model.load_state_dict(state["model"])
         if self.quantizer is not None:
             self.quantizer.load_state_dict(state["quantizer"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(_regroup(state["optimizer"], self.optimizer))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.pos, self.step = int(state["epoch"]), int(state["pos"]), int(state["step"])
@@ -534,3 +536,16 @@ class Fitter:
                 },
             )
         return ev
+
+
+def _regroup(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """An optimizer state saved with one parameter group (rate-aware checkpoints before the steps had their own
+    rate) split into the optimizer's groups, in parameter order, each keeping its own ``lr_scale``."""
+    if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
+        return saved
+    ids = iter(saved["param_groups"][0]["params"])
+    groups = [
+        {**saved["param_groups"][0], "lr_scale": g.get("lr_scale", 1.0), "params": [next(ids) for _ in g["params"]]}
+        for g in optimizer.param_groups
+    ]
+    return {**saved, "param_groups": groups}

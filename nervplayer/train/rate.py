@@ -19,6 +19,11 @@ import torch
 from torch import nn
 
 QMIN, QMAX = -(1 << 15), (1 << 15) - 1
+# Adam's learning rate of the log2 steps, whatever the model's: Adam moves a parameter by about its learning
+# rate per iteration, so at a model's 5e-4..1e-3 a step could change by only ~1 bit in a thousand iterations and a
+# short rate-aware fit never reached the widths its λ asks for. At 1e-2 a bit takes ~100 iterations. It follows
+# the model's schedule (warmup, decay).
+STEP_LR = 1e-2
 LATENT_INIT_STEP = 1 / 16  # latents computed by an encoder have no values at build time to size a step from
 
 
@@ -39,6 +44,15 @@ def laplace_bits(q: torch.Tensor) -> torch.Tensor:
     upper = _laplace_cdf(q + 0.5, b)
     lower = _laplace_cdf(q - 0.5, b)
     return -torch.log2((upper - lower).clamp_min(1e-9)).sum()
+
+
+def _coded_bits(q: torch.Tensor, temporal: bool) -> torch.Tensor:
+    """Bits of a tensor's symbols as the file codes them: a latent tensor as the cheaper of its symbols and the
+    differences of its consecutive slices (codec/latentcode.py), anything else as its symbols."""
+    bits = laplace_bits(q)
+    if not temporal:
+        return bits
+    return torch.minimum(bits, laplace_bits(torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1]))))
 
 
 def _laplace_cdf(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -62,7 +76,7 @@ class RateQuantizer(nn.Module):
                 step = LATENT_INIT_STEP
             steps[name] = math.log2(step)
         self.log2_steps = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(v)) for n, v in steps.items()})
-        self._symbols: list[tuple[torch.Tensor, float]] = []  # this step's (symbols, weight) for the rate term
+        self._symbols: list[tuple[torch.Tensor, float, bool]] = []  # (symbols, weight, temporal) of this step
 
     def step(self, name: str) -> torch.Tensor:
         return torch.exp2(self.log2_steps[_key(name)])
@@ -71,23 +85,29 @@ class RateQuantizer(nn.Module):
         """Every step as a float32-exact Python float (what a ``.nerv`` stores)."""
         return {name: float(self.step(name).detach().float().cpu()) for name in self.names}
 
-    def quantize(self, name: str, x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    def quantize(self, name: str, x: torch.Tensor, weight: float = 1.0, temporal: bool = False) -> torch.Tensor:
         """Fake-quantize ``x`` (a stored tensor or a batch of latents); its symbols count ``weight`` times in
-        the rate of this step (a batch of B latents of an N-frame clip counts N / B times)."""
+        the rate of this step (a batch of B latents of an N-frame clip counts N / B times). ``temporal``: the
+        whole latent tensor, whose file codes the differences of consecutive slices (codec/latentcode.py), so
+        the rate is that of the differences where they are cheaper."""
         x_hat, q = quantize_with_step(x, self.step(name))
-        self._symbols.append((q, weight))
+        self._symbols.append((q, weight, temporal))
         return x_hat.to(x.dtype)
 
     def quantized_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Fake-quantized versions of the model's stored parameters (for ``torch.func.functional_call``)."""
         params = dict(model.named_parameters())
-        return {name: self.quantize(name, params[name]) for name in self.names if name in params}
+        return {
+            name: self.quantize(name, p, temporal=self.kinds[name] == "latents" and p.dim() >= 2 and len(p) >= 2)
+            for name, p in params.items()
+            if name in self.kinds
+        }
 
     def take_rate_bits(self) -> torch.Tensor | None:
         """Estimated bits of everything quantized since the last call (None if nothing was)."""
         if not self._symbols:
             return None
-        total = sum(laplace_bits(q) * w for q, w in self._symbols)
+        total = sum(_coded_bits(q, temporal) * w for q, w, temporal in self._symbols)
         self._symbols.clear()
         return total
 

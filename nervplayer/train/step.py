@@ -67,8 +67,8 @@ class TrainingStep:
     ) -> torch.Tensor:
         """Train on ``frames`` (uint8, the frames at ``indices``) at learning rate ``lr``; the detached loss.
         ``weight`` scales the loss that is backpropagated (a data-parallel process's share of the batch)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for group in self.optimizer.param_groups:  # a group may run at a multiple of the schedule's rate
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         target = self.to_float(frames)
         if mark:
             mark()

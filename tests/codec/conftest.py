@@ -10,7 +10,8 @@ import torch
 from nervplayer.codec import nervfile
 from nervplayer.codec.pipeline import pack_model
 from nervplayer.codec.prune import global_magnitude_masks
-from nervplayer.model import ModelConfig, NeRV
+from nervplayer.model import ModelConfig, NeRV, architectures
+from nervplayer.plugins.api import Frames
 from nervplayer.train import FitConfig, Fitter
 
 TINY_MODEL = ModelConfig(
@@ -53,6 +54,29 @@ def tiny_nerv(
         mask_model=mask_model,
         source={"name": "synthetic.mp4", "sha256": "0" * 64},
         compression={"prune_ratio": prune, "bits": bits, "per_channel": per_channel},
+    )
+
+
+def tiny_latent_nerv(coder: str = "ans") -> nervfile.NervFile:
+    """A small HNeRV whose embeddings drift slowly from frame to frame, as fitted ones do, so that the file codes
+    them as temporal differences."""
+    torch.manual_seed(0)
+    spec = architectures.resolve("hnerv", Frames(24, 40, 16), budget=12_000)
+    state = architectures.build(spec).state_dict()
+    emb = state["embeddings"]
+    state["embeddings"] = torch.randn_like(emb[:1]) + torch.cumsum(torch.randn_like(emb) * 0.05, 0)
+    return pack_model(
+        state,
+        spec,
+        dict.fromkeys(state, 8),
+        True,
+        {},
+        video=dict(VIDEO),
+        activation=dict(ACTIVATION),
+        coder=coder,
+        mask_model="tensor",
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
+        compression={},
     )
 
 

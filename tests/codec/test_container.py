@@ -91,7 +91,8 @@ def test_newer_major_version(tiny_file):
     data = bytearray(tiny_file[2])
     struct.pack_into("<H", data, 8, container.VERSION[0] + 1)
     with pytest.raises(
-        NervFormatError, match=f"format version {container.VERSION[0] + 1}.0 was written by a newer nervplayer"
+        NervFormatError,
+        match=f"format version {container.VERSION[0] + 1}.{container.VERSION[1]} was written by a newer nervplayer",
     ):
         load_bytes(bytes(data))
 

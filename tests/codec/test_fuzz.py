@@ -1,7 +1,8 @@
 """Property: whatever is done to a valid file, opening it either works or raises NervFormatError, never
 anything else (no crash, no hang, no giant allocation). Three mutators, ~1000 examples each: raw bytes (caught
 by the checksums), header values with the checksum fixed (the validator), section payloads with the checksums
-fixed (the entropy decoders). Every coder is covered (the valid file is drawn from one per coder), the module
+fixed (the entropy decoders). Every coder is covered (the valid file is drawn from one per coder, and one whose
+latents are coded as temporal differences), the module
 runs under an address-space cap (:data:`MEMORY_CAP` above what the process uses at its start) and each case under
 a :data:`CASE_TIMEOUT`, so a giant allocation or a hang fails its case instead of stalling the machine."""
 
@@ -21,12 +22,12 @@ from nervplayer.codec import NervVideo, container, nervfile
 from nervplayer.codec.entropy import CODERS
 from nervplayer.errors import NervFormatError
 
-from .conftest import tiny_nerv
+from .conftest import tiny_latent_nerv, tiny_nerv
 
 VALIDS = [
     nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
     for coder in CODERS
-]
+] + [nervfile.encode(tiny_latent_nerv())[0]]  # latents coded as temporal differences
 VALID = VALIDS[0]
 PRE = struct.Struct("<8sHHII")
 SETTINGS = settings(

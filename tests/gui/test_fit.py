@@ -157,8 +157,15 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
     panel.budget.setText("lots")
     panel.budget.editingFinished.emit()
     assert "300k" in panel.cost.text()  # the error says what a count looks like
+    assert not panel.start_button.isEnabled()  # nothing to start until the size means a network
     with pytest.raises(ConfigError):
         panel.config()
+    panel.budget.setText("3k")  # 16 frames of 160×96: no grid within ±5 %, the nearest is named
+    panel.budget.editingFinished.emit()
+    assert "not reachable" in panel.cost.text() and not panel.start_button.isEnabled()
+    panel.budget.setText("50k")
+    panel.budget.editingFinished.emit()
+    assert panel.start_button.isEnabled()
 
 
 def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shapes_clip):
