@@ -120,7 +120,7 @@ def _loss(base: FitConfig, values: list[str]) -> list[Variant]:
 
 def _stride(base: FitConfig, values: list[str]) -> list[Variant]:
     return [
-        Variant(f"stride-{k}", "every frame" if k == 1 else f"every {k}th frame", k, {"stride": k})
+        Variant(f"stride-{k}", "every frame" if k == 1 else f"every {_ordinal(k)} frame", k, {"stride": k})
         for k in _ints(values, "frame strides")
     ]
 
@@ -258,3 +258,9 @@ def get_study(name: str) -> Study:
         return STUDIES[name]
     except KeyError:
         raise ConfigError(f"unknown study {name!r}; available: {', '.join(list_studies())}") from None
+
+
+def _ordinal(k: int) -> str:
+    """2 → "2nd", 3 → "3rd", 11 → "11th": the stride study's labels."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
