@@ -1,14 +1,18 @@
-"""``nervplayer [FILE [--gt VIDEO] [--frame N]]``: the desktop player. With no FILE it opens the bundled sample,
-ready to fit."""
+"""``nervplayer [FILE [--gt VIDEO] [--frame N]]``: the desktop player. With no FILE it plays the bundled sample's
+``.nerv`` against its source, with a one-line hint for fitting a video of your own."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+import time
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from ..opening import Opened
+from ..sample import sample_nerv, sample_video
+from .actions import key_text, spec
 from .binding import check_binding
 from .errors import install_excepthook
 from .main_window import MainWindow
@@ -16,11 +20,7 @@ from .settings import Settings
 from .theme import apply_theme
 from .worker import stop_all
 
-
-def sample_path() -> Path | None:
-    """The bundled sample clip: ``resources/`` beside the package (a checkout, or the PyInstaller bundle)."""
-    candidate = Path(__file__).resolve().parent.parent.parent / "resources" / "sample.mp4"
-    return candidate if candidate.is_file() else None
+LAUNCHED = time.monotonic()  # as early as the player's own code runs: the start of the --startup-check time
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -28,7 +28,71 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("file", nargs="?", help="a video to fit or a .nerv file to play (default: the sample)")
     parser.add_argument("--gt", metavar="VIDEO", help="the ground truth to compare a .nerv with")
     parser.add_argument("--frame", type=int, metavar="N", help="start at frame N")
+    parser.add_argument(
+        "--startup-check",
+        action="store_true",
+        help="print the seconds from launch until the first decoded frame is on screen, then quit "
+        "(checks an installation; exit status 1 if no frame shows within a minute)",
+    )
     return parser.parse_args(argv)
+
+
+def first_run_hint() -> str:
+    """The status-bar line shown while the sample plays: what it is, and how to fit a video of one's own."""
+    return (
+        f"A neural video: this is a network playing Big Buck Bunny · {key_text(spec('compare'))} shows the "
+        f"original · fit your own: {key_text(spec('open'))} a video, then Start (or: nervplayer fit VIDEO -o RUN)"
+    )
+
+
+def open_sample(window: MainWindow) -> None:
+    """Play the sample's ``.nerv`` against the clip it was fitted to, looping, with the first-run hint (the
+    clip alone, ready to fit, where the ``.nerv`` was left out)."""
+    nerv, video = sample_nerv(), sample_video()
+    if nerv is None:
+        if video is not None:
+            window.open_path(str(video))
+        return
+
+    def play(opened: Opened) -> None:
+        window.session.opened.disconnect(play)
+        window.session.open_failed.disconnect(forget)
+        if opened.nerv is None:
+            return
+        state = window.player.state
+        if not state.loop_all:
+            window.player.toggle_loop_all()
+        state.playing = True
+        window.statusBar().showMessage(first_run_hint())
+
+    def forget(_error: BaseException) -> None:
+        window.session.opened.disconnect(play)
+        window.session.open_failed.disconnect(forget)
+
+    window.session.opened.connect(play)
+    window.session.open_failed.connect(forget)
+    window.open_path(str(nerv), truth=str(video) if video else None, frame=0)
+
+
+def report_first_frame(window: MainWindow) -> None:
+    """For ``--startup-check``: print the time to the first decoded frame on screen and quit (exit 1 if none
+    shows within a minute)."""
+    app = QApplication.instance()
+
+    def shown(_index: int) -> None:
+        window.player.frame_shown.disconnect(shown)
+        print(f"first decoded frame on screen after {time.monotonic() - LAUNCHED:.2f} s", flush=True)
+        window.session.unsaved = False
+        window.close()
+        app.exit(0)
+
+    def timed_out() -> None:
+        print("no decoded frame on screen after 60 s", file=sys.stderr, flush=True)
+        app.exit(1)
+
+    window.player.frame_shown.connect(shown)
+
+    QTimer.singleShot(60_000, timed_out)
 
 
 def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow:
@@ -43,10 +107,12 @@ def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow
     window = MainWindow(settings)
     install_excepthook(window)
     window.show()
-    sample = sample_path()
-    path = args.file or (str(sample) if sample else None)
-    if path is not None:
-        window.open_path(path, truth=args.gt, frame=args.frame)
+    if args.startup_check:
+        report_first_frame(window)
+    if args.file:
+        window.open_path(args.file, truth=args.gt, frame=args.frame)
+    else:
+        open_sample(window)
     return window
 
 
