@@ -19,9 +19,10 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from nervplayer.codec import CompressOptions  # noqa: E402
-from nervplayer.gui.app import open_window, sample_path  # noqa: E402
+from nervplayer.gui.app import open_window  # noqa: E402
 from nervplayer.gui.settings import Settings  # noqa: E402
 from nervplayer.gui.state import CompareMode, DiffMode  # noqa: E402
+from nervplayer.sample import sample_video as sample_path  # noqa: E402
 
 
 def wait(condition, timeout: float = 600.0) -> None:
@@ -43,7 +44,9 @@ def settle(seconds: float = 0.4) -> None:
 def main(out: Path, epochs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nervplayer-shots-"))
-    window = open_window([], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
+    window = open_window(
+        [str(sample_path())], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    )
     window.session.runs_dir = work / "runs"
     window.resize(1440, 900)
     panel, player = window.fit_panel, window.player

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
-from nervplayer.gui.app import sample_path
 from nervplayer.gui.state import CompareMode
+from nervplayer.sample import sample_video as sample_path
 from nervplayer.train import Paused
 from nervplayer.video.source import LiveSource
 

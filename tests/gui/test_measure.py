@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from nervplayer.codec import CompressOptions
-from nervplayer.gui.app import sample_path
+from nervplayer.sample import sample_video as sample_path
 
 pytestmark = [
     pytest.mark.slow,
