@@ -53,8 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def first_run_hint() -> str:
     """The status-bar line shown while the sample plays: what it is, and how to fit a video of one's own."""
     return (
-        f"A neural video: this is a network playing Big Buck Bunny · {key_text(spec('compare'))} shows the "
-        f"original · fit your own: {key_text(spec('open'))} a video, then Start (or: nervplayer fit VIDEO -o RUN)"
+        f"This video is a neural network · {key_text(spec('compare'))} shows the original · "
+        f"{key_text(spec('open'))} a video of your own to fit it"
     )
 
 
