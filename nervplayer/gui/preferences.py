@@ -43,7 +43,7 @@ class PreferencesDialog(QDialog):
 
         self.rows = [row for row in ACTIONS if row.keys]
         self.table = QTableWidget(len(self.rows), 2)
-        self.table.setHorizontalHeaderLabels(["Action", "Keys (separated by spaces)"])
+        self.table.setHorizontalHeaderLabels(["Action", "Keys"])
         self.table.verticalHeader().hide()
         for i, row in enumerate(self.rows):
             name = QTableWidgetItem(f"{row.group}: {row.text.replace('&', '')}")
@@ -72,7 +72,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Frame cache", self.cache)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Keys (the menus and the ? overlay follow them):"))
+        layout.addWidget(QLabel("Keys, separated by spaces (the menus and the ? overlay follow them):"))
         layout.addWidget(self.table, 1)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
