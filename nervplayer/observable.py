@@ -18,3 +18,8 @@ class Event:
     def emit(self, *args: Any) -> None:
         for callback in list(self._callbacks):
             callback(*args)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        """Stop calling ``callback`` (a no-op if it is not connected)."""
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)

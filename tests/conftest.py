@@ -13,6 +13,20 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "resources" / "sample.mp4"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (bundle, wheel: minutes)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run only with --slow (``scripts/test --slow``): the default run stays fast."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (scripts/test --slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shapes_frames():
     return moving_shapes(16, 64, 64)

@@ -123,10 +123,34 @@ COMMANDS = {
     "study": ("video", lambda i, o: ["study", "lr", i, "-o", o, "--quick", "--epochs", "1", "--values", "1e-3"]),
 }
 NO_OUTPUT = {"info", "eval"}  # commands that write nothing
+# Commands that read no input file: their bad input is a bad argument, and settings' an unwritable folder.
+NO_INPUT = {
+    "plugins": (["plugins", "stray-argument"], "unrecognized arguments"),
+    "paths": (["paths", "stray-argument"], "unrecognized arguments"),
+    "settings": (["settings", "cache_mb=lots"], "cache_mb 'lots'"),
+}
 
 
 def test_every_subcommand_is_in_the_table():
-    assert set(SUBCOMMANDS) == set(COMMANDS) | {"plugins"}
+    assert set(SUBCOMMANDS) == set(COMMANDS) | set(NO_INPUT)
+
+
+@pytest.mark.parametrize("command", list(NO_INPUT))
+def test_a_bad_argument_to_a_command_without_input_is_one_line_and_exit_2(command, tmp_path):
+    argv, message = NO_INPUT[command]
+    assert message in assert_one_line_error(nervplayer(*argv, cwd=tmp_path))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG_CONFIG_HOME moves the settings on Linux")
+def test_settings_into_an_unwritable_folder_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the config folder should be\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CONFIG_HOME": str(blocker)}
+    result = subprocess.run(
+        [sys.executable, "-m", "nervplayer", "settings", "device=cpu"], capture_output=True, text=True, env=env
+    )
+    assert "a-file" in assert_one_line_error(result)
+    assert blocker.read_text().startswith("a file")
 
 
 def bad_input(files: dict, kind: str, case: str) -> Path:

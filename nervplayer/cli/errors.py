@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import NervError
+from ..paths import log_dir
 
 USER_ERROR = 2
 BUG = 1
@@ -27,9 +28,7 @@ INTERRUPTED = 130
 
 
 def bug_log_dir() -> Path:
-    from platformdirs import user_log_dir
-
-    return Path(user_log_dir("nervplayer", appauthor=False))
+    return log_dir()
 
 
 def write_bug_log(exc: BaseException) -> Path | None:

@@ -7,13 +7,13 @@ bad input, exit 1 and a log file for a bug, ``--debug`` for tracebacks) is :mod:
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
 from ..allocator import keep_freed_memory
 from ..errors import NervError
 from .errors import guarded, quiet_ffmpeg, unknown_command
+from .preflight import check_platform
 
 SUBCOMMANDS = {
     "fit": "fit a NeRV to a video (headless)",
@@ -27,6 +27,8 @@ SUBCOMMANDS = {
     "plugins": "list plugins, their source and status",
     "bench": "measure training and decoding speed",
     "study": "run a classic NeRV study (lr, MLP size, loss, ...) with a summary and plot",
+    "settings": "show or change the preferences (device, precision, cache size, keys)",
+    "paths": "list where settings, plugins, runs, caches and logs are kept",
 }
 
 USAGE = (
@@ -59,13 +61,7 @@ def run(argv: list[str]) -> int:
         return module.main(argv[1:])
     if argv and not argv[0].startswith("-") and not Path(argv[0]).exists():
         raise unknown_command(argv[0], list(SUBCOMMANDS))
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
-    ):
-        raise NervError(
-            "the player needs a display (none found: DISPLAY and WAYLAND_DISPLAY are unset); "
-            "'nervplayer --help' lists the commands that run without one"
-        )
+    check_platform()  # before Qt starts: a display, a PySide6 for this system, the libraries Qt loads
     try:
         from ..gui.app import main as gui_main
     except ImportError as e:

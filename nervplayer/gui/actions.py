@@ -1,5 +1,9 @@
 """The one action table. Menus, keyboard shortcuts and the ``?`` help overlay are all built from it.
 
+The user's key bindings (Preferences, ``nervplayer settings keys.ID=...``) replace a row's keys:
+:func:`set_bindings` installs them, :func:`keys` is what every consumer reads, and :func:`apply_bindings`
+updates the shortcuts of existing actions (the menus show them; the help overlay rebuilds from :func:`keys`).
+
 Keys follow mpv's defaults (docs: shared ux conventions). A row's ``scope`` says which object carries out the
 action: ``player`` (the playback widget, usable on its own) or ``window`` (the main window). ``hold`` rows act
 while their key is held down (flicker compare), so they get no QAction: the player watches press and release.
@@ -34,6 +38,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("new_study", "&New study…", (), "new_study_dialog", "File", "window"),
     ActionSpec("open_study", "Open s&tudy…", ("Ctrl+Shift+T",), "open_study_dialog", "File", "window"),
     ActionSpec("save_nerv", "&Save as .nerv…", ("Ctrl+S",), "save_nerv", "File", "window"),
+    ActionSpec("preferences", "Pr&eferences…", ("Ctrl+,",), "show_preferences", "File", "window"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "File", "window"),
     ActionSpec("play", "Play / pause", ("Space", "P"), "toggle_play", "Playback"),
     ActionSpec("next_frame", "Next frame", (".",), "step", "Playback", args=(1,)),
@@ -72,7 +77,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("help", "Key help", ("?", "F1"), "toggle_help", "View", checkable=True),
     ActionSpec("shot", "Screenshot of the decoded frame (native size)", ("S",), "screenshot_frame", "View"),
     ActionSpec("shot_view", "Screenshot of the view as shown", ("Shift+S",), "screenshot_view", "View"),
-    ActionSpec("cache_size", "Frame cache size…", (), "ask_cache_size", "View", "window"),
     ActionSpec("fit_start", "&Start fitting", ("Ctrl+Return",), "start_fit", "Fit", "window"),
     ActionSpec("fit_pause", "&Pause / resume", ("Ctrl+P",), "toggle_pause_fit", "Fit", "window"),
     ActionSpec("fit_cancel", "&Cancel", ("Ctrl+Shift+X",), "cancel_fit", "Fit", "window"),
@@ -90,12 +94,42 @@ MENUS: dict[str, tuple[str, ...]] = {
 }
 
 
+_bindings: dict[str, tuple[str, ...]] = {}  # action id -> the user's keys, where not the table's
+
+
 def spec(action_id: str) -> ActionSpec:
     return next(s for s in ACTIONS if s.id == action_id)
 
 
+def keys(row: ActionSpec) -> tuple[str, ...]:
+    """The keys of a row: the user's binding if there is one, else the table's."""
+    return _bindings.get(row.id, row.keys)
+
+
+def set_bindings(bindings: dict[str, tuple[str, ...]]) -> None:
+    """Install the user's bindings (ids not in the table are ignored: a setting of another version)."""
+    ids = {row.id for row in ACTIONS}
+    _bindings.clear()
+    _bindings.update({k: tuple(v) for k, v in bindings.items() if k in ids})
+
+
+def check_bindings(bindings: dict[str, tuple[str, ...]]) -> list[str]:
+    """What is wrong with ``bindings`` (unknown key names, a key bound to two actions), one line each."""
+    problems, owner = [], {}
+    for row in ACTIONS:
+        for key in bindings.get(row.id, row.keys):
+            text = QKeySequence(key).toString(QKeySequence.SequenceFormat.PortableText)
+            if not text or QKeySequence(key).count() != 1:
+                problems.append(f"{row.text.replace('&', '')}: {key!r} is not a key")
+            elif text in owner:
+                problems.append(f"{text} is bound to both '{owner[text]}' and '{row.text.replace('&', '')}'")
+            else:
+                owner[text] = row.text.replace("&", "")
+    return problems
+
+
 def hold_keys(action_id: str) -> list[QKeySequence]:
-    return [QKeySequence(k) for k in spec(action_id).keys]
+    return [QKeySequence(k) for k in keys(spec(action_id))]
 
 
 def create_actions(target: Any, scope: str, owner: QWidget) -> dict[str, QAction]:
@@ -110,7 +144,7 @@ def create_actions(target: Any, scope: str, owner: QWidget) -> dict[str, QAction
             continue
         action = QAction(row.text, owner)
         action.setObjectName(row.id)
-        action.setShortcuts([QKeySequence(k) for k in row.keys])
+        action.setShortcuts([QKeySequence(k) for k in keys(row)])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setCheckable(row.checkable)
         handler = getattr(target, row.handler)
@@ -120,7 +154,13 @@ def create_actions(target: Any, scope: str, owner: QWidget) -> dict[str, QAction
     return actions
 
 
+def apply_bindings(actions: dict[str, QAction]) -> None:
+    """Give existing actions the keys :func:`keys` now says (after :func:`set_bindings`)."""
+    for action_id, action in actions.items():
+        action.setShortcuts([QKeySequence(k) for k in keys(spec(action_id))])
+
+
 def key_text(row: ActionSpec) -> str:
     """The keys of a row as the user reads them (``Space, P``)."""
-    text = ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in row.keys)
+    text = ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in keys(row))
     return text + (" (hold)" if row.hold else "")

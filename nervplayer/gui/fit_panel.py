@@ -130,6 +130,7 @@ class FitPanel(QWidget):
         self.batch = QSpinBox(minimum=1, maximum=256, value=1)
         self.device = QComboBox()
         self.device.addItems(available_devices())
+        self.precision = "auto"  # the Preferences' default precision of a fit
 
         reg = get_registry()
         self.activation = PluginForm(reg.entries("activation"), "silu")
@@ -299,6 +300,12 @@ class FitPanel(QWidget):
         self.update_cost()
         self.set_state("ready")
 
+    def set_defaults(self, device: str, precision: str) -> None:
+        """The Preferences' default device (where this machine has it) and precision of a fit."""
+        if self.device.findText(device) >= 0:
+            self.device.setCurrentText(device)
+        self.precision = precision
+
     def config(self) -> FitConfig:
         """The FitConfig the form describes (validated by the core when the fit starts)."""
         assert self.info is not None
@@ -313,6 +320,7 @@ class FitPanel(QWidget):
             lr=float(self.lr.text() or 5e-4),
             batch_size=self.batch.value(),
             device=self.device.currentText(),
+            precision=self.precision,
             activation=self.activation.choice,
             activation_params=self.activation.values(),
             loss=self.loss.choice,

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from .actions import ACTIONS, key_text
+from .actions import ACTIONS, key_text, keys
 
 # Columns of the overlay, each a list of groups.
 _COLUMNS = (("Playback", "Seek", "Speed", "Loop"), ("Compare", "View"), ("File", "Fit"))
@@ -25,7 +25,7 @@ def _column_html(groups: tuple[str, ...]) -> str:
             f"<tr><td style='color:#ffd479; padding:1px 16px 1px 0; white-space:nowrap'>"
             f"{escape(key_text(s))}</td><td style='color:#e6e6e6'>{escape(s.text.replace('&', ''))}</td></tr>"
             for s in ACTIONS
-            if s.group == group and s.keys
+            if s.group == group and keys(s)
         ]
     return f"<table cellspacing=0>{''.join(rows)}</table>"
 
@@ -44,13 +44,21 @@ class HelpOverlay(QWidget):
             "double-click toggles fullscreen · ? or Esc closes</span>"
         )
         layout.addWidget(title, 0, 0, 1, len(_COLUMNS))
-        for col, groups in enumerate(_COLUMNS):
-            label = QLabel(_column_html(groups))
+        self.columns = []
+        for col, _groups in enumerate(_COLUMNS):
+            label = QLabel()
             label.setTextFormat(Qt.TextFormat.RichText)
             label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
             layout.addWidget(label, 1, col)
+            self.columns.append(label)
         layout.setRowStretch(1, 1)
+        self.refresh()
         self.hide()
+
+    def refresh(self) -> None:
+        """Rebuild the key tables from the action table (after the user rebinds a key)."""
+        for label, groups in zip(self.columns, _COLUMNS):
+            label.setText(_column_html(groups))
 
     def paintEvent(self, event) -> None:
         QPainter(self).fillRect(self.rect(), QColor(10, 12, 16, 225))

@@ -8,22 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from ..codec import CompressOptions
 from ..errors import NervError
+from ..paths import runs_dir
 from ..plugins import get_registry
 from ..session import Session
+from ..settings import Preferences
 from ..study import StudyRunner, open_study
 from ..train import FitConfig
-from .actions import ACTIONS, MENUS, create_actions
+from .actions import ACTIONS, MENUS, apply_bindings, create_actions, set_bindings
 from .charts import FitCharts
 from .dialogs import ABOUT, PluginsDialog, SaveDialog
 from .errors import show_error
 from .fit_panel import FitPanel
 from .player import PlayerWidget
+from .preferences import PreferencesDialog
 from .session_view import SessionView
 from .settings import Settings
 from .study_live import StudyWindow
@@ -41,17 +44,11 @@ class MainWindow(QMainWindow):
         self.setObjectName("main-window")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        runs_dir = (
-            Path(
-                QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-                or Path.home() / ".nervplayer"
-            )
-            / "runs"
-        )
-        self.session = Session(run_job, runs_dir)
+        self.session = Session(run_job, runs_dir())
         self._fullscreen_state: tuple[Any, bool] | None = None
         self.study_window: StudyWindow | None = None  # the study started from File > New study
 
+        set_bindings(self.settings.prefs.keys)  # before any action is created from the table
         self.player = PlayerWidget(cache_mb=self.settings.cache_mb)
         self.player.canvas.double_clicked.connect(self.toggle_fullscreen)
         self.setCentralWidget(self.player)
@@ -92,6 +89,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        self.fit_panel.set_defaults(self.settings.prefs.device, self.settings.prefs.precision)
+        if self.settings.problem:
+            show_error(self, "Preferences not loaded", self.settings.problem)
         self._report_plugin_failures()
         self.session.warm_up()
 
@@ -317,14 +317,26 @@ class MainWindow(QMainWindow):
         self.actions["fullscreen"].setChecked(False)
         self.showMaximized() if maximized else self.showNormal()
 
-    def ask_cache_size(self) -> None:
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle("Frame cache")
-        dialog.setLabelText("Memory for decoded frames (MB):")
-        dialog.setIntRange(16, 65536)
-        dialog.setIntValue(self.settings.cache_mb)
-        dialog.intValueSelected.connect(self.set_cache_mb)
+    def show_preferences(self) -> PreferencesDialog:
+        """Preferences (``nervplayer settings`` is the command-line twin); OK applies and saves them."""
+        dialog = PreferencesDialog(self.settings.prefs, self)
+        dialog.accepted.connect(lambda: self.apply_preferences(dialog.preferences()))
         dialog.open()
+        return dialog
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        """Save ``prefs`` and apply them: fit defaults, frame cache, and keys in menus, shortcuts and help."""
+        try:
+            self.settings.save_prefs(prefs)
+        except (OSError, NervError) as e:
+            show_error(self, "Cannot save the preferences", e)
+            return
+        set_bindings(prefs.keys)
+        apply_bindings(self.actions)
+        self.player.canvas.help.refresh()
+        self.player.set_cache_mb(prefs.cache_mb)
+        self.fit_panel.set_defaults(prefs.device, prefs.precision)
+        self.statusBar().showMessage(f"Preferences saved to {self.settings.prefs_file}", 4000)
 
     def set_cache_mb(self, megabytes: int) -> None:
         self.settings.cache_mb = megabytes

@@ -76,7 +76,6 @@ class PlayerWidget(PlayerCommands, QWidget):
         layout.addWidget(self.transport)
 
         self.actions = create_actions(self, "player", self)
-        self._hold = hold_keys("flicker")
         self.canvas.installEventFilter(self)
         self.installEventFilter(self)
 
@@ -264,7 +263,7 @@ class PlayerWidget(PlayerCommands, QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and not event.isAutoRepeat():
             pressed = QKeySequence(event.keyCombination())
-            if any(pressed.matches(k) == QKeySequence.SequenceMatch.ExactMatch for k in self._hold):
+            if any(pressed.matches(k) == QKeySequence.SequenceMatch.ExactMatch for k in hold_keys("flicker")):
                 self.hold_truth(event.type() == QEvent.Type.KeyPress)
                 return True
         return super().eventFilter(watched, event)

@@ -78,7 +78,8 @@ class SessionView(QObject):
             player.set_source(nerv, opened.truth, frame=opened.frame or 0, name=Path(path).stem, label=".nerv")
             summary, lines = describe_nerv(path, nerv, Path(path).stat().st_size)
             window.file_label.setText(summary)
-            window.fit_panel.set_video(None, "<br>".join([*lines, "<br>Open a video to fit a new model."]))
+            fit_hint = "Open a video (File ▸ Open) to fit a new model; headless: <tt>nervplayer fit VIDEO -o RUN</tt>."
+            window.fit_panel.set_video(None, "<br>".join([*lines, "<br>" + fit_hint]))
             gt = (
                 f"ground truth: {Path(opened.truth_path).name}"
                 if opened.truth_path

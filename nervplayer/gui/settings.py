@@ -1,12 +1,18 @@
-"""What the app remembers between sessions (QSettings): recent files, the last frame of each, window layout,
-and the decoded-frame cache size."""
+"""What the app remembers between sessions: recent files, the last frame of each and the window layout (an ini
+file kept by QSettings), and the user's preferences (:mod:`nervplayer.settings`, a JSON file beside it).
+Both live in platformdirs' config folder (``nervplayer paths``)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from .. import settings as preferences
+from ..paths import window_state_file
+from ..settings import Preferences
 
 MAX_RECENT = 10
 MAX_POSITIONS = 200
@@ -14,7 +20,14 @@ MAX_POSITIONS = 200
 
 class Settings:
     def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store or QSettings("nervplayer", "nervplayer")
+        self.store = store or QSettings(str(window_state_file()), QSettings.Format.IniFormat)
+        self.prefs_file = Path(self.store.fileName()).with_name("settings.json")
+        self.prefs, self.problem = preferences.load(self.prefs_file)  # problem: why the file was unusable
+
+    def save_prefs(self, prefs: Preferences) -> None:
+        """Keep ``prefs`` and write them (atomically); :class:`~nervplayer.errors.ConfigError` if not valid."""
+        preferences.save(prefs, self.prefs_file)
+        self.prefs = prefs
 
     # --- recent files: the newest first, paths that no longer exist dropped ---------------------------------
     def recent_files(self) -> list[str]:
@@ -63,8 +76,8 @@ class Settings:
     # --- options --------------------------------------------------------------------------------------------
     @property
     def cache_mb(self) -> int:
-        return int(self.store.value("cache_mb", 512))
+        return self.prefs.cache_mb
 
     @cache_mb.setter
     def cache_mb(self, megabytes: int) -> None:
-        self.store.setValue("cache_mb", int(megabytes))
+        self.save_prefs(replace(self.prefs, cache_mb=int(megabytes)))

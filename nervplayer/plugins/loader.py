@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Iterable
 
 from ..errors import PluginError
+from ..paths import plugin_dir
 from .api import PluginEntry
 from .registry import LoadRecord, ModuleRegistrar, Registry
 
@@ -33,9 +34,7 @@ def builtin_plugin_dir() -> Path:
 
 
 def user_plugin_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("nervplayer", appauthor=False)) / "plugins"
+    return plugin_dir()
 
 
 def _plugin_files(folder: Path) -> list[Path]:

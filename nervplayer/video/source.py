@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled
+from ..paths import cache_dir
 from .reader import iter_frames, probe
 from .store import FrameStore, build_store, default_budget_bytes
 
@@ -113,7 +114,8 @@ def load_video(
         for i, frame in enumerate(frames):
             array[i] = frame
         return ArraySource(array, info.fps)
-    folder = tempfile.TemporaryDirectory(prefix="nervplayer-frames-")
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    folder = tempfile.TemporaryDirectory(prefix="nervplayer-frames-", dir=cache_dir())
     store = build_store(frames, count, h, w, torch.device("cpu"), budget_bytes=0, cache_dir=Path(folder.name))
     return StoreSource(store, info.fps, owns=folder)
 

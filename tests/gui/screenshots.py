@@ -1,8 +1,10 @@
 """Render the screenshots in docs/screenshots/ (offscreen): fit the sample, save it, open the .nerv, compare.
 
     QT_QPA_PLATFORM=offscreen python tests/gui/screenshots.py [OUT_DIR] [EPOCHS]
+    QT_QPA_PLATFORM=offscreen python tests/gui/screenshots.py first-run [OUT_DIR]
 
-Takes a few minutes on a 2-core CPU (the fit is real).
+Takes a few minutes on a 2-core CPU (the fit is real). ``first-run`` only takes the README's opening shot: the
+window as ``nervplayer`` with no arguments shows it, the sample's ``.nerv`` playing.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from nervplayer.codec import CompressOptions  # noqa: E402
-from nervplayer.gui.app import open_window, sample_path  # noqa: E402
+from nervplayer.gui.app import open_window  # noqa: E402
 from nervplayer.gui.settings import Settings  # noqa: E402
 from nervplayer.gui.state import CompareMode, DiffMode  # noqa: E402
+from nervplayer.sample import sample_video as sample_path  # noqa: E402
 
 
 def wait(condition, timeout: float = 600.0) -> None:
@@ -43,7 +46,9 @@ def settle(seconds: float = 0.4) -> None:
 def main(out: Path, epochs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="nervplayer-shots-"))
-    window = open_window([], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
+    window = open_window(
+        [str(sample_path())], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    )
     window.session.runs_dir = work / "runs"
     window.resize(1440, 900)
     panel, player = window.fit_panel, window.player
@@ -96,7 +101,30 @@ def main(out: Path, epochs: int) -> None:
     window.close()
 
 
+def first_run(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="nervplayer-shots-"))
+    window = open_window([], Settings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)))
+    window.resize(1280, 800)
+    player = window.player
+    wait(lambda: player.state.playing and player.truth is not None)
+    wait(lambda: not __import__("numpy").isnan(player.timeline.psnr).any())
+    wait(lambda: (player.canvas.displayed_index or 0) >= 30)
+    player.state.playing = False
+    player.state.frame = 30
+    wait(lambda: player.canvas.displayed_index == 30)
+    player.compare.set_mode(CompareMode.WIPE)
+    player.compare.set_wipe(0.5)
+    settle()
+    window.grab().save(str(out / "first-run.png"))
+    print("wrote", out / "first-run.png")
+    window.close()
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["first-run"]:
+        first_run(Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs/screenshots"))
+        sys.exit()
     main(
         Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"),
         int(sys.argv[2]) if len(sys.argv) > 2 else 40,

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
-from nervplayer.gui.app import sample_path
 from nervplayer.gui.state import CompareMode
+from nervplayer.sample import sample_video as sample_path
 from nervplayer.train import Paused
 from nervplayer.video.source import LiveSource
 
@@ -26,7 +26,7 @@ def click_frame(qtbot, player, k):
 
 
 def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit):
-    window = make_window([])
+    window = make_window([str(SAMPLE)])
     panel, charts, player = window.fit_panel, window.charts, window.player
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
     panel.preset.setCurrentIndex(panel.preset.findData("nerv-xs"))
@@ -86,7 +86,7 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
 
 
 def test_pause_resume_and_cancel(make_window, qtbot):
-    window = make_window([])
+    window = make_window([str(SAMPLE)])
     panel, charts = window.fit_panel, window.charts
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
     panel.scale.setCurrentIndex(panel.scale.findData(0.25))
@@ -169,7 +169,7 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
 
 
 def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shapes_clip):
-    window = make_window([])
+    window = make_window([str(SAMPLE)])
     panel, charts = window.fit_panel, window.charts
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
     panel.scale.setCurrentIndex(panel.scale.findData(0.25))

@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from nervplayer.codec import CompressOptions
-from nervplayer.gui.app import sample_path
+from nervplayer.sample import sample_video as sample_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,7 +58,7 @@ def scrub_ms(qtbot, player, clock: PaintClock, k: int) -> tuple[float, float]:
 
 def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     epochs = int(os.environ.get("NERVPLAYER_MEASURE_EPOCHS", "3"))
-    window = make_window([])
+    window = make_window([str(sample_path())])
     panel, player = window.fit_panel, window.player
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=60_000)
     panel.scale.setCurrentIndex(panel.scale.findData(1.0))

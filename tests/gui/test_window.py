@@ -7,8 +7,10 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from nervplayer.gui.app import sample_path
 from nervplayer.gui.dialogs import PluginsDialog
+from nervplayer.gui.state import CompareMode
+from nervplayer.sample import sample_nerv
+from nervplayer.sample import sample_video as sample_path
 from nervplayer.video.source import ArraySource
 
 SAMPLE = sample_path()
@@ -19,9 +21,26 @@ def error_dialogs(window) -> list[QMessageBox]:
     return [b for b in window.findChildren(QMessageBox) if b.objectName() == "error-dialog" and b.isVisible()]
 
 
-@needs_sample
-def test_no_arguments_opens_the_sample_ready_to_fit(make_window, qtbot):
+@pytest.mark.skipif(sample_nerv() is None, reason="resources/sample.nerv is missing")
+def test_no_arguments_plays_the_sample_nerv_with_its_ground_truth_one_key_away(make_window, qtbot):
     window = make_window([])
+    player = window.player
+    qtbot.waitUntil(lambda: player.canvas.displayed_index is not None, timeout=30_000)
+    assert window.session.nerv is not None and Path(window.session.path) == sample_nerv()
+    assert player.truth is not None and player.state.playing and player.state.loop_all
+    assert player.state.num_frames == 48
+    first = player.canvas.displayed_index
+    qtbot.waitUntil(lambda: player.canvas.displayed_index != first, timeout=30_000)  # it plays
+    hint = window.statusBar().currentMessage()
+    assert "neural network" in hint and "G shows the original" in hint and "Ctrl+O a video of your own" in hint
+    qtbot.keyClick(player.canvas, Qt.Key.Key_G)  # the ground truth, one key away
+    assert player.compare.mode is not CompareMode.OFF
+    assert not error_dialogs(window)
+
+
+@needs_sample
+def test_a_video_opens_ready_to_fit(make_window, qtbot):
+    window = make_window([str(SAMPLE)])
     qtbot.waitUntil(lambda: window.player.canvas.frame is not None, timeout=30_000)
     assert window.session.video is not None and Path(window.session.video.path) == SAMPLE
     assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
