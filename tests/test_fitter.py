@@ -107,7 +107,8 @@ def test_stride_reports_unseen_frames_apart(shapes_clip):
 
 
 def test_pause_resume_cancel_from_another_thread(shapes_clip):
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=50, model=TINY)
+    # far more steps than a pause needs to land (the fit is cancelled below): a loaded machine cannot finish it first
+    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=5000, model=TINY)
     fitter = Fitter(cfg)
     kinds = []
     paused = threading.Event()

@@ -68,7 +68,9 @@ def test_a_study_started_from_the_player_shows_live_charts_per_run_and_its_summa
 def test_cancel_then_continue_never_refits_a_finished_run(make_window, qtbot, tmp_path, shapes_clip):
     window = make_window([str(shapes_clip)])
     out = tmp_path / "study"
-    study = start(window, qtbot, shapes_clip, out, epochs=3)
+    # long runs (480 steps each), so the pause surely lands in the second run however far the worker runs ahead of
+    # the window's event queue; the cancel below cuts the second run short
+    study = start(window, qtbot, shapes_clip, out, epochs=60)
     qtbot.waitUntil(lambda: 1 in study.charts and study.charts[1].history.steps >= 2, timeout=300_000)
     study.pause_button.click()  # pause and resume the current run on the way
     qtbot.waitUntil(lambda: study.runs.item(1, 1).text() == "paused", timeout=60_000)
