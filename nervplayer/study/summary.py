@@ -148,7 +148,8 @@ def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
                 tag = " · ".join(t for t in (group, name if len(series) > 1 else "") if t)
                 if numeric[group]:
                     pts.sort()
-                    curve_ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C1", label=tag or None)
+                    style = {"color": "C1"} if curve_ax is not ax else {}  # apart from the bars' colour
+                    curve_ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=tag or None, **style)
                     if curve_ax is not ax:
                         curve_ax.set_xlabel(group, color="C1")
                 else:
