@@ -38,7 +38,7 @@ from ..model.render import times
 from ..train import Finished, FitConfig, Fitter, Started, Step
 from ..train.profile import profile, step_flops, step_phases, sync
 from .bench_report import report
-from .options import Parser, frame_size, key_values, output_file, parameter_count
+from .options import Parser, add_model_size, frame_size, key_values, output_file
 
 _NO_EVAL = 10**9  # epochs and eval_every of bench fits: they are cancelled long before any evaluation
 
@@ -51,16 +51,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("video", nargs="?", help="video file or frame folder (default: a synthetic clip)")
     p.add_argument("--arch", default="nerv", help="model plugin: nerv (default), hnerv, grid, or an installed one")
-    p.add_argument(
-        "--preset", help="a preset of the model, e.g. nerv-xs | nerv-s (default: the model's own, nerv-s for nerv)"
-    )
-    p.add_argument(
-        "--params",
-        dest="budget",
-        type=parameter_count,
-        metavar="N",
-        help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
-    )
+    add_model_size(p)
     size = p.add_mutually_exclusive_group()
     size.add_argument(
         "--size", type=frame_size, metavar="WxH", help="frame size (default 320x180 synthetic, or the video's own)"

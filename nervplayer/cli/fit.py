@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
-from .options import Parser, frame_range, frame_size, key_values, parameter_count
+from .options import Parser, add_model_size, frame_range, frame_size, key_values
 
 
 def build_parser() -> Parser:
@@ -32,18 +32,7 @@ def build_parser() -> Parser:
         "rate at each epoch is the one a run started with --epochs N has there)",
     )
     p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
-    p.add_argument(
-        "--preset",
-        help="a preset of the model, e.g. nerv-xs | nerv-s | nerv-m | nerv-l (default: the "
-        "model's own, nerv-s for nerv)",
-    )
-    p.add_argument(
-        "--params",
-        dest="budget",
-        type=parameter_count,
-        metavar="N",
-        help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
-    )
+    add_model_size(p)
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
     p.add_argument("--batch-size", type=int)

@@ -56,6 +56,22 @@ def parameter_count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def add_model_size(p: argparse.ArgumentParser) -> None:
+    """``--preset`` and ``--params``: how big a model is, as ``fit``, ``bench`` and ``study`` take it."""
+    p.add_argument(
+        "--preset",
+        help="a preset of the model, e.g. nerv-xs | nerv-s | nerv-m | nerv-l (default: the "
+        "model's own, nerv-s for nerv)",
+    )
+    p.add_argument(
+        "--params",
+        dest="budget",
+        type=parameter_count,
+        metavar="N",
+        help="size the model to this many stored values (weights + latents), ±5 %%: 300k, 1.5M",
+    )
+
+
 def output_file(text: str) -> Path:
     """A file to write: its folder must exist (checked before any work, so a typo costs nothing)."""
     path = Path(text)
