@@ -57,7 +57,14 @@ def join(world: World, device: torch.device) -> torch.device:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        try:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        except (ValueError, RuntimeError) as e:  # WORLD_SIZE set by hand, without torchrun's rendezvous
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                f"WORLD_SIZE={world.size} asks for a distributed fit, but joining its processes failed ({first}); "
+                "start it with torchrun (see README), or unset WORLD_SIZE"
+            ) from None
     return device
 
 
