@@ -11,6 +11,7 @@ from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
 from ..codec.report import coder_comparison
 from ..train import Evaluated, Finished, Started, Step
+from .fit import step_bar
 from .options import Parser, output_file
 
 
@@ -102,20 +103,12 @@ def main(argv: list[str]) -> int:
 
 
 def _drive(compressor: Compressor) -> Compressed | None:
-    from tqdm import tqdm
-
     bar = None
     for ev in compressor.run():
         if isinstance(ev, Stage):
             print(f"{ev.name}: {ev.detail}", file=sys.stderr)
         elif isinstance(ev, Started):
-            bar = tqdm(
-                total=ev.epochs * ev.steps_per_epoch,
-                initial=round(ev.start_epoch * ev.steps_per_epoch),
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            bar = step_bar(ev)
         elif isinstance(ev, Step) and bar is not None:
             bar.update(ev.step - bar.n)
             bar.set_postfix_str(f"epoch {ev.epoch:.1f} loss {ev.loss:.4f}", refresh=False)

@@ -145,9 +145,20 @@ def main(argv: list[str]) -> int:
         leave()
 
 
-def _drive(fitter: Fitter, run_dir: Path) -> int:
+def step_bar(started: Started):
+    """A progress bar over a fit's steps (``nervplayer fit`` and the fine-tune of ``compress``), on stderr."""
     from tqdm import tqdm
 
+    return tqdm(
+        total=started.epochs * started.steps_per_epoch,
+        initial=round(started.start_epoch * started.steps_per_epoch),
+        unit="step",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+
+
+def _drive(fitter: Fitter, run_dir: Path) -> int:
     bar, psnr, finished = None, "–", None
     for ev in fitter.run():
         if isinstance(ev, Started):
@@ -161,13 +172,7 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
                 f"{ev.precision}, frames in {ev.frame_store}",
                 file=sys.stderr,
             )
-            bar = tqdm(
-                total=ev.epochs * ev.steps_per_epoch,
-                initial=round(ev.start_epoch * ev.steps_per_epoch),
-                unit="step",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            bar = step_bar(ev)
         elif isinstance(ev, Step):
             bar.update(ev.step - bar.n)
             spe = bar.format_dict["elapsed"] / max(ev.epoch - bar.initial / fitter.steps_per_epoch, 1e-9)
