@@ -27,6 +27,7 @@ from ..plugins.api import Frames
 from ..version import __version__
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
+from .adam import Adam
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
 from .distributed import any_rank, check_batches, join, replicate, shard, world_from_env
@@ -148,13 +149,9 @@ class Fitter:
         groups: list[dict[str, Any]] = [{"params": list(self.model.parameters())}]
         if self.quantizer is not None:  # the learned steps at their own rate (train/rate.py)
             groups.append({"params": list(self.quantizer.parameters()), "lr_scale": STEP_LR / self.base_lr})
-        self.optimizer = torch.optim.Adam(
-            groups,
-            lr=self.base_lr,
-            betas=(0.5, 0.999),
-            eps=1e-8,
-            # fused: one kernel for the whole update (CUDA and, from torch 2.4, the CPU: 1.13x a CPU step)
-            **({"fused": True} if self.device.type in ("cuda", "cpu") else {"foreach": True}),
+        # fused: one kernel for the whole update (CUDA and, from torch 2.4, the CPU: 1.13x a CPU step)
+        self.optimizer = Adam(
+            groups, self.base_lr, betas=(0.5, 0.999), eps=1e-8, fused=self.device.type in ("cuda", "cpu")
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
         self.train_step = TrainingStep(
@@ -538,7 +535,7 @@ class Fitter:
         return ev
 
 
-def _regroup(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def _regroup(saved: dict[str, Any], optimizer: Adam) -> dict[str, Any]:
     """An optimizer state saved with one parameter group (rate-aware checkpoints before the steps had their own
     rate) split into the optimizer's groups, in parameter order, each keeping its own ``lr_scale``."""
     if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:

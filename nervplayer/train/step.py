@@ -17,6 +17,7 @@ import torch
 
 from ..device import Precision
 from ..model.render import times
+from .adam import Adam
 
 PHASES = ("data", "forward", "loss", "backward", "optimizer")  # what ``mark`` is called after, in order
 
@@ -27,7 +28,7 @@ class TrainingStep:
     def __init__(
         self,
         model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Adam,
         scaler: torch.amp.GradScaler,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         device: torch.device,
@@ -85,7 +86,7 @@ class TrainingStep:
         self.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
         if mark:
             mark()
-        self.scaler.step(self.optimizer)
+        self.scaler.step(self.optimizer)  # type: ignore[arg-type]  # GradScaler needs only param_groups and step()
         self.scaler.update()
         if mark:
             mark()
