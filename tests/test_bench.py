@@ -55,3 +55,11 @@ def test_the_time_table_covers_every_layer_of_the_chosen_architecture(arch, tmp_
     assert f"## {arch} (sized to 20,000)" in text
     for name in rows:
         assert f"| {name} |" in text
+
+
+def test_bench_takes_a_whole_short_video(shapes_clip, tmp_path):
+    """A video shorter than bunny's 132 frames is benchmarked whole unless --frames says otherwise."""
+    out = tmp_path / "bench.json"
+    args = [str(shapes_clip), "--preset", "nerv-xs", "--steps", "2", "--warmup", "1", "--device", "cpu"]
+    assert bench.main([*args, "--no-layers", "--no-decode", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["frames"] == 16

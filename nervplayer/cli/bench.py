@@ -60,8 +60,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--frames",
         type=int,
-        default=132,
-        help="frames of the synthetic clip, or the first N of VIDEO (default 132, bunny's length)",
+        help="frames of the synthetic clip (default 132, bunny's length), or the first N of VIDEO (default: all)",
     )
     p.add_argument("--model", action="append", metavar="K=V", help="model parameter, as in 'nervplayer fit'")
     p.add_argument("--device", default="auto", help="auto | cuda | mps | cpu")
@@ -83,7 +82,7 @@ def main(argv: list[str]) -> int:
         video = args.video
         if video is None:
             video = str(Path(tmp) / "clip")
-            synthetic_clip(Path(video), args.frames, *(args.size or (180, 320)))
+            synthetic_clip(Path(video), args.frames or 132, *(args.size or (180, 320)))
         config = FitConfig(
             video=video,
             arch=args.arch,
