@@ -48,11 +48,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     s = summarise(args.run, args.epochs)
     to = f"{s['seconds_to_epochs'] / 60:.1f} min" + (" (projected)" if s["projected"] else "")
-    print(
-        "| model | size | epochs done | training s | s/epoch | time to {0} epochs | PSNR | MS-SSIM |".format(
-            s["epochs"]
-        )
-    )
+    head = f"| model | size | epochs done | training s | s/epoch | time to {s['epochs']} epochs | PSNR | MS-SSIM |"
+    print(head)
     print("|---|---|---|---|---|---|---|---|")
     print(
         f"| {s['arch']} | {s['size']} | {s['epochs_done']} | {s['seconds']:.0f} | {s['s_per_epoch']:.3f} | {to} | "
