@@ -33,18 +33,18 @@ class ModelSource:
         self.model, self.num_frames, self.fps, self.size = model, num_frames, fps, size
 
     def frame(self, index: int) -> np.ndarray:
-        return render(self.model, [index], self.num_frames, batch_size=1)[0]  # type: ignore[arg-type]
+        return render(self.model, [index], self.num_frames, batch_size=1)[0]
 
 
 def decode_fps(source: ModelSource, batch: int, repeats: int) -> float:
     """Frames per second decoding ``batch`` frames a call (median over ``repeats`` calls)."""
     n = source.num_frames
-    render(source.model, list(range(batch)), n, batch)  # type: ignore[arg-type]  # warm-up
+    render(source.model, list(range(batch)), n, batch)  # warm-up
     seconds = []
     for r in range(repeats):
         indices = [(r * batch + i) % n for i in range(batch)]
         start = time.perf_counter()
-        render(source.model, indices, n, batch)  # type: ignore[arg-type]
+        render(source.model, indices, n, batch)
         seconds.append(time.perf_counter() - start)
     return batch / statistics.median(seconds)
 

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 MARGIN = 1.1  # the rate is a moving average: buffer a tenth more than it says
 SPARE_FRAMES = 2
+# A network decodes a few frames a call faster than one at a time (benches/buffering.py); a scrub waits for the
+# call in progress, so the batch stays small.
+BATCH = 4
 
 
 def frames_to_buffer(remaining: int, decode_fps: float, play_fps: float, room: int) -> int:
@@ -64,6 +67,7 @@ class BufferedPlayback:
     timeline: Timeline
     clock: PlaybackClock
     buffering: SignalInstance
+    decode_failed: SignalInstance
     buffer_progress: float | None
     _bufferable: bool
     _ticking: bool
@@ -92,6 +96,16 @@ class BufferedPlayback:
         rate = self.decoder.decode_fps()
         s = self.state
         return self._bufferable and rate is not None and rate < s.fps * s.speed and self._buffer_room() > 0
+
+    def _ahead_batch(self) -> int:
+        """Frames the decoder reads ahead a call: a few while a buffered source plays, else one."""
+        return BATCH if self.state.playing and self.buffers() else 1
+
+    def _on_failed(self, index: int, error: BaseException) -> None:
+        """A frame playback needs cannot be decoded: a buffered source stops there rather than buffer forever."""
+        if self.buffer_progress is not None or self.state.playing and self.buffers():
+            self.state.playing = False
+        self.decode_failed.emit(index, error)
 
     def _on_stored(self, generation: int, index: int) -> None:
         if generation != self.decoder.generation:
@@ -131,7 +145,7 @@ class BufferedPlayback:
     def _start_buffering(self) -> None:
         self._timer.stop()
         self.buffer_progress = 0.0
-        self.decoder.read_ahead(self._ahead(self.state.frame))
+        self.decoder.read_ahead(self._ahead(self.state.frame), BATCH)
         self._update_buffering()
 
     def _update_buffering(self) -> None:

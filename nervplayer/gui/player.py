@@ -64,7 +64,7 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
 
         self.decoder = FrameDecoder(cache_mb, self)
         self.decoder.ready.connect(self._on_ready)
-        self.decoder.failed.connect(self.decode_failed)
+        self.decoder.failed.connect(self._on_failed)
         self.decoder.psnr_measured.connect(self._on_psnr)
         self.decoder.stored.connect(self._on_stored)
         self.decoder.start()
@@ -186,12 +186,13 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         # While paused, read-ahead waits until the position settles: during a scrub it would only take the CPU
         # from the frames the user is asking for.
         ahead = self._ahead(index) if self.state.playing else []
+        batch = self._ahead_batch()
         cached = self.decoder.cached(index)
         if cached is not None:
             self._display(cached)
-            self.decoder.read_ahead(ahead)
+            self.decoder.read_ahead(ahead, batch)
         else:
-            self.decoder.request(index, ahead)
+            self.decoder.request(index, ahead, batch)
         if not self.state.playing:
             self._settle_timer.start()
 

@@ -231,6 +231,7 @@ def test_a_slow_source_buffers_then_plays_every_frame_in_order(make_player, qtbo
     progress = [r for r in reports if r is not None]
     assert len(set(progress)) > 2 and progress == sorted(progress) and progress[-1] < 1  # rising, then plays
     assert reports[-1] is None and player.canvas.buffering is None
+    assert source.calls > 0  # the buffer was decoded a few frames a call
 
 
 def test_the_decode_rate_is_measured_and_shown(make_player, qtbot, kit):
@@ -286,6 +287,25 @@ def test_pause_and_a_new_source_end_buffering(make_player, clip, qtbot, kit):
     assert ended.args == [None] and player.timeline.loaded is None
     wait_shown(qtbot, player, 0)
     assert not player.buffers()
+
+
+def test_a_frame_that_cannot_be_decoded_stops_buffered_playback(make_player, qtbot, kit):
+    class Broken(kit.SlowSource):
+        def frames(self, start, stop):
+            if start <= 20 < stop:
+                raise RuntimeError("bad frame")
+            return super().frames(start, stop)
+
+        def frame(self, index):
+            return self.frames(index, index + 1)[0]
+
+    player = make_player(Broken(kit.synthetic_clip(48), fps=50, delay=0.02))
+    wait_shown(qtbot, player, 0)
+    with qtbot.waitSignal(player.decode_failed, timeout=5000) as failed:
+        player.toggle_play()
+    assert failed.args[0] == 20 and "bad frame" in str(failed.args[1])
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=5000)  # not buffering forever
+    assert player.buffer_progress is None and player.state.frame < 20
 
 
 def test_a_cache_too_small_for_two_frames_plays_without_buffering(make_player, qtbot, kit):
