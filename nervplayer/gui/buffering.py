@@ -143,8 +143,10 @@ class BufferedPlayback:
         self._schedule()
 
     def _start_buffering(self) -> None:
+        """Stop the clock and buffer from the shown frame on (again from a new position after a seek)."""
         self._timer.stop()
         self.buffer_progress = 0.0
+        self.buffering.emit(0.0)
         self.decoder.read_ahead(self._ahead(self.state.frame), BATCH)
         self._update_buffering()
 
@@ -164,11 +166,13 @@ class BufferedPlayback:
             self._play_on()
             return
         # The need shrinks or grows with the measured rate; the bar shown only moves forwards.
-        self.buffer_progress = max(self.buffer_progress or 0.0, ready / need)
+        progress = max(self.buffer_progress or 0.0, ready / need)
         detail = rate_text(rate, s.fps * s.speed) + f" · ready in about {(need - ready) / rate:.0f} s"
-        self.canvas.set_buffering(self.buffer_progress, detail)
+        self.canvas.set_buffering(progress, detail)
         self.update_labels()
-        self.buffering.emit(self.buffer_progress)
+        if progress != self.buffer_progress:
+            self.buffer_progress = progress
+            self.buffering.emit(progress)
 
     def _play_on(self) -> None:
         self._stop_buffering()

@@ -224,8 +224,7 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         self.update_labels()
         self._show_or_request(index)
         if self.buffer_progress is not None:  # a seek while buffering: buffer from there
-            self.buffer_progress = 0.0
-            self._update_buffering()
+            self._start_buffering()
 
     def _scrub(self, index: int) -> None:
         if index != self.state.frame:
