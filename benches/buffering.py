@@ -3,6 +3,9 @@
 buffering rule then asks for a clip at its frame rate, and with ``--widget`` the same measured in the player
 (offscreen): the time from pressing play to the end of buffering, and whether every frame then played in order.
 
+The player decodes one frame a call (a scrub never waits for a batch); the batched rate says what batching the
+buffer would gain on this machine.
+
     python benches/buffering.py                                   # NeRV-S at 1280x720, 132 frames at 25 fps
     python benches/buffering.py --size 320x180 --frames 32 --widget   # a quick check
 
@@ -27,7 +30,7 @@ CACHE_MB = 512  # the player's default cache
 
 
 class ModelSource:
-    """A frame source decoding from a network, as the player plays a ``.nerv`` (the decode thread calls it)."""
+    """A frame source decoding from a network as the player plays a ``.nerv`` (the decode thread calls it)."""
 
     def __init__(self, model: torch.nn.Module, num_frames: int, fps: float, size: tuple[int, int]) -> None:
         self.model, self.num_frames, self.fps, self.size = model, num_frames, fps, size

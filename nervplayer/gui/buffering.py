@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 MARGIN = 1.1  # the rate is a moving average: buffer a tenth more than it says
 SPARE_FRAMES = 2
-# A network decodes a few frames a call faster than one at a time (benches/buffering.py); a scrub waits for the
-# call in progress, so the batch stays small.
-BATCH = 4
 
 
 def frames_to_buffer(remaining: int, decode_fps: float, play_fps: float, room: int) -> int:
@@ -97,10 +94,6 @@ class BufferedPlayback:
         s = self.state
         return self._bufferable and rate is not None and rate < s.fps * s.speed and self._buffer_room() > 0
 
-    def _ahead_batch(self) -> int:
-        """Frames the decoder reads ahead a call: a few while a buffered source plays, else one."""
-        return BATCH if self.state.playing and self.buffers() else 1
-
     def _on_failed(self, index: int, error: BaseException) -> None:
         """A frame playback needs cannot be decoded: a buffered source stops there rather than buffer forever."""
         if self.buffer_progress is not None or self.state.playing and self.buffers():
@@ -147,7 +140,7 @@ class BufferedPlayback:
         self._timer.stop()
         self.buffer_progress = 0.0
         self.buffering.emit(0.0)
-        self.decoder.read_ahead(self._ahead(self.state.frame), BATCH)
+        self.decoder.read_ahead(self._ahead(self.state.frame))
         self._update_buffering()
 
     def _update_buffering(self) -> None:

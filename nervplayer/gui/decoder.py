@@ -58,7 +58,6 @@ class FrameDecoder(QThread):
         self._generation = 0
         self._wanted: int | None = None
         self._ahead: list[int] = []
-        self._batch = 1  # read-ahead frames decoded in one call, from a source with frames(start, stop)
         self._scan_next: int | None = None  # next frame of the background PSNR scan, None when off or done
         self._stopping = False
         self._seconds: collections.deque[float] = collections.deque(maxlen=RATE_WINDOW)  # per decoded frame
@@ -108,22 +107,17 @@ class FrameDecoder(QThread):
             seconds = sum(self._seconds)
             return len(self._seconds) / max(seconds, 1e-6) if self._seconds else None
 
-    def request(self, index: int, ahead: Sequence[int] = (), batch: int = 1) -> None:
+    def request(self, index: int, ahead: Sequence[int] = ()) -> None:
         """Decode ``index`` next (replacing any request not yet started), then ``ahead`` while idle."""
         with self._cond:
             self._wanted = index
-            self._set_ahead(ahead, batch)
+            self._ahead = list(ahead)
+            self._cond.notify()
 
-    def read_ahead(self, ahead: Sequence[int], batch: int = 1) -> None:
-        """Decode ``ahead`` while idle, runs of up to ``batch`` consecutive frames a call when the source decodes
-        ranges (``frames(start, stop)``): faster for a network, but a request waits for the run in progress."""
+    def read_ahead(self, ahead: Sequence[int]) -> None:
         with self._cond:
-            self._set_ahead(ahead, batch)
-
-    def _set_ahead(self, ahead: Sequence[int], batch: int) -> None:
-        self._ahead = list(ahead)
-        self._batch = batch if hasattr(self._source, "frames") else 1
-        self._cond.notify()
+            self._ahead = list(ahead)
+            self._cond.notify()
 
     def stop(self) -> None:
         with self._cond:
@@ -141,81 +135,63 @@ class FrameDecoder(QThread):
                     job = self._next_job()
                 if self._stopping:
                     return
-                kind, indices = job
+                kind, index = job
                 source, truth, generation = self._source, self._truth, self._generation
-            cached = self.cache.get((generation, indices[0])) if kind == "wanted" else None
+            cached = self.cache.get((generation, index)) if kind == "wanted" else None
             if cached is not None:  # read ahead since it was asked for
                 self.ready.emit(cached)
                 continue
             try:
                 started = time.perf_counter()
-                run = self._decode(source, truth, indices, generation)
+                decoded = self._decode(source, truth, index, generation)
                 elapsed = time.perf_counter() - started
             except Exception as e:  # a failing decoder is reported, never fatal
                 with self._cond:
-                    if len(indices) > 1 and generation == self._generation:  # find the frame: one at a time
-                        self._ahead, self._batch = indices + self._ahead, 1
-                        continue
                     if kind != "wanted":
                         self._ahead, self._scan_next = [], None
                 if kind != "scan":  # a frame read ahead is one playback will want: say so now
-                    self.failed.emit(indices[0], e)
+                    self.failed.emit(index, e)
                 continue
             with self._cond:
                 if generation != self._generation:
                     continue
-                self._seconds.extend([elapsed / len(run)] * len(run))
-            for decoded in run:
-                # The background scan only fills free room: it must not evict frames the user has looked at.
-                self.cache.put((generation, decoded.index), decoded, evict=kind != "scan")
-                if decoded.psnr is not None:
-                    self.psnr_measured.emit(generation, decoded.index, decoded.psnr)
-                if kind == "wanted":
-                    self.ready.emit(decoded)
-                elif kind == "ahead":
-                    self.stored.emit(generation, decoded.index)
+                self._seconds.append(elapsed)
+            # The background scan only fills free room: it must not evict frames the user has looked at.
+            self.cache.put((generation, index), decoded, evict=kind != "scan")
+            if decoded.psnr is not None:
+                self.psnr_measured.emit(generation, index, decoded.psnr)
+            if kind == "wanted":
+                self.ready.emit(decoded)
+            elif kind == "ahead":
+                self.stored.emit(generation, index)
 
-    def _next_job(self) -> tuple[str, list[int]] | None:
+    def _next_job(self) -> tuple[str, int] | None:
         if self._source is None:
             return None
         if self._wanted is not None:
             index, self._wanted = self._wanted, None
-            return "wanted", [index]
-        run: list[int] = []
-        while self._ahead and len(run) < self._batch:
-            index = self._ahead[0]
-            if run and index != run[-1] + 1:
-                break
-            self._ahead.pop(0)
+            return "wanted", index
+        while self._ahead:
+            index = self._ahead.pop(0)
             # A frame already there is marked used, so that filling the rest of the list does not evict it.
             if self.cache.get((self._generation, index)) is None:
-                run.append(index)
-            elif run:
-                break
-        if run:
-            return "ahead", run
+                return "ahead", index
         while self._scan_next is not None:
             index = self._scan_next
             self._scan_next = index + 1 if index + 1 < self._source.num_frames else None
             if (self._generation, index) not in self.cache:
-                return "scan", [index]
+                return "scan", index
         return None
 
     @staticmethod
-    def _decode(source: FrameSource, truth: FrameSource | None, indices: list[int], generation: int) -> list[Decoded]:
-        """Decode ``indices`` (consecutive; more than one only from a source with ``frames(start, stop)``)."""
+    def _decode(source: FrameSource, truth: FrameSource | None, index: int, generation: int) -> Decoded:
         start = time.perf_counter()
-        run = len(indices) > 1
-        images = source.frames(indices[0], indices[-1] + 1) if run else [source.frame(indices[0])]  # type: ignore[attr-defined]
-        elapsed = (time.perf_counter() - start) * 1000 / len(indices)
-        out = []
-        for index, frame in zip(indices, images):
-            image = np.ascontiguousarray(frame, dtype=np.uint8)
-            reference = None
-            if truth is not None and index < truth.num_frames:
-                reference = np.ascontiguousarray(truth.frame(index), dtype=np.uint8)
-                if reference.shape != image.shape:
-                    reference = None
-            value = psnr(image, reference) if reference is not None else None
-            out.append(Decoded(index, image, reference, value, elapsed, generation))
-        return out
+        image = np.ascontiguousarray(source.frame(index), dtype=np.uint8)
+        elapsed = (time.perf_counter() - start) * 1000
+        reference = None
+        if truth is not None and index < truth.num_frames:
+            reference = np.ascontiguousarray(truth.frame(index), dtype=np.uint8)
+            if reference.shape != image.shape:
+                reference = None
+        value = psnr(image, reference) if reference is not None else None
+        return Decoded(index, image, reference, value, elapsed, generation)

@@ -186,13 +186,12 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         # While paused, read-ahead waits until the position settles: during a scrub it would only take the CPU
         # from the frames the user is asking for.
         ahead = self._ahead(index) if self.state.playing else []
-        batch = self._ahead_batch()
         cached = self.decoder.cached(index)
         if cached is not None:
             self._display(cached)
-            self.decoder.read_ahead(ahead, batch)
+            self.decoder.read_ahead(ahead)
         else:
-            self.decoder.request(index, ahead, batch)
+            self.decoder.request(index, ahead)
         if not self.state.playing:
             self._settle_timer.start()
 

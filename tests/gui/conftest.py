@@ -49,7 +49,6 @@ class SlowSource(ArraySource):
         super().__init__(frames, fps)
         self.delay = delay
         self.decoded: list[int] = []
-        self.calls = 0  # of frames()
         self._lock = threading.Lock()
 
     def frame(self, index: int) -> np.ndarray:
@@ -57,14 +56,6 @@ class SlowSource(ArraySource):
         with self._lock:
             self.decoded.append(index)
         return self.frames_array[index].copy()
-
-    def frames(self, start: int, stop: int) -> np.ndarray:
-        """A run of frames in one call (the decoder batches read-ahead this way), at the same cost per frame."""
-        time.sleep(self.delay * (stop - start))
-        with self._lock:
-            self.decoded.extend(range(start, stop))
-            self.calls += 1
-        return self.frames_array[start:stop].copy()
 
 
 def grab(widget) -> np.ndarray:

@@ -231,7 +231,6 @@ def test_a_slow_source_buffers_then_plays_every_frame_in_order(make_player, qtbo
     first = reports[: reports.index(None)]  # (a loaded machine may decode slower later and buffer again)
     assert first[0] == 0 and len(first) > 2 and first == sorted(set(first)) and first[-1] < 1  # rising, then plays
     assert reports[-1] is None and player.canvas.buffering is None
-    assert source.calls > 0  # the buffer was decoded a few frames a call
 
 
 def test_the_decode_rate_is_measured_and_shown(make_player, qtbot, kit):
@@ -291,13 +290,10 @@ def test_pause_and_a_new_source_end_buffering(make_player, clip, qtbot, kit):
 
 def test_a_frame_that_cannot_be_decoded_stops_buffered_playback(make_player, qtbot, kit):
     class Broken(kit.SlowSource):
-        def frames(self, start, stop):
-            if start <= 20 < stop:
-                raise RuntimeError("bad frame")
-            return super().frames(start, stop)
-
         def frame(self, index):
-            return self.frames(index, index + 1)[0]
+            if index == 20:
+                raise RuntimeError("bad frame")
+            return super().frame(index)
 
     player = make_player(Broken(kit.synthetic_clip(48), fps=50, delay=0.02))
     wait_shown(qtbot, player, 0)
