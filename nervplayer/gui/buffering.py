@@ -161,6 +161,8 @@ class BufferedPlayback:
         # The need shrinks or grows with the measured rate; the bar shown only moves forwards.
         progress = max(self.buffer_progress or 0.0, ready / need)
         detail = rate_text(rate, s.fps * s.speed) + f" · ready in about {(need - ready) / rate:.0f} s"
+        if need < frames_to_buffer(remaining, rate, s.fps * s.speed, remaining):  # the cache bounds the buffer
+            detail += f" · the cache holds {len(order)} frames ahead (Preferences)"
         self.canvas.set_buffering(progress, detail)
         self.update_labels()
         if progress != self.buffer_progress:

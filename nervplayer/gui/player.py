@@ -7,7 +7,7 @@ A source that decodes slower than it plays (the decoder's measured rate against 
 CPU) is buffered as a streaming player does: the clock stops, the decoder fills the cache ahead of the position
 (:mod:`~nervplayer.gui.buffering` says how far) while the canvas shows the progress, then every frame plays in
 order and decoding runs on ahead. A source that keeps up, a live fit (it changes every step, there is nothing to
-buffer) and a cache too small for two frames play as before: on the wall clock, skipping frames the decoder has
+buffer) and a cache of fewer than three frames play as before: on the wall clock, skipping frames the decoder has
 not delivered rather than drifting behind.
 """
 

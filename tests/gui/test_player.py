@@ -295,7 +295,7 @@ def test_a_frame_that_cannot_be_decoded_stops_buffered_playback(make_player, qtb
                 raise RuntimeError("bad frame")
             return super().frame(index)
 
-    player = make_player(Broken(kit.synthetic_clip(48), fps=50, delay=0.02))
+    player = make_player(Broken(kit.synthetic_clip(48), fps=50, delay=0.03))
     wait_shown(qtbot, player, 0)
     with qtbot.waitSignal(player.decode_failed, timeout=5000) as failed:
         player.toggle_play()
@@ -310,14 +310,16 @@ def test_a_clip_longer_than_the_cache_buffers_a_window_at_a_time(make_player, qt
     player = make_player(source, cache_mb=1)
     wait_shown(qtbot, player, 0)
     shown, reports = play_recording(player)
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    assert "the cache holds 83 frames ahead" in player.canvas.buffering[1]
     qtbot.waitUntil(lambda: not player.state.playing, timeout=30000)
     assert shown == list(range(1, 200))
     assert reports.count(None) >= 2  # buffered, played the window, buffered again
     assert player.decoder.cache.nbytes <= 1 << 20
 
 
-def test_a_cache_too_small_for_two_frames_plays_without_buffering(make_player, qtbot, kit):
-    big = kit.synthetic_clip(8, 512, 512)  # 768 KiB per frame, 1 MiB of cache
+def test_a_cache_too_small_to_buffer_plays_as_before(make_player, qtbot, kit):
+    big = kit.synthetic_clip(8, 512, 512)  # 768 KiB per frame, 1 MiB of cache: no room to buffer
     player = make_player(kit.SlowSource(big, fps=100, delay=0.02), cache_mb=1)
     wait_shown(qtbot, player, 0)
     _, reports = play_recording(player)
