@@ -163,10 +163,10 @@ class BufferedPlayback:
         detail = rate_text(rate, s.fps * s.speed) + f" · ready in about {(need - ready) / rate:.0f} s"
         if need < frames_to_buffer(remaining, rate, s.fps * s.speed, remaining):  # the cache bounds the buffer
             detail += f" · the cache holds {len(order)} frames ahead (Preferences)"
+        changed, self.buffer_progress = progress != self.buffer_progress, progress
         self.canvas.set_buffering(progress, detail)
         self.update_labels()
-        if progress != self.buffer_progress:
-            self.buffer_progress = progress
+        if changed:
             self.buffering.emit(progress)
 
     def _play_on(self) -> None:

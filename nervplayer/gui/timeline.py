@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from .state import PlaybackState
@@ -140,9 +140,14 @@ class Timeline(QWidget):
         p.drawRoundedRect(track, 4, 4)
         cell = w / self.state.num_frames
         if self.loaded is not None and len(self.loaded) == self.state.num_frames:
+            rounded = QPainterPath()
+            rounded.addRoundedRect(track, 4, 4)
+            p.save()
+            p.setClipPath(rounded)
             p.setBrush(QColor(112, 116, 128))
             for first, last in _runs(self.loaded):
                 p.drawRect(QRectF(_MARGIN + first * cell, 4, (last - first) * cell, _TRACK_H))
+            p.restore()
         played = QRectF(_MARGIN, 4, (self.state.frame + 0.5) * cell, _TRACK_H)
         p.setBrush(QColor(66, 133, 244))
         p.drawRoundedRect(played, 4, 4)

@@ -239,6 +239,8 @@ def test_the_decode_rate_is_measured_and_shown(make_player, qtbot, kit):
     wait_shown(qtbot, player, 0)
     play_recording(player)
     qtbot.waitUntil(lambda: player.buffer_progress is not None and player.buffer_progress > 0, timeout=5000)
+    percent = f"Buffering {player.buffer_progress * 100:.0f} %"
+    assert percent in player.transport.info_label.text() and player.canvas.buffering[0] == player.buffer_progress
     rate = player.decode_rate()
     assert 2 < rate <= 25.5  # a 40 ms decode: at most 25 fps, less on a loaded machine
     shown = re.search(r"decode ([\d.]+) fps · plays at 50 fps", player.transport.info_label.text())
