@@ -249,6 +249,18 @@ def test_the_decode_rate_is_measured_and_shown(make_player, qtbot, kit):
     assert any(line.startswith("rate ") and "buffering" in line for line in player.canvas.stats_lines)
 
 
+def test_the_decode_rate_starts_again_with_the_source(make_player, qtbot, kit):
+    player = make_player(kit.SlowSource(kit.synthetic_clip(8), delay=0.02))
+    wait_shown(qtbot, player, 0)
+    assert 0 < player.decode_rate() <= 51
+    player.set_source(None)  # nothing to decode: nothing measured
+    assert player.decode_rate() is None
+    player.set_source(kit.SlowSource(kit.synthetic_clip(8), delay=0.0))
+    wait_shown(qtbot, player, 0)
+    player.decoder.invalidate()
+    assert player.decode_rate() is None
+
+
 def test_a_fast_source_plays_without_buffering(make_player, clip, qtbot):
     player = make_player(ArraySource(clip, fps=25))
     wait_shown(qtbot, player, 0)
