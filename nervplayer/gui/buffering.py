@@ -151,7 +151,8 @@ class BufferedPlayback:
             self._play_on()
             return
         lo, hi = s.range()
-        remaining = hi - lo if s.looping else max((hi if s.frame <= hi else s.last_frame) - s.frame, 0)
+        past_b = s.frame > hi  # a seek past B plays on to the end of the clip
+        remaining = s.last_frame - s.frame if past_b else hi - lo if s.looping else hi - s.frame
         order = self._ahead(s.frame)
         need = frames_to_buffer(remaining, rate, s.fps * s.speed, len(order))
         ready = ready_run(order, self.decoder.is_cached)

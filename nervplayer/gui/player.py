@@ -168,6 +168,8 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         else:
             count = min(self.read_ahead, self._cache_frames() // 2)
         lo, hi = s.range() if s.looping and s.playing else (0, s.last_frame)
+        if index > hi:  # a seek past B plays on to the end of the clip
+            hi = s.last_frame
         if s.looping and s.playing:
             count = min(count, hi - lo)  # each frame of the loop once
         out, i = [], index

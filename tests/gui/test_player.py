@@ -302,6 +302,21 @@ def test_pause_and_a_new_source_end_buffering(make_player, clip, qtbot, kit):
     assert not player.buffers()
 
 
+def test_a_buffered_ab_loop_plays_on_after_a_seek_past_b(make_player, qtbot, kit):
+    player = make_player(kit.SlowSource(kit.synthetic_clip(24), fps=50, delay=0.04))
+    player.state.frame = 4
+    player.cycle_ab_loop()
+    player.state.frame = 8
+    player.cycle_ab_loop()
+    wait_shown(qtbot, player, 8)
+    shown, _ = play_recording(player)
+    player.state.frame = 16  # past B: on to the end, then the loop
+    qtbot.waitUntil(lambda: len(shown) > 20, timeout=20000)
+    player.toggle_play()
+    start = shown.index(16)
+    assert shown[start : start + 13] == [16, 17, 18, 19, 20, 21, 22, 23, 4, 5, 6, 7, 8]
+
+
 def test_a_frame_that_cannot_be_decoded_stops_buffered_playback(make_player, qtbot, kit):
     class Broken(kit.SlowSource):
         def frame(self, index):
