@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Hashable, Protocol
+from typing import Hashable, Iterator, Protocol
 
 
 class Sized(Protocol):
@@ -34,6 +34,11 @@ class FrameCache:
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._items
+
+    def __iter__(self) -> Iterator[Hashable]:
+        """The keys as they are now, least recently used first."""
+        with self._lock:
+            return iter(list(self._items))
 
     def put(self, key: Hashable, item: Sized, evict: bool = True) -> bool:
         """Store ``item``; with ``evict=False`` only if it fits without dropping anything. Returns whether stored."""

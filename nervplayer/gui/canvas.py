@@ -1,5 +1,5 @@
 """The video canvas: one decoded frame (and its ground truth) drawn with zoom and pan in a compare mode, plus
-the on-screen display (transient messages, the stats box, the key help)."""
+the on-screen display (transient messages, the stats box, buffering progress, the key help)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
 from .compare import difference, error_range, lut
@@ -50,6 +50,7 @@ class Canvas(QWidget):
         self.recon_label = "reconstruction"
         self.placeholder = "Drop a video or a .nerv file here"
         self.stats_lines: list[str] | None = None
+        self.buffering: tuple[float, str] | None = None  # progress in [0, 1] and a line under it
         self.paint_ms = 0.0
         self._osd = ""
         self._osd_timer = QTimer(self, singleShot=True, interval=1600, timeout=self._clear_osd)
@@ -87,6 +88,11 @@ class Canvas(QWidget):
 
     def set_stats(self, lines: list[str] | None) -> None:
         self.stats_lines = lines
+        self.update()
+
+    def set_buffering(self, progress: float | None, detail: str = "") -> None:
+        """Show buffering progress over the frame (None hides it)."""
+        self.buffering = None if progress is None else (progress, detail)
         self.update()
 
     def _compare_changed(self) -> None:
@@ -227,6 +233,7 @@ class Canvas(QWidget):
             self._draw(p, self.rect(), truth.image if held else self._recon.image)
             self._tag(p, self.rect(), "ground truth" if held else f"{self.recon_label} · hold X for the ground truth")
         self._paint_stats(p)
+        self._paint_buffering(p)
         self._paint_osd(p)
 
     def _difference(self) -> _Picture:
@@ -319,6 +326,38 @@ class Canvas(QWidget):
         p.setPen(QColor(230, 230, 230))
         for i, line in enumerate(self.stats_lines):
             p.drawText(22, 19 + fm.ascent() + i * fm.lineSpacing(), line)
+        p.restore()
+
+    def _paint_buffering(self, p: QPainter) -> None:
+        """A streaming player's buffering card: the percentage, a bar and the decode rate, centred on the frame."""
+        if self.buffering is None:
+            return
+        progress, detail = self.buffering
+        p.save()
+        small = p.fontMetrics()
+        big = QFont(p.font())
+        big.setPointSizeF(big.pointSizeF() * 1.5)
+        big.setBold(True)
+        title = f"Buffering {progress * 100:.0f} %"
+        w = max(QFontMetrics(big).horizontalAdvance(title), small.horizontalAdvance(detail)) + 48
+        h = QFontMetrics(big).height() + small.height() + 44
+        card = QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 185))
+        p.drawRoundedRect(card, 8, 8)
+        p.setFont(big)
+        p.setPen(QColor(255, 255, 255))
+        top = card.top() + 12
+        p.drawText(QRectF(card.left(), top, w, QFontMetrics(big).height()), Qt.AlignmentFlag.AlignCenter, title)
+        bar = QRectF(card.left() + 24, top + QFontMetrics(big).height() + 8, w - 48, 5)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(255, 255, 255, 60))
+        p.drawRoundedRect(bar, 2.5, 2.5)
+        p.setBrush(QColor(66, 133, 244))
+        p.drawRoundedRect(QRectF(bar.left(), bar.top(), bar.width() * min(progress, 1.0), bar.height()), 2.5, 2.5)
+        p.setFont(self.font())
+        p.setPen(QColor(200, 204, 212))
+        p.drawText(QRectF(card.left(), bar.bottom() + 8, w, small.height()), Qt.AlignmentFlag.AlignCenter, detail)
         p.restore()
 
     def _paint_osd(self, p: QPainter) -> None:

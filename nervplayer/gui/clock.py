@@ -1,5 +1,6 @@
 """The playback clock: which frame should be on screen now. Frames come from wall-clock time, never from
-counting displayed frames, so a slow decoder makes playback drop frames instead of drifting behind."""
+counting displayed frames, so a source that is late makes playback drop frames instead of drifting behind (the
+player restarts the clock after buffering a slow source, see :mod:`~nervplayer.gui.buffering`)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,14 @@ is spent reading ahead and then measuring per-frame PSNR against the ground trut
 Priorities, highest first: the one frame the user asked for last (older requests are forgotten), the read-ahead
 list that came with it, and the background PSNR scan. A source swap or :meth:`FrameDecoder.invalidate` (the live
 model changed) bumps a generation number; anything decoded for an older generation is thrown away.
+
+The thread also measures its decode rate (frames per second over the last few decodes of the current
+generation), which tells the player whether the source plays in real time or must be buffered.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from .cache import FrameCache
 from .compare import psnr
 
 MB = 1 << 20
+RATE_WINDOW = 8  # decodes the measured rate averages over
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Decoded:
 class FrameDecoder(QThread):
     ready = Signal(object)  # Decoded, for an explicit request
     psnr_measured = Signal(int, int, float)  # generation, frame index, dB
+    stored = Signal(int, int)  # generation, frame index: a read-ahead frame is now in the cache
     failed = Signal(int, object)  # frame index, the exception
 
     def __init__(self, cache_mb: int = 512, parent=None) -> None:
@@ -54,6 +60,7 @@ class FrameDecoder(QThread):
         self._ahead: list[int] = []
         self._scan_next: int | None = None  # next frame of the background PSNR scan, None when off or done
         self._stopping = False
+        self._seconds: collections.deque[float] = collections.deque(maxlen=RATE_WINDOW)  # per decoded frame
 
     # --- called from the GUI thread -------------------------------------------------------------------------
     def set_sources(
@@ -73,6 +80,7 @@ class FrameDecoder(QThread):
     def _bump(self) -> None:
         self._generation += 1
         self._wanted, self._ahead = None, []
+        self._seconds.clear()
         self.cache.clear()
         self._cond.notify()
 
@@ -83,6 +91,21 @@ class FrameDecoder(QThread):
     def cached(self, index: int) -> Decoded | None:
         item = self.cache.get((self._generation, index))
         return item  # type: ignore[return-value]
+
+    def is_cached(self, index: int) -> bool:
+        """Whether ``index`` is in the cache, without counting a hit or marking it used."""
+        return (self._generation, index) in self.cache
+
+    def cached_indices(self) -> list[int]:
+        """The frames of the current generation in the cache."""
+        generation = self._generation
+        return [key[1] for key in self.cache if key[0] == generation]
+
+    def decode_fps(self) -> float | None:
+        """Frames per second over the last decodes of the current source (None before the first one)."""
+        with self._cond:
+            seconds = sum(self._seconds)
+            return len(self._seconds) / max(seconds, 1e-6) if self._seconds else None
 
     def request(self, index: int, ahead: Sequence[int] = ()) -> None:
         """Decode ``index`` next (replacing any request not yet started), then ``ahead`` while idle."""
@@ -119,23 +142,28 @@ class FrameDecoder(QThread):
                 self.ready.emit(cached)
                 continue
             try:
+                started = time.perf_counter()
                 decoded = self._decode(source, truth, index, generation)
+                elapsed = time.perf_counter() - started
             except Exception as e:  # a failing decoder is reported, never fatal
                 with self._cond:
                     if kind != "wanted":
                         self._ahead, self._scan_next = [], None
-                if kind == "wanted":
+                if kind != "scan":  # a frame read ahead is one playback will want: say so now
                     self.failed.emit(index, e)
                 continue
             with self._cond:
                 if generation != self._generation:
                     continue
+                self._seconds.append(elapsed)
             # The background scan only fills free room: it must not evict frames the user has looked at.
             self.cache.put((generation, index), decoded, evict=kind != "scan")
             if decoded.psnr is not None:
                 self.psnr_measured.emit(generation, index, decoded.psnr)
             if kind == "wanted":
                 self.ready.emit(decoded)
+            elif kind == "ahead":
+                self.stored.emit(generation, index)
 
     def _next_job(self) -> tuple[str, int] | None:
         if self._source is None:
@@ -145,7 +173,8 @@ class FrameDecoder(QThread):
             return "wanted", index
         while self._ahead:
             index = self._ahead.pop(0)
-            if (self._generation, index) not in self.cache:
+            # A frame already there is marked used, so that filling the rest of the list does not evict it.
+            if self.cache.get((self._generation, index)) is None:
                 return "ahead", index
         while self._scan_next is not None:
             index = self._scan_next

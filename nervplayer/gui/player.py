@@ -1,8 +1,14 @@
 """The playback widget: canvas, timeline and transport bar over a frame decoder, driven by the player state.
 
 Frames are only ever asked for by index. A cached frame is shown at once; any other goes to the decode thread
-(the latest request wins). Playback follows a wall clock and reads ahead in the play direction, so a decoder that
-is slower than real time makes it skip frames rather than fall behind.
+(the latest request wins). Playback follows a wall clock and reads ahead in the play direction.
+
+A source that decodes slower than it plays (the decoder's measured rate against fps × speed; a heavy model on a
+CPU) is buffered as a streaming player does: the clock stops, the decoder fills the cache ahead of the position
+(:mod:`~nervplayer.gui.buffering` says how far) while the canvas shows the progress, then every frame plays in
+order and decoding runs on ahead. A source that keeps up, a live fit (it changes every step, there is nothing to
+buffer) and a cache of fewer than three frames play as before: on the wall clock, skipping frames the decoder has
+not delivered rather than drifting behind.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QStandardPaths, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..video.source import FrameSource
+from ..video.source import FrameSource, LiveSource
 from .actions import create_actions, hold_keys
+from .buffering import BufferedPlayback
 from .canvas import Canvas
 from .clock import PlaybackClock
 from .decoder import MB, Decoded, FrameDecoder
@@ -30,9 +37,10 @@ PAUSED_READ_AHEAD = 4
 SETTLE_MS = 150  # a paused position unchanged this long is worth reading ahead from
 
 
-class PlayerWidget(PlayerCommands, QWidget):
+class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
     frame_shown = Signal(int)  # a newly decoded frame is on the canvas
     decode_failed = Signal(int, object)  # frame index, exception
+    buffering = Signal(object)  # progress in [0, 1] while playback waits for frames; None when it plays on
 
     def __init__(self, cache_mb: int = 512, read_ahead: int = 16, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,11 +59,14 @@ class PlayerWidget(PlayerCommands, QWidget):
         self._shown_at: collections.deque[float] = collections.deque(maxlen=240)
         self._last_shown: int | None = None
         self.dropped = 0
+        self.buffer_progress: float | None = None  # while buffering
+        self._bufferable = False
 
         self.decoder = FrameDecoder(cache_mb, self)
         self.decoder.ready.connect(self._on_ready)
-        self.decoder.failed.connect(self.decode_failed)
+        self.decoder.failed.connect(self._on_failed)
         self.decoder.psnr_measured.connect(self._on_psnr)
+        self.decoder.stored.connect(self._on_stored)
         self.decoder.start()
         QCoreApplication.instance().aboutToQuit.connect(self.shutdown)
 
@@ -103,7 +114,10 @@ class PlayerWidget(PlayerCommands, QWidget):
         scan_psnr: bool = True,
     ) -> None:
         """Play ``source``, compared against ``truth``; ``scan_psnr`` measures every frame's PSNR when idle."""
+        self._stop_buffering()
         self.source, self.truth, self.name = source, truth, name
+        self._bufferable = source is not None and not isinstance(source, LiveSource)
+        self.timeline.set_loaded(None)
         self.canvas.recon_label = label
         self.canvas.set_frame(None)
         self._last_shown = None
@@ -147,10 +161,17 @@ class PlayerWidget(PlayerCommands, QWidget):
         s = self.state
         if self.source is None:
             return []
-        count = self.read_ahead if s.playing else PAUSED_READ_AHEAD
-        frame_bytes = self.source.size[0] * self.source.size[1] * 3 * (2 if self.truth is not None else 1)
-        count = min(count, self.decoder.cache.budget_bytes // max(frame_bytes, 1) // 2)
+        if not s.playing:
+            count = min(PAUSED_READ_AHEAD, self._cache_frames() // 2)
+        elif self.buffers():
+            count = self._buffer_room()
+        else:
+            count = min(self.read_ahead, self._cache_frames() // 2)
         lo, hi = s.range() if s.looping and s.playing else (0, s.last_frame)
+        if index > hi:  # a seek past B plays on to the end of the clip
+            hi = s.last_frame
+        if s.looping and s.playing:
+            count = min(count, hi - lo)  # each frame of the loop once
         out, i = [], index
         for _ in range(count):
             i += self._direction
@@ -195,6 +216,7 @@ class PlayerWidget(PlayerCommands, QWidget):
         self._last_shown = decoded.index
         self.canvas.set_frame(decoded)
         self.update_labels()
+        self._show_loaded()
         self.frame_shown.emit(decoded.index)
 
     def _on_frame_changed(self, index: int) -> None:
@@ -202,6 +224,8 @@ class PlayerWidget(PlayerCommands, QWidget):
             self.clock.start(index, self.state.fps, self.state.speed)  # a seek while playing
         self.update_labels()
         self._show_or_request(index)
+        if self.buffer_progress is not None:  # a seek while buffering: buffer from there
+            self._start_buffering()
 
     def _scrub(self, index: int) -> None:
         if index != self.state.frame:
@@ -219,9 +243,12 @@ class PlayerWidget(PlayerCommands, QWidget):
             self._schedule()
         else:
             self._timer.stop()
+            self._stop_buffering()
 
     def _on_speed_changed(self, speed: float) -> None:
-        if self.state.playing:
+        if self.buffer_progress is not None:
+            self._update_buffering()
+        elif self.state.playing:
             self.clock.start(self.state.frame, self.state.fps, speed)
             self._schedule()
         self.update_labels()
@@ -232,7 +259,10 @@ class PlayerWidget(PlayerCommands, QWidget):
 
     def _tick(self) -> None:
         s = self.state
-        if not s.playing:
+        if not s.playing or self.buffer_progress is not None:
+            return
+        if self.buffers():
+            self._tick_in_order()
             return
         target = self.clock.target()
         lo, hi = s.range()

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def stats_lines(player: PlayerWidget) -> list[str]:
-    """Position, decode and paint times, shown vs target frame rate, cache use and PSNR of the shown frame."""
+    """Position, decode and paint times, shown vs target frame rate, the measured decode rate, cache use and
+    PSNR of the shown frame."""
     s, frame = player.state, player.canvas.frame
     lines = [f"frame   {s.frame} / {s.last_frame}   {timecode(s.frame, s.fps)}"]
     if frame is not None:
@@ -22,6 +23,10 @@ def stats_lines(player: PlayerWidget) -> list[str]:
     target = s.fps * s.speed
     shown = f"{player.display_fps():5.1f}" if s.playing else "  -  "
     lines.append(f"fps     {shown} shown / {target:.2f} target   dropped {player.dropped}")
+    rate = player.decode_rate()
+    if rate is not None:
+        state = "buffering" if player.buffer_progress is not None else "buffered" if player.buffers() else "keeps up"
+        lines.append(f"rate    {rate:5.1f} fps decoded ({state})")
     cache = player.decoder.cache
     lines.append(f"cache   {len(cache)} frames   {cache.nbytes / MB:.0f} / {cache.budget_bytes / MB:.0f} MB")
     value = player.current_psnr()

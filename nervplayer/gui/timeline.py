@@ -1,5 +1,6 @@
-"""The timeline: one cell per frame (so every position is an exact index), the A–B loop, and under it the
-per-frame PSNR strip (worst frame per pixel column, taller and greener is better)."""
+"""The timeline: one cell per frame (so every position is an exact index), the A–B loop, the frames decoded
+ahead (a streaming player's loaded bar, while a slow source buffers) and under it the per-frame PSNR strip (worst
+frame per pixel column, taller and greener is better)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from .state import PlaybackState
@@ -36,6 +37,7 @@ class Timeline(QWidget):
         self.state = state
         self.psnr = np.full(state.num_frames, np.nan)
         self._strip: tuple[tuple, QImage, np.ndarray] | None = None
+        self.loaded: np.ndarray | None = None  # bool per frame: decoded and ready to play
         for event in (state.frame_changed, state.loop_changed):
             event.connect(lambda *_: self.update())
         state.clip_changed.connect(self._clip_changed)
@@ -60,6 +62,20 @@ class Timeline(QWidget):
         if 0 <= index < len(self.psnr) and self.psnr[index] != value:
             self.psnr[index] = value
             self._strip = None
+            self.update()
+
+    def set_loaded(self, indices: list[int] | None) -> None:
+        """Mark the frames ready to play (None hides the loaded bar)."""
+        if indices is None:
+            if self.loaded is not None:
+                self.loaded = None
+                self.update()
+            return
+        loaded = np.zeros(self.state.num_frames, dtype=bool)
+        kept = [i for i in indices if 0 <= i < len(loaded)]
+        loaded[kept] = True
+        if self.loaded is None or not np.array_equal(loaded, self.loaded):
+            self.loaded = loaded
             self.update()
 
     def worst_frame(self) -> int | None:
@@ -123,6 +139,15 @@ class Timeline(QWidget):
         p.setBrush(QColor(48, 50, 56))
         p.drawRoundedRect(track, 4, 4)
         cell = w / self.state.num_frames
+        if self.loaded is not None and len(self.loaded) == self.state.num_frames:
+            rounded = QPainterPath()
+            rounded.addRoundedRect(track, 4, 4)
+            p.save()
+            p.setClipPath(rounded)
+            p.setBrush(QColor(112, 116, 128))
+            for first, last in _runs(self.loaded):
+                p.drawRect(QRectF(_MARGIN + first * cell, 4, (last - first) * cell, _TRACK_H))
+            p.restore()
         played = QRectF(_MARGIN, 4, (self.state.frame + 0.5) * cell, _TRACK_H)
         p.setBrush(QColor(66, 133, 244))
         p.drawRoundedRect(played, 4, 4)
@@ -145,3 +170,9 @@ class Timeline(QWidget):
         p.setBrush(QColor(255, 255, 255))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawEllipse(QRectF(x - 7, 4 + _TRACK_H / 2 - 7, 14, 14))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[first, stop)`` of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QToolButton, QWidget
 
+from .buffering import rate_text
 from .icons import icon
 from .state import CompareMode
 from .timecode import timecode
@@ -92,6 +93,11 @@ class TransportBar(QWidget):
         self.count_label.setText(f"/ {s.last_frame}")
         self.time_label.setText(f"{timecode(s.frame, s.fps)} / {timecode(s.num_frames, s.fps)}")
         parts = []
+        if player.buffer_progress is not None:
+            parts.append(f"Buffering {player.buffer_progress * 100:.0f} %")
+        rate = player.decode_rate()
+        if rate is not None and player.buffers():
+            parts.append(rate_text(rate, s.fps * s.speed))
         if s.speed != 1.0:
             parts.append(f"{s.speed:.2f}×")
         if s.has_ab:

@@ -1,13 +1,15 @@
 """The playback widget on synthetic clips: exact frames, keys, compare modes, decoding off the GUI thread."""
 
+import re
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.gui.state import CompareMode
-from nervplayer.video.source import ArraySource
+from nervplayer.video.source import ArraySource, LiveSource
 
 
 def wait_shown(qtbot, player, index, timeout=3000):
@@ -174,10 +176,25 @@ def test_cache_stays_within_its_budget(make_player, qtbot, kit):
     assert len(player.decoder.cache) >= 3
 
 
-def test_playback_drops_frames_rather_than_drift(make_player, clip, qtbot, kit):
-    source = kit.SlowSource(np.repeat(clip, 8, axis=0), fps=100, delay=0.03)  # 33 fps decoder, 100 fps clip
+class _SlowFit:
+    """A stand-in for a running fit: ``LiveSource`` decodes through it, slowly."""
+
+    def __init__(self, frames: np.ndarray, delay: float) -> None:
+        self.frames, self.delay = frames, delay
+        self.num_frames = len(frames)
+        self.store = SimpleNamespace(height=frames.shape[1], width=frames.shape[2])
+
+    def decode(self, indices):
+        time.sleep(self.delay)
+        return self.frames[indices]
+
+
+def test_a_live_fit_drops_frames_rather_than_buffer(make_player, clip, qtbot):
+    source = LiveSource(_SlowFit(np.repeat(clip, 8, axis=0), delay=0.03), fps=100)  # 33 fps decoder, 100 fps clip
     player = make_player(source)
     wait_shown(qtbot, player, 0)
+    reports = []
+    player.buffering.connect(reports.append)
     start = time.perf_counter()
     player.toggle_play()
     qtbot.wait(600)
@@ -187,6 +204,156 @@ def test_playback_drops_frames_rather_than_drift(make_player, clip, qtbot, kit):
     # allows a decode in flight and a loaded machine's scheduling delays.
     assert abs(shown - elapsed * 100) < 25
     assert player.dropped > 20
+    assert not reports and not player.buffers()
+
+
+def play_recording(player):
+    """Start playback; returns the frames shown and the buffering reports, as they come."""
+    shown, reports = [], []
+    player.frame_shown.connect(shown.append)
+    player.buffering.connect(reports.append)
+    player.toggle_play()
+    return shown, reports
+
+
+def test_a_slow_source_buffers_then_plays_every_frame_in_order(make_player, qtbot, kit):
+    frames = kit.synthetic_clip(48)
+    source = kit.SlowSource(frames, fps=50, delay=0.04)  # decodes at 25 fps or less, plays at 50
+    player = make_player(source)
+    wait_shown(qtbot, player, 0)
+    shown, reports = play_recording(player)
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    assert "Buffering" in player.transport.info_label.text()
+    assert player.canvas.buffering is not None and "plays at 50 fps" in player.canvas.buffering[1]
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=20000)
+    assert shown == list(range(1, 48))  # every frame, in order
+    assert player.dropped == 0
+    first = reports[: reports.index(None)]  # (a loaded machine may decode slower later and buffer again)
+    assert first[0] == 0 and len(first) > 2 and first == sorted(set(first)) and first[-1] < 1  # rising, then plays
+    assert reports[-1] is None and player.canvas.buffering is None
+
+
+def test_the_decode_rate_is_measured_and_shown(make_player, qtbot, kit):
+    source = kit.SlowSource(kit.synthetic_clip(48), fps=50, delay=0.04)
+    player = make_player(source)
+    wait_shown(qtbot, player, 0)
+    play_recording(player)
+    qtbot.waitUntil(lambda: player.buffer_progress is not None and player.buffer_progress > 0, timeout=5000)
+    percent = f"Buffering {player.buffer_progress * 100:.0f} %"
+    assert percent in player.transport.info_label.text() and player.canvas.buffering[0] == player.buffer_progress
+    rate = player.decode_rate()
+    assert 2 < rate <= 25.5  # a 40 ms decode: at most 25 fps, less on a loaded machine
+    shown = re.search(r"decode ([\d.]+) fps · plays at 50 fps", player.transport.info_label.text())
+    assert shown and 2 < float(shown.group(1)) <= 25.5
+    player.toggle_stats()
+    assert any(line.startswith("rate ") and "buffering" in line for line in player.canvas.stats_lines)
+
+
+def test_the_decode_rate_starts_again_with_the_source(make_player, qtbot, kit):
+    player = make_player(kit.SlowSource(kit.synthetic_clip(8), delay=0.02))
+    wait_shown(qtbot, player, 0)
+    assert 0 < player.decode_rate() <= 51
+    player.set_source(None)  # nothing to decode: nothing measured
+    assert player.decode_rate() is None
+    player.set_source(kit.SlowSource(kit.synthetic_clip(8), delay=0.0))
+    wait_shown(qtbot, player, 0)
+    player.decoder.invalidate()
+    assert player.decode_rate() is None
+
+
+def test_a_fast_source_plays_without_buffering(make_player, clip, qtbot):
+    player = make_player(ArraySource(clip, fps=25))
+    wait_shown(qtbot, player, 0)
+    shown, reports = play_recording(player)
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=5000)
+    assert not reports and not player.buffers() and player.timeline.loaded is None
+    assert shown[-1] == 15 and "decode" not in player.transport.info_label.text()
+
+
+def test_scrubbing_while_buffering_shows_the_asked_frame(make_player, qtbot, kit):
+    frames = kit.synthetic_clip(64)
+    source = kit.SlowSource(frames, fps=100, delay=0.05)
+    player = make_player(source)
+    wait_shown(qtbot, player, 0)
+    shown, _ = play_recording(player)
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    player._scrub(40)
+    wait_shown(qtbot, player, 40)
+    assert np.array_equal(player.canvas.frame.image, frames[40])  # (the buffering card covers the middle)
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=20000)
+    assert shown[shown.index(40) :] == list(range(40, 64))  # buffered from there, then every frame
+
+
+def test_pause_and_a_new_source_end_buffering(make_player, clip, qtbot, kit):
+    player = make_player(kit.SlowSource(kit.synthetic_clip(64), fps=100, delay=0.05))
+    wait_shown(qtbot, player, 0)
+    player.toggle_play()
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    with qtbot.waitSignal(player.buffering, timeout=1000) as ended:
+        player.toggle_play()
+    assert ended.args == [None] and player.canvas.buffering is None
+    assert "Buffering" not in player.transport.info_label.text()
+    player.toggle_play()
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    with qtbot.waitSignal(player.buffering, timeout=1000) as ended:
+        player.set_source(ArraySource(clip))
+    assert ended.args == [None] and player.timeline.loaded is None
+    wait_shown(qtbot, player, 0)
+    assert not player.buffers()
+
+
+def test_a_buffered_ab_loop_plays_on_after_a_seek_past_b(make_player, qtbot, kit):
+    player = make_player(kit.SlowSource(kit.synthetic_clip(24), fps=50, delay=0.04))
+    player.state.frame = 4
+    player.cycle_ab_loop()
+    player.state.frame = 8
+    player.cycle_ab_loop()
+    wait_shown(qtbot, player, 8)
+    shown, _ = play_recording(player)
+    player.state.frame = 16  # past B: on to the end, then the loop
+    qtbot.waitUntil(lambda: len(shown) > 20, timeout=20000)
+    player.toggle_play()
+    start = shown.index(16)
+    assert shown[start : start + 13] == [16, 17, 18, 19, 20, 21, 22, 23, 4, 5, 6, 7, 8]
+
+
+def test_a_frame_that_cannot_be_decoded_stops_buffered_playback(make_player, qtbot, kit):
+    class Broken(kit.SlowSource):
+        def frame(self, index):
+            if index == 20:
+                raise RuntimeError("bad frame")
+            return super().frame(index)
+
+    player = make_player(Broken(kit.synthetic_clip(48), fps=50, delay=0.03))
+    wait_shown(qtbot, player, 0)
+    with qtbot.waitSignal(player.decode_failed, timeout=5000) as failed:
+        player.toggle_play()
+    assert failed.args[0] == 20 and "bad frame" in str(failed.args[1])
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=5000)  # not buffering forever
+    assert player.buffer_progress is None and player.state.frame < 20
+
+
+def test_a_clip_longer_than_the_cache_buffers_a_window_at_a_time(make_player, qtbot, kit):
+    frames = kit.synthetic_clip(200)  # 12 KiB a frame: 1 MiB of cache holds 85
+    source = kit.SlowSource(frames, fps=100, delay=0.03)
+    player = make_player(source, cache_mb=1)
+    wait_shown(qtbot, player, 0)
+    shown, reports = play_recording(player)
+    qtbot.waitUntil(lambda: player.buffer_progress is not None, timeout=3000)
+    assert "the cache holds 83 frames ahead" in player.canvas.buffering[1]
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=30000)
+    assert shown == list(range(1, 200))
+    assert reports.count(None) >= 2  # buffered, played the window, buffered again
+    assert player.decoder.cache.nbytes <= 1 << 20
+
+
+def test_a_cache_too_small_to_buffer_plays_as_before(make_player, qtbot, kit):
+    big = kit.synthetic_clip(8, 512, 512)  # 768 KiB per frame, 1 MiB of cache: no room to buffer
+    player = make_player(kit.SlowSource(big, fps=100, delay=0.02), cache_mb=1)
+    wait_shown(qtbot, player, 0)
+    _, reports = play_recording(player)
+    qtbot.waitUntil(lambda: not player.state.playing, timeout=5000)
+    assert not reports and player.decode_rate() is not None and not player.buffers()
 
 
 def test_playback_at_the_source_rate_and_loop(make_player, clip, qtbot):
