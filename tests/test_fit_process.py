@@ -143,7 +143,8 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_killed_parent_leaves_no_child(tmp_path, shapes_clip):
+@pytest.mark.parametrize("end", ["kill -9", "exit"])
+def test_a_parent_that_dies_or_exits_leaves_no_child(tmp_path, shapes_clip, end):
     run = tmp_path / "run"
     script = textwrap.dedent(
         f"""
@@ -158,6 +159,8 @@ def test_a_killed_parent_leaves_no_child(tmp_path, shapes_clip):
                 if isinstance(event, Step):
                     print(process.process.pid, flush=True)
                     break
+            if {end!r} == "exit":
+                raise SystemExit(0)  # mid-fit: the exit handler cancels the child and waits for its checkpoint
             input()  # wait here until killed
         """
     )
@@ -171,8 +174,9 @@ def test_a_killed_parent_leaves_no_child(tmp_path, shapes_clip):
     try:
         child = int(parent.stdout.readline())
         assert not _gone(child)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=30)
+        if end == "kill -9":
+            parent.send_signal(signal.SIGKILL)
+        assert parent.wait(timeout=60) == (-signal.SIGKILL if end == "kill -9" else 0)
         deadline = time.monotonic() + 60
         while not _gone(child):
             assert time.monotonic() < deadline, "the fit's child process outlived its parent"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import threading
 import time
 import traceback
@@ -166,6 +167,7 @@ def run_child(
     """The child process's entry point: fit, streaming events and weights to ``events`` until done.
     ``plugin_options`` are the parent's (``plugins.options()``): the child loads the same plugins."""
     plugins.configure(**plugin_options)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(10)  # training yields the cores to the player (and to anything else the user runs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
+import multiprocessing.util  # registers its exit handler now: ours, registered later, runs first
 import threading
 import weakref
 from pathlib import Path
@@ -181,4 +182,4 @@ def stop_fit_processes(timeout: float = 10.0) -> None:
         process.stop(timeout)
 
 
-atexit.register(stop_fit_processes)  # runs before multiprocessing's own exit handler, which would just terminate
+atexit.register(stop_fit_processes)  # before multiprocessing's own exit handler, which would just terminate them
