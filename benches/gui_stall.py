@@ -19,15 +19,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
-from PySide6.QtWidgets import QApplication
 
-from nervplayer.gui import app
-from nervplayer.gui.main_window import MainWindow
-from nervplayer.gui.settings import Settings
-from nervplayer.sample import sample_video
+if TYPE_CHECKING:
+    from nervplayer.gui.main_window import MainWindow
+
+# Qt and the GUI are imported in the functions: the fit's child process (spawn) imports this script again as
+# its main module, and should not pay for them.
 
 INTERVAL_MS = 10
 HOG = "while True: pass"
@@ -35,6 +35,8 @@ HOG = "while True: pass"
 
 def wait_until(predicate, timeout: float) -> None:
     """Run the event loop until ``predicate()`` holds (or fail after ``timeout`` seconds)."""
+    from PySide6.QtCore import QEventLoop
+
     deadline = time.monotonic() + timeout
     loop = QEventLoop()
     while not predicate():
@@ -47,6 +49,8 @@ class Probe:
     """A 10 ms timer's lateness on the GUI thread, and the scrubs timed in between."""
 
     def __init__(self, window: MainWindow) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
         self.player = window.player
         self.late: list[float] = []
         self.scrubs: list[float] = []
@@ -74,6 +78,11 @@ class Probe:
 
 
 def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str, object]:
+    from PySide6.QtCore import QSettings
+
+    from nervplayer.gui import app
+    from nervplayer.gui.settings import Settings
+
     settings = Settings(QSettings(str(runs / f"settings-{mode}.ini"), QSettings.Format.IniFormat))
     window = app.open_window([video], settings)
     window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
@@ -129,6 +138,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--mode", choices=["child", "thread", "both"], default="both")
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
     args = p.parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from nervplayer.sample import sample_video
+
     video = args.video or sample_video()
     if video is None:
         print("no video given and the bundled sample is missing", file=sys.stderr)

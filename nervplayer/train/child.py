@@ -1,11 +1,12 @@
 """What runs inside a fit's child process (see :mod:`~nervplayer.train.remote` for the parent's side).
 
-The child builds the :class:`~nervplayer.train.Fitter`, sends a :class:`Description` first, then every event of
-``Fitter.run()`` in order, with a :class:`Weights` snapshot before each ``Evaluated``, ``Paused`` and ``Finished``
-and at most every :data:`SNAPSHOT_SECONDS` in between, so the parent decodes live frames with a model copy of its
-own. A second pipe carries ``pause``, ``resume`` and ``cancel``; its end of file means the parent is gone: the fit
-is cancelled (it keeps its checkpoint) and the child exits. Every message is plain pickled data (numpy, not torch
-tensors: those would travel as shared memory). An exception reaches the parent as a :class:`Failure`.
+The child builds the :class:`~nervplayer.train.Fitter`, sends a :class:`Description` first, then (at a lower
+priority: the training yields the cores to the player) every event of ``Fitter.run()`` in order, with a
+:class:`Weights` snapshot before each ``Evaluated``, ``Paused`` and ``Finished`` and at most every
+:data:`SNAPSHOT_SECONDS` in between, so the parent decodes live frames with a model copy of its own. A second pipe
+carries ``pause``, ``resume`` and ``cancel``; its end of file means the parent is gone: the fit is cancelled (it
+keeps its checkpoint) and the child exits. Every message is plain pickled data (numpy, not torch tensors: those
+would travel as shared memory). An exception reaches the parent as a :class:`Failure`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .config import FitConfig
 from .events import Evaluated, Finished, Paused
 from .fit import Fitter
 
+NICENESS = 10  # the training's priority below the player's (and below anything else the user runs)
 SNAPSHOT_SECONDS = 0.5  # how stale the parent's copy of the weights may get while training
 ORPHAN_GRACE_SECONDS = 30.0  # an orphaned child still running after this (a step or a decode that long) exits
 
@@ -168,9 +170,6 @@ def run_child(
     ``plugin_options`` are the parent's (``plugins.options()``): the child loads the same plugins."""
     plugins.configure(**plugin_options)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
-    if hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(10)  # training yields the cores to the player (and to anything else the user runs)
     control = _Control(control_end)
 
     def send(message: Any) -> None:
@@ -197,6 +196,9 @@ def run_child(
                 fitter.source,
             )
         )
+        if hasattr(os, "nice"):  # training (not the start-up the user waits for) yields the cores to the player
+            with contextlib.suppress(OSError):
+                os.nice(NICENESS)
         last = time.monotonic()
         for event in fitter.run():
             if isinstance(event, (Evaluated, Paused, Finished)) or time.monotonic() - last >= SNAPSHOT_SECONDS:
