@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import plugins
+from ..allocator import keep_freed_memory
 from ..device import Precision
 from ..errors import NervError
 from ..model.spec import ModelSpec
@@ -168,6 +169,7 @@ def run_child(
 ) -> None:
     """The child process's entry point: fit, streaming events and weights to ``events`` until done.
     ``plugin_options`` are the parent's (``plugins.options()``): the child loads the same plugins."""
+    keep_freed_memory()  # as the nervplayer command does for itself: a step's activations stay mapped
     plugins.configure(**plugin_options)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
     control = _Control(control_end)
