@@ -67,6 +67,18 @@ def test_events_arrive_in_order_and_the_parent_decodes_with_the_final_weights(tm
     assert np.array_equal(remote.store.get([0, 3]).numpy(), in_thread.store.get([0, 3]).numpy())
 
 
+def test_a_rate_aware_content_adaptive_fit_decodes_as_its_fitter_does(tmp_path, shapes_clip):
+    """QAT (the stored tensors decode quantized) on HNeRV (latents written into the model): the parent's copy
+    decodes bit for bit what the same fit in this process decodes."""
+    hnerv = config(shapes_clip, arch="hnerv", preset=None, budget=20_000, model={}, qat=True)
+    here = Fitter(hnerv, tmp_path / "here")
+    list(here.run())
+    process = FitProcess(hnerv, tmp_path / "child")
+    list(process)
+    assert process.fitter is not None
+    assert np.array_equal(process.fitter.decode(range(4)), here.decode(range(4)))
+
+
 def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_clip):
     run = tmp_path / "run"
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
