@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from nervplayer import plugins
-from nervplayer.errors import ConfigError
+from nervplayer.errors import ConfigError, NervError, PluginError
 from nervplayer.model.render import render
 from nervplayer.train import (
     Checkpointed,
@@ -112,8 +112,8 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
 
 
 def test_a_user_error_in_the_child_arrives_as_itself(tmp_path, shapes_clip):
-    with pytest.raises(ConfigError, match="outside the clip"):
-        list(FitProcess(config(shapes_clip, end=99), tmp_path / "run"))
+    with pytest.raises(PluginError, match="unknown loss 'nope'"):  # the plugins are checked in the child
+        list(FitProcess(config(shapes_clip, loss="nope"), tmp_path / "run"))
 
 
 def test_a_bug_in_the_child_arrives_with_its_type_and_traceback(tmp_path, shapes_clip, monkeypatch):
@@ -138,6 +138,17 @@ def test_a_bug_in_the_child_arrives_with_its_type_and_traceback(tmp_path, shapes
     error = caught.value
     assert (error.type_name, error.message) == ("RuntimeError", "the loss exploded")
     assert "boom.py" in error.details and str(error) == "RuntimeError: the loss exploded"
+
+
+def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path, shapes_clip):
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    remote = next(events)
+    with pytest.raises(NervError, match="ended unexpectedly"):
+        for event in events:
+            if isinstance(event, Step) and event.step == 2:
+                os.kill(remote.pid, signal.SIGKILL)  # e.g. the system's out-of-memory killer
+    assert process.process.exitcode == -signal.SIGKILL
 
 
 def test_errors_travel_as_their_kind():

@@ -161,14 +161,14 @@ def test_a_cancel_before_the_child_process_describes_its_fit_reaches_it(tmp_path
 
 
 def test_an_error_in_the_child_process_is_reported_as_itself(tmp_path, shapes_clip):
-    from nervplayer.errors import ConfigError
+    from nervplayer.errors import PluginError
 
     session = Session(run_inline, tmp_path / "runs")
     seen = record(session)
     session.open(str(shapes_clip))
-    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, end=99, model=TINY))
+    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, loss="nope", model=TINY))
     failed = [e for e in seen if e[0] == "failed"]
-    assert len(failed) == 1 and isinstance(failed[0][2], ConfigError) and "outside the clip" in str(failed[0][2])
+    assert len(failed) == 1 and isinstance(failed[0][2], PluginError) and "unknown loss" in str(failed[0][2])
     assert session.phase == "ready" and session.fitter is None
 
 

@@ -29,10 +29,11 @@ from ..errors import NervError
 from ..model import architectures
 from ..model.render import times, to_uint8
 from ..model.spec import ModelSpec
-from ..video import FrameStore, VideoInfo, build_store, iter_frames, probe
+from ..video import FrameStore, VideoInfo, build_store, iter_frames
 from .child import Description, Failure, Weights, run_child
 from .config import FitConfig
 from .events import Event, Finished
+from .fit import clip_frames
 
 _live: weakref.WeakSet[FitProcess] = weakref.WeakSet()
 
@@ -41,9 +42,9 @@ class RemoteFitter:
     """What the session and the player use of a :class:`~nervplayer.train.Fitter`, for a fit in a child process:
     its shape, device and precision, pause / resume / cancel, and ``decode`` / ``predict`` from a copy of the
     model that follows the child's weight snapshots. ``store`` holds the frames the fit trains on (the clip's
-    range at the fitted size, decoded here a second time), the ground truth for the player."""
+    range at the fitted size, decoded here too, while the child starts), the ground truth for the player."""
 
-    def __init__(self, description: Description, process: FitProcess, video: VideoInfo | None = None) -> None:
+    def __init__(self, description: Description, process: FitProcess, store: FrameStore) -> None:
         self._process = process
         self.pid = description.pid
         self.num_frames = description.num_frames
@@ -51,13 +52,7 @@ class RemoteFitter:
         self.precision: Precision = description.precision
         self.device = torch.device(description.device)
         self.source = description.source
-        path = description.source["path"]
-        info = video if video is not None and Path(video.path).resolve() == Path(path) else probe(path)
-        h, w = description.height, description.width
-        start, end = description.source["start"], description.source["end"]
-        self.store: FrameStore = build_store(
-            iter_frames(info, start, end, (h, w)), end - start, h, w, torch.device("cpu")
-        )
+        self.store = store
         self.model = architectures.build(self.spec).to(self.device).eval()
         self._lock = threading.Lock()  # a snapshot is never loaded halfway through a decode
         self._paused = False
@@ -109,7 +104,9 @@ class FitProcess:
         context = multiprocessing.get_context("spawn")
         self._events, child_events = context.Pipe(duplex=False)
         child_control, self._control = context.Pipe(duplex=False)
-        self._video = video
+        self._config = config
+        same_clip = video is not None and Path(video.path).resolve() == Path(config.video).resolve()
+        self._video = video if same_clip else None  # the opened clip's probe: probing again reads the whole file
         self._send_lock, self._stop_lock = threading.Lock(), threading.Lock()
         self.fitter: RemoteFitter | None = None
         self.process = context.Process(
@@ -134,6 +131,7 @@ class FitProcess:
 
     def __iter__(self) -> Iterator[RemoteFitter | Event]:
         try:
+            truth = ground_truth(self._config, self._video)  # while the child imports torch and builds the fit
             while True:
                 try:
                     message = self._events.recv()
@@ -143,7 +141,13 @@ class FitProcess:
                         f"the fit's process ended unexpectedly (exit code {self.process.exitcode})"
                     ) from None
                 if isinstance(message, Description):
-                    self.fitter = RemoteFitter(message, self, self._video)
+                    if (truth.num_frames, truth.height, truth.width) != (
+                        message.num_frames,
+                        message.height,
+                        message.width,
+                    ):
+                        raise NervError(f"{self._config.video} changed while the fit started; start it again")
+                    self.fitter = RemoteFitter(message, self, truth)
                     yield self.fitter
                 elif isinstance(message, Weights):
                     if self.fitter is not None:
@@ -171,6 +175,14 @@ class FitProcess:
         with self._send_lock:
             self._control.close()
         _live.discard(self)
+
+
+def ground_truth(config: FitConfig, video: VideoInfo | None = None) -> FrameStore:
+    """The frames a fit of ``config`` trains on (range, size), decoded into a store on the host, as the fit
+    decodes them; ``video`` is the clip's probe if the caller has it."""
+    info, end, frames = clip_frames(config, video)
+    h, w, count = frames.height, frames.width, frames.num_frames
+    return build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, torch.device("cpu"))
 
 
 def stop_fit_processes(timeout: float = 10.0) -> None:
