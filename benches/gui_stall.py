@@ -103,6 +103,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
         window.start_fit()
         wait_until(lambda: window.session.phase == "running", 600)
         running = time.perf_counter()
+        preparing_ms = max(probe.late, default=0.0) * 1000
         probe.late.clear()  # from the first training step: preparing the fit is measured apart
         probe.scrubs.clear()
         wait_until(lambda: window.session.phase == "finished", 3600)
@@ -119,6 +120,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
         "mode": mode,
         "load": "hog" if args.load else "none",
         "prepare s": f"{running - started:.1f}",
+        "prepare late max ms": f"{preparing_ms:.1f}",
         "fit s": f"{time.perf_counter() - running:.1f}",
         "ticks": len(late_ms),
         "late max ms": f"{late_ms.max():.1f}",
