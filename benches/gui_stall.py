@@ -1,5 +1,5 @@
 """How long the player's event loop stalls while a fit trains: in a child process (the default) or in a thread of
-the GUI's own process (``Session(fit_in_process=False)``), optionally with a CPU hog on every core.
+the GUI's own process (``Session(fit_in_child=False)``), optionally with a CPU hog on every core.
 
 Opens the window (offscreen works) on a clip, starts a fit from the fit panel and, until it finishes, ticks a
 10 ms precise QTimer on the GUI thread and records how late each tick fires; every half second it also scrubs to
@@ -87,7 +87,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
     window = app.open_window([video], settings)
     window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
     window.session.runs_dir = runs / mode
-    window.session.fit_in_process = mode == "child"
+    window.session.fit_in_child = mode == "child"
     panel = window.fit_panel
     wait_until(lambda: panel.state == "ready", 120)
     wait_until(lambda: not window.session.running("warm-up"), 120)

@@ -7,7 +7,7 @@ GUI's runs each job in a worker thread and calls the job's handlers back on the 
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
 A fit trains in a child process (:mod:`~nervplayer.train.remote`) unless the session is made with
-``fit_in_process=False``, which trains in the job itself (the way the CLI does).
+``fit_in_child=False``, which trains in the job itself (the way the CLI does).
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ def warm_up_torch() -> None:
 class Session:
     """The open file and the fit / save lifecycle on it. Every method is called from one thread (the GUI's)."""
 
-    def __init__(self, runner: Runner, runs_dir: Path, *, fit_in_process: bool = True) -> None:
+    def __init__(self, runner: Runner, runs_dir: Path, *, fit_in_child: bool = True) -> None:
         self.runner = runner
         self.runs_dir = runs_dir
-        self.fit_in_process = fit_in_process  # train in a child process: the GUI thread never waits on the GIL
+        self.fit_in_child = fit_in_child  # train in a child process: the GUI thread never waits on the GIL
         self.path: str | None = None  # what is open (video or .nerv)
         self.video: VideoInfo | None = None  # the clip to fit
         self.nerv: NervVideo | None = None
@@ -235,11 +235,11 @@ class Session:
         self._set_phase("starting")
         self.message.emit("Preparing the fit: decoding the clip and building the model…", 0)
         cancel, made, video = threading.Event(), [], self.video
-        in_process = self.fit_in_process
+        in_child = self.fit_in_child
 
         def work() -> Iterator[Any]:
             fitter: Fitter | FitProcess
-            if in_process:
+            if in_child:
                 fitter = FitProcess(config, run_dir, preview, video)
             else:
                 fitter = Fitter(config, run_dir, preview_index=preview)

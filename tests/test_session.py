@@ -72,9 +72,9 @@ def record(session: Session) -> list[tuple]:
     return seen
 
 
-@pytest.mark.parametrize("in_process", [True, False], ids=["child-process", "in-thread"])
-def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_process):
-    session = Session(run_inline, tmp_path / "runs", fit_in_process=in_process)
+@pytest.mark.parametrize("in_child", [True, False], ids=["child-process", "in-thread"])
+def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_child):
+    session = Session(run_inline, tmp_path / "runs", fit_in_child=in_child)
     seen = record(session)
     session.open(str(shapes_clip))
     assert session.phase == "ready" and session.video is not None and session.video.num_frames == 16
@@ -87,7 +87,7 @@ def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_process):
     session.start_fit(config)
     assert session.phase == "finished" and session.unsaved and session.fitter is not None
     assert [e for e in seen if e[0] == "fit_ended"] == [("fit_ended", "completed")]
-    assert type(fit_events[0]).__name__ == ("RemoteFitter" if in_process else "Fitter")
+    assert type(fit_events[0]).__name__ == ("RemoteFitter" if in_child else "Fitter")
     assert type(fit_events[-1]).__name__ == "Finished" and session.fitter is fit_events[0]
     assert session.fitter.decode([2]).shape == (1, 64, 64, 3)
     assert session.run_dir is not None and session.run_dir.parent == tmp_path / "runs"
@@ -136,7 +136,7 @@ def test_a_cancel_before_the_fitter_exists_reaches_it(tmp_path, shapes_clip, mon
 
     monkeypatch.setattr(session_module, "Fitter", FakeFitter)
     runner = Held()
-    session = Session(runner, tmp_path / "runs", fit_in_process=False)
+    session = Session(runner, tmp_path / "runs", fit_in_child=False)
     session.video = object()  # type: ignore[assignment]  # anything: the fake fitter never reads it
     session.phase = "ready"
     session.start_fit(FitConfig(video=str(shapes_clip)))
