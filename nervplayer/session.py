@@ -6,6 +6,8 @@ Long work (opening a file, fitting, compressing, torch's warm-up) goes to the *r
 GUI's runs each job in a worker thread and calls the job's handlers back on the GUI thread; tests run jobs inline.
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
+A fit trains in a child process (:mod:`~nervplayer.train.remote`) unless the session is made with
+``fit_in_child=False``, which trains in the job itself (the way the CLI does).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .errors import Cancelled
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
+from .train.remote import FitProcess, RemoteFitter
 from .video import VideoInfo
 
 Phase = Literal["empty", "ready", "starting", "running", "paused", "finished", "saving"]
@@ -67,14 +70,15 @@ def warm_up_torch() -> None:
 class Session:
     """The open file and the fit / save lifecycle on it. Every method is called from one thread (the GUI's)."""
 
-    def __init__(self, runner: Runner, runs_dir: Path) -> None:
+    def __init__(self, runner: Runner, runs_dir: Path, *, fit_in_child: bool = True) -> None:
         self.runner = runner
         self.runs_dir = runs_dir
+        self.fit_in_child = fit_in_child  # train in a child process: the GUI thread never waits on the GIL
         self.path: str | None = None  # what is open (video or .nerv)
         self.video: VideoInfo | None = None  # the clip to fit
         self.nerv: NervVideo | None = None
         self.phase: Phase = "empty"
-        self.fitter: Fitter | None = None
+        self.fitter: Fitter | RemoteFitter | None = None
         self.run_dir: Path | None = None
         self.unsaved = False  # a fit's result not yet saved as .nerv
         self.save_after_fit = False
@@ -85,7 +89,7 @@ class Session:
         self.phase_changed = Event()  # (phase)
         self.opened = Event()  # (Opened)
         self.open_failed = Event()  # (error)
-        self.fit_event = Event()  # (event): the Fitter first, then its train events
+        self.fit_event = Event()  # (event): the Fitter (or RemoteFitter) first, then its train events
         self.fit_ended = Event()  # (status): completed, cancelled or failed
         self.save_requested = Event()  # (): ask the user where and how to save
         self.save_progress = Event()  # (text, fraction or None)
@@ -230,15 +234,23 @@ class Session:
         self.unsaved, self.save_after_fit = False, False
         self._set_phase("starting")
         self.message.emit("Preparing the fit: decoding the clip and building the model…", 0)
-        cancel, made = threading.Event(), []
+        cancel, made, video = threading.Event(), [], self.video
+        in_child = self.fit_in_child
 
         def work() -> Iterator[Any]:
-            fitter = Fitter(config, run_dir, preview_index=preview)
+            fitter: Fitter | FitProcess
+            if in_child:
+                fitter = FitProcess(config, run_dir, preview, video)
+            else:
+                fitter = Fitter(config, run_dir, preview_index=preview)
             made.append(fitter)
             if cancel.is_set():  # a cancel that came before the Fitter existed
                 fitter.cancel()
-            yield fitter  # handed over first, so the session can pause, cancel and decode
-            yield from fitter.run()
+            if isinstance(fitter, FitProcess):
+                yield from fitter  # the RemoteFitter first, then the child's events
+            else:
+                yield fitter  # handed over first, so the session can pause, cancel and decode
+                yield from fitter.run()
 
         def stop() -> None:
             cancel.set()
@@ -248,7 +260,7 @@ class Session:
         self._start(Job("fit", work, self._fit_event, self._fit_done, self._fit_failed, stop))
 
     def _fit_event(self, event: Any) -> None:
-        if isinstance(event, Fitter):
+        if isinstance(event, (Fitter, RemoteFitter)):
             self.fitter = event
         elif isinstance(event, Started):
             self._set_phase("running")

@@ -72,8 +72,9 @@ def record(session: Session) -> list[tuple]:
     return seen
 
 
-def test_open_fit_and_save_a_clip(tmp_path, shapes_clip):
-    session = Session(run_inline, tmp_path / "runs")
+@pytest.mark.parametrize("in_child", [True, False], ids=["child-process", "in-thread"])
+def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_child):
+    session = Session(run_inline, tmp_path / "runs", fit_in_child=in_child)
     seen = record(session)
     session.open(str(shapes_clip))
     assert session.phase == "ready" and session.video is not None and session.video.num_frames == 16
@@ -86,7 +87,9 @@ def test_open_fit_and_save_a_clip(tmp_path, shapes_clip):
     session.start_fit(config)
     assert session.phase == "finished" and session.unsaved and session.fitter is not None
     assert [e for e in seen if e[0] == "fit_ended"] == [("fit_ended", "completed")]
-    assert type(fit_events[0]).__name__ == "Fitter" and type(fit_events[-1]).__name__ == "Finished"
+    assert type(fit_events[0]).__name__ == ("RemoteFitter" if in_child else "Fitter")
+    assert type(fit_events[-1]).__name__ == "Finished" and session.fitter is fit_events[0]
+    assert session.fitter.decode([2]).shape == (1, 64, 64, 3)
     assert session.run_dir is not None and session.run_dir.parent == tmp_path / "runs"
 
     session.request_save()
@@ -133,7 +136,7 @@ def test_a_cancel_before_the_fitter_exists_reaches_it(tmp_path, shapes_clip, mon
 
     monkeypatch.setattr(session_module, "Fitter", FakeFitter)
     runner = Held()
-    session = Session(runner, tmp_path / "runs")
+    session = Session(runner, tmp_path / "runs", fit_in_child=False)
     session.video = object()  # type: ignore[assignment]  # anything: the fake fitter never reads it
     session.phase = "ready"
     session.start_fit(FitConfig(video=str(shapes_clip)))
@@ -141,6 +144,32 @@ def test_a_cancel_before_the_fitter_exists_reaches_it(tmp_path, shapes_clip, mon
     job.cancel()  # e.g. the app quits while the clip is still being decoded
     list(job.work())
     assert made and made[0].cancelled
+
+
+def test_a_cancel_before_the_child_process_describes_its_fit_reaches_it(tmp_path, shapes_clip):
+    runner = Held()
+    session = Session(runner, tmp_path / "runs")
+    session.open(str(shapes_clip))
+    run_inline(runner.jobs[-1])
+    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=50, end=4, model=TINY))
+    job = runner.jobs[-1]
+    job.cancel()  # the app quits while the child is still starting
+    events = list(job.work())
+    assert type(events[0]).__name__ == "RemoteFitter"
+    assert type(events[-1]).__name__ == "Finished" and events[-1].status == "cancelled" and events[-1].step == 0
+    assert (session.run_dir / "checkpoint.pt").is_file()  # type: ignore[operator]
+
+
+def test_an_error_in_the_child_process_is_reported_as_itself(tmp_path, shapes_clip):
+    from nervplayer.errors import PluginError
+
+    session = Session(run_inline, tmp_path / "runs")
+    seen = record(session)
+    session.open(str(shapes_clip))
+    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, loss="nope", model=TINY))
+    failed = [e for e in seen if e[0] == "failed"]
+    assert len(failed) == 1 and isinstance(failed[0][2], PluginError) and "unknown loss" in str(failed[0][2])
+    assert session.phase == "ready" and session.fitter is None
 
 
 def test_a_failed_open_is_reported_and_changes_nothing(tmp_path):

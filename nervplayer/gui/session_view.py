@@ -13,6 +13,7 @@ from ..codec import Compressed
 from ..opening import Opened, describe_nerv
 from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
+from ..train.remote import RemoteFitter
 from ..video.source import LiveSource, StoreSource
 from .errors import show_error
 
@@ -106,7 +107,7 @@ class SessionView(QObject):
     # --- fitting -------------------------------------------------------------------------------------------
     def _fit_event(self, event: Any) -> None:
         window, player, charts = self.window, self.window.player, self.window.charts
-        if isinstance(event, Fitter):
+        if isinstance(event, (Fitter, RemoteFitter)):
             fps = self.session.video.fps if self.session.video else 25.0
             frame = min(player.state.frame, event.num_frames - 1)
             player.set_source(

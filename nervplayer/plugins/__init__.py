@@ -26,6 +26,12 @@ def configure(safe_mode: bool = False, user_dir: Path | None = None) -> None:
         _registry = None
 
 
+def options() -> dict:
+    """How the global registry loads (``configure``'s arguments): a fit's child process loads the same way."""
+    with _lock:
+        return dict(_options)
+
+
 def get_registry() -> Registry:
     global _registry
     with _lock:
@@ -44,6 +50,7 @@ __all__ = [
     "LoadRecord",
     "get_registry",
     "configure",
+    "options",
     "load_plugins",
     "builtin_plugin_dir",
     "user_plugin_dir",

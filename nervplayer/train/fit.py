@@ -37,9 +37,10 @@ from .rate import STEP_LR, RateQuantizer
 from .step import TrainingStep
 
 
-def clip_frames(config: FitConfig) -> tuple[VideoInfo, int, Frames]:
-    """Probe the clip (nothing is decoded): ``(info, end, Frames)`` of the configured range and size."""
-    info = probe(config.video)
+def clip_frames(config: FitConfig, info: VideoInfo | None = None) -> tuple[VideoInfo, int, Frames]:
+    """Probe the clip (nothing is decoded): ``(info, end, Frames)`` of the configured range and size. ``info``
+    is the clip's probe when the caller already has it."""
+    info = info or probe(config.video)
     end = info.num_frames if config.end is None else config.end
     if end > info.num_frames or config.start >= info.num_frames:
         raise ConfigError(f"frame range {config.start}:{end} is outside the clip ({info.num_frames} frames)")

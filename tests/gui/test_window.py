@@ -197,6 +197,7 @@ def test_a_failing_fit_shows_an_error_and_the_panel_is_ready_again(make_window, 
 
     monkeypatch.setattr(session, "Fitter", out_of_memory)
     window = make_window([str(shapes_clip)])
+    window.session.fit_in_child = False  # the fit in this thread, where the patched Fitter is (test_fit_process)
     qtbot.waitUntil(lambda: window.fit_panel.state == "ready", timeout=30_000)
     window.start_fit()
     qtbot.waitUntil(lambda: bool(error_dialogs(window)), timeout=10_000)

@@ -1,0 +1,164 @@
+"""How long the player's event loop stalls while a fit trains: in a child process (the default) or in a thread of
+the GUI's own process (``Session(fit_in_child=False)``), optionally with a CPU hog on every core.
+
+Opens the window (offscreen works) on a clip, starts a fit from the fit panel and, until it finishes, ticks a
+10 ms precise QTimer on the GUI thread and records how late each tick fires; every half second it also scrubs to
+another frame and times until that frame is painted. Prints one table row per run.
+
+    QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
+        [--last 30] [--mode child|thread|both] [--load]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nervplayer.gui.main_window import MainWindow
+
+# Qt and the GUI are imported in the functions: the fit's child process (spawn) imports this script again as
+# its main module, and should not pay for them.
+
+INTERVAL_MS = 10
+HOG = "while True: pass"
+
+
+def wait_until(predicate, timeout: float) -> None:
+    """Run the event loop until ``predicate()`` holds (or fail after ``timeout`` seconds)."""
+    from PySide6.QtCore import QEventLoop
+
+    deadline = time.monotonic() + timeout
+    loop = QEventLoop()
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out waiting for the window")
+        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+
+class Probe:
+    """A 10 ms timer's lateness on the GUI thread, and the scrubs timed in between."""
+
+    def __init__(self, window: MainWindow) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.player = window.player
+        self.late: list[float] = []
+        self.scrubs: list[float] = []
+        self._last = time.perf_counter()
+        self._scrub: tuple[int, float] | None = None
+        self._next_scrub = self._last + 0.5
+        self.timer = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=INTERVAL_MS, timeout=self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.late.append(max(now - self._last - INTERVAL_MS / 1000, 0.0))
+        self._last = now
+        player, canvas = self.player, self.player.canvas
+        if self._scrub is not None:
+            index, since = self._scrub
+            if canvas.displayed_index == index and canvas.frame.generation == player.decoder.generation:
+                self.scrubs.append(now - since)
+                self._scrub = None
+        elif now >= self._next_scrub and player.state.num_frames > 1:
+            index = random.choice([i for i in range(player.state.num_frames) if i != player.state.frame])
+            self._scrub = (index, time.perf_counter())
+            self._next_scrub = now + 0.5
+            player.go_to(index)
+
+
+def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str, object]:
+    from PySide6.QtCore import QSettings
+
+    from nervplayer.gui import app
+    from nervplayer.gui.settings import Settings
+
+    settings = Settings(QSettings(str(runs / f"settings-{mode}.ini"), QSettings.Format.IniFormat))
+    window = app.open_window([video], settings)
+    window.ask_unsaved = lambda: "discard"  # type: ignore[method-assign]
+    window.session.runs_dir = runs / mode
+    window.session.fit_in_child = mode == "child"
+    panel = window.fit_panel
+    wait_until(lambda: panel.state == "ready", 120)
+    wait_until(lambda: not window.session.running("warm-up"), 120)
+    panel.scale.setCurrentIndex(panel.scale.findData(args.scale))
+    if args.last is not None:
+        panel.last.setValue(min(args.last, panel.last.maximum()))
+    panel.epochs.setValue(args.epochs)
+    panel.eval_every.setValue(1)
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 1)] if args.load else []
+    try:
+        probe = Probe(window)
+        started = time.perf_counter()
+        window.start_fit()
+        wait_until(lambda: window.session.phase == "running", 600)
+        running = time.perf_counter()
+        preparing_ms = max(probe.late, default=0.0) * 1000
+        probe.late.clear()  # from the first training step: preparing the fit is measured apart
+        probe.scrubs.clear()
+        wait_until(lambda: window.session.phase == "finished", 3600)
+        probe.timer.stop()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    window.close()
+    window.player.shutdown()
+    late_ms = np.array(probe.late) * 1000
+    scrub_ms = np.array(probe.scrubs or [np.nan]) * 1000
+    return {
+        "mode": mode,
+        "load": "hog" if args.load else "none",
+        "prepare s": f"{running - started:.1f}",
+        "prepare late max ms": f"{preparing_ms:.1f}",
+        "fit s": f"{time.perf_counter() - running:.1f}",
+        "ticks": len(late_ms),
+        "late max ms": f"{late_ms.max():.1f}",
+        "late p99 ms": f"{np.percentile(late_ms, 99):.1f}",
+        "scrubs": len(probe.scrubs),
+        "scrub median ms": f"{np.nanmedian(scrub_ms):.1f}",
+        "scrub max ms": f"{np.nanmax(scrub_ms):.1f}",
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", nargs="?", default=None, help="default: the bundled sample")
+    p.add_argument("--scale", type=float, default=0.25, help="one of the fit panel's scales")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--last", type=int, default=None, help="last frame to fit (default: the whole clip)")
+    p.add_argument("--mode", choices=["child", "thread", "both"], default="both")
+    p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
+    args = p.parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from nervplayer.sample import sample_video
+
+    video = args.video or sample_video()
+    if video is None:
+        print("no video given and the bundled sample is missing", file=sys.stderr)
+        return 2
+    QApplication.instance() or QApplication(sys.argv[:1])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gui-stall-") as folder:
+        for mode in ["child", "thread"] if args.mode == "both" else [args.mode]:
+            rows.append(run(str(video), mode, args, Path(folder)))
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "---|" * len(rows[0]))
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

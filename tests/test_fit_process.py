@@ -1,0 +1,210 @@
+"""A fit in a child process (train/remote.py, train/child.py): events in order, the parent's copy of the final
+weights, pause / resume / cancel with a resumable checkpoint, errors that keep their type, and no child left
+behind when the parent is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nervplayer import plugins
+from nervplayer.errors import ConfigError, NervError, PluginError
+from nervplayer.model.render import render
+from nervplayer.train import (
+    Checkpointed,
+    Evaluated,
+    Finished,
+    FitConfig,
+    Fitter,
+    Paused,
+    Resumed,
+    Started,
+    Step,
+    open_run,
+)
+from nervplayer.train.checkpoint import load_checkpoint
+from nervplayer.train.child import FitProcessError, portable
+from nervplayer.train.remote import FitProcess, RemoteFitter
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
+
+
+def config(clip: Path, **changes) -> FitConfig:
+    return replace(FitConfig(video=str(clip), preset="nerv-xs", epochs=2, end=4, model=TINY), **changes)
+
+
+def test_events_arrive_in_order_and_the_parent_decodes_with_the_final_weights(tmp_path, shapes_clip):
+    run = tmp_path / "run"
+    process = FitProcess(config(shapes_clip, eval_every=1), run)
+    events = list(process)
+    remote = events[0]
+    assert isinstance(remote, RemoteFitter) and remote.pid == process.process.pid != os.getpid()
+    assert isinstance(events[1], Started) and isinstance(events[-1], Finished)
+    assert events[-1].status == "completed" and events[-1].weights_path
+    steps = [e.step for e in events if isinstance(e, Step)]
+    assert steps == list(range(1, 9))  # 4 frames, batch 1, 2 epochs
+    evaluated = [e for e in events if isinstance(e, Evaluated)]
+    assert len(evaluated) == 2 and evaluated[-1].preview is not None and evaluated[-1].preview.shape == (64, 64, 3)
+    assert not process.process.is_alive() and process.process.exitcode == 0
+
+    assert (remote.num_frames, remote.store.height, remote.store.width) == (4, 64, 64)
+    in_thread = Fitter(config(shapes_clip))  # the same options, fitted here: what the remote must describe
+    assert (remote.device, remote.precision, remote.spec) == (in_thread.device, in_thread.precision, in_thread.spec)
+    expected = render(open_run(run).build_model(), [0, 1, 2, 3], 4)
+    assert np.array_equal(remote.decode([0, 1, 2, 3]), expected)
+    assert np.array_equal(evaluated[-1].preview, expected[0])
+    # The ground truth the player compares with is the fit's frame range at the fitted size.
+    assert np.array_equal(remote.store.get([0, 3]).numpy(), in_thread.store.get([0, 3]).numpy())
+
+
+def test_a_rate_aware_content_adaptive_fit_decodes_as_its_fitter_does(tmp_path, shapes_clip):
+    """QAT (the stored tensors decode quantized) on HNeRV (latents written into the model): the parent's copy
+    decodes bit for bit what the same fit in this process decodes."""
+    hnerv = config(shapes_clip, arch="hnerv", preset=None, budget=20_000, model={}, qat=True)
+    here = Fitter(hnerv, tmp_path / "here")
+    list(here.run())
+    process = FitProcess(hnerv, tmp_path / "child")
+    list(process)
+    assert process.fitter is not None
+    assert np.array_equal(process.fitter.decode(range(4)), here.decode(range(4)))
+
+
+def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_clip):
+    run = tmp_path / "run"
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
+    events = iter(process)
+    remote = next(events)
+    assert isinstance(remote, RemoteFitter)
+    seen = []
+    for event in events:
+        seen.append(event)
+        if isinstance(event, Step) and event.step == 2:
+            remote.pause()
+        elif isinstance(event, Paused):
+            assert remote.paused
+            remote.resume()
+        elif isinstance(event, Resumed):
+            assert not remote.paused
+        elif isinstance(event, Step) and event.step >= 6:
+            remote.cancel()
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.index("Paused") < kinds.index("Resumed") and kinds[-2:] == ["Checkpointed", "Finished"]
+    finished = seen[-1]
+    assert finished.status == "cancelled" and finished.step < 500 * 4
+    assert isinstance(seen[-2], Checkpointed) and not process.process.is_alive()
+    done = load_checkpoint(run / "checkpoint.pt")["step"]
+    assert done == finished.step
+
+    resumed = Fitter(config(shapes_clip, epochs=int(finished.epoch) + 1, eval_every=100), run, resume=True)
+    events = list(resumed.run())
+    assert events[0].start_epoch == pytest.approx(finished.epoch)
+    assert events[-1].status == "completed" and events[-1].step > done
+
+
+def test_a_user_error_in_the_child_arrives_as_itself(tmp_path, shapes_clip):
+    with pytest.raises(PluginError, match="unknown loss 'nope'"):  # the plugins are checked in the child
+        list(FitProcess(config(shapes_clip, loss="nope"), tmp_path / "run"))
+
+
+def test_a_bug_in_the_child_arrives_with_its_type_and_traceback(tmp_path, shapes_clip, monkeypatch):
+    user = tmp_path / "user-plugins"
+    user.mkdir()
+    (user / "boom.py").write_text(
+        textwrap.dedent(
+            """
+            def boom(pred, target):
+                if pred.shape[-1] == 64:  # the test clip's width: the loader's smoke test (32x32) passes
+                    raise RuntimeError("the loss exploded")
+                return (pred - target).abs().mean()
+
+            def register(r):
+                r.loss("boom", lambda: boom, description="fails on the first step of a fit")
+            """
+        )
+    )
+    plugins.configure(user_dir=user)  # the child loads plugins as the parent does
+    with pytest.raises(FitProcessError) as caught:
+        list(FitProcess(config(shapes_clip, loss="boom"), tmp_path / "run"))
+    error = caught.value
+    assert (error.type_name, error.message) == ("RuntimeError", "the loss exploded")
+    assert "boom.py" in error.details and str(error) == "RuntimeError: the loss exploded"
+
+
+def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path, shapes_clip):
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    remote = next(events)
+    with pytest.raises(NervError, match="ended unexpectedly"):
+        for event in events:
+            if isinstance(event, Step) and event.step == 2:
+                os.kill(remote.pid, signal.SIGKILL)  # e.g. the system's out-of-memory killer
+    assert process.process.exitcode == -signal.SIGKILL
+
+
+def test_errors_travel_as_their_kind():
+    assert type(portable(ConfigError("bad size"))) is ConfigError
+    bug = portable(KeyError("k"))
+    assert isinstance(bug, FitProcessError) and bug.type_name == "KeyError"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status  # a zombie has ended; only its exit status is left to collect
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("end", ["kill -9", "exit"])
+def test_a_parent_that_dies_or_exits_leaves_no_child(tmp_path, shapes_clip, end):
+    run = tmp_path / "run"
+    script = textwrap.dedent(
+        f"""
+        from nervplayer.train import FitConfig, Step
+        from nervplayer.train.remote import FitProcess
+
+        if __name__ == "__main__":
+            config = FitConfig(video={str(shapes_clip)!r}, preset="nerv-xs", epochs=500, eval_every=100,
+                               end=4, model={TINY!r})
+            process = FitProcess(config, {str(run)!r})
+            for event in process:
+                if isinstance(event, Step):
+                    print(process.process.pid, flush=True)
+                    break
+            if {end!r} == "exit":
+                raise SystemExit(0)  # mid-fit: the exit handler cancels the child and waits for its checkpoint
+            input()  # wait here until killed
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        if end == "kill -9":
+            parent.send_signal(signal.SIGKILL)
+        assert parent.wait(timeout=60) == (-signal.SIGKILL if end == "kill -9" else 0)
+        deadline = time.monotonic() + 60
+        while not _gone(child):
+            assert time.monotonic() < deadline, "the fit's child process outlived its parent"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert load_checkpoint(run / "checkpoint.pt")["step"] > 0  # it cancelled and kept its work
