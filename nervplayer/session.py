@@ -2,7 +2,7 @@
 and the state the window shows. A plain Python object the window binds to, as napari binds widgets to its models;
 it imports no Qt, so its whole lifecycle is tested without a display.
 
-Long work (opening a file, fitting, compressing, torch's warm-up) goes to the *runner* the session is given: the
+Long work (opening a file, fitting, compressing) goes to the *runner* the session is given: the
 GUI's runs each job in a worker thread and calls the job's handlers back on the GUI thread; tests run jobs inline.
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
@@ -56,17 +56,6 @@ class Running(Protocol):
 Runner = Callable[[Job], Running]
 
 
-def warm_up_torch() -> None:
-    """Pay torch's one-time optimizer set-up now, in a worker, while the user picks options.
-
-    The first ``torch.optim.Adam`` imports ``torch._dynamo`` (about 2 s of imports that hold the GIL in bursts of
-    100+ ms); done at the start of a fit, those bursts were the longest stalls of the GUI thread.
-    """
-    import torch
-
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-
-
 class Session:
     """The open file and the fit / save lifecycle on it. Every method is called from one thread (the GUI's)."""
 
@@ -105,7 +94,7 @@ class Session:
             self.phase_changed.emit(phase)
 
     def running(self, name: str) -> bool:
-        """Whether the current job of this kind (``open``, ``fit``, ``save``, ``warm-up``) is still running."""
+        """Whether the current job of this kind (``open``, ``fit``, ``save``) is still running."""
         handle = self._jobs.get(name, (None, None))[1]
         return handle is not None and handle.is_running()
 
@@ -155,10 +144,6 @@ class Session:
         job = self._jobs.pop(name, None)
         if job is not None:
             job[0].cancel()
-
-    def warm_up(self) -> None:
-        """Start torch's one-time set-up in the background (see :func:`warm_up_torch`)."""
-        self._start(Job("warm-up", warm_up_torch))
 
     def discard(self) -> None:
         """Stop the fit and the save without waiting: they are told to cancel and their reports are dropped."""

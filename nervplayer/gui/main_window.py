@@ -93,7 +93,6 @@ class MainWindow(QMainWindow):
         if self.settings.problem:
             show_error(self, "Preferences not loaded", self.settings.problem)
         self._report_plugin_failures()
-        self.session.warm_up()
 
     # --- building -----------------------------------------------------------------------------------------
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:

@@ -34,9 +34,6 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     panel.last.setValue(7)
     panel.epochs.setValue(2)
     panel.eval_every.setValue(1)
-    # torch's one-time optimizer set-up runs in the background from start-up (see warm_up_torch): let it end, it
-    # is start-up work, not training.
-    qtbot.waitUntil(lambda: not window.session.running("warm-up"), timeout=120_000)
 
     probe = kit.StallProbe().start()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
