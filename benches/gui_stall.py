@@ -1,12 +1,13 @@
 """How long the player's event loop stalls while a fit trains: in a child process (the default) or in a thread of
-the GUI's own process (``Session(fit_in_child=False)``), optionally with a CPU hog on every core.
+the GUI's own process (``Session(fit_in_child=False)``), against the same window with no fit (``idle``), optionally
+with a CPU hog on every core.
 
 Opens the window (offscreen works) on a clip, starts a fit from the fit panel and, until it finishes, ticks a
 10 ms precise QTimer on the GUI thread and records how late each tick fires; every half second it also scrubs to
 another frame and times until that frame is painted. Prints one table row per run.
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
-        [--last 30] [--mode child|thread|both] [--load]
+        [--last 30] [--mode idle|child|thread|all] [--load]
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
     window.session.fit_in_child = mode == "child"
     panel = window.fit_panel
     wait_until(lambda: panel.state == "ready", 120)
-    wait_until(lambda: not window.session.running("warm-up"), 120)
     panel.scale.setCurrentIndex(panel.scale.findData(args.scale))
     if args.last is not None:
         panel.last.setValue(min(args.last, panel.last.maximum()))
@@ -100,13 +100,17 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
     try:
         probe = Probe(window)
         started = time.perf_counter()
-        window.start_fit()
-        wait_until(lambda: window.session.phase == "running", 600)
+        if mode != "idle":
+            window.start_fit()
+            wait_until(lambda: window.session.phase == "running", 600)
         running = time.perf_counter()
         preparing_ms = max(probe.late, default=0.0) * 1000
         probe.late.clear()  # from the first training step: preparing the fit is measured apart
         probe.scrubs.clear()
-        wait_until(lambda: window.session.phase == "finished", 3600)
+        if mode == "idle":  # the baseline: the same ticks and scrubs with no fit at all
+            wait_until(lambda: time.perf_counter() - running > args.idle_seconds, args.idle_seconds + 60)
+        else:
+            wait_until(lambda: window.session.phase == "finished", 3600)
         probe.timer.stop()
     finally:
         for hog in hogs:
@@ -137,7 +141,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--scale", type=float, default=0.25, help="one of the fit panel's scales")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--last", type=int, default=None, help="last frame to fit (default: the whole clip)")
-    p.add_argument("--mode", choices=["child", "thread", "both"], default="both")
+    p.add_argument(
+        "--mode",
+        choices=["idle", "child", "thread", "all"],
+        default="all",
+        help="idle: no fit (the baseline); child / thread: where the fit runs; all: the three, one after the other",
+    )
+    p.add_argument("--idle-seconds", type=float, default=15.0, help="how long the idle baseline measures")
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
     args = p.parse_args(argv)
     from PySide6.QtWidgets import QApplication
@@ -151,7 +161,7 @@ def main(argv: list[str]) -> int:
     QApplication.instance() or QApplication(sys.argv[:1])
     rows = []
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as folder:
-        for mode in ["child", "thread"] if args.mode == "both" else [args.mode]:
+        for mode in ["idle", "child", "thread"] if args.mode == "all" else [args.mode]:
             rows.append(run(str(video), mode, args, Path(folder)))
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))

@@ -35,16 +35,13 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     panel.epochs.setValue(2)
     panel.eval_every.setValue(1)
 
-    probe = kit.StallProbe().start()
     qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert panel.state == "starting"
     qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
     assert isinstance(player.source, LiveSource) and player.truth is not None
     qtbot.waitUntil(lambda: panel.bar.value() > 0, timeout=60_000)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    stall = probe.stop()
-    print(f"\n[measure] longest GUI stall while fitting: {stall * 1000:.0f} ms over {probe.ticks} ticks")
-    assert stall < 1.0
+    # how long the event loop stalls while fitting is measured by benches/gui_stall.py, not asserted here
 
     charts.redraw()
     x, loss = charts.loss_raw.getData()
