@@ -92,6 +92,13 @@ def memory_in_use(device: torch.device) -> int | None:
     return None
 
 
+def memory_report(device: torch.device) -> tuple[int | None, str]:
+    """What the status bar says of a model's memory: the bytes the framework holds on an accelerator ("in use"),
+    else this process's resident memory ("RSS")."""
+    memory = memory_in_use(device)
+    return (memory, "in use") if memory is not None else (process_memory(), "RSS")
+
+
 def process_memory() -> int | None:
     """Resident memory of this process in bytes (Linux), else its peak (other Unixes), else None."""
     try:

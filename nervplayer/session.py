@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Protocol
 
+import torch
+
 from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
-from .device import memory_in_use, process_memory
+from .device import memory_report
 from .errors import Cancelled
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
@@ -109,14 +111,16 @@ class Session:
 
     def device_status(self) -> str:
         """The device the open model runs on, and the memory in use there (or this process's)."""
-        device, memory, label = "cpu", None, "in use"
         if self.fitter is not None:
             device = f"{self.fitter.device} · {self.fitter.precision.name}"
-            memory = memory_in_use(self.fitter.device)
-        elif self.nerv is not None:
-            device = str(self.nerv.device)
-        if memory is None:
-            memory, label = process_memory(), "RSS"
+            if isinstance(self.fitter, RemoteFitter):  # the fit's process: as of its last weight snapshot
+                memory, label = self.fitter.memory
+                device += " · fit process"
+            else:
+                memory, label = memory_report(self.fitter.device)
+        else:
+            device = str(self.nerv.device) if self.nerv is not None else "cpu"
+            memory, label = memory_report(torch.device(device))
         return f"{device} · {label} {memory / 2**20:,.0f} MiB" if memory is not None else device
 
     # --- jobs ----------------------------------------------------------------------------------------------

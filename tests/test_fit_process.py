@@ -65,6 +65,9 @@ def test_events_arrive_in_order_and_the_parent_decodes_with_the_final_weights(tm
     assert np.array_equal(evaluated[-1].preview, expected[0])
     # The ground truth the player compares with is the fit's frame range at the fitted size.
     assert np.array_equal(remote.store.get([0, 3]).numpy(), in_thread.store.get([0, 3]).numpy())
+    # The status bar speaks of the fit's process: its resident memory, as its last snapshot reported it.
+    memory, label = remote.memory
+    assert label == "RSS" and memory is not None and memory > 50 * 2**20  # torch alone holds more than that
 
 
 def test_a_rate_aware_content_adaptive_fit_decodes_as_its_fitter_does(tmp_path, shapes_clip):

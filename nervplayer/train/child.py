@@ -28,7 +28,7 @@ import torch
 
 from .. import plugins
 from ..allocator import keep_freed_memory
-from ..device import Precision
+from ..device import Precision, memory_report
 from ..errors import NervError
 from ..model.spec import ModelSpec
 from .config import FitConfig
@@ -59,6 +59,7 @@ class Weights:
     """The tensors decoding uses (a QAT fit's stored tensors as quantized), on the host."""
 
     state: dict[str, np.ndarray]
+    memory: tuple[int | None, str] = (None, "RSS")  # the child's, as :func:`~nervplayer.device.memory_report`
 
 
 class FitProcessError(Exception):
@@ -204,7 +205,7 @@ def run_child(
         last = time.monotonic()
         for event in fitter.run():
             if isinstance(event, (Evaluated, Paused, Finished)) or time.monotonic() - last >= SNAPSHOT_SECONDS:
-                send(Weights(decoding_state(fitter)))
+                send(Weights(decoding_state(fitter), memory_report(fitter.device)))
                 last = time.monotonic()
             send(event)
     except BaseException as error:  # noqa: BLE001 - every failure reaches the parent's dialog

@@ -56,6 +56,7 @@ class RemoteFitter:
         self.model = architectures.build(self.spec).to(self.device).eval()
         self._lock = threading.Lock()  # a snapshot is never loaded halfway through a decode
         self._paused = False
+        self.memory: tuple[int | None, str] = (None, "RSS")  # the child's, as of its last weight snapshot
 
     # ---- control, from any thread ----
     @property
@@ -152,6 +153,7 @@ class FitProcess:
                 elif isinstance(message, Weights):
                     if self.fitter is not None:
                         self.fitter.load(message.state)
+                        self.fitter.memory = message.memory
                 elif isinstance(message, Failure):
                     raise message.error
                 else:
