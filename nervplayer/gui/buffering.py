@@ -67,10 +67,10 @@ class BufferedPlayback:
     decode_failed: SignalInstance
     buffer_progress: float | None
     _bufferable: bool
-    _ticking: bool
     _timer: QTimer
     _ahead: Callable[[int], list[int]]
     _schedule: Callable[[], None]
+    _advance_to: Callable[[int], None]
     update_labels: Callable[[], None]
 
     def _cache_frames(self) -> int:
@@ -128,12 +128,7 @@ class BufferedPlayback:
             return
         if following == lo or self.clock.target() > following:
             self.clock.start(following, s.fps, s.speed)
-        self._ticking = True
-        try:
-            s.frame = following
-        finally:
-            self._ticking = False
-        self._schedule()
+        self._advance_to(following)
 
     def _start_buffering(self) -> None:
         """Stop the clock and buffer from the shown frame on (again from a new position after a seek)."""

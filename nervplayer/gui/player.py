@@ -274,9 +274,13 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
                 return
             self.clock.start(lo, s.fps, s.speed)
             target = lo
+        self._advance_to(target)
+
+    def _advance_to(self, frame: int) -> None:
+        """Playback moves to ``frame`` (marked as the clock's own move, not a seek), then asks for what follows."""
         self._ticking = True
         try:
-            s.frame = target
+            self.state.frame = frame
         finally:
             self._ticking = False
         self._schedule()
