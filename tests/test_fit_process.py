@@ -88,7 +88,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
     events = iter(process)
     remote = next(events)
     assert isinstance(remote, RemoteFitter)
-    seen = []
+    seen: list = []
     for event in events:
         seen.append(event)
         if isinstance(event, Step) and event.step == 2:
@@ -98,8 +98,8 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
             remote.resume()
         elif isinstance(event, Resumed):
             assert not remote.paused
-        elif isinstance(event, Step) and event.step >= 6:
-            remote.cancel()
+        elif isinstance(event, Step) and any(isinstance(e, Resumed) for e in seen) and event.step >= 6:
+            remote.cancel()  # only once resumed: the steps read here may run ahead of the pause the child takes
     kinds = [type(e).__name__ for e in seen]
     assert kinds.index("Paused") < kinds.index("Resumed") and kinds[-2:] == ["Checkpointed", "Finished"]
     finished = seen[-1]

@@ -68,27 +68,32 @@ QUIT_WHILE_FITTING = textwrap.dedent("""
     from nervplayer.gui.settings import Settings
     from nervplayer.train import Step
 
-    clip, work = sys.argv[1], sys.argv[2]
-    window = open_window([clip], Settings(QSettings(work + "/settings.ini", QSettings.Format.IniFormat)))
-    window.session.runs_dir = __import__("pathlib").Path(work) / "runs"
-    window.ask_unsaved = lambda: "discard"
-    app = QApplication.instance()
+    def main():
+        clip, work = sys.argv[1], sys.argv[2]
+        window = open_window([clip], Settings(QSettings(work + "/settings.ini", QSettings.Format.IniFormat)))
+        window.session.runs_dir = __import__("pathlib").Path(work) / "runs"
+        window.ask_unsaved = lambda: "discard"
+        app = QApplication.instance()
 
-    def opened(_):
-        window.fit_panel.epochs.setValue(1000)
-        window.start_fit()
+        def opened(_):
+            window.fit_panel.epochs.setValue(1000)
+            window.start_fit()
 
-    def step(event):
-        if isinstance(event, Step):
-            print("fitting", flush=True)
-            app.quit()  # quit with the fit running in its thread
+        def step(event):
+            if isinstance(event, Step):
+                print("fitting", flush=True)
+                app.quit()  # quit with the fit running in its process
 
-    window.session.opened.connect(opened)
-    window.session.fit_event.connect(step)
-    QTimer.singleShot(120_000, lambda: app.exit(3))
-    code = app.exec()
-    print("quit", code, flush=True)
-    sys.exit(code)
+        window.session.opened.connect(opened)
+        window.session.fit_event.connect(step)
+        QTimer.singleShot(120_000, lambda: app.exit(3))
+        code = app.exec()
+        print("quit", code, flush=True)
+        sys.exit(code)
+
+
+    if __name__ == "__main__":  # the fit's child process (spawn) imports this script again
+        main()
 """)
 
 
