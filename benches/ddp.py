@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if min(args.procs) < 1 or args.epochs < 1 or any(args.batch_size % n for n in args.procs):
+        p.error("--procs and --epochs must be at least 1, and --batch-size a multiple of every --procs")
     cores = os.cpu_count() or 1
     fit = [args.video, "--scale", str(args.scale), "--preset", args.preset, "--epochs", str(args.epochs)]
     fit += ["--batch-size", str(args.batch_size), "--eval-every", str(args.epochs), "--device", args.device]
