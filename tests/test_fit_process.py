@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import replace
 from multiprocessing import resource_tracker
@@ -113,6 +114,37 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
     events = list(resumed.run())
     assert events[0].start_epoch == pytest.approx(finished.epoch)
     assert events[-1].status == "completed" and events[-1].step > done
+
+
+def test_a_quick_pause_and_resume_never_reports_paused_while_it_runs(tmp_path, shapes_clip):
+    """The child's report of a pause or a resume arrives a while after it took it (a weight snapshot first, then
+    the pipe; here the consumer sleeps instead): a report the user's next click has made stale is not passed on,
+    so the window never shows "paused" while the fit runs, nor "running" while it is paused."""
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    remote = next(events)
+    reported: list[tuple[str, bool]] = []  # each Paused / Resumed passed on, and whether paused was asked then
+    stage = "pause and resume"
+    for event in events:
+        if isinstance(event, (Paused, Resumed)):
+            reported.append((type(event).__name__, remote.paused))
+        if stage == "pause and resume" and isinstance(event, Step):
+            remote.pause()
+            time.sleep(1.0)  # the child pauses and reports it; the user resumes before the report is read
+            remote.resume()
+            stage = "running"
+        elif stage == "running" and isinstance(event, Step) and event.step >= 10:  # past the first pause
+            remote.pause()
+            stage = "pausing"
+        elif stage == "pausing" and isinstance(event, Paused):
+            remote.resume()
+            time.sleep(1.0)  # the child resumes and reports it; the user pauses again before the report is read
+            remote.pause()
+            threading.Timer(1.0, remote.cancel).start()
+            stage = "paused again"
+    assert stage == "paused again"
+    assert all(paused == (kind == "Paused") for kind, paused in reported), reported
+    assert reported[-1] == ("Resumed", False)  # the cancel resumed it
 
 
 def test_a_user_error_in_the_child_arrives_as_itself(tmp_path, shapes_clip):

@@ -3,7 +3,9 @@ the window, so training cannot stall the event loop, and the child runs at a low
 
 ``FitProcess(config, run_dir)`` starts the child (multiprocessing's *spawn*: never fork a process that holds
 torch's and Qt's threads) and iterating it yields a :class:`RemoteFitter` first, then the fit's events in order, as
-``Fitter.run()`` does; the child's side is :mod:`~nervplayer.train.child`. Iterate in a worker thread: reads block.
+``Fitter.run()`` does, but for a ``Paused`` or ``Resumed`` that a later resume or pause has made stale by the time
+it arrives (no "paused" shown while the fit runs); the child's side is :mod:`~nervplayer.train.child`. Iterate in a
+worker thread: reads block.
 An error in the child is raised here (a ``NervError`` as itself, anything else as a ``FitProcessError``).
 No child outlives its parent: a parent that dies (even by ``kill -9``) closes the pipes, and the child cancels,
 keeps its checkpoint and exits; :func:`stop_fit_processes` (also at exit) cancels, waits, then kills. A consumer
@@ -35,7 +37,7 @@ from ..model.spec import ModelSpec
 from ..video import FrameStore, VideoInfo, build_store, iter_frames
 from .child import Description, Failure, Weights, run_child
 from .config import FitConfig
-from .events import Event, Finished
+from .events import Event, Finished, Paused, Resumed
 from .fit import clip_frames
 
 _live: weakref.WeakSet[FitProcess] = weakref.WeakSet()
@@ -139,6 +141,7 @@ class FitProcess:
     def __iter__(self) -> Iterator[RemoteFitter | Event]:
         try:
             truth = ground_truth(self._config, self._video)  # while the child imports torch and builds the fit
+            shown_paused = False  # as the last Paused or Resumed passed on says
             while True:
                 try:
                     with self._read_lock:
@@ -163,6 +166,13 @@ class FitProcess:
                         self.fitter.memory = message.memory
                 elif isinstance(message, Failure):
                     raise message.error
+                elif isinstance(message, (Paused, Resumed)):
+                    # reported after a weight snapshot and the pipe: the user may have clicked again meanwhile,
+                    # and the fit's state shown is what was asked here, once the child has done it
+                    pause = isinstance(message, Paused)
+                    if self.fitter is not None and self.fitter.paused == pause and pause != shown_paused:
+                        shown_paused = pause
+                        yield message
                 else:
                     yield message
                     if isinstance(message, Finished):
