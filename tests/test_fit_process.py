@@ -32,6 +32,7 @@ from nervplayer.train import (
     Started,
     Step,
     open_run,
+    remote,
 )
 from nervplayer.train.checkpoint import load_checkpoint
 from nervplayer.train.child import NICENESS, SNAPSHOT_SECONDS, FitProcessError, portable
@@ -213,6 +214,18 @@ def test_a_consumer_that_raises_still_leaves_a_resumable_checkpoint_and_no_open_
     resumed = Fitter(config(shapes_clip, epochs=500, eval_every=100), run, resume=True)
     assert resumed.step == load_checkpoint(run / "checkpoint.pt")["step"]
     assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+def test_an_error_in_the_iterator_itself_still_lets_the_child_end_with_its_checkpoint(
+    tmp_path, shapes_clip, monkeypatch
+):
+    real = remote.ground_truth  # the clip seems to change while the fit starts: the iterator raises
+    monkeypatch.setattr(remote, "ground_truth", lambda config, video=None: real(replace(config, end=3), video))
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    with pytest.raises(NervError, match="changed while the fit started"):
+        list(process)
+    assert process.exitcode == 0  # it ended by itself, not killed
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
 
 
 def _thread_niceness(pid: int) -> dict[int, int]:
