@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import replace
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +32,10 @@ from nervplayer.train import (
     Started,
     Step,
     open_run,
+    remote,
 )
 from nervplayer.train.checkpoint import load_checkpoint
-from nervplayer.train.child import FitProcessError, portable
+from nervplayer.train.child import NICENESS, SNAPSHOT_SECONDS, FitProcessError, portable
 from nervplayer.train.remote import FitProcess, RemoteFitter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,14 +51,14 @@ def test_events_arrive_in_order_and_the_parent_decodes_with_the_final_weights(tm
     process = FitProcess(config(shapes_clip, eval_every=1), run)
     events = list(process)
     remote = events[0]
-    assert isinstance(remote, RemoteFitter) and remote.pid == process.process.pid != os.getpid()
+    assert isinstance(remote, RemoteFitter) and remote.pid != os.getpid()
     assert isinstance(events[1], Started) and isinstance(events[-1], Finished)
     assert events[-1].status == "completed" and events[-1].weights_path
     steps = [e.step for e in events if isinstance(e, Step)]
     assert steps == list(range(1, 9))  # 4 frames, batch 1, 2 epochs
     evaluated = [e for e in events if isinstance(e, Evaluated)]
     assert len(evaluated) == 2 and evaluated[-1].preview is not None and evaluated[-1].preview.shape == (64, 64, 3)
-    assert not process.process.is_alive() and process.process.exitcode == 0
+    assert process.exitcode == 0
 
     assert (remote.num_frames, remote.store.height, remote.store.width) == (4, 64, 64)
     in_thread = Fitter(config(shapes_clip))  # the same options, fitted here: what the remote must describe
@@ -104,7 +107,7 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
     assert kinds.index("Paused") < kinds.index("Resumed") and kinds[-2:] == ["Checkpointed", "Finished"]
     finished = seen[-1]
     assert finished.status == "cancelled" and finished.step < 500 * 4
-    assert isinstance(seen[-2], Checkpointed) and not process.process.is_alive()
+    assert isinstance(seen[-2], Checkpointed) and process.exitcode == 0
     done = load_checkpoint(run / "checkpoint.pt")["step"]
     assert done == finished.step
 
@@ -112,6 +115,37 @@ def test_pause_resume_and_cancel_leave_a_resumable_checkpoint(tmp_path, shapes_c
     events = list(resumed.run())
     assert events[0].start_epoch == pytest.approx(finished.epoch)
     assert events[-1].status == "completed" and events[-1].step > done
+
+
+def test_a_quick_pause_and_resume_never_reports_paused_while_it_runs(tmp_path, shapes_clip):
+    """The child's report of a pause or a resume arrives a while after it took it (a weight snapshot first, then
+    the pipe; here the consumer sleeps instead): a report the user's next click has made stale is not passed on,
+    so the window never shows "paused" while the fit runs, nor "running" while it is paused."""
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    remote = next(events)
+    reported: list[tuple[str, bool]] = []  # each Paused / Resumed passed on, and whether paused was asked then
+    stage = "pause and resume"
+    for event in events:
+        if isinstance(event, (Paused, Resumed)):
+            reported.append((type(event).__name__, remote.paused))
+        if stage == "pause and resume" and isinstance(event, Step):
+            remote.pause()
+            time.sleep(1.0)  # the child pauses and reports it; the user resumes before the report is read
+            remote.resume()
+            stage = "running"
+        elif stage == "running" and isinstance(event, Step) and event.step >= 10:  # past the first pause
+            remote.pause()
+            stage = "pausing"
+        elif stage == "pausing" and isinstance(event, Paused):
+            remote.resume()
+            time.sleep(1.0)  # the child resumes and reports it; the user pauses again before the report is read
+            remote.pause()
+            threading.Timer(1.0, remote.cancel).start()
+            stage = "paused again"
+    assert stage == "paused again"
+    assert all(paused == (kind == "Paused") for kind, paused in reported), reported
+    assert reported[-1] == ("Resumed", False)  # the cancel resumed it
 
 
 def test_a_user_error_in_the_child_arrives_as_itself(tmp_path, shapes_clip):
@@ -151,13 +185,72 @@ def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path, shapes_clip):
         for event in events:
             if isinstance(event, Step) and event.step == 2:
                 os.kill(remote.pid, signal.SIGKILL)  # e.g. the system's out-of-memory killer
-    assert process.process.exitcode == -signal.SIGKILL
+    assert process.exitcode == -signal.SIGKILL
 
 
 def test_errors_travel_as_their_kind():
     assert type(portable(ConfigError("bad size"))) is ConfigError
     bug = portable(KeyError("k"))
     assert isinstance(bug, FitProcessError) and bug.type_name == "KeyError"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_consumer_that_raises_still_leaves_a_resumable_checkpoint_and_no_open_pipe(tmp_path, shapes_clip):
+    """The consumer stops reading while the child sends weight snapshots larger than the pipe's buffer: stopping
+    still reaches the child, which keeps its checkpoint and ends in seconds, and the pipes are closed."""
+    run = tmp_path / "run"
+    resource_tracker.ensure_running()  # one per parent, started by the first fit's process: not the fit's
+    open_files = len(os.listdir("/proc/self/fd"))
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
+    with pytest.raises(RuntimeError, match="the consumer failed"):
+        for event in process:
+            if isinstance(event, Step) and event.step == 2:
+                time.sleep(2 * SNAPSHOT_SECONDS)  # a slow consumer: the child steps on and sends a snapshot
+                stopped = time.monotonic()
+                raise RuntimeError("the consumer failed")
+    assert time.monotonic() - stopped < 5.0
+    assert process.exitcode == 0  # it ended by itself, not killed
+    assert load_checkpoint(run / "checkpoint.pt")["step"] >= 2
+    resumed = Fitter(config(shapes_clip, epochs=500, eval_every=100), run, resume=True)
+    assert resumed.step == load_checkpoint(run / "checkpoint.pt")["step"]
+    assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+def test_an_error_in_the_iterator_itself_still_lets_the_child_end_with_its_checkpoint(
+    tmp_path, shapes_clip, monkeypatch
+):
+    real = remote.ground_truth  # the clip seems to change while the fit starts: the iterator raises
+    monkeypatch.setattr(remote, "ground_truth", lambda config, video=None: real(replace(config, end=3), video))
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    with pytest.raises(NervError, match="changed while the fit started"):
+        list(process)
+    assert process.exitcode == 0  # it ended by itself, not killed
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+
+
+def _thread_niceness(pid: int) -> dict[int, int]:
+    """Each thread's nice value, from /proc/PID/task/TID/stat (field 19; the name in field 2 may hold spaces)."""
+    niceness = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rpartition(")")[2].split()  # fields 3, 4, ... of the line
+        niceness[int(task.name)] = int(fields[19 - 3])
+    return niceness
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_every_thread_of_the_fit_process_trains_at_the_lower_priority(tmp_path, shapes_clip):
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    remote = next(events)
+    try:
+        for event in events:
+            if isinstance(event, Step) and event.step == 4:  # past the first steps: torch's threads exist
+                niceness = _thread_niceness(remote.pid)
+                break
+    finally:
+        events.close()
+    lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+    assert len(niceness) > 1 and set(niceness.values()) == {lower}, niceness
 
 
 def _gone(pid: int) -> bool:

@@ -105,6 +105,25 @@ def decoding_state(fitter: Fitter) -> dict[str, np.ndarray]:
         }
 
 
+def lower_priority(niceness: int) -> None:
+    """Lower the priority of every thread of this process by ``niceness``. On Linux a nice value is per thread:
+    ``os.nice`` alone would leave torch's compute threads, started during the fit's start-up, at the window's
+    priority. Threads started later inherit the priority of the thread that starts them, lowered by then."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():  # elsewhere the nice value is the process's
+        if hasattr(os, "nice"):
+            with contextlib.suppress(OSError):
+                os.nice(niceness)
+        return
+    lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)  # 0: this thread's
+    done: set[int] = set()
+    while new := {int(task.name) for task in tasks.iterdir()} - done:  # again for any thread started meanwhile
+        for tid in new:
+            with contextlib.suppress(OSError):  # a thread that has ended since
+                os.setpriority(os.PRIO_PROCESS, tid, max(lower, os.getpriority(os.PRIO_PROCESS, tid)))
+        done |= new
+
+
 class _Control:
     """The child's end of the control pipe, read in a thread: commands reach the fitter once it exists."""
 
@@ -199,9 +218,7 @@ def run_child(
                 fitter.source,
             )
         )
-        if hasattr(os, "nice"):  # training (not the start-up the user waits for) yields the cores to the player
-            with contextlib.suppress(OSError):
-                os.nice(NICENESS)
+        lower_priority(NICENESS)  # training (not the start-up the user waits for) yields the cores to the player
         last = time.monotonic()
         for event in fitter.run():
             if isinstance(event, (Evaluated, Paused, Finished)) or time.monotonic() - last >= SNAPSHOT_SECONDS:

@@ -3,10 +3,14 @@ the window, so training cannot stall the event loop, and the child runs at a low
 
 ``FitProcess(config, run_dir)`` starts the child (multiprocessing's *spawn*: never fork a process that holds
 torch's and Qt's threads) and iterating it yields a :class:`RemoteFitter` first, then the fit's events in order, as
-``Fitter.run()`` does; the child's side is :mod:`~nervplayer.train.child`. Iterate in a worker thread: reads block.
+``Fitter.run()`` does, but for a ``Paused`` or ``Resumed`` that a later resume or pause has made stale by the time
+it arrives (no "paused" shown while the fit runs); the child's side is :mod:`~nervplayer.train.child`. Iterate in a
+worker thread: reads block.
 An error in the child is raised here (a ``NervError`` as itself, anything else as a ``FitProcessError``).
 No child outlives its parent: a parent that dies (even by ``kill -9``) closes the pipes, and the child cancels,
-keeps its checkpoint and exits; :func:`stop_fit_processes` (also at exit) cancels, waits, then kills.
+keeps its checkpoint and exits; :func:`stop_fit_processes` (also at exit) cancels, waits, then kills. A consumer
+that stops reading (an exception, a ``break``) stops the fit too, when the iterator is closed: stopping reads and
+drops what the child still sends, since a child blocked on a full pipe would never see the cancel.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.util  # registers its exit handler now: ours, registered later, runs first
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Iterator
@@ -32,7 +37,7 @@ from ..model.spec import ModelSpec
 from ..video import FrameStore, VideoInfo, build_store, iter_frames
 from .child import Description, Failure, Weights, run_child
 from .config import FitConfig
-from .events import Event, Finished
+from .events import Event, Finished, Paused, Resumed
 from .fit import clip_frames
 
 _live: weakref.WeakSet[FitProcess] = weakref.WeakSet()
@@ -109,7 +114,10 @@ class FitProcess:
         same_clip = video is not None and Path(video.path).resolve() == Path(config.video).resolve()
         self._video = video if same_clip else None  # the opened clip's probe: probing again reads the whole file
         self._send_lock, self._stop_lock = threading.Lock(), threading.Lock()
+        self._read_lock = threading.Lock()  # one thread reads the events at a time: the iterator, or stop()
+        self._stopping = False
         self.fitter: RemoteFitter | None = None
+        self.exitcode: int | None = None  # the child's, once stopped (its process object is closed then)
         self.process = context.Process(
             target=run_child,
             args=(config, Path(run_dir), preview_index, plugins.options(), child_events, child_control),
@@ -133,14 +141,16 @@ class FitProcess:
     def __iter__(self) -> Iterator[RemoteFitter | Event]:
         try:
             truth = ground_truth(self._config, self._video)  # while the child imports torch and builds the fit
+            shown_paused = False  # as the last Paused or Resumed passed on says
             while True:
                 try:
-                    message = self._events.recv()
+                    with self._read_lock:
+                        message = self._events.recv()
                 except (EOFError, OSError):
+                    if self._stopping:  # stopped from another thread (quitting), which read the fit's end
+                        return
                     self.stop(timeout=5.0)
-                    raise NervError(
-                        f"the fit's process ended unexpectedly (exit code {self.process.exitcode})"
-                    ) from None
+                    raise NervError(f"the fit's process ended unexpectedly (exit code {self.exitcode})") from None
                 if isinstance(message, Description):
                     if (truth.num_frames, truth.height, truth.width) != (
                         message.num_frames,
@@ -156,6 +166,13 @@ class FitProcess:
                         self.fitter.memory = message.memory
                 elif isinstance(message, Failure):
                     raise message.error
+                elif isinstance(message, (Paused, Resumed)):
+                    # reported after a weight snapshot and the pipe: the user may have clicked again meanwhile,
+                    # and the fit's state shown is what was asked here, once the child has done it
+                    pause = isinstance(message, Paused)
+                    if self.fitter is not None and self.fitter.paused == pause and pause != shown_paused:
+                        shown_paused = pause
+                        yield message
                 else:
                     yield message
                     if isinstance(message, Finished):
@@ -164,19 +181,45 @@ class FitProcess:
             self.stop(timeout=10.0)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel, wait up to ``timeout`` seconds for the child to end (checkpoint written), then kill it."""
+        """Cancel, wait up to ``timeout`` seconds for the child to end (checkpoint written), then kill it; close
+        the pipes and the process object (:attr:`exitcode` keeps its exit code). What the child sends meanwhile is
+        read and dropped, unless another thread is reading it."""
+        self._stopping = True
         self.cancel()
+        deadline = time.monotonic() + timeout
         with self._stop_lock:  # one thread joins at a time: a child is reaped once
-            self.process.join(timeout)
-            if self.process.is_alive():
-                self.process.terminate()
-                self.process.join(2.0)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
+            if self.exitcode is None:
+                self._end(deadline)
+        _live.discard(self)
+
+    def _end(self, deadline: float) -> None:
+        while self.process.is_alive() and time.monotonic() < deadline:
+            self._drain(deadline)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2.0)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.exitcode = self.process.exitcode
+        self.process.close()
+        with self._read_lock:  # a reader blocked in recv() has seen the end of file of the ended child
+            self._events.close()
         with self._send_lock:
             self._control.close()
-        _live.discard(self)
+
+    def _drain(self, deadline: float) -> None:
+        """Read and drop one message of the child's, waiting at most 0.1 s for it (or for the reader's turn)."""
+        wait = max(0.0, min(0.1, deadline - time.monotonic()))
+        if not self._read_lock.acquire(timeout=wait):
+            return
+        try:
+            if self._events.poll(wait):
+                self._events.recv()
+        except (EOFError, OSError):  # the child closed its end: it is exiting
+            self.process.join(max(0.0, deadline - time.monotonic()))
+        finally:
+            self._read_lock.release()
 
 
 def ground_truth(config: FitConfig, video: VideoInfo | None = None) -> FrameStore:
