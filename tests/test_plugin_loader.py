@@ -93,13 +93,12 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
     import zipfile
 
     repo = DOCS.parent.parent
-    subprocess.run(
+    build = subprocess.run(
         [
             sys.executable,
             "-m",
             "pip",
             "wheel",
-            "-q",
             "--no-deps",
             "--no-build-isolation",
             "-w",
@@ -108,9 +107,14 @@ def test_wheel_ships_builtins_inside_the_package(tmp_path):
         ],
         check=True,
         capture_output=True,
+        text=True,
     )
     wheel = next(tmp_path.glob("nervplayer-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    # project.license is an SPDX expression (PEP 639): the build does not warn that the TOML table is deprecated
+    assert "project.license" not in build.stdout + build.stderr, build.stdout + build.stderr
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata.splitlines()
     assert "nervplayer/_builtin_plugins/activations.py" in names
     assert not [n for n in names if n.startswith("plugins/")]
     modules = {str(p.relative_to(repo)) for p in (repo / "nervplayer").rglob("*.py")}

@@ -180,6 +180,7 @@ def fit_steps(config: FitConfig, steps: int) -> tuple[Fitter, TrainSpeed]:
                 fitter.cancel()
         elif isinstance(ev, Finished):
             done = ev
+    assert done is not None  # a run ends with Finished
     seconds = time.perf_counter() - stamps[0][1]
     single = all(b[0] - a[0] == 1 for a, b in zip(stamps, stamps[1:]))
     median = statistics.median(b[1] - a[1] for a, b in zip(stamps, stamps[1:])) if single else None
@@ -206,7 +207,8 @@ def decode_speed(fitter: Fitter, batch_sizes: list[int], seconds: float = 1.0) -
     model.eval()
     try:
         for label, dtype, channels_last in decode_variants(dev):
-            model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            memory_format = torch.channels_last if channels_last else torch.contiguous_format
+            model.to(memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks memory_format
             ctx = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype else nullcontext
             for b in batch_sizes:
                 t = times([i % n for i in range(b)], n, dev)
@@ -227,7 +229,8 @@ def decode_speed(fitter: Fitter, batch_sizes: list[int], seconds: float = 1.0) -
                 )
     finally:
         model.train()
-        model.to(memory_format=torch.channels_last if fitter.precision.channels_last else torch.contiguous_format)
+        memory_format = torch.channels_last if fitter.precision.channels_last else torch.contiguous_format
+        model.to(memory_format=memory_format)  # type: ignore[call-overload]  # torch's stub lacks memory_format
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from ..codec import Compressed, CompressOptions, Compressor, Stage
 from ..codec.entropy import CODERS, MASK_MODELS
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
     )
     compressor = Compressor(args.run, args.output, options, source=args.source)
 
-    def on_sigint(signum, frame):
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
         print("\nstopping after this step (Ctrl-C again to abort)…", file=sys.stderr)
         compressor.cancel()
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from ..errors import NervError
 from ..paths import log_dir
@@ -87,7 +88,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def guarded(run, argv: list[str], debug: bool) -> int:
+def guarded(run: Callable[[list[str]], int], argv: list[str], debug: bool) -> int:
     """Call ``run(argv)`` under the contract above; returns the exit status."""
     try:
         code = run(argv)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from argparse import ArgumentTypeError
 from pathlib import Path
+from typing import Iterator
+
+import numpy as np
 
 from ..codec import NervVideo
 from ..codec.classic import container_for, write_video
@@ -51,7 +54,7 @@ def main(argv: list[str]) -> int:
 
     bar = tqdm(total=end - start, unit="frame", desc=f"decoding (batches of {video.batch_size})", file=sys.stderr)
 
-    def frames():
+    def frames() -> Iterator[np.ndarray]:
         for i in range(start, end, video.batch_size):
             batch = video.frames(i, min(i + video.batch_size, end))
             bar.update(len(batch))

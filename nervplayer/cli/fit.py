@@ -3,16 +3,21 @@ with a progress bar; Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
 
+import argparse
 import collections
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import Parser, add_model_size, frame_range, frame_size, key_values
+
+if TYPE_CHECKING:  # tqdm is imported when a bar is shown
+    from tqdm import tqdm
 
 
 def build_parser() -> Parser:
@@ -82,7 +87,7 @@ def build_parser() -> Parser:
     return p
 
 
-def config_from_args(args) -> FitConfig:
+def config_from_args(args: argparse.Namespace) -> FitConfig:
     """Options given on the command line over the defaults, or over the resumed run's config."""
     if args.resume:
         base = open_run(args.output).fit_config.to_dict()
@@ -138,6 +143,7 @@ def main(argv: list[str]) -> int:
         with cancel_on_ctrl_c(fitter.cancel):
             if not fitter.world.main:  # under torchrun, rank 0 reports and writes
                 finished = collections.deque(fitter.run(), maxlen=1)[0]
+                assert isinstance(finished, Finished)  # a run's last event
                 return 130 if finished.status == "cancelled" else 0
             return _drive(fitter, args.output)
     finally:
@@ -145,7 +151,7 @@ def main(argv: list[str]) -> int:
         leave()
 
 
-def step_bar(started: Started):
+def step_bar(started: Started) -> tqdm:
     """A progress bar over a fit's steps (``nervplayer fit`` and the fine-tune of ``compress``), on stderr."""
     from tqdm import tqdm
 
@@ -159,7 +165,8 @@ def step_bar(started: Started):
 
 
 def _drive(fitter: Fitter, run_dir: Path) -> int:
-    bar, psnr, finished = None, "–", None
+    bar: tqdm | None = None
+    psnr, finished = "–", None
     for ev in fitter.run():
         if isinstance(ev, Started):
             spec = fitter.spec
@@ -173,14 +180,14 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
                 file=sys.stderr,
             )
             bar = step_bar(ev)
-        elif isinstance(ev, Step):
+        elif isinstance(ev, Step) and bar is not None:
             bar.update(ev.step - bar.n)
             spe = bar.format_dict["elapsed"] / max(ev.epoch - bar.initial / fitter.steps_per_epoch, 1e-9)
             bar.set_postfix_str(
                 f"epoch {ev.epoch:.1f}/{fitter.config.epochs} loss {ev.loss:.4f} PSNR {psnr} {spe:.2f}s/epoch",
                 refresh=False,
             )
-        elif isinstance(ev, Evaluated):
+        elif isinstance(ev, Evaluated) and bar is not None:
             psnr = f"{ev.psnr:.2f}"
             unseen = f", unseen {ev.psnr_unseen:.2f} dB" if ev.psnr_unseen is not None else ""
             bar.write(f"epoch {ev.epoch}: PSNR {ev.psnr:.2f} dB, MS-SSIM {ev.ms_ssim:.4f}{unseen}", file=sys.stderr)
@@ -190,6 +197,7 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
             pass
     if bar is not None:
         bar.close()
+    assert finished is not None  # a run ends with Finished
     if finished.status == "cancelled":
         print(
             f"stopped at epoch {finished.epoch:.2f}; checkpoint saved. Resume with:\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import ConfigError
 
@@ -110,5 +110,5 @@ def add_memory_budget(p: argparse.ArgumentParser) -> None:
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit status 2 (its own convention), without the usage dump."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")

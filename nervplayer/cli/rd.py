@@ -3,6 +3,7 @@ file), Pareto fronts on one plot and in one JSON, classic codecs and BD-rates ag
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def main(argv: list[str]) -> int:
             said = (
                 f"{bd.percent:+.1f} % over {bd.overlap[0]:.2f}-{bd.overlap[1]:.2f} dB"
                 f"{f' ({bd.note})' if bd.note else ''}"
-                if bd.percent is not None
+                if bd.percent is not None and bd.overlap is not None
                 else f"none: {bd.note}"
             )
             print(f"BD-rate of {curve.name} against x264 medium: {said}")
@@ -150,7 +151,7 @@ def _curve(
     base: CompressOptions,
     files: Path,
     reference: FrameStore,
-    args,
+    args: argparse.Namespace,
     index: int,
 ) -> RDResult:
     """One curve: the points of every run in ``group`` (their Pareto front is what is compared)."""

@@ -122,7 +122,7 @@ def _drive(runner: StudyRunner, out: Path) -> int:
 
 
 def _print_table(rows: list[dict]) -> None:
-    def fmt(v, spec):
+    def fmt(v: float | None, spec: str) -> str:
         return "–" if v is None else format(v, spec)
 
     print(f"{'run':<24} {'params':>10} {'epoch':>6} {'PSNR':>7} {'MS-SSIM':>8} {'unseen':>7} {'s/epoch':>8}")

@@ -17,7 +17,7 @@ from ..model.render import times
 from ..plugins import get_registry
 from ..video import FrameStore
 from .entropy import entropy_bits, pack_counts
-from .quantize import MAX_BITS, MIN_BITS, quantize
+from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
 
 
 def layer_groups(names: list[str]) -> dict[str, list[str]]:
@@ -28,7 +28,7 @@ def layer_groups(names: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def _rate(q) -> float:
+def _rate(q: QuantizedTensor) -> float:
     table = pack_counts(np.bincount(q.symbols.astype(np.int64), minlength=1 << q.bits))
     return entropy_bits(q.symbols) + 32 * q.channels + 8 * len(table)
 

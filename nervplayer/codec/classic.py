@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 import numpy as np
 
@@ -57,7 +57,13 @@ def write_video(
 
 
 def _encode(
-    out, frames: Iterable[np.ndarray], fps: float, codec: str, quality: int | None, container: str, pix_fmt: str
+    out: BinaryIO,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    codec: str,
+    quality: int | None,
+    container: str,
+    pix_fmt: str,
 ) -> int:
     import av
 

@@ -21,6 +21,8 @@ inflated with a bound, and a stream must be consumed exactly.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -32,7 +34,7 @@ MASK_MODELS = ("tensor", "channel")
 _CHUNK = 1 << 20
 
 
-def _constriction():
+def _constriction() -> ModuleType:
     import constriction
 
     return constriction.stream
@@ -148,7 +150,7 @@ def decode_symbols(table: bytes, stream: bytes, count: int, bits: int, coder: st
     return used.astype(np.uint16)[idx]
 
 
-def _model(counts: np.ndarray):
+def _model(counts: np.ndarray) -> Any:  # a constriction model: the library ships no type hints
     # Built from exact integer counts with perfect=False: a deterministic function of the stored table.
     return _constriction().model.Categorical(counts.astype(np.float64), perfect=False)
 
@@ -184,7 +186,9 @@ def _encode_chunks(coder: str, chunks: list[tuple]) -> bytes:
     return enc.get_compressed().astype("<u4").tobytes()
 
 
-def _decode_chunks(stream: bytes, coder: str, what: str, steps: list[Callable[[Any], np.ndarray]]) -> list[np.ndarray]:
+def _decode_chunks(
+    stream: bytes, coder: str, what: str, steps: Sequence[Callable[[Any], np.ndarray]]
+) -> list[np.ndarray]:
     """Run the decoding ``steps`` on ``stream`` and insist that exactly the whole stream was used."""
     if len(stream) % 4 or not stream:
         raise NervFormatError(f"{what}: coded stream length {len(stream)} is not a positive multiple of 4")

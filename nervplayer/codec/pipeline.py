@@ -39,7 +39,7 @@ from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
 from .reader import NervVideo
-from .stepquant import quantize_step
+from .stepquant import StepQuantizedTensor, quantize_step
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def pack_model(
     the remaining NervFile fields). ``per_channel`` applies to weights; latents take one range per tensor, which
     their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision."""
     spec = _spec(config, fields)
-    tensors: dict[str, QuantizedTensor] = {}
+    tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {}
     for name, (_, kind) in stored_shapes(spec).items():
         mask = masks.get(name)
         tensors[name] = quantize(
@@ -158,7 +158,9 @@ def pack_model(
 
 def pack_learned(state: dict[str, torch.Tensor], spec: ModelSpec, steps: dict[str, float], **fields: Any) -> NervFile:
     """The stored tensors of a rate-aware fit, each quantized with its learned step exactly as training did."""
-    tensors = {name: quantize_step(state[name], steps[name]) for name in stored_shapes(spec)}
+    tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {
+        name: quantize_step(state[name], steps[name]) for name in stored_shapes(spec)
+    }
     return NervFile(model=spec, tensors=tensors, **fields)
 
 
@@ -300,6 +302,7 @@ class Compressor:
         bits = dict.fromkeys(state, opt.bits)
         if opt.layer_bits and opt.qat:  # QAT trains at the widths the file will hold: choose them first
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
+            assert reference is not None  # loaded above when layer_bits is on
             bits = allocate_bits(run.model_config, state, masks, opt.bits, opt.per_channel, reference, self.device)
         finetune_seconds = 0.0
         if opt.finetune_epochs and (opt.prune or opt.qat):
@@ -323,6 +326,7 @@ class Compressor:
             return
         if opt.layer_bits and not opt.qat:
             yield Stage("allocate", f"per-layer bit widths at the quality of uniform {opt.bits} bits")
+            assert reference is not None  # loaded above when layer_bits is on
             bits = allocate_bits(run.model_config, state, masks, opt.bits, opt.per_channel, reference, self.device)
         yield Stage(
             "quantize", f"{opt.bits} bits {'per channel' if opt.per_channel else 'per tensor'}, {opt.coder} coding"
@@ -355,6 +359,7 @@ class Compressor:
         opt = self.options
         if opt.evaluate:
             yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
+            assert reference is not None  # loaded in run() when evaluate is on
             nf.metrics = self._metrics(nf, reference)
         yield Stage("write", str(self.output))
         sizes = save(nf, self.output)

@@ -7,6 +7,8 @@ fp16 ranges, same rounding), so the weights the fine-tune optimises are the ones
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,19 +50,34 @@ def enable_fake_quant(
         if not isinstance(module, (nn.Linear, nn.Conv2d)):
             continue
         w_name, b_name = f"{prefix}.weight", f"{prefix}.bias"
+        forward = _fake_quant_forward(module, bits, w_name, b_name, per_channel, masks)
+        module.forward = forward  # type: ignore[method-assign,assignment]  # per instance, on purpose (above)
 
-        def quantized(m: nn.Module, w_name: str = w_name, b_name: str = b_name):
-            w = fake_quantize(m.weight, bits[w_name], per_channel, masks.get(w_name))
-            b = None if m.bias is None else fake_quantize(m.bias, bits[b_name], per_channel)
-            return w, b
 
-        if isinstance(module, nn.Linear):
+def _fake_quant_forward(
+    m: nn.Linear | nn.Conv2d,
+    bits: dict[str, int],
+    w_name: str,
+    b_name: str,
+    per_channel: bool,
+    masks: dict[str, torch.Tensor],
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``m``'s forward pass on its fake-quantized weight and bias."""
 
-            def forward(x, m=module, quantized=quantized):
-                return F.linear(x, *quantized(m))
-        else:
+    def quantized() -> tuple[torch.Tensor, torch.Tensor | None]:
+        w = fake_quantize(m.weight, bits[w_name], per_channel, masks.get(w_name))
+        b = None if m.bias is None else fake_quantize(m.bias, bits[b_name], per_channel)
+        return w, b
 
-            def forward(x, m=module, quantized=quantized):  # NeRV's convs pad with zeros
-                return F.conv2d(x, *quantized(m), m.stride, m.padding, m.dilation, m.groups)
+    if isinstance(m, nn.Linear):
 
-        module.forward = forward
+        def linear(x: torch.Tensor) -> torch.Tensor:
+            return F.linear(x, *quantized())
+
+        return linear
+    conv = m
+
+    def conv2d(x: torch.Tensor) -> torch.Tensor:  # NeRV's convs pad with zeros, by a number of pixels
+        return F.conv2d(x, *quantized(), conv.stride, cast(tuple[int, int], conv.padding), conv.dilation, conv.groups)
+
+    return conv2d

@@ -6,12 +6,14 @@ from __future__ import annotations
 import lzma
 import time
 import zlib
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from .entropy import CODERS, MASK_MODELS, decode_symbols, encode_mask, encode_symbols, entropy_bits
 from .nervfile import NervFile
+
+T = TypeVar("T")
 
 
 def describe(header: dict[str, Any], file_bytes: int) -> str:
@@ -68,7 +70,7 @@ def _model_line(m: dict[str, Any], arch: dict[str, Any]) -> str:
     return f"{name}: " + ", ".join(f"{k} {val}" for k, val in config.items())
 
 
-def _timed(fn, *args):
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - t0
@@ -107,16 +109,16 @@ def coder_comparison(nf: NervFile) -> str:
         lines.append(
             f"{name:<8} {stream:>10,} {0:>8,} {stream * 8 / entropy:>15.4f} {t_enc * 1e3:>10.1f} {t_dec * 1e3:>10.1f}"
         )
-    masked = [(name, q) for name, q in tensors if q.mask is not None]
-    if masked:
-        n = sum(q.mask.size for _, q in masked)
-        h = sum(q.mask.size * _h2(q.mask.mean()) for _, q in masked)
+    masks = [q.mask for _, q in tensors if q.mask is not None]
+    if masks:
+        n = sum(mask.size for mask in masks)
+        h = sum(mask.size * _h2(mask.mean()) for mask in masks)
         lines.append(f"masks: {n:,} entries, per-tensor binary entropy {h / 8:,.0f} bytes")
         lines.append(f"{'mask model':<16} {'bytes':>10} {'(table)':>8} {'bits/entry':>11}")
         for label, model, coder in [("bitmap (raw)", "tensor", "raw")] + [(m, m, "ans") for m in MASK_MODELS]:
             total = table = 0
-            for _name, q in masked:
-                tab, st = encode_mask(q.mask, model, coder)
+            for mask in masks:
+                tab, st = encode_mask(mask, model, coder)
                 total, table = total + len(tab) + len(st), table + len(tab)
             lines.append(f"{label:<16} {total:>10,} {table:>8,} {total * 8 / n:>11.4f}")
     return "\n".join(lines)

@@ -115,7 +115,8 @@ def set_bindings(bindings: dict[str, tuple[str, ...]]) -> None:
 
 def check_bindings(bindings: dict[str, tuple[str, ...]]) -> list[str]:
     """What is wrong with ``bindings`` (unknown key names, a key bound to two actions), one line each."""
-    problems, owner = [], {}
+    problems: list[str] = []
+    owner: dict[str, str] = {}  # key text -> the action it is bound to
     for row in ACTIONS:
         for key in bindings.get(row.id, row.keys):
             text = QKeySequence(key).toString(QKeySequence.SequenceFormat.PortableText)

@@ -91,7 +91,6 @@ def open_sample(window: MainWindow) -> None:
 def report_first_frame(window: MainWindow) -> None:
     """For ``--startup-check``: print the time to the first decoded frame on screen and quit (exit 1 if none
     shows within :data:`STARTUP_LIMIT_S`)."""
-    app = QApplication.instance()
 
     def shown(_index: int) -> None:
         window.player.frame_shown.disconnect(shown)
@@ -99,16 +98,16 @@ def report_first_frame(window: MainWindow) -> None:
         print(f"first decoded frame on screen after {since_launch():.2f} s", flush=True)
         window.session.unsaved = False
         window.close()
-        app.exit(0)
+        QApplication.exit(0)
 
     def timed_out() -> None:
         print(f"no decoded frame on screen after {STARTUP_LIMIT_S} s", file=sys.stderr, flush=True)
-        app.exit(1)
+        QApplication.exit(1)
 
     def failed(error: BaseException) -> None:
         line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         print(f"nervplayer: error: {line}", file=sys.stderr, flush=True)
-        app.exit(1)
+        QApplication.exit(1)
 
     window.session.open_failed.connect(failed)
     window.player.frame_shown.connect(shown)
@@ -120,7 +119,8 @@ def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow
     """Parse the command line, show the main window and start opening FILE (or the sample)."""
     args = parse_args(argv)
     check_binding()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("nervplayer")
     app.setOrganizationName("nervplayer")
     apply_theme(app)
@@ -139,4 +139,4 @@ def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow
 
 def main(argv: list[str] | None = None) -> int:
     window = open_window(sys.argv[1:] if argv is None else argv)  # noqa: F841 (kept alive while the app runs)
-    return QApplication.instance().exec()
+    return QApplication.exec()

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Hashable, Iterator, Protocol
+from typing import Generic, Hashable, Iterator, Protocol, TypeVar
 
 
 class Sized(Protocol):
-    nbytes: int
+    @property
+    def nbytes(self) -> int: ...
 
 
-class FrameCache:
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V", bound=Sized)
+
+
+class FrameCache(Generic[K, V]):
     """Least recently used entries are evicted once the total ``nbytes`` passes ``budget_bytes``."""
 
     def __init__(self, budget_bytes: int) -> None:
-        self._items: OrderedDict[Hashable, Sized] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         self._bytes = 0
         self.budget_bytes = budget_bytes
         self.hits = self.misses = 0
 
-    def get(self, key: Hashable) -> Sized | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -31,16 +36,16 @@ class FrameCache:
             self.hits += 1
             return item
 
-    def __contains__(self, key: Hashable) -> bool:
+    def __contains__(self, key: object) -> bool:
         with self._lock:
             return key in self._items
 
-    def __iter__(self) -> Iterator[Hashable]:
+    def __iter__(self) -> Iterator[K]:
         """The keys as they are now, least recently used first."""
         with self._lock:
             return iter(list(self._items))
 
-    def put(self, key: Hashable, item: Sized, evict: bool = True) -> bool:
+    def put(self, key: K, item: V, evict: bool = True) -> bool:
         """Store ``item``; with ``evict=False`` only if it fits without dropping anything. Returns whether stored."""
         with self._lock:
             old = self._items.pop(key, None)

@@ -7,7 +7,19 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QWidget
 
 from .compare import difference, error_range, lut
@@ -53,7 +65,8 @@ class Canvas(QWidget):
         self.buffering: tuple[float, str] | None = None  # progress in [0, 1] and a line under it
         self.paint_ms = 0.0
         self._osd = ""
-        self._osd_timer = QTimer(self, singleShot=True, interval=1600, timeout=self._clear_osd)
+        self._osd_timer = QTimer(self, singleShot=True, interval=1600)
+        self._osd_timer.timeout.connect(self._clear_osd)
         self._drag: str | None = None
         self._pane_count = 1
         self._last = QPointF()
@@ -148,7 +161,7 @@ class Canvas(QWidget):
             and abs(pos.x() - self._divider_x()) <= _GRAB_PX
         )
 
-    def mousePressEvent(self, event) -> None:
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self._recon is not None:
             self._drag = "wipe" if self._near_divider(event.position()) else "pan"
             self._last = event.position()
@@ -156,9 +169,9 @@ class Canvas(QWidget):
                 self.setCursor(Qt.CursorShape.ClosedHandCursor)
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
-        if self._drag == "wipe":
+        if self._drag == "wipe" and self._recon is not None:
             ix, _ = self.view.to_image(pos.x(), 0)
             self.compare.set_wipe(ix / self._recon.array.shape[1])
         elif self._drag == "pan":
@@ -169,15 +182,15 @@ class Canvas(QWidget):
             shape = Qt.CursorShape.SplitHCursor if self._near_divider(pos) else Qt.CursorShape.ArrowCursor
             self.setCursor(shape)
 
-    def mouseReleaseEvent(self, event) -> None:
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag = None
         self.unsetCursor()
 
-    def mouseDoubleClickEvent(self, event) -> None:
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.double_clicked.emit()
 
-    def wheelEvent(self, event) -> None:
+    def wheelEvent(self, event: QWheelEvent) -> None:
         if self._recon is None:
             return
         pane = self._pane_at(event.position())
@@ -186,11 +199,11 @@ class Canvas(QWidget):
         self.view.zoom_at(event.position().x() - pane.x(), event.position().y() - pane.y(), 1.2**steps)
         self.update()
 
-    def resizeEvent(self, event) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         self.help.setGeometry(self.rect())
 
     # --- painting ------------------------------------------------------------------------------------------
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         started = time.perf_counter()
         self._paint(QPainter(self))
         self.paint_ms = (time.perf_counter() - started) * 1000
@@ -225,7 +238,7 @@ class Canvas(QWidget):
             self._tag(p, left, "ground truth")
             self._tag(p, right, self.recon_label)
         elif mode is CompareMode.DIFFERENCE:
-            self._draw(p, self.rect(), self._difference().image)
+            self._draw(p, self.rect(), self._difference(self._recon, truth).image)
             self._tag(p, self.rect(), f"difference · {self.compare.diff_mode.value}")
             self._paint_colorbar(p)
         else:  # flicker
@@ -236,10 +249,10 @@ class Canvas(QWidget):
         self._paint_buffering(p)
         self._paint_osd(p)
 
-    def _difference(self) -> _Picture:
+    def _difference(self, recon: _Picture, truth: _Picture) -> _Picture:
         key = (id(self.frame), self.compare.diff_mode)
         if self._diff is None or self._diff[0] != key:
-            self._diff = key, _Picture(difference(self._recon.array, self._truth.array, self.compare.diff_mode))
+            self._diff = key, _Picture(difference(recon.array, truth.array, self.compare.diff_mode))
         return self._diff[1]
 
     def _draw(self, p: QPainter, pane: QRect, image: QImage, clip: QRect | None = None) -> None:
@@ -254,7 +267,7 @@ class Canvas(QWidget):
 
     def _image_rect(self, pane: QRect) -> QRectF:
         """Where the frame lies in ``pane``, clipped to it."""
-        h, w, _ = self._recon.array.shape
+        h, w = self._recon.array.shape[:2] if self._recon is not None else (0, 0)
         v = self.view
         return QRectF(pane.x() + v.ox, pane.y() + v.oy, w * v.scale, h * v.scale).intersected(QRectF(pane))
 

@@ -132,7 +132,8 @@ class FitCharts(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.graphics, 1)
 
-        self._timer = QTimer(self, interval=1000 // MAX_FPS, timeout=self.redraw)
+        self._timer = QTimer(self, interval=1000 // MAX_FPS)
+        self._timer.timeout.connect(self.redraw)
         self._timer.start()
 
     def _empty_ranges(self) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
 from ..video.source import FrameSource
 from .cache import FrameCache
@@ -48,10 +48,10 @@ class FrameDecoder(QThread):
     stored = Signal(int, int)  # generation, frame index: a read-ahead frame is now in the cache
     failed = Signal(int, object)  # frame index, the exception
 
-    def __init__(self, cache_mb: int = 512, parent=None) -> None:
+    def __init__(self, cache_mb: int = 512, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("frame-decoder")
-        self.cache = FrameCache(cache_mb * MB)
+        self.cache: FrameCache[tuple[int, int], Decoded] = FrameCache(cache_mb * MB)
         self._cond = threading.Condition()
         self._source: FrameSource | None = None
         self._truth: FrameSource | None = None
@@ -89,8 +89,7 @@ class FrameDecoder(QThread):
         return self._generation
 
     def cached(self, index: int) -> Decoded | None:
-        item = self.cache.get((self._generation, index))
-        return item  # type: ignore[return-value]
+        return self.cache.get((self._generation, index))
 
     def is_cached(self, index: int) -> bool:
         """Whether ``index`` is in the cache, without counting a hit or marking it used."""
@@ -133,10 +132,11 @@ class FrameDecoder(QThread):
                 while job is None and not self._stopping:
                     self._cond.wait()
                     job = self._next_job()
-                if self._stopping:
+                if self._stopping or job is None:  # the wait ends with a job or with stopping
                     return
                 kind, index = job
                 source, truth, generation = self._source, self._truth, self._generation
+                assert source is not None  # there are jobs only while there is a source
             cached = self.cache.get((generation, index)) if kind == "wanted" else None
             if cached is not None:  # read ahead since it was asked for
                 self.ready.emit(cached)

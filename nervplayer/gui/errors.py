@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from types import TracebackType
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -40,7 +41,7 @@ def install_excepthook(parent: QWidget) -> None:
     """Exceptions escaping a slot become a dialog instead of ending the program."""
     previous = sys.excepthook
 
-    def hook(kind, error, tb) -> None:
+    def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
             previous(kind, error, tb)
             return

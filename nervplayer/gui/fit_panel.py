@@ -62,7 +62,8 @@ class FitProgress:
 
     def start(self, epochs: int, start_epoch: float) -> None:
         self.epochs, self.first, self.epoch = epochs, start_epoch, start_epoch
-        self._active, self._since = 0.0, self._clock()
+        self._active = 0.0
+        self._since: float | None = self._clock()  # None while paused
 
     def update(self, epoch: float) -> None:
         self.epoch = epoch

@@ -71,12 +71,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.file_label)
         self.statusBar().addPermanentWidget(self.device_label)
 
-        self.actions = create_actions(self, "window", self)
-        self.actions.update(self.player.actions)
+        self.named_actions = create_actions(self, "window", self)
+        self.named_actions.update(self.player.named_actions)
         self._build_menus()
         self.view = SessionView(self)  # binds the session's events to the widgets above
 
-        self._status_timer = QTimer(self, interval=1000, timeout=self._update_device_label)
+        self._status_timer = QTimer(self, interval=1000)
+        self._status_timer.timeout.connect(self._update_device_label)
         self._status_timer.start()
         self._update_device_label()
         self.update_actions()
@@ -119,12 +120,12 @@ class MainWindow(QMainWindow):
                 if n:
                     menu.addSeparator()
                 for spec in ACTIONS:
-                    if spec.group == group and spec.id in self.actions:
-                        menu.addAction(self.actions[spec.id])
+                    if spec.group == group and spec.id in self.named_actions:
+                        menu.addAction(self.named_actions[spec.id])
                 if group == "File":
                     self.recent_menu = menu.addMenu("Open &Recent")
                     self.recent_menu.aboutToShow.connect(self._fill_recent)
-                    menu.insertMenu(self.actions["save_nerv"], self.recent_menu)
+                    menu.insertMenu(self.named_actions["save_nerv"], self.recent_menu)
             if title == "&View":
                 menu.addSeparator()
                 menu.addAction(self.fit_dock.toggleViewAction())
@@ -142,10 +143,10 @@ class MainWindow(QMainWindow):
 
     def update_actions(self) -> None:
         phase = self.session.phase
-        self.actions["fit_start"].setEnabled(phase in ("ready", "finished"))
-        self.actions["fit_pause"].setEnabled(phase in ("running", "paused"))
-        self.actions["fit_cancel"].setEnabled(phase in ("running", "paused", "saving"))
-        self.actions["save_nerv"].setEnabled(phase in ("running", "paused", "finished"))
+        self.named_actions["fit_start"].setEnabled(phase in ("ready", "finished"))
+        self.named_actions["fit_pause"].setEnabled(phase in ("running", "paused"))
+        self.named_actions["fit_cancel"].setEnabled(phase in ("running", "paused", "saving"))
+        self.named_actions["save_nerv"].setEnabled(phase in ("running", "paused", "finished"))
 
     def _report_plugin_failures(self) -> None:
         failed = [r for r in get_registry().report if r.status == "failed"]
@@ -301,7 +302,7 @@ class MainWindow(QMainWindow):
             dock.hide()
         self.menuBar().hide()
         self.statusBar().hide()
-        self.actions["fullscreen"].setChecked(True)
+        self.named_actions["fullscreen"].setChecked(True)
         self.showFullScreen()
 
     def leave_fullscreen(self) -> None:
@@ -313,7 +314,7 @@ class MainWindow(QMainWindow):
         self.menuBar().show()
         self.statusBar().show()
         self.restoreState(state)
-        self.actions["fullscreen"].setChecked(False)
+        self.named_actions["fullscreen"].setChecked(False)
         self.showMaximized() if maximized else self.showNormal()
 
     def show_preferences(self) -> PreferencesDialog:
@@ -331,7 +332,7 @@ class MainWindow(QMainWindow):
             show_error(self, "Cannot save the preferences", e)
             return
         set_bindings(prefs.keys)
-        apply_bindings(self.actions)
+        apply_bindings(self.named_actions)
         self.player.canvas.help.refresh()
         self.player.set_cache_mb(prefs.cache_mb)
         self.fit_panel.set_defaults(prefs.device, prefs.precision)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ..video.source import FrameSource, LiveSource
@@ -30,6 +30,7 @@ from .clock import PlaybackClock
 from .decoder import MB, Decoded, FrameDecoder
 from .player_commands import PlayerCommands
 from .state import CompareState, PlaybackState
+from .stats import stats_lines
 from .timeline import Timeline
 from .transport import TransportBar
 
@@ -68,15 +69,20 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         self.decoder.psnr_measured.connect(self._on_psnr)
         self.decoder.stored.connect(self._on_stored)
         self.decoder.start()
-        QCoreApplication.instance().aboutToQuit.connect(self.shutdown)
+        app = QCoreApplication.instance()
+        assert app is not None  # a widget exists only inside an application
+        app.aboutToQuit.connect(self.shutdown)
 
         self.canvas = Canvas(self.compare, self)
         self.timeline = Timeline(self.state, self)
         self.timeline.scrubbed.connect(self._scrub)
         self.clock = PlaybackClock()
-        self._timer = QTimer(self, singleShot=True, timerType=Qt.TimerType.PreciseTimer, timeout=self._tick)
-        self._stats_timer = QTimer(self, interval=250, timeout=self._update_stats)
-        self._settle_timer = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self._read_ahead_when_settled)
+        self._timer = QTimer(self, singleShot=True, timerType=Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+        self._stats_timer = QTimer(self, interval=250)
+        self._stats_timer.timeout.connect(self._update_stats)
+        self._settle_timer = QTimer(self, singleShot=True, interval=SETTLE_MS)
+        self._settle_timer.timeout.connect(self._read_ahead_when_settled)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -86,7 +92,7 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
         self.transport = TransportBar(self)
         layout.addWidget(self.transport)
 
-        self.actions = create_actions(self, "player", self)
+        self.named_actions = create_actions(self, "player", self)
         self.canvas.installEventFilter(self)
         self.installEventFilter(self)
 
@@ -285,6 +291,9 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
             self._ticking = False
         self._schedule()
 
+    def _update_stats(self) -> None:
+        self.canvas.set_stats(stats_lines(self))
+
     def display_fps(self) -> float:
         """Distinct frames shown per second over the last second of playback."""
         now = time.perf_counter()
@@ -295,7 +304,11 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
 
     # --- key hold (flicker) --------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and not event.isAutoRepeat():
+        if (
+            event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            and isinstance(event, QKeyEvent)
+            and not event.isAutoRepeat()
+        ):
             pressed = QKeySequence(event.keyCombination())
             if any(pressed.matches(k) == QKeySequence.SequenceMatch.ExactMatch for k in hold_keys("flicker")):
                 self.hold_truth(event.type() == QEvent.Type.KeyPress)
@@ -323,7 +336,7 @@ class PlayerWidget(BufferedPlayback, PlayerCommands, QWidget):
     def go_to(self, index: int) -> None:
         self.state.frame = index if index >= 0 else self.state.last_frame
 
-    def closeEvent(self, event) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
         super().closeEvent(event)
 

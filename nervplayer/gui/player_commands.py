@@ -5,13 +5,13 @@ on-screen display. A mixin of :class:`~nervplayer.gui.player.PlayerWidget`, kept
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .canvas import to_qimage
 from .state import CompareMode
-from .stats import stats_lines, unused_path
+from .stats import unused_path
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
@@ -29,10 +29,11 @@ class PlayerCommands:
     canvas: Canvas
     timeline: Timeline
     truth: FrameSource | None
-    actions: dict[str, QAction]
+    named_actions: dict[str, QAction]  # by action id (QWidget.actions() is Qt's list)
     name: str
     screenshot_dir: Path
     _stats_timer: QTimer
+    _update_stats: Callable[[], None]  # the widget's: the stats read the whole player
 
     def jump_to_worst(self) -> None:
         worst = self.timeline.worst_frame()
@@ -108,7 +109,7 @@ class PlayerCommands:
 
     def toggle_stats(self) -> None:
         on = self.canvas.stats_lines is None
-        self.actions["stats"].setChecked(on)
+        self.named_actions["stats"].setChecked(on)
         if on:
             self._stats_timer.start()
             self._update_stats()
@@ -118,7 +119,7 @@ class PlayerCommands:
 
     def toggle_help(self) -> None:
         self.canvas.help.setVisible(not self.canvas.help.isVisible())
-        self.actions["help"].setChecked(self.canvas.help.isVisible())
+        self.named_actions["help"].setChecked(self.canvas.help.isVisible())
 
     def screenshot_frame(self) -> Path | None:
         """Save the decoded frame at its native size (``s``)."""
@@ -142,6 +143,3 @@ class PlayerCommands:
 
     def _screenshot_path(self, suffix: str) -> Path:
         return unused_path(self.screenshot_dir, f"{self.name}-{self.state.frame:06d}{suffix}", ".png")
-
-    def _update_stats(self) -> None:
-        self.canvas.set_stats(stats_lines(self))  # type: ignore[arg-type]

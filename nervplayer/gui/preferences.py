@@ -33,7 +33,7 @@ class PreferencesDialog(QDialog):
         self.setObjectName("preferences")
         self.resize(620, 640)
         self.device = QComboBox()
-        self.device.addItems(dict.fromkeys([*available_devices(), prefs.device]))
+        self.device.addItems(list(dict.fromkeys([*available_devices(), prefs.device])))
         self.device.setCurrentText(prefs.device)
         self.precision = QComboBox()
         self.precision.addItems(PRECISIONS)
@@ -45,11 +45,13 @@ class PreferencesDialog(QDialog):
         self.table = QTableWidget(len(self.rows), 2)
         self.table.setHorizontalHeaderLabels(["Action", "Keys"])
         self.table.verticalHeader().hide()
+        self.key_cells: list[QTableWidgetItem] = []  # the editable cell of each row
         for i, row in enumerate(self.rows):
             name = QTableWidgetItem(f"{row.group}: {row.text.replace('&', '')}")
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
             self.table.setItem(i, 0, name)
-            self.table.setItem(i, KEY_COLUMN, QTableWidgetItem(" ".join(prefs.keys.get(row.id, row.keys))))
+            self.key_cells.append(QTableWidgetItem(" ".join(prefs.keys.get(row.id, row.keys))))
+            self.table.setItem(i, KEY_COLUMN, self.key_cells[-1])
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setStretchLastSection(True)
 
@@ -80,21 +82,21 @@ class PreferencesDialog(QDialog):
     def set_keys(self, action_id: str, keys: str) -> None:
         """Type ``keys`` into the row of ``action_id`` (what a user does in the table)."""
         i = next(n for n, row in enumerate(self.rows) if row.id == action_id)
-        self.table.item(i, KEY_COLUMN).setText(keys)
+        self.key_cells[i].setText(keys)
 
     def restore_defaults(self) -> None:
         defaults = Preferences()
         self.device.setCurrentText(defaults.device)
         self.precision.setCurrentText(defaults.precision)
         self.cache.setValue(defaults.cache_mb)
-        for i, row in enumerate(self.rows):
-            self.table.item(i, KEY_COLUMN).setText(" ".join(row.keys))
+        for cell, row in zip(self.key_cells, self.rows):
+            cell.setText(" ".join(row.keys))
 
     def preferences(self) -> Preferences:
         """What the dialog shows; :class:`ConfigError` naming every problem (a bad key, a key used twice)."""
         bindings = {}
-        for i, row in enumerate(self.rows):
-            keys = tuple(self.table.item(i, KEY_COLUMN).text().split())
+        for cell, row in zip(self.key_cells, self.rows):
+            keys = tuple(cell.text().split())
             if keys != row.keys:
                 bindings[row.id] = keys
         problems = check_bindings(bindings)

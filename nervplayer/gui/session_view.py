@@ -31,8 +31,10 @@ class SessionView(QObject):
         self._steps_since_refresh = 0
         self._pending_epoch: float | None = None
         self._decode_error_shown = False
-        self._fit_timer = QTimer(self, interval=1000 // 30, timeout=self._fit_tick)
-        self._refresh_timer = QTimer(self, interval=REFRESH_MS, timeout=self._refresh_live)
+        self._fit_timer = QTimer(self, interval=1000 // 30)
+        self._fit_timer.timeout.connect(self._fit_tick)
+        self._refresh_timer = QTimer(self, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh_live)
 
         session.phase_changed.connect(self._phase_changed)
         session.opened.connect(self._opened)

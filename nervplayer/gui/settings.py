@@ -44,7 +44,7 @@ class Settings:
         value = self.store.value(key, [])
         if isinstance(value, str):  # QSettings gives a lone string for one-element lists
             value = [value]
-        return [str(v) for v in value or []]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     # --- the last frame shown of each file ------------------------------------------------------------------
     def _positions(self) -> dict[str, int]:

@@ -114,8 +114,8 @@ class PlaybackState:
 
     def range(self) -> tuple[int, int]:
         """First and last frame (inclusive) that playback runs over: the A–B loop if set, else the clip."""
-        if self.has_ab:
-            return self.loop_a, self.loop_b  # type: ignore[return-value]
+        if self.loop_a is not None and self.loop_b is not None:  # has_ab
+            return self.loop_a, self.loop_b
         return 0, self.num_frames - 1
 
 

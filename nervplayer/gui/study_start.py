@@ -5,6 +5,7 @@ value is an error dialog with its one line, the form stays open and nothing star
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -120,7 +121,7 @@ class NewStudyDialog(QDialog):
 
     # --- the form ----------------------------------------------------------------------------------------
     @staticmethod
-    def _with_browse(edit: QLineEdit, browse) -> QHBoxLayout:
+    def _with_browse(edit: QLineEdit, browse: Callable[[], object]) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addWidget(edit, 1)
         button = QPushButton("Browse…")

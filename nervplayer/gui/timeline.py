@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from .state import PlaybackState
@@ -95,11 +95,11 @@ class Timeline(QWidget):
         return min(max(i, 0), self.state.num_frames - 1)
 
     # --- input ---------------------------------------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.scrubbed.emit(self.frame_at(event.position().x()))
 
-    def mouseMoveEvent(self, event) -> None:
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         i = self.frame_at(event.position().x())
         if event.buttons() & Qt.MouseButton.LeftButton:
             self.scrubbed.emit(i)
@@ -130,7 +130,7 @@ class Timeline(QWidget):
             self._strip = key, image, rgba
         return self._strip[1]
 
-    def paintEvent(self, event) -> None:
+    def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         w = self._usable()

@@ -111,4 +111,4 @@ class TransportBar(QWidget):
         self.psnr_label.setText(f"PSNR {value:6.2f} dB" if value is not None else "")
         self.mode_box.setCurrentIndex(list(CompareMode).index(player.compare.mode))
         self.play_button.setIcon(icon("pause" if s.playing else "play"))
-        player.actions["loop_all"].setChecked(s.loop_all)
+        player.named_actions["loop_all"].setChecked(s.loop_all)

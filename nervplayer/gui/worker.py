@@ -24,7 +24,7 @@ _running: set[Worker] = set()
 
 
 class Worker(QThread):
-    event = Signal(object)
+    job_event = Signal(object)  # what the job yields (not `event`: that is QObject.event())
     done = Signal(object)
     failed = Signal(object)
 
@@ -32,7 +32,7 @@ class Worker(QThread):
         super().__init__()
         self.setObjectName(job.name)
         self.job = job
-        self.event.connect(job.on_event)
+        self.job_event.connect(job.on_event)
         self.done.connect(job.on_done)
         self.failed.connect(job.on_failed)
 
@@ -46,7 +46,7 @@ class Worker(QThread):
                 gen = result
                 while True:
                     try:
-                        self.event.emit(next(gen))
+                        self.job_event.emit(next(gen))
                     except StopIteration as stop:
                         result = stop.value
                         break

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -104,42 +104,46 @@ def resolve(
     return _size_to_budget(spec_at, budget, entry.id, frames, plugins)
 
 
-def _size_to_budget(spec_at, budget: int, arch: str, frames: Frames, plugins: Registry) -> ModelSpec:
+def _size_to_budget(
+    spec_at: Callable[[float], ModelSpec], budget: int, arch: str, frames: Frames, plugins: Registry
+) -> ModelSpec:
     """Search the architecture's scale for the stored-value count nearest ``budget``."""
-    counted: dict[float, tuple[int, ModelSpec] | None] = {}
+    counts: dict[float, int] = {}  # the scales that build, in the order tried
+    specs: dict[float, ModelSpec] = {}
+    failed: set[float] = set()
 
     def count(scale: float) -> int | None:
-        if scale not in counted:
+        if scale not in counts and scale not in failed:
             try:
                 spec = spec_at(scale)
-                counted[scale] = (stored_count(spec, plugins), spec)
+                counts[scale], specs[scale] = stored_count(spec, plugins), spec
             except ConfigError:
-                counted[scale] = None
-        item = counted[scale]
-        return None if item is None else item[0]
+                failed.add(scale)
+        return counts.get(scale)
 
     feasible = []
     for s in _SCALES:  # counts grow with the scale: stop once well past the budget
-        if count(s) is not None:
+        n = count(s)
+        if n is not None:
             feasible.append(s)
-            if count(s) > 2 * budget:
+            if n > 2 * budget:
                 break
     if not feasible:
         raise ConfigError(f"model {arch!r} cannot be built for {frames.width}x{frames.height}")
-    below = [s for s in feasible if count(s) <= budget]
-    above = [s for s in feasible if count(s) > budget]
+    below = [s for s in feasible if counts[s] <= budget]
+    above = [s for s in feasible if counts[s] > budget]
     if below and above and max(below) < min(above):
         lo, hi = max(below), min(above)
         for _ in range(20):
             mid = math.sqrt(lo * hi)
-            if count(mid) is None:
+            n = count(mid)
+            if n is None:
                 break
-            lo, hi = (mid, hi) if count(mid) <= budget else (lo, mid)
-    best = min((s for s in counted if counted[s] is not None), key=lambda s: abs(counted[s][0] - budget))
-    n, spec = counted[best]
+            lo, hi = (mid, hi) if n <= budget else (lo, mid)
+    best = min(counts, key=lambda s: abs(counts[s] - budget))
+    n, spec = counts[best], specs[best]
     if abs(n - budget) > TOLERANCE * budget:
-        smallest = min(c[0] for c in counted.values() if c is not None)
-        largest = max(c[0] for c in counted.values() if c is not None)
+        smallest, largest = min(counts.values()), max(counts.values())
         if budget < smallest:
             why = f"too small: the smallest {arch!r} model there has {smallest:,} parameters"
         elif budget > largest:

@@ -10,8 +10,10 @@ the weights, each as costly as the forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .config import ModelConfig
+if TYPE_CHECKING:  # the costs read a config's fields; config.py's limits use the costs at run time
+    from .config import ModelConfig
 
 TRAIN_FLOPS_FACTOR = 3
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .complexity import layer_costs
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -136,8 +138,6 @@ def check_model_config(d: dict[str, Any]) -> ModelConfig:
     widths = cfg.stage_widths()
     if not all(1 <= c <= MAX_CHANNELS for c in widths):
         raise ValueError(f"model channel widths {widths} are outside [1, {MAX_CHANNELS}]")
-    from .complexity import layer_costs
-
     layers = layer_costs(cfg)
     largest = max(math.prod(layer.out_shape) for layer in layers)
     if largest > MAX_ACTIVATIONS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,8 @@ ActivationFactory = Callable[[], nn.Module]
 
 class PositionalEncoding(nn.Module):
     """γ(t) = (sin(b^0 π t), cos(b^0 π t), …, sin(b^(L-1) π t), cos(b^(L-1) π t)), interleaved."""
+
+    freqs: torch.Tensor
 
     def __init__(self, base: float, levels: int) -> None:
         super().__init__()
@@ -68,7 +70,8 @@ class NeRV(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         c = self.config
         x = self.stem(self.pe(t)).view(-1, c.fc_c, c.fc_h, c.fc_w)
-        *front, last = self.blocks
+        *front, tail = self.blocks
+        last = cast(NervBlock, tail)  # a ModuleList's items are typed as nn.Module
         for block in front:
             x = block(x)
         s = last.shuffle.upscale_factor
@@ -82,7 +85,9 @@ class NeRV(nn.Module):
         small matrix product at low resolution (docs/performance.md)."""
         w = self.head.weight.flatten(1)
         w = torch.kron(w, torch.eye(s * s, dtype=w.dtype, device=w.device))[:, :, None, None]
-        return F.conv2d(z, w, self.head.bias.repeat_interleave(s * s))
+        bias = self.head.bias
+        assert bias is not None  # the head is built with a bias
+        return F.conv2d(z, w, bias.repeat_interleave(s * s))
 
     def prunable_weights(self) -> dict[str, nn.Parameter]:
         """The weights pruning acts on: stem Linear and block conv weights (not biases, not the head)."""

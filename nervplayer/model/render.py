@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from .nerv import NeRV
 
@@ -21,11 +22,14 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def render(model: NeRV, indices: Sequence[float], num_frames: int, batch_size: int = 8) -> np.ndarray:
-    """uint8 frames [B, H, W, 3] of ``indices`` from ``model`` (in its current dtype and device)."""
+def render(model: nn.Module, indices: Sequence[float], num_frames: int, batch_size: int = 8) -> np.ndarray:
+    """uint8 frames [B, H, W, 3] of ``indices`` from ``model``, a network of any architecture (in its current
+    dtype and device)."""
     device = next(model.parameters()).device
     out = [
         to_uint8(model(times(indices[i : i + batch_size], num_frames, device)))
         for i in range(0, len(indices), batch_size)
     ]
-    return np.concatenate(out) if out else np.empty((0, model.config.height, model.config.width, 3), np.uint8)
+    if not out and isinstance(model, NeRV):  # no indices: no frames of the network's size
+        return np.empty((0, model.config.height, model.config.width, 3), np.uint8)
+    return np.concatenate(out)

@@ -128,7 +128,7 @@ class ModuleRegistrar:
         id: str,
         factory: Callable[..., Any],
         description: str,
-        params,
+        params: tuple[Param, ...] | list[Param],
         version: str,
         aliases: tuple[str, ...],
     ) -> None:
@@ -156,7 +156,7 @@ class ModuleRegistrar:
         factory: Callable[..., Any],
         *,
         description: str,
-        params=(),
+        params: tuple[Param, ...] | list[Param] = (),
         version: str = "1.0",
         aliases: tuple[str, ...] = (),
     ) -> None:
@@ -168,7 +168,7 @@ class ModuleRegistrar:
         factory: Callable[..., Any],
         *,
         description: str,
-        params=(),
+        params: tuple[Param, ...] | list[Param] = (),
         version: str = "1.0",
         aliases: tuple[str, ...] = (),
     ) -> None:
@@ -180,7 +180,7 @@ class ModuleRegistrar:
         factory: Callable[..., Any],
         *,
         description: str,
-        params=(),
+        params: tuple[Param, ...] | list[Param] = (),
         version: str = "1.0",
         aliases: tuple[str, ...] = (),
     ) -> None:
@@ -192,7 +192,7 @@ class ModuleRegistrar:
         factory: Callable[..., Any],
         *,
         description: str,
-        params=(),
+        params: tuple[Param, ...] | list[Param] = (),
         version: str = "1.0",
         aliases: tuple[str, ...] = (),
     ) -> None:

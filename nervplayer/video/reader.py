@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from ..errors import ConfigError, VideoError
 from ..sorting import natural_key
+
+if TYPE_CHECKING:  # av is imported when a video is opened
+    from av.container import InputContainer
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -33,7 +36,7 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _open_container(path: Path):
+def _open_container(path: Path) -> InputContainer:
     import av
 
     try:

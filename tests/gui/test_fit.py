@@ -49,7 +49,7 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     assert len(charts.psnr_curve.getData()[1]) == 2 and len(charts.best_marker.data) == 1
     assert len(charts.lr_curve.getData()[1]) > 0
     assert panel.bar.value() == 1000 and "completed" in panel.bar.format()
-    assert window.session.unsaved and window.actions["save_nerv"].isEnabled()
+    assert window.session.unsaved and window.named_actions["save_nerv"].isEnabled()
     assert not np.isnan(player.timeline.psnr).any() and len(player.timeline.psnr) == 8
 
     # Scrub to frame k: the pixels shown are the live decoder's frame k.
@@ -105,7 +105,7 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
     assert "cancelled" in panel.bar.format()
     assert window.session.unsaved  # the checkpoint of a cancelled fit can still be saved as .nerv
-    assert window.actions["save_nerv"].isEnabled()
+    assert window.named_actions["save_nerv"].isEnabled()
     elapsed = time.perf_counter() - started
     assert charts.redraws - redraws <= elapsed * 30 + 2  # redraws are throttled, however many steps arrive
 

@@ -41,7 +41,7 @@ def test_rebinding_a_key_updates_shortcut_menu_and_help(make_window, qtbot, clip
     dialog.accept()
     assert not dialog.isVisible()
 
-    assert window.actions["play"].shortcuts() == [QKeySequence("K")]
+    assert window.named_actions["play"].shortcuts() == [QKeySequence("K")]
     assert menu_action(window, "play").shortcut() == QKeySequence("K")
     help_html = "".join(label.text() for label in window.player.canvas.help.columns)
     assert ">K</td>" in help_html and "Space" not in help_html
@@ -54,7 +54,7 @@ def test_rebinding_a_key_updates_shortcut_menu_and_help(make_window, qtbot, clip
     saved = json.loads(settings.prefs_file.read_text())
     assert saved["keys"] == {"play": ["K"]}
     again = make_window(["/nonexistent.mp4"])  # the next start uses it
-    assert again.actions["play"].shortcuts() == [QKeySequence("K")]
+    assert again.named_actions["play"].shortcuts() == [QKeySequence("K")]
 
 
 def test_a_key_bound_twice_is_refused_and_nothing_is_saved(make_window, settings):
@@ -68,7 +68,7 @@ def test_a_key_bound_twice_is_refused_and_nothing_is_saved(make_window, settings
     assert dialog.isVisible() and "is not a key" in dialog.problem.text()
     dialog.reject()
     assert not settings.prefs_file.exists()
-    assert window.actions["play"].shortcuts() == [QKeySequence("Space"), QKeySequence("P")]
+    assert window.named_actions["play"].shortcuts() == [QKeySequence("Space"), QKeySequence("P")]
 
 
 def test_device_precision_and_cache_are_applied_and_saved(make_window, settings):
@@ -95,5 +95,5 @@ def test_a_damaged_settings_file_is_reported_and_the_defaults_used(make_window, 
     titles = [b.text() for b in window.findChildren(QMessageBox) if b.isVisible()]
     assert "Preferences not loaded" in titles
     assert window.player.decoder.cache.budget_bytes == 512 << 20
-    assert window.actions["play"].shortcuts() == [QKeySequence("Space"), QKeySequence("P")]
+    assert window.named_actions["play"].shortcuts() == [QKeySequence("Space"), QKeySequence("P")]
     assert settings.prefs_file.read_text() == "{not json"  # reported, not overwritten

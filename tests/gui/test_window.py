@@ -45,7 +45,7 @@ def test_a_video_opens_ready_to_fit(make_window, qtbot):
     assert window.session.video is not None and Path(window.session.video.path) == SAMPLE
     assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
     assert window.player.state.num_frames == window.session.video.num_frames
-    assert window.actions["fit_start"].isEnabled()
+    assert window.named_actions["fit_start"].isEnabled()
     assert not error_dialogs(window)
 
 
