@@ -5,6 +5,7 @@ unless ``--any-source`` says it is intended. In a real process."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 from clips import moving_shapes, write_video
@@ -12,6 +13,8 @@ from codec.conftest import tiny_nerv
 from test_cli_contract import assert_one_line_error, nervplayer
 
 from nervplayer.codec import nervfile
+from nervplayer.errors import VideoError
+from nervplayer.opening import load_nerv
 from nervplayer.video import file_hash
 
 
@@ -78,3 +81,15 @@ def test_a_run_folder_is_checked_against_its_source_too(files):
     line = assert_one_line_error(nervplayer("eval", run, others["content"]))
     assert f"is not the source of {run} (source.mp4): its content differs" in line, line
     assert nervplayer("eval", run, others["content"], "--any-source").returncode == 0
+
+
+def test_the_player_refuses_a_ground_truth_that_cannot_be_the_source(files):
+    """Chosen by hand (``--gt``, File ▸ Open ground truth), a video of other content is compared as asked; one
+    of another size or too short cannot be the source at all (it would be resized and scored silently)."""
+    root, source, others = files
+    nerv = str(root / "a.nerv")
+    for other, says in (("size", "it is 64×64, the source was 80×48"), ("frames", "it has 8 frames")):
+        with pytest.raises(VideoError, match=f"is not the source of this .nerv \\(source.mp4\\): {says}"):
+            load_nerv(nerv, str(others[other]), None, threading.Event())
+    assert load_nerv(nerv, str(others["content"]), None, threading.Event()).truth is not None
+    assert load_nerv(nerv, None, None, threading.Event()).truth_path == str(source)  # found beside the file

@@ -41,20 +41,27 @@ def evaluate_nerv(
 
 
 def check_source(recorded: Mapping[str, Any], model: str | os.PathLike, video: str) -> None:
-    """Refuse ``video`` as the ground truth of ``model`` (a ``.nerv`` or a run folder) when it cannot be the
-    source ``model`` records (``name``, ``original_size``, ``end``, ``sha256``, each when present): another frame
-    size, fewer frames than the recorded range, or other content. Scoring the wrong video gives a plausible
-    number, so this is an error, not a warning."""
+    """Refuse ``video`` as the ground truth of ``model`` (a ``.nerv`` or a run folder) when it is not the source
+    ``model`` records: scoring the wrong video gives a plausible number, so this is an error, not a warning."""
+    why = source_mismatch(recorded, video)
+    if why is not None:
+        raise VideoError(f"{not_the_source(recorded, model, video, why)}; to compare anyway, pass --any-source")
+
+
+def source_mismatch(recorded: Mapping[str, Any], video: str, content: bool = True) -> str | None:
+    """Why ``video`` cannot be the source ``recorded`` describes (``original_size``, ``end``, ``sha256``, each
+    when present): another frame size, fewer frames than the recorded range, or (``content``: hashing the whole
+    file) other content. None when it may be the source."""
     info = probe(video)
-    name, original, end, sha = (recorded.get(k) for k in ("name", "original_size", "end", "sha256"))
+    original, end, sha = (recorded.get(k) for k in ("original_size", "end", "sha256"))
     if original and [info.height, info.width] != list(original):
-        why = f"it is {info.width}×{info.height}, the source was {original[1]}×{original[0]}"
-    elif end and info.num_frames < int(end):
-        why = f"it has {info.num_frames} frames, {model} holds frames {recorded.get('start', 0)}:{end} of the source"
-    elif sha and file_hash(video) != sha:
-        why = "its content differs (sha256)"
-    else:
-        return
-    raise VideoError(
-        f"{video} is not the source of {model} ({name or 'unnamed'}): {why}; to compare anyway, pass --any-source"
-    )
+        return f"it is {info.width}×{info.height}, the source was {original[1]}×{original[0]}"
+    if end and info.num_frames < int(end):
+        return f"it has {info.num_frames} frames, the source has frames {recorded.get('start', 0)}:{end}"
+    if content and sha and file_hash(video) != sha:
+        return "its content differs (sha256)"
+    return None
+
+
+def not_the_source(recorded: Mapping[str, Any], model: str | os.PathLike, video: str, why: str) -> str:
+    return f"{video} is not the source of {model} ({recorded.get('name') or 'unnamed'}): {why}"
