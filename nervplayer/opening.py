@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .codec import NervVideo
+from .codec.evaluate import not_the_source, source_mismatch
 from .errors import Cancelled, NervError, VideoError
-from .video import VideoInfo, file_hash, probe
+from .video import VideoInfo, probe
 from .video.source import ArraySource, FrameSource, StoreSource, load_video
 
 
@@ -53,9 +54,12 @@ def truth_for(
     nerv: NervVideo, path: str, check_hash: bool, cancel: threading.Event | None = None
 ) -> ArraySource | StoreSource:
     """The frames of ``path`` that ``nerv`` was made from (its range, at its size); streamed from a disk cache
-    when they do not fit the memory budget."""
-    if check_hash and file_hash(path) != nerv.file.source.get("sha256"):
-        raise VideoError(f"{path} is not the clip this .nerv was made from")
+    when they do not fit the memory budget. A video that cannot be the source (another size, too short) is
+    refused, and with ``check_hash`` one of other content too."""
+    recorded = {**nerv.file.video, **nerv.file.source}
+    why = source_mismatch(recorded, path, content=check_hash)
+    if why is not None:
+        raise VideoError(not_the_source(recorded, "this .nerv", path, why))
     start = int(nerv.file.video.get("start", 0))
     truth = load_video(path, nerv.size, start, start + nerv.num_frames, cancel=cancel)
     if truth.num_frames < nerv.num_frames:

@@ -15,9 +15,16 @@ from ..train.evaluate import FrameMetrics, evaluate, summary, vmaf_style
 from .options import Parser, add_memory_budget
 
 
-def evaluate_run(run_path: Path, video: str, device: str = "auto") -> tuple[FrameMetrics, list[int], int]:
-    """Metrics of a run folder's model against ``video`` over the run's frame range and size."""
+def evaluate_run(
+    run_path: Path, video: str, device: str = "auto", any_source: bool = False
+) -> tuple[FrameMetrics, list[int], int]:
+    """Metrics of a run folder's model against ``video`` over the run's frame range and size (unless
+    ``any_source``, only against the video the run was fitted to)."""
     run = open_run(run_path)
+    if not any_source:
+        from ..codec.evaluate import check_source
+
+        check_source(run.source, run_path, video)
     dev = resolve_device(device)
     model = run.build_model(dev)
     fit = run.fit_config
@@ -39,14 +46,22 @@ def main(argv: list[str]) -> int:
     p.add_argument("video", help="the source video (or frame folder)")
     p.add_argument("--json", action="store_true", help="print libvmaf-style per-frame JSON")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--any-source",
+        action="store_true",
+        help="compare with VIDEO even when it is not the source the run or .nerv records (another size, "
+        "fewer frames or other content); without it that is an error",
+    )
     add_memory_budget(p)
     args = p.parse_args(argv)
     if args.model.is_file():
         from ..codec.evaluate import evaluate_nerv
 
-        metrics, seen, first = evaluate_nerv(args.model, args.video, args.device, memory_budget=args.memory_budget)
+        metrics, seen, first = evaluate_nerv(
+            args.model, args.video, args.device, any_source=args.any_source, memory_budget=args.memory_budget
+        )
     else:
-        metrics, seen, first = evaluate_run(args.model, args.video, args.device)
+        metrics, seen, first = evaluate_run(args.model, args.video, args.device, args.any_source)
     if args.json:
         json.dump(vmaf_style(metrics, seen, first), sys.stdout, indent=1)
         print()

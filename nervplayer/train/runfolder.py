@@ -23,7 +23,7 @@ from ..atomic import atomic_write_text
 from ..errors import ConfigError, NervError
 from ..model import ModelConfig, architectures
 from ..model.spec import ModelSpec
-from .checkpoint import load_checkpoint, load_weights, weights_metadata
+from .checkpoint import check_weights, load_checkpoint, load_weights, weights_metadata
 from .config import FitConfig
 
 CONFIG = "config.json"
@@ -93,10 +93,13 @@ class Run:
         return self.record["source"]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Final weights if the fit completed, else the last checkpoint's."""
+        """Final weights if the fit completed, else the last checkpoint's (checked against the run's model)."""
         if (self.path / WEIGHTS).is_file():
-            return load_weights(self.path / WEIGHTS)
-        return load_checkpoint(self.path / CHECKPOINT)["model"]
+            path, state = self.path / WEIGHTS, load_weights(self.path / WEIGHTS)
+        else:
+            path, state = self.path / CHECKPOINT, load_checkpoint(self.path / CHECKPOINT)["model"]
+        check_weights(path, state, architectures.shapes(self.model_spec)[0])
+        return state
 
     def quant_steps(self) -> dict[str, float] | None:
         """The learned quantization steps of a rate-aware (QAT) fit, name → step; None for a plain fit."""

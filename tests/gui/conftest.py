@@ -43,15 +43,19 @@ def noisy(frames: np.ndarray, amount: int = 12, seed: int = 1) -> np.ndarray:
 
 
 class SlowSource(ArraySource):
-    """An array source that takes ``delay`` seconds per frame and records what it decoded."""
+    """An array source that takes ``delay`` seconds per frame and records what it decoded. While ``gate`` is
+    clear, a decode waits for it: a test holds the decoder on one frame for as long as it needs."""
 
     def __init__(self, frames: np.ndarray, fps: float = 25.0, delay: float = 0.0) -> None:
         super().__init__(frames, fps)
         self.delay = delay
         self.decoded: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
         self._lock = threading.Lock()
 
     def frame(self, index: int) -> np.ndarray:
+        self.gate.wait(30)
         time.sleep(self.delay)
         with self._lock:
             self.decoded.append(index)

@@ -6,11 +6,12 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication
 
 from nervplayer.codec import CompressOptions, NervVideo
 from nervplayer.gui.state import CompareMode
 from nervplayer.sample import sample_video as sample_path
-from nervplayer.train import Paused
+from nervplayer.train import Paused, Resumed, Step
 from nervplayer.video.source import LiveSource
 
 SAMPLE = sample_path()
@@ -87,20 +88,27 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     panel.last.setValue(3)
     panel.epochs.setValue(500)
     panel.eval_every.setValue(100)
+    events = []
+    window.session.fit_event.connect(lambda e: events.append(e) if isinstance(e, (Step, Paused, Resumed)) else None)
     window.start_fit()
     qtbot.waitUntil(lambda: charts.history.steps > 3, timeout=120_000)
     started, redraws = time.perf_counter(), charts.redraws
-    paused = []
-    window.session.fit_event.connect(lambda e: paused.append(e) if isinstance(e, Paused) else None)
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "paused" and panel.pause_button.text() == "Resume"
-    qtbot.waitUntil(lambda: bool(paused), timeout=60_000)  # the step in flight ends, then the fit waits
+    # The step in flight ends, then the fit says it waits: the steps before it have all arrived by then.
+    qtbot.waitUntil(lambda: any(isinstance(e, Paused) for e in events), timeout=60_000)
     steps = charts.history.steps
-    qtbot.wait(400)
-    assert charts.history.steps == steps
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "running"
     qtbot.waitUntil(lambda: charts.history.steps > steps + 2, timeout=60_000)
+    # The fit's own account, in the order it happened: no step between its Paused and its Resumed, and the
+    # first step after it is the one after the last before it (none lost, none taken while paused).
+    kinds = [type(e) for e in events]
+    paused_at, resumed_at = kinds.index(Paused), kinds.index(Resumed)
+    assert paused_at < resumed_at and Step not in kinds[paused_at:resumed_at]
+    before = [e.step for e in events[:paused_at] if isinstance(e, Step)]
+    after = [e.step for e in events[resumed_at:] if isinstance(e, Step)]
+    assert len(before) == steps and after[0] == before[-1] + 1
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
     assert "cancelled" in panel.bar.format()
@@ -171,9 +179,13 @@ def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shape
     panel.epochs.setValue(500)
     window.start_fit()
     qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
+    fit_thread = window.session._jobs["fit"][1]
     window.open_path(str(shapes_clip))  # the user is asked (the fixture answers "discard")
     session = window.session
     qtbot.waitUntil(lambda: session.video is not None and session.video.path == str(shapes_clip), timeout=30_000)
-    qtbot.wait(300)  # anything the stopped fit had queued arrives now, and must be dropped
+    # Once the stopped fit's thread has ended, everything it sent is in the event queue: deliver it, and it
+    # must be dropped.
+    qtbot.waitUntil(lambda: not fit_thread.isRunning(), timeout=60_000)
+    QApplication.processEvents()
     assert panel.state == "ready" and charts.history.steps == 0 and not window.session.unsaved
     assert window.player.state.num_frames == 16

@@ -51,8 +51,7 @@ def scrub_ms(qtbot, player, clock: PaintClock, k: int) -> tuple[float, float]:
     start = time.perf_counter()
     qtbot.mouseClick(player.timeline, Qt.MouseButton.LeftButton, pos=QPoint(x, 10))
     while clock.at is None and time.perf_counter() - start < 10:  # a live event loop, not qWait's 10 ms naps
-        QApplication.processEvents()
-    qtbot.wait(5)  # let the paint finish
+        QApplication.processEvents()  # (the paint the filter saw has finished when this returns)
     return (clock.at - start) * 1000, player.canvas.paint_ms
 
 
@@ -90,7 +89,7 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     for k in range(n):  # decode everything once, so that no read-ahead competes for the CPU below
         player.state.frame = k
         qtbot.waitUntil(lambda: player.canvas.displayed_index == k, timeout=10_000)
-    qtbot.wait(500)
+    qtbot.waitUntil(lambda: not player._settle_timer.isActive(), timeout=10_000)  # nothing left to read ahead
     for k in frames:
         scrub_ms(qtbot, player, clock, 0)
         cached.append(scrub_ms(qtbot, player, clock, k))
@@ -110,8 +109,10 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
         player.state.fps = fps
         player.dropped = 0
         probe = kit.StallProbe().start()
+        shown = []
+        player.frame_shown.connect(shown.append)
         player.toggle_play()
-        qtbot.wait(4000)
+        qtbot.waitUntil(lambda: len(shown) >= 100, timeout=120_000)  # a hundred frames on screen
         results[label] = (player.display_fps(), fps, player.dropped, probe.stop())
         player.toggle_play()
 
