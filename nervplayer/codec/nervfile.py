@@ -434,6 +434,8 @@ class _Validator:
                     raise self.fail(f"{w} holds latents for {shape[0]} frames, the video has {num_frames}")
                 raise self.fail(f"{w} has shape {shape}, the model needs {list(need)}")
             e["shape"] = list(need)  # canonical ints (JSON 3.0 == 3 passes the comparison)
+            if e.setdefault("kind", kind) != kind:  # before format 2: no kind
+                raise self.fail(f"{w} is stored as {e['kind']!r}, the model's {kind!r}")
             e.setdefault("scheme", "affine")  # format 1
             self.choice(e, "scheme", ("affine", "step"), w)
             e.setdefault("predict", "none")  # before format 2.1
