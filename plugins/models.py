@@ -94,10 +94,11 @@ class HnervArchitecture(ModelArchitecture):
             "min_cells": 2,
             **params,
         }
-        gh, gw, strides = hnerv.fit_strides(frames.height, frames.width, tuple(p["strides"]), int(p["min_cells"]))
+        given = hnerv.check_strides(p["strides"])
+        gh, gw, strides = hnerv.fit_strides(frames.height, frames.width, given, int(p["min_cells"]))
         f = math.sqrt(scale)
         return {
-            "c0": round(float(p["c0"]) * f, 4),
+            "c0": round(max(1.0, float(p["c0"]) * f), 4),
             "embed_dim": int(p["embed_dim"]),
             "reduction": float(p["reduction"]),
             "lower_width": round(max(1.0, float(p["lower_width"]) * f), 4),
@@ -106,6 +107,9 @@ class HnervArchitecture(ModelArchitecture):
             "grid_h": gh,
             "grid_w": gw,
         }
+
+    def check(self, frames: Frames, config: dict[str, Any]) -> None:
+        hnerv.check_config(frames.height, frames.width, config)
 
     def build(self, frames: Frames, config: dict[str, Any], activation) -> hnerv.HNeRV:
         return hnerv.HNeRV(frames.height, frames.width, frames.num_frames, config, activation)
@@ -156,6 +160,9 @@ class GridArchitecture(ModelArchitecture):
             "grid_w": min(frames.width, math.ceil(frames.width * p["spatial"] * f)),
             "grid_t": min(frames.num_frames, math.ceil(frames.num_frames * p["temporal"] * f)),
         }
+
+    def check(self, frames: Frames, config: dict[str, Any]) -> None:
+        grid.check_config(frames.height, frames.width, frames.num_frames, config)
 
     def build(self, frames: Frames, config: dict[str, Any], activation) -> grid.LatentGrid:
         return grid.LatentGrid(frames.height, frames.width, frames.num_frames, config, activation)

@@ -145,6 +145,24 @@ def test_nerv_round_trip_is_bit_exact_and_fractional_indices_decode_between(arch
     assert not torch.equal(disk.predict([3.5]), disk.predict([3]))
 
 
+def test_every_integer_index_of_an_hnerv_decodes_its_own_embedding_alone():
+    """t = i / N in float32 times N often lands just below i: frame i decoded as a blend of embeddings i − 1 and
+    i (weight 1 − 6e-8) for 1,897 of the clip lengths 2–2000. Embeddings of alternating sign ±2^23 make any
+    blend visible; the forward pass is run with the decoder left out."""
+    from types import SimpleNamespace
+
+    from nervplayer.model.hnerv import HNeRV
+    from nervplayer.model.render import times
+
+    for n in range(2, 2001):
+        index = torch.arange(n)
+        emb = torch.where(index % 2 == 0, 2.0**23, -(2.0**23)).view(n, 1, 1, 1)
+        fake = SimpleNamespace(num_frames=n, embeddings=emb, decode=lambda e: e)
+        assert torch.equal(HNeRV.forward(fake, times(range(n), n, "cpu")), emb), n
+    between = HNeRV.forward(fake, times([3.5, 0.25], n, "cpu")).flatten()  # fractional indices still interpolate
+    assert between.tolist() == [0.0, 2.0**22]
+
+
 def test_format_1_nerv_file_and_run_folder_still_open():
     expected = np.load(DATA / "format1-expected.npz")
     video = NervVideo.open(DATA / "format1-tiny.nerv")
@@ -295,6 +313,7 @@ def test_cli_bad_model_input_is_one_line_before_the_clip_is_decoded(shapes_clip,
         "unknown param": (["--arch", "grid", "--model", "fc_c=3"], "model 'grid' has no parameter 'fc_c'"),
         "bad count": (["--params", "lots"], "300k, 1.5M"),
         "wrong preset": (["--arch", "hnerv", "--preset", "nerv-s"], "unknown preset 'nerv-s'; available"),
+        "too many strides": (["--arch", "hnerv", "--model", f"strides={[2] * 13}"], "a list of 1 to 12 integers"),
     }
     for name, (args, message) in cases.items():
         try:

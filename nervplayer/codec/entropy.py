@@ -146,8 +146,7 @@ def decode_symbols(table: bytes, stream: bytes, count: int, bits: int, coder: st
             raise NervFormatError(f"{what}: stream data for an empty tensor")
         return np.zeros(0, dtype=np.uint16)
     used = np.flatnonzero(counts)
-    idx = _decode_categorical(stream, counts[used], count, coder, what)
-    return used.astype(np.uint16)[idx]
+    return _decode_categorical(stream, counts[used], used.astype(np.uint16), count, coder, what)
 
 
 def _model(counts: np.ndarray) -> Any:  # a constriction model: the library ships no type hints
@@ -161,13 +160,28 @@ def _encode_categorical(idx: np.ndarray, counts: np.ndarray, coder: str) -> byte
     return _encode_chunks(coder, [(idx.astype(np.int32), _model(counts))])
 
 
-def _decode_categorical(stream: bytes, counts: np.ndarray, count: int, coder: str, what: str) -> np.ndarray:
+def _decode_categorical(
+    stream: bytes, counts: np.ndarray, symbols: np.ndarray, count: int, coder: str, what: str
+) -> np.ndarray:
+    """``count`` symbols (uint16), decoded in chunks straight into the result: a few bytes of a very skewed or
+    constant stream can stand for millions of symbols, and no temporary is larger than a chunk."""
     if len(counts) == 1:
         if stream:
             raise NervFormatError(f"{what}: stream data for a constant tensor")
-        return np.zeros(count, dtype=np.int32)
+        return np.full(count, symbols[0], dtype=np.uint16)
     model = _model(counts)
-    return _decode_chunks(stream, coder, what, [lambda dec: dec.decode(model, count)])[0]
+    out = np.empty(count, dtype=np.uint16)
+
+    def chunk(start: int) -> Callable[[Any], np.ndarray]:
+        def step(dec: Any) -> np.ndarray:
+            stop = min(start + _CHUNK, count)
+            out[start:stop] = symbols[dec.decode(model, stop - start)]
+            return out[start:stop]
+
+        return step
+
+    _decode_chunks(stream, coder, what, [chunk(start) for start in range(0, count, _CHUNK)])
+    return out
 
 
 def _encode_chunks(coder: str, chunks: list[tuple]) -> bytes:

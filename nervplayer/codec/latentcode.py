@@ -19,6 +19,7 @@ from .quantize import MAX_BITS, QuantizedTensor, levels
 from .stepquant import StepQuantizedTensor
 
 PREDICTORS = ("none", "time")
+_CHUNK = 1 << 18  # values restored at a time
 
 
 def predictable(q: QuantizedTensor | StepQuantizedTensor, kind: str) -> bool:
@@ -52,12 +53,18 @@ def residuals(symbols: np.ndarray, shape: tuple[int, ...], bits: int, zero: int)
 
 
 def restore(coded: np.ndarray, shape: tuple[int, ...], bits: int, zero: int, what: str) -> np.ndarray:
-    """Inverse of :func:`residuals`; a stream that leaves ``[0, 2^b)`` is a format error."""
-    d = coded.astype(np.int64).reshape(shape[0], -1) - levels(bits)
-    s = zero + np.cumsum(d, axis=0)
-    if s.size and (s.min() < 0 or s.max() > levels(bits)):
-        raise NervFormatError(f"{what}: predicted latents leave the {bits}-bit range")
-    return s.ravel().astype(np.uint16)
+    """Inverse of :func:`residuals`, in place in ``coded`` (uint16), a few slices at a time so that no temporary
+    is larger than :data:`_CHUNK` values; a stream that leaves ``[0, 2^b)`` is a format error."""
+    rows = coded.reshape(shape[0], -1)
+    previous = np.full(rows.shape[1], zero, dtype=np.int64)
+    step = max(1, _CHUNK // max(rows.shape[1], 1))
+    for start in range(0, rows.shape[0], step):
+        s = previous + np.cumsum(rows[start : start + step].astype(np.int64) - levels(bits), axis=0)
+        if s.size and (s.min() < 0 or s.max() > levels(bits)):
+            raise NervFormatError(f"{what}: predicted latents leave the {bits}-bit range")
+        rows[start : start + step] = s
+        previous = s[-1]
+    return coded
 
 
 def encode_tensor(q: QuantizedTensor | StepQuantizedTensor, kind: str, coder: str) -> tuple[bytes, bytes, str]:

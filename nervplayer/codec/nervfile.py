@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,15 @@ from .stepquant import StepQuantizedTensor
 # Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
 # limits are the ones every model config obeys (nervplayer.model.config).
 MAX_FRAMES = 10_000_000
+MAX_SOURCE_SIDE = 1 << 20  # pixels of the source video's side (video.original_size)
+# How the file was made (header.compression): numeric fields (lo, hi, integer) and the others' types.
+_COMPRESSION_NUMBERS = {
+    "prune_ratio": (0, 1, False),
+    "sparsity": (0, 1, False),
+    "bits": (MIN_BITS, MAX_BITS, True),
+    "finetune_epochs": (0, 1 << 31, True),
+}
+_COMPRESSION_FLAGS = {"per_channel": bool, "qat": bool, "layer_bits": bool, "learned_steps": bool, "from_run": str}
 SECTIONS = ("QPAR", "TABL", "WGHT", "MASK")
 PARTS = ("header", "ranges", "tables", "weights", "mask")
 
@@ -224,15 +234,16 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         raise NervFormatError(f"{name}: plugins.model must name an id and a version")
     model_architecture(ref, name)
     video = v.video(v.get(header, "video", dict), model)
+    source, metrics = v.source(v.optional_dict(header, "source")), v.metrics(v.optional_dict(header, "metrics"))
+    comp = v.compression(v.get(header, "compression", dict))
+    coder = v.choice(comp, "coder", CODERS, "compression")
+    mask_model = v.choice(comp, "mask_model", MASK_MODELS, "compression")
     if ref["id"] == NERV:
         cfg = v.model_config(model)
         spec = ModelSpec.from_nerv(cfg, video["num_frames"], ref["version"])
     else:
         spec = ModelSpec.from_records(model, ref, video["num_frames"])
     shapes = v.stored(spec)
-    comp = v.get(header, "compression", dict)
-    coder = v.choice(comp, "coder", CODERS, "compression")
-    mask_model = v.choice(comp, "mask_model", MASK_MODELS, "compression")
     entries = v.tensor_entries(v.get(header, "tensors", list), shapes, spec.num_frames)
 
     offsets = dict.fromkeys(SECTIONS, 0)
@@ -258,8 +269,10 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         shape = tuple(e["shape"])
         if e["scheme"] == "step":
             q = stepquant.from_qpar(take("QPAR", stepquant.QPAR_BYTES), shape, e["bits"], np.zeros(0, np.uint16))
-            if not (np.isfinite(q.step) and q.step > 0):
-                raise NervFormatError(f"{what}: invalid quantization step {q.step}")
+            if not q.valid:
+                raise NervFormatError(
+                    f"{what}: quantization step {q.step:g} and offset {q.offset} decode beyond ±{stepquant.MAX_VALUE:g}"
+                )
             table, stream = take("TABL", e["table_bytes"]), take("WGHT", e["weights_bytes"])
             symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
             tensors[e["name"]] = dataclasses.replace(q, symbols=symbols)
@@ -274,12 +287,7 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         q = QuantizedTensor(shape, e["bits"], e["per_channel"], minimum, maximum, np.zeros(0, np.uint16), None)
         symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
         mask_stream = take("MASK", e["mask_bytes"])
-        if e["masked"]:
-            mask = decode_mask(mask_table, mask_stream, shape, e["kept"], mask_model, coder, what)
-        elif mask_table or mask_stream:
-            raise NervFormatError(f"{what}: mask data for a tensor without a mask")
-        else:
-            mask = None
+        mask = decode_mask(mask_table, mask_stream, shape, e["kept"], mask_model, coder, what) if e["masked"] else None
         tensors[e["name"]] = dataclasses.replace(q, symbols=symbols, mask=mask)
     return NervFile(
         model=spec,
@@ -288,9 +296,9 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         activation=activation,
         coder=coder,
         mask_model=mask_model,
-        source=v.optional_dict(header, "source"),
+        source=source,
         compression={k: val for k, val in comp.items() if k not in ("coder", "mask_model")},
-        metrics=v.optional_dict(header, "metrics"),
+        metrics=metrics,
         created=v.optional_dict(header, "created"),
     )
 
@@ -314,7 +322,8 @@ class _Validator:
         if key not in d:
             raise self.fail(f"{where} has no {key!r}")
         value = d[key]
-        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise self.fail(f"{where}.{key} has the wrong type ({type(value).__name__})")
         return value
 
@@ -346,7 +355,12 @@ class _Validator:
             raise self.fail(str(e)) from None
 
     def stored(self, spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Shapes and kinds of the stored tensors, computed without allocating; checks the parameter limit."""
+        """Shapes and kinds of the stored tensors, computed without allocating; checks the parameter limit. The
+        config is checked against the plugin's limits first, so building the declared model is cheap."""
+        try:
+            architectures.check_stored(spec)
+        except (ValueError, PluginError) as e:
+            raise self.fail(str(e)) from None
         try:
             shapes = stored_shapes(spec)
         except Exception as e:  # a plugin failing on construction with these values
@@ -364,6 +378,45 @@ class _Validator:
         size = self.get(d, "size", list, w)
         if size != [model["height"], model["width"]]:
             raise self.fail(f"video.size {size} differs from the model's {model['height']}x{model['width']}")
+        start = self.number(d, "start", 0, MAX_FRAMES, w) if "start" in d else 0
+        if "end" in d:
+            self.number(d, "end", start + 1, 2 * MAX_FRAMES, w)
+        if "original_size" in d:
+            original = self.get(d, "original_size", list, w)
+            if len(original) != 2 or not all(type(x) is int and 1 <= x <= MAX_SOURCE_SIDE for x in original):
+                raise self.fail(f"video.original_size must be [height, width] in pixels, got {original}")
+        if "crop" in d:
+            self.get(d, "crop", dict, w)
+        return d
+
+    def source(self, d: dict) -> dict[str, Any]:
+        """``name`` is the base name of the source video (a player looks for it beside the file); ``sha256``
+        its digest."""
+        name = self.get(d, "name", str, "source") if "name" in d else ""
+        if name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise self.fail(f"source.name must be a file name, got {name!r}")
+        if "sha256" in d:
+            self.get(d, "sha256", str, "source")
+        return d
+
+    def metrics(self, d: dict) -> dict[str, Any]:
+        """Every quality figure is a finite number, or null where it could not be measured."""
+        for key, value in d.items():
+            if value is not None and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ):
+                raise self.fail(f"metrics.{key} must be a number or null, got {value!r}")
+        return d
+
+    def compression(self, d: dict) -> dict[str, Any]:
+        """The fields a writer records about how the file was made (others, from a newer minor format, pass)."""
+        w = "compression"
+        for key, (lo, hi, integer) in _COMPRESSION_NUMBERS.items():
+            if key in d:
+                self.number(d, key, lo, hi, w, integer)
+        for key, kind in _COMPRESSION_FLAGS.items():
+            if key in d:
+                self.get(d, key, kind, w)
         return d
 
     def tensor_entries(
@@ -381,6 +434,8 @@ class _Validator:
                     raise self.fail(f"{w} holds latents for {shape[0]} frames, the video has {num_frames}")
                 raise self.fail(f"{w} has shape {shape}, the model needs {list(need)}")
             e["shape"] = list(need)  # canonical ints (JSON 3.0 == 3 passes the comparison)
+            if e.setdefault("kind", kind) != kind:  # before format 2: no kind
+                raise self.fail(f"{w} is stored as {e['kind']!r}, the model's {kind!r}")
             e.setdefault("scheme", "affine")  # format 1
             self.choice(e, "scheme", ("affine", "step"), w)
             e.setdefault("predict", "none")  # before format 2.1
@@ -404,4 +459,6 @@ class _Validator:
                 raise self.fail(f"{w} keeps {kept} of {numel} entries but has no mask")
             for key in ("table_bytes", "weights_bytes", "mask_table_bytes", "mask_bytes"):
                 self.number(e, key, 0, container.MAX_FILE_BYTES, w)
+            if not masked and (e["mask_table_bytes"] or e["mask_bytes"]):
+                raise self.fail(f"{w}: mask data for a tensor without a mask")
         return entries

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from ..train.rate import quantize_with_step
-from .quantize import MAX_BITS, MIN_BITS
+from .quantize import MAX_BITS, MIN_BITS, levels
 
 QPAR_BYTES = 8  # float32 step + int32 offset
+MAX_VALUE = float(np.finfo(np.float16).max)  # the largest magnitude an affine range can hold (fp16), for both
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,18 @@ class StepQuantizedTensor:
     mask: None = None
     per_channel: bool = False
     scheme: str = "step"
+
+    @property
+    def valid(self) -> bool:
+        """Whether every ``bits``-bit symbol decodes to a finite value within ±:data:`MAX_VALUE` (and
+        ``symbol + offset`` stays an int32): what a reader insists on before trusting a file's step."""
+        top = self.offset + levels(self.bits)
+        return bool(
+            math.isfinite(self.step)
+            and self.step > 0
+            and top <= np.iinfo(np.int32).max
+            and max(abs(self.offset), abs(top)) * self.step <= MAX_VALUE
+        )
 
     @property
     def channels(self) -> int:
@@ -57,7 +70,10 @@ def quantize_step(value: torch.Tensor, step: float) -> StepQuantizedTensor:
     bits = max(MIN_BITS, math.ceil(math.log2(span + 1)))
     if bits > MAX_BITS:
         raise ValueError(f"symbols span {span + 1} values, more than {MAX_BITS} bits")
-    return StepQuantizedTensor(tuple(value.shape), bits, float(np.float32(step)), lo, (q - lo).astype(np.uint16))
+    out = StepQuantizedTensor(tuple(value.shape), bits, float(np.float32(step)), lo, (q - lo).astype(np.uint16))
+    if not out.valid:
+        raise ValueError(f"values beyond ±{MAX_VALUE:g} (step {step:g}, offset {lo}) cannot be stored")
+    return out
 
 
 def from_qpar(data: bytes, shape: tuple[int, ...], bits: int, symbols: np.ndarray) -> StepQuantizedTensor:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..plugins import Registry, get_registry
-from ..plugins.api import Frames, ModelArchitecture, PluginEntry
+from ..plugins.api import Frames, ModelArchitecture, Param, PluginEntry
 from .spec import ModelSpec
 
 TOLERANCE = 0.05  # a budget is met within ±5 %
@@ -154,6 +154,33 @@ def _size_to_budget(
             f"parameter budget {budget:,} for {frames.width}x{frames.height}, {frames.num_frames} frames is {why}"
         )
     return spec
+
+
+def check_stored(spec: ModelSpec, plugins: Registry | None = None) -> None:
+    """Check a spec read back from a file before anything is built, so that a hostile header costs no work: each
+    config key the plugin declares as a parameter holds a value of that kind within its declared range (a number
+    may be fractional: ``configure`` scales some), then the plugin's own :meth:`ModelArchitecture.check` covers
+    the keys it derives. A failure is a ``ValueError`` naming the key."""
+    entry, impl = architecture(spec.arch, plugins)
+    for p in entry.params:
+        if p.name in spec.config:
+            _check_declared(p, spec.config[p.name])
+    impl.check(spec.frames, dict(spec.config))
+
+
+def _check_declared(p: Param, value: Any) -> None:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    kinds = {int: ("a number", number), float: ("a number", number), bool: ("true or false", isinstance(value, bool))}
+    kinds |= {str: ("a string", isinstance(value, str)), list: ("a list", isinstance(value, list))}
+    what, ok = kinds.get(p.type, ("", True))
+    if not ok:
+        raise ValueError(f"model {p.name} must be {what}, got {value!r}")
+    if p.choices is not None and value not in p.choices:
+        raise ValueError(f"model {p.name} must be one of {list(p.choices)}, got {value!r}")
+    if number and not (
+        math.isfinite(value) and (p.minimum is None or value >= p.minimum) and (p.maximum is None or value <= p.maximum)
+    ):
+        raise ValueError(f"model {p.name} = {value!r} is outside the plugin's limits [{p.minimum}, {p.maximum}]")
 
 
 def build(spec: ModelSpec, plugins: Registry | None = None) -> nn.Module:

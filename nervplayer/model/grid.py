@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .spec import config_int
+
 
 def level_shapes(num_frames: int, config: dict[str, Any]) -> list[tuple[int, int, int, int]]:
     c = int(config["channels"])
@@ -29,6 +31,19 @@ def level_shapes(num_frames: int, config: dict[str, Any]) -> list[tuple[int, int
         (max(1, math.ceil(gt / 2**level)), c, max(1, math.ceil(gh / 2**level)), max(1, math.ceil(gw / 2**level)))
         for level in range(int(config["levels"]))
     ]
+
+
+def check_config(height: int, width: int, num_frames: int, config: dict[str, Any]) -> None:
+    """What :class:`LatentGrid` reads of a config from a file: whole numbers of levels, channels and hidden units
+    (their ranges are the plugin's declared limits), a latent gain, and a finest grid within the clip: at most
+    one cell per pixel and one time slice per frame, as the plugin's ``configure`` makes it."""
+    for key in ("levels", "channels", "hidden"):
+        config_int(config, key, 1, 1 << 16)
+    gain = config.get("latent_gain")
+    if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain)):
+        raise ValueError(f"model latent_gain must be a number, got {gain!r}")
+    for key, most in (("grid_h", height), ("grid_w", width), ("grid_t", num_frames)):
+        config_int(config, key, 1, most)
 
 
 class LatentGrid(nn.Module):

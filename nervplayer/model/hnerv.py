@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import MAX_SIDE, MAX_STRIDES, STRIDE_RANGE
+from .spec import config_int
+
 Quantize = Callable[[str, torch.Tensor], torch.Tensor]
 KERNELS = (1, 3, 5, 5, 5)
 EMBEDDINGS = "embeddings"
@@ -72,6 +75,54 @@ class Encoder(nn.Module):
         return self.layers(x)
 
 
+def frame_position(t: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The embeddings ``(i0, i1)`` and the weight ``w`` of ``i1`` that decode normalised times ``t``.
+
+    ``t`` is ``index / N`` in float32 (:func:`~nervplayer.model.render.times`), and ``t · N`` often lands just
+    below an integer index (frame i would be a blend of embeddings i − 1 and i): a ``t`` that is exactly the time
+    of an integer index, computed the same way, decodes that embedding alone. Other times interpolate linearly.
+    """
+    t = t.float()
+    pos = (t * num_frames).clamp(0, num_frames - 1)
+    nearest = pos.round()
+    pos = torch.where(nearest / num_frames == t, nearest, pos)
+    i0 = pos.floor().long()
+    i1 = (i0 + 1).clamp(max=num_frames - 1)
+    return i0, i1, pos - i0.float()
+
+
+def check_strides(strides: Any) -> tuple[int, ...]:
+    """Decoder strides: a list of 1 to ``MAX_STRIDES`` integers in ``STRIDE_RANGE`` (NeRV's limits)."""
+    lo, hi = STRIDE_RANGE
+    if not (
+        isinstance(strides, (list, tuple))
+        and 1 <= len(strides) <= MAX_STRIDES
+        and all(isinstance(s, int) and not isinstance(s, bool) and lo <= s <= hi for s in strides)
+    ):
+        raise ValueError(
+            f"model strides must be a list of 1 to {MAX_STRIDES} integers in [{lo}, {hi}], got {strides!r}"
+        )
+    if math.prod(strides) > MAX_SIDE:
+        raise ValueError(f"model strides {list(strides)} upscale more than {MAX_SIDE} times")
+    return tuple(strides)
+
+
+def check_config(height: int, width: int, config: dict[str, Any]) -> None:
+    """What :class:`HNeRV` reads of a config from a file: the decoder widths (numbers; their ranges are the
+    plugin's declared limits), whole numbers of channels, the strides, and the embedding grid the frame size
+    implies (``ceil(side / upscale)`` cells, as :func:`fit_strides` makes it)."""
+    for key in ("c0", "reduction", "lower_width"):
+        value = config.get(key)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            raise ValueError(f"model {key} must be a number, got {value!r}")
+    for key in ("embed_dim", "encoder_width"):
+        config_int(config, key, 1, 1 << 16)
+    up = math.prod(check_strides(config.get("strides")))
+    for key, side in (("grid_h", height), ("grid_w", width)):
+        if config_int(config, key, 1, MAX_SIDE) != math.ceil(side / up):
+            raise ValueError(f"model {key} must be {math.ceil(side / up)} (the frame over the upscale {up})")
+
+
 class HNeRV(nn.Module):
     """``forward(t)`` decodes from the stored embeddings; ``forward(t, frames, quantize)`` trains end to end."""
 
@@ -117,10 +168,8 @@ class HNeRV(nn.Module):
     ) -> torch.Tensor:
         if frames is not None:
             return self.decode((quantize or _identity)(EMBEDDINGS, self.embed(frames)))
-        pos = (t.float() * self.num_frames).clamp(0, self.num_frames - 1)
-        i0 = pos.floor().long()
-        i1 = (i0 + 1).clamp(max=self.num_frames - 1)
-        w = (pos - i0.float()).view(-1, 1, 1, 1)
+        i0, i1, w = frame_position(t, self.num_frames)
+        w = w.view(-1, 1, 1, 1)
         e0, e1 = self.embeddings[i0], self.embeddings[i1]
         emb = torch.where(w == 0, e0, e0 + w * (e1 - e0))  # exact at integer indices
         return self.decode(emb)

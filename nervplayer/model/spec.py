@@ -19,6 +19,15 @@ COMMON_KEYS = ("height", "width", "activation", "activation_params")
 NERV = "nerv"
 
 
+def config_int(config: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    """``config[key]``, which must be an integer in [lo, hi]; else a ``ValueError`` naming the key (what an
+    architecture's :meth:`~nervplayer.plugins.api.ModelArchitecture.check` raises)."""
+    value = config.get(key)
+    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
+        raise ValueError(f"model {key} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     arch: str

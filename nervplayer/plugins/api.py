@@ -145,6 +145,15 @@ class ModelArchitecture:
         """
         raise NotImplementedError
 
+    def check(self, frames: Frames, config: dict[str, Any]) -> None:
+        """Validate a complete config read back from a file (a ``.nerv`` header), before anything is built.
+
+        The declared params present in ``config`` have already been checked against their declared kinds and
+        ranges; check the rest here: raise ``ValueError`` naming the key for a missing key, a value of the wrong
+        type, or one that would make ``build`` slow or huge (a file is a few KB; building must stay cheap).
+        Default: nothing more.
+        """
+
     def build(self, frames: Frames, config: dict[str, Any], activation: Callable[[], Any]) -> Any:
         """The network (a ``torch.nn.Module``) for ``config``; ``activation()`` makes one activation module."""
         raise NotImplementedError

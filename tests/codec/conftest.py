@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from nervplayer.codec import nervfile
-from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.pipeline import pack_learned, pack_model
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.model import ModelConfig, NeRV, architectures
+from nervplayer.model.spec import ModelSpec
 from nervplayer.plugins.api import Frames
 from nervplayer.train import FitConfig, Fitter
 
@@ -77,6 +78,45 @@ def tiny_latent_nerv(coder: str = "ans") -> nervfile.NervFile:
         mask_model="tensor",
         source={"name": "synthetic.mp4", "sha256": "0" * 64},
         compression={},
+    )
+
+
+def tiny_grid_nerv() -> nervfile.NervFile:
+    """A small latent-grid file (default preset: 4 levels)."""
+    torch.manual_seed(0)
+    spec = architectures.resolve("grid", Frames(24, 40, 16))
+    state = {k: v + torch.randn_like(v) * 0.1 for k, v in architectures.build(spec).state_dict().items()}
+    return pack_model(
+        state,
+        spec,
+        dict.fromkeys(state, 6),
+        True,
+        {},
+        video=dict(VIDEO),
+        activation=dict(ACTIVATION),
+        coder="ans",
+        mask_model="tensor",
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
+        compression={},
+    )
+
+
+def tiny_step_nerv() -> nervfile.NervFile:
+    """The tiny NeRV quantized with learned steps, as a rate-aware fit writes it."""
+    torch.manual_seed(0)
+    state = NeRV(TINY_MODEL, torch.nn.SiLU).state_dict()
+    spec = ModelSpec.from_nerv(TINY_MODEL, VIDEO["num_frames"])
+    return pack_learned(
+        state,
+        spec,
+        dict.fromkeys(state, 0.01),
+        video=dict(VIDEO),
+        activation=dict(ACTIVATION),
+        coder="ans",
+        mask_model="tensor",
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
+        compression={"learned_steps": True, "from_run": "run"},
+        metrics={"psnr": 30.5, "ms_ssim": None},
     )
 
 

@@ -19,12 +19,13 @@ def load_bytes(data: bytes) -> nervfile.NervFile:
 
 
 def repack_header(data: bytes, edit) -> bytes:
-    """Apply ``edit`` to the parsed header and re-frame it with a valid checksum (reaches the validator)."""
+    """Apply ``edit`` to the parsed header and re-frame it with a valid checksum (reaches the validator). An
+    infinite float is written as ``1e999``, which JSON parsers read as infinity."""
     pre = struct.Struct("<8sHHII")
     magic, major, minor, n, _ = pre.unpack_from(data)
     header = json.loads(data[pre.size : pre.size + n])
     edit(header)
-    head = json.dumps(header).encode()
+    head = json.dumps(header).replace("Infinity", "1e999").encode()
     return pre.pack(magic, major, minor, len(head), zlib.crc32(head)) + head + data[pre.size + n :]
 
 

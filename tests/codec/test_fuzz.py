@@ -22,7 +22,7 @@ from nervplayer.codec import NervVideo, container, nervfile
 from nervplayer.codec.entropy import CODERS
 from nervplayer.errors import NervFormatError
 
-from .conftest import tiny_latent_nerv, tiny_nerv
+from .conftest import tiny_grid_nerv, tiny_latent_nerv, tiny_nerv, tiny_step_nerv
 
 VALIDS = [
     nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
@@ -182,6 +182,100 @@ def test_payload_mutations_with_valid_checksums(valid, which, edits, resize):
         del payload[resize:]
     sections[which] = (tag, bytes(payload))
     opens_or_fails_cleanly(container.pack({k: v for k, v in header.items() if k != "sections"}, sections))
+
+
+# Semantic mutations: header values that stay valid JSON of plausible shape but mean something hostile or wrong
+# (types swapped, numbers huge, negative, fractional or infinite, lists of the wrong length), on every header path
+# of a file of each kind: a grid, a step-quantized (rate-aware) NeRV, an HNeRV with predicted latents, a pruned
+# NeRV. A header that is read must also be readable by everything that reads one: ``info``'s description, the
+# player's summary and the decoder.
+SEMANTIC_VALIDS = [nervfile.encode(make())[0] for make in (tiny_grid_nerv, tiny_step_nerv, tiny_latent_nerv)] + [VALID]
+SEMANTIC_PATHS = [[p for p in _paths(split(v)[0]) if p and p[0] != "sections"] for v in SEMANTIC_VALIDS]
+INF = float("inf")  # written as 1e999, which JSON parsers read as infinity
+hostile_value = st.one_of(
+    st.sampled_from([0, -1, 1, 2, 12, 13, 4096, 100_000, 2**31 - 1, 2**31, 2**53 + 1, 2**63, -(2**63), 10**30]),
+    st.sampled_from([0.0, -0.0, 0.5, -1.5, 1e-308, 3e38, 1e308, -1e308, INF, -INF, float("nan")]),
+    st.sampled_from(["", "4", "1e999", "../x", "a/b", "\x00", "Infinity"]),
+    st.sampled_from([True, False, None]),
+    st.sampled_from([[], [0], [1], [1, 2, 3], [[1]], [2**40, 2**40], ["a"], {}, {"a": 1}]),
+)
+
+
+def _mutate(value, op: str, new):
+    if op == "replace":
+        return new
+    if op == "wrap":
+        return [value]
+    if op == "text":
+        return json.dumps(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # "scale"
+        return value * new if isinstance(new, (int, float)) and not isinstance(new, bool) else -value
+    return new
+
+
+def _header_json(header: dict) -> bytes:
+    return json.dumps(header).replace("-Infinity", "-1e999").replace("Infinity", "1e999").encode()
+
+
+def reads_cleanly_everywhere(data: bytes) -> None:
+    """Like :func:`opens_or_fails_cleanly`, and a header that is accepted is read by every reader of headers."""
+    from nervplayer.codec.report import describe
+    from nervplayer.opening import describe_nerv
+
+    previous = signal.signal(signal.SIGALRM, _timed_out)
+    signal.alarm(CASE_TIMEOUT)
+    try:
+        try:
+            header, sections = container.unpack(data)
+            nf = nervfile.decode(header, sections)
+        except NervFormatError:
+            return
+        describe(header, len(data))
+        video = NervVideo(nf, memory_budget=256 << 20)
+        describe_nerv("x.nerv", video, len(data))
+        frames = video.decode([0, nf.num_frames - 1])
+        assert frames.shape == (2, nf.model.height, nf.model.width, 3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@settings(SETTINGS, max_examples=1000)
+@given(
+    st.integers(0, len(SEMANTIC_VALIDS) - 1),
+    st.data(),
+)
+def test_header_semantic_mutations(which, data):
+    valid = SEMANTIC_VALIDS[which]
+    header, _ = split(valid)
+    edits = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(SEMANTIC_PATHS[which]),
+                st.sampled_from(["replace", "replace", "scale", "wrap", "text", "delete"]),
+                hostile_value,
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    for path, op, value in edits:
+        parent = header
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if op == "delete" and isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = _mutate(parent[path[-1]], op, value)
+        except (KeyError, IndexError, TypeError):
+            continue
+    head = _header_json(header)
+    reads_cleanly_everywhere(
+        PRE.pack(container.MAGIC, *container.VERSION, len(head), zlib.crc32(head))
+        + head
+        + valid[PRE.size + PRE.unpack_from(valid)[3] :]
+    )
 
 
 def test_the_cap_holds(memory_cap):
