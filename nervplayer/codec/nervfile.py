@@ -16,7 +16,7 @@ import datetime
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from ..model import ModelConfig, architectures
 from ..model.config import MAX_PARAMS, MAX_SIDE, check_model_config
 from ..model.spec import NERV, ModelSpec
 from ..plugins import PluginEntry, get_registry
+from ..plugins.api import Kind
 from ..version import __version__
 from . import container, latentcode, stepquant
 from .entropy import (
@@ -101,9 +102,9 @@ class NervFile:
         }
 
 
-def _installed_plugin(kind: str, ref: dict[str, Any], where: str) -> PluginEntry:
+def _installed_plugin(kind: Kind, ref: dict[str, Any], where: str) -> PluginEntry:
     """The plugin a header names, installed in a compatible (same major) version; else the error names it."""
-    pid, version = ref.get("id"), str(ref.get("version"))
+    pid, version = str(ref.get("id")), str(ref.get("version"))
     try:
         entry = get_registry().get(kind, pid)
     except PluginError:
@@ -119,7 +120,7 @@ def _installed_plugin(kind: str, ref: dict[str, Any], where: str) -> PluginEntry
     return entry
 
 
-def activation_factory(ref: dict[str, Any], where: str):
+def activation_factory(ref: dict[str, Any], where: str) -> Callable[[], Any]:
     """The zero-argument activation factory a header names; missing or incompatible plugins are named."""
     entry = _installed_plugin("activation", ref, where)
     try:
@@ -145,15 +146,17 @@ def stored_shapes(spec: ModelSpec) -> dict[str, tuple[tuple[int, ...], str]]:
 
 def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
     """The file's bytes and the bytes of each part (:data:`PARTS`; they add up to the file size)."""
-    entries, pieces = [], {tag: [] for tag in SECTIONS}
+    entries: list[dict[str, Any]] = []
+    pieces: dict[str, list[bytes]] = {tag: [] for tag in SECTIONS}
     kinds = {name: kind for name, (_, kind) in stored_shapes(nf.model).items()}
     for name, q in nf.tensors.items():
         table, stream, predict = latentcode.encode_tensor(q, kinds[name], nf.coder)
         mask_table, mask_stream = (b"", b"") if q.mask is None else encode_mask(q.mask, nf.mask_model, nf.coder)
         step = isinstance(q, StepQuantizedTensor)
-        pieces["QPAR"].append(
-            q.qpar() if step else q.minimum.astype("<f2").tobytes() + q.maximum.astype("<f2").tobytes()
-        )
+        if isinstance(q, StepQuantizedTensor):
+            pieces["QPAR"].append(q.qpar())
+        else:
+            pieces["QPAR"].append(q.minimum.astype("<f2").tobytes() + q.maximum.astype("<f2").tobytes())
         pieces["TABL"] += [table, mask_table]
         pieces["WGHT"].append(stream)
         pieces["MASK"].append(mask_stream)
@@ -268,14 +271,15 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         what = f"{name}: tensor {e['name']}"
         shape = tuple(e["shape"])
         if e["scheme"] == "step":
-            q = stepquant.from_qpar(take("QPAR", stepquant.QPAR_BYTES), shape, e["bits"], np.zeros(0, np.uint16))
-            if not q.valid:
+            sq = stepquant.from_qpar(take("QPAR", stepquant.QPAR_BYTES), shape, e["bits"], np.zeros(0, np.uint16))
+            if not sq.valid:
                 raise NervFormatError(
-                    f"{what}: quantization step {q.step:g} and offset {q.offset} decode beyond ±{stepquant.MAX_VALUE:g}"
+                    f"{what}: quantization step {sq.step:g} and offset {sq.offset} decode beyond "
+                    f"±{stepquant.MAX_VALUE:g}"
                 )
             table, stream = take("TABL", e["table_bytes"]), take("WGHT", e["weights_bytes"])
-            symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
-            tensors[e["name"]] = dataclasses.replace(q, symbols=symbols)
+            symbols = latentcode.decode_tensor(e["predict"], sq, table, stream, e["kept"], coder, what)
+            tensors[e["name"]] = dataclasses.replace(sq, symbols=symbols)
             continue
         c = channel_count(shape, e["per_channel"])
         ranges = np.frombuffer(take("QPAR", 4 * c), dtype="<f2")

@@ -64,13 +64,13 @@ def quantize_step(value: torch.Tensor, step: float) -> StepQuantizedTensor:
     """Quantize ``value`` with ``step`` exactly as training's forward pass did."""
     with torch.no_grad():
         _, q = quantize_with_step(value.detach().float().cpu(), torch.tensor(step, dtype=torch.float32))
-    q = q.to(torch.int32).flatten().numpy()
-    lo = int(q.min()) if q.size else 0
-    span = (int(q.max()) - lo) if q.size else 0
+    symbols = q.to(torch.int32).flatten().numpy()
+    lo = int(symbols.min()) if symbols.size else 0
+    span = (int(symbols.max()) - lo) if symbols.size else 0
     bits = max(MIN_BITS, math.ceil(math.log2(span + 1)))
     if bits > MAX_BITS:
         raise ValueError(f"symbols span {span + 1} values, more than {MAX_BITS} bits")
-    out = StepQuantizedTensor(tuple(value.shape), bits, float(np.float32(step)), lo, (q - lo).astype(np.uint16))
+    out = StepQuantizedTensor(tuple(value.shape), bits, float(np.float32(step)), lo, (symbols - lo).astype(np.uint16))
     if not out.valid:
         raise ValueError(f"values beyond ±{MAX_VALUE:g} (step {step:g}, offset {lo}) cannot be stored")
     return out

@@ -127,6 +127,7 @@ class HNeRV(nn.Module):
     """``forward(t)`` decodes from the stored embeddings; ``forward(t, frames, quantize)`` trains end to end."""
 
     content_adaptive = True
+    embeddings: torch.Tensor  # a buffer: [num_frames, embed, *grid]
 
     def __init__(
         self, height: int, width: int, num_frames: int, config: dict[str, Any], activation: Callable[[], nn.Module]
@@ -180,10 +181,10 @@ class HNeRV(nn.Module):
         self.embeddings[idx] = (quantize or _identity)(EMBEDDINGS, self.embed(frames)).to(self.embeddings.dtype)
 
 
-def fit_strides(height: int, width: int, strides: tuple[int, ...], min_cells: int) -> tuple[int, int, tuple]:
+def fit_strides(height: int, width: int, strides: tuple[int, ...], min_cells: int) -> tuple[int, int, tuple[int, ...]]:
     """Longest prefix of ``strides`` that leaves ``min_cells`` embedding cells on the shorter side."""
     short = min(height, width)
-    kept = (strides[0],)
+    kept: tuple[int, ...] = (strides[0],)
     for n in range(len(strides), 0, -1):
         if short / math.prod(strides[:n]) >= min_cells:
             kept = tuple(strides[:n])

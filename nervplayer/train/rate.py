@@ -13,7 +13,9 @@ size the entropy coder reaches (it codes against the exact histogram, which is n
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import torch
 from torch import nn
@@ -107,9 +109,9 @@ class RateQuantizer(nn.Module):
         """Estimated bits of everything quantized since the last call (None if nothing was)."""
         if not self._symbols:
             return None
-        total = sum(_coded_bits(q, temporal) * w for q, w, temporal in self._symbols)
+        bits = [_coded_bits(q, temporal) * w for q, w, temporal in self._symbols]
         self._symbols.clear()
-        return total
+        return functools.reduce(operator.add, bits)
 
     def clear(self) -> None:
         self._symbols.clear()
