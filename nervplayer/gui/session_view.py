@@ -102,7 +102,10 @@ class SessionView(QObject):
             summary, lines = describe_nerv(path, nerv, size)
             window.file_label.setText(summary)
             story = nerv.file.story
-            self.show_lower(window.story, "This file", fold=not window.story.show_file(nerv, size))
+            shown = window.story.show_file(nerv, size)
+            self.show_lower(window.story, "This file", fold=not shown)
+            if not shown:  # the panel folded away: the bits per frame go with the rest, on the right
+                lines.append(f"{size * 8 / nerv.num_frames / 1000:,.1f} kbit per frame")
             if len(story.frame_psnr) == nerv.num_frames:  # what the file measured, until the ground truth says
                 player.timeline.set_psnr([math.nan if p is None else p for p in story.frame_psnr])
             fit_hint = "Open a video (File ▸ Open) to fit a new model; headless: <tt>nervplayer fit VIDEO -o RUN</tt>."

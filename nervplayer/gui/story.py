@@ -6,6 +6,7 @@ and the run's training curves; :mod:`nervplayer.codec.story`). A file with nothi
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -39,25 +40,51 @@ def _finite(xs: list[float | None], ys: list[float | None]) -> tuple[np.ndarray,
     return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
 
 
+def _compression(made: dict[str, Any]) -> str:
+    parts = []
+    if made.get("learned_steps"):
+        parts.append("the steps learned in training")
+    if made.get("prune_ratio"):
+        parts.append(f"pruned {made['prune_ratio']:.0%}")
+    if made.get("bits") is not None:
+        per = " per channel" if made.get("per_channel") else ""
+        parts.append(f"{made['bits']}-bit weights{per}{' (per layer)' if made.get('layer_bits') else ''}")
+    if made.get("finetune_epochs"):
+        parts.append(f"fine-tuned {made['finetune_epochs']} epochs{' with QAT' if made.get('qat') else ''}")
+    return " · ".join(parts)
+
+
+def _recipe(recipe: dict[str, Any]) -> str:
+    known = {"epochs": "{} epochs", "lr": "lr {:g}", "batch_size": "batch {}", "loss": "{} loss", "scheduler": "{}"}
+    parts = [known[k].format(recipe[k]) for k in known if k in recipe]
+    if recipe.get("qat"):
+        parts.append(f"rate-aware (λ {recipe.get('rate_lambda', 0):g})")
+    parts += [
+        f"{k.replace('_', ' ')} {v}" for k, v in recipe.items() if k not in known and k not in ("qat", "rate_lambda")
+    ]
+    return " · ".join(parts)
+
+
 def facts(nerv: NervVideo, size_bytes: int) -> list[str]:
     """What any ``.nerv`` says about itself, as short HTML lines: size, bits per frame, architecture, recipe."""
     nf = nerv.file
     h, w = nerv.size
     params = sum(q.numel for q in nf.tensors.values())
     bits_per_frame = size_bytes * 8 / nerv.num_frames
-    made, quality, recipe = nf.compression, nf.metrics, nf.story.recipe
+    quality = nf.metrics
     lines = [
         f"<b>{size_bytes / 1024:,.1f} KiB</b> · {bits_per_frame / 1000:,.1f} kbit per frame · "
         f"{size_bytes * 8 / (nerv.num_frames * h * w):.4f} bpp",
-        f"{nf.model.arch} network · {params:,} stored values · {nerv.num_frames} frames · {w}×{h}",
+        f"<b>{nf.model.arch}</b> network · {params:,} stored values · {nerv.num_frames} frames · {w}×{h}",
     ]
+    made = _compression(nf.compression)
     if made:
-        lines.append(html.escape(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in made.items())))
-    if recipe:
-        lines.append("fitted with " + html.escape(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in recipe.items())))
+        lines.append(f"<b>compressed</b> {html.escape(made)}")
+    if nf.story.recipe:
+        lines.append(f"<b>fitted</b> {html.escape(_recipe(nf.story.recipe))}")
     if quality.get("psnr") is not None:
         ssim = f" · MS-SSIM {quality['ms_ssim']:.4f}" if quality.get("ms_ssim") is not None else ""
-        lines.append(f"PSNR {quality['psnr']:.2f} dB against its source{ssim}")
+        lines.append(f"<b>quality</b> PSNR {quality['psnr']:.2f} dB against its source{ssim}")
     return lines
 
 
@@ -96,7 +123,7 @@ class StoryPanel(QWidget):
         lines += [f"<span style='color:{WARN}'>⚠ {html.escape(p)}</span>" for p in story.problems]
         if not (story.curves or story.frame_psnr):
             lines.append("<i>No training curves or per-frame PSNR are stored in this file.</i>")
-        self.facts.setText("<br>".join(lines))
+        self.facts.setText("".join(f"<p style='margin:0 0 5px 0'>{line}</p>" for line in lines))
 
         values = story.frame_psnr
         scale = nerv.num_frames / len(values) if values else 1.0  # a value per run of frames in long videos

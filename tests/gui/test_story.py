@@ -50,7 +50,8 @@ def test_a_nerv_shows_its_story_in_the_lower_panel(make_window, qtbot, tmp_path)
     dock, story = window.charts_dock, window.story
     assert not dock.isHidden() and window.lower_panel.currentWidget() is story and dock.windowTitle() == "This file"
     text = story.facts.text()
-    assert "kbit per frame" in text and "nerv network" in text and "fitted with epochs 3, loss fusion6" in text
+    assert "kbit per frame" in text and "<b>nerv</b> network" in text
+    assert "<b>fitted</b> 3 epochs · fusion6 loss" in text
     assert "unreadable" not in text and "press Start" not in text
     assert not story.frames_chart.isHidden() and len(story.frame_curve.getData()[1]) == 16
     assert list(story.psnr_curve.getData()[1]) == [18.0, 21.0, 22.5] and not story.loss_chart.isHidden()
@@ -67,7 +68,7 @@ def test_an_old_nerv_folds_the_panel_away_and_a_video_brings_the_charts_back(mak
     window.open_path(str(OLD))
     playing(window, qtbot, OLD)
     assert window.charts_dock.isHidden()  # nothing to chart: no empty "press Start" charts
-    assert "kbit per frame" in window.story.facts.text()  # what it has, were the panel shown
+    assert "kbit per frame" in window.fit_panel.video_label.text()  # what it has, on the right
     with qtbot.waitSignal(window.session.opened, timeout=30_000):
         window.open_path(str(shapes_clip))
     assert not window.charts_dock.isHidden() and window.lower_panel.currentWidget() is window.charts
