@@ -226,6 +226,8 @@ class StudyWindow(QWidget):
             self.tabs.setCurrentIndex(self.tabs.addTab(charts, f"{event.index + 1}. {event.variant.label}"))
             self.runs.selectRow(event.index)
             self._set_status(event.index, "resuming" if event.resumed else "fitting")
+            self.remaining = remaining_seconds(self._durations, event.total - event.index - 1, 0.0, 0.0, 1.0)
+            self.bar.setFormat(f"run {event.index + 1} / {event.total} · {describe_remaining(self.remaining)}")
             self.current.setText(
                 f"Run {event.index + 1} of {event.total}: <b>{event.variant.label}</b> — "
                 f"{'resuming from its checkpoint' if event.resumed else 'fitting'}"

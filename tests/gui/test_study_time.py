@@ -53,13 +53,16 @@ def test_the_study_window_shows_run_k_of_n_and_the_time_left(qtbot, tmp_path, sh
     def starting(i: int, resumed: bool = False) -> RunStarting:
         return RunStarting(i, 3, runner.variants[i], tmp_path / str(i), resumed)
 
-    at(0, starting(0), started())
-    assert "Run 1 of 3" in window.current.text()
+    at(0, starting(0))
+    assert "Run 1 of 3" in window.current.text() and window.bar.format() == "run 1 / 3 · estimating the time left…"
+    at(0, started())
     at(10, Step(2.0, 16, 0.1, 1e-3))
     assert window.remaining == pytest.approx(40 + 2 * 50)
     assert window.bar.format() == "run 1 / 3 · epoch 2.0 / 10 · about 2 min left"
     at(60, done())
-    at(60, starting(1), started())
+    at(60, starting(1))
+    assert window.bar.format() == "run 2 / 3 · about 2 min left"  # two runs of 60 s to go, by the first
+    at(60, started())
     at(62, Step(5.0, 40, 0.1, 1e-3))  # half the run in 2 s: 4 s to go, then a run of 60 s (the first)
     assert window.remaining == pytest.approx(2 + 60) and "run 2 / 3" in window.bar.format()
     at(62, Paused(5.0))
