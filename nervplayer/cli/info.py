@@ -16,9 +16,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the raw JSON header")
     args = p.parse_args(argv)
     header, sections = container.read(args.file)
-    nervfile.decode(header, sections, str(args.file))
+    nf = nervfile.decode(header, sections, str(args.file))
     if args.json:
         print(json.dumps(header, indent=2, ensure_ascii=False))
     else:
-        print(describe(header, args.file.stat().st_size))
+        print("\n".join([describe(header, args.file.stat().st_size), *nf.story.lines(nf.num_frames)]))
     return 0

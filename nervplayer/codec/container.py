@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from ..errors import NervFormatError
 
 MAGIC = b"\x89NERV\r\n\x1a"  # 8 bytes, PNG-style: the high byte, CR LF and ^Z catch 7-bit and text-mode mangling
-VERSION = (2, 1)  # (major, minor) written: a reader refuses a newer major and ignores what a newer minor adds
+VERSION = (2, 2)  # (major, minor) written: a reader refuses a newer major and ignores what a newer minor adds
 READS = (1, 2)  # majors this reader opens (1: NeRV only; 2: any model plugin, learned-step tensors)
 MAX_HEADER_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 32

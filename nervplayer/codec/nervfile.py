@@ -39,6 +39,7 @@ from .entropy import (
 )
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
 from .stepquant import StepQuantizedTensor
+from .story import Story, parse_story
 
 # Limits a valid file stays within; a header beyond them is rejected before anything is allocated. The model's
 # limits are the ones every model config obeys (nervplayer.model.config).
@@ -70,6 +71,7 @@ class NervFile:
     compression: dict[str, Any] = field(default_factory=dict)  # how it was made: prune ratio, bits, fine-tuning...
     metrics: dict[str, Any] = field(default_factory=dict)  # quality at save time
     created: dict[str, Any] = field(default_factory=dict)
+    story: Story = field(default_factory=Story)  # optional: curves, per-frame PSNR, recipe (format 2.2)
 
     @property
     def num_frames(self) -> int:
@@ -99,6 +101,7 @@ class NervFile:
             "compression": {**self.compression, "coder": self.coder, "mask_model": self.mask_model},
             "metrics": self.metrics,
             "created": self.created,
+            **({"story": self.story.record()} if self.story.record() else {}),
         }
 
 
@@ -304,6 +307,7 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
         compression={k: val for k, val in comp.items() if k not in ("coder", "mask_model")},
         metrics=metrics,
         created=v.optional_dict(header, "created"),
+        story=parse_story(header.get("story"), video["num_frames"]),  # never fails the file: see codec/story.py
     )
 
 

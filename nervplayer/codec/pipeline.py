@@ -40,6 +40,7 @@ from .qat import enable_fake_quant
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
 from .reader import NervVideo
 from .stepquant import StepQuantizedTensor, quantize_step
+from .story import Story, frame_values, recipe, run_curves
 
 
 @dataclass(frozen=True)
@@ -357,17 +358,20 @@ class Compressor:
         self, nf: NervFile, reference: FrameStore | None, encode_seconds: float, finetune_seconds: float
     ) -> Iterator[Event]:
         opt = self.options
+        nf.story = Story(curves=run_curves(self.folder.path), recipe=recipe(self.folder.fit_config))
         if opt.evaluate:
             yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
             assert reference is not None  # loaded in run() when evaluate is on
-            nf.metrics = self._metrics(nf, reference)
+            nf.metrics, per_frame = self._metrics(nf, reference)
+            nf.story.frame_psnr = frame_values(per_frame)
         yield Stage("write", str(self.output))
         sizes = save(nf, self.output)
         yield self._report(nf, sizes, encode_seconds, finetune_seconds)
 
-    def _metrics(self, nf: NervFile, reference: FrameStore, batch: int = 4) -> dict[str, Any]:
+    def _metrics(self, nf: NervFile, reference: FrameStore, batch: int = 4) -> tuple[dict[str, Any], list[float]]:
         """Mean PSNR / MS-SSIM of the decoded file against the source and against the uncompressed model, and of
-        the uncompressed model against the source: two forward passes per batch of frames."""
+        the uncompressed model against the source (two forward passes per batch of frames); and the decoded
+        file's PSNR per frame."""
         video = NervVideo(nf, self.device)
         model = self.folder.build_model(self.device)
         n = nf.num_frames
@@ -385,7 +389,8 @@ class Compressor:
                 for p_name, m_name, a, b in pairs:
                     values[p_name].append(psnr(frames[a], frames[b]).cpu())
                     values[m_name].append(ms_ssim(frames[a], frames[b], per_frame=True).cpu())
-        return {name: _mean(torch.cat(v).numpy()) for name, v in values.items()}
+        means = {name: _mean(torch.cat(v).numpy()) for name, v in values.items()}
+        return means, torch.cat(values["psnr"]).tolist()
 
     def _report(
         self, nf: NervFile, sizes: dict[str, int], encode_seconds: float, finetune_seconds: float

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
 from ..codec import CompressOptions
 from ..errors import NervError
@@ -29,6 +29,7 @@ from .player import PlayerWidget
 from .preferences import PreferencesDialog
 from .session_view import SessionView
 from .settings import Settings
+from .story import StoryPanel
 from .study_live import StudyWindow
 from .study_start import NewStudyDialog
 from .study_view import StudyDialog
@@ -63,7 +64,11 @@ class MainWindow(QMainWindow):
         )
         self.fit_dock = self._dock("Fit", self.fit_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.charts = FitCharts()
-        self.charts_dock = self._dock("Training", self.charts, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.story = StoryPanel()  # in the same dock while a .nerv plays (session_view.py)
+        self.lower_panel = QStackedWidget()
+        self.lower_panel.addWidget(self.charts)
+        self.lower_panel.addWidget(self.story)
+        self.charts_dock = self._dock("Training", self.lower_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
         self.file_label = QLabel()

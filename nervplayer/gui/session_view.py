@@ -4,10 +4,12 @@ progress (30/s) and decodes the shown frame again from the live model (1/s)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QWidget
 
 from ..codec import Compressed
 from ..opening import Opened, describe_nerv
@@ -31,6 +33,7 @@ class SessionView(QObject):
         self._steps_since_refresh = 0
         self._pending_epoch: float | None = None
         self._decode_error_shown = False
+        self._folded = False  # the lower panel was hidden because the open file had nothing to show in it
         self._fit_timer = QTimer(self, interval=1000 // 30)
         self._fit_timer.timeout.connect(self._fit_tick)
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
@@ -48,6 +51,7 @@ class SessionView(QObject):
         session.failed.connect(lambda title, error: show_error(window, title, error))
         session.message.connect(lambda text, ms: window.statusBar().showMessage(text, ms))
         window.player.decode_failed.connect(self._decode_failed)
+        window.player.state.frame_changed.connect(window.story.set_frame)
 
     def clear_fit(self) -> None:
         """Forget the last fit's charts and result (a new file, or a new fit)."""
@@ -55,6 +59,21 @@ class SessionView(QObject):
         self.window.charts.clear()
         self.window.charts.summary.setText("No fit yet: press Start to train the model and watch it learn.")
         self.window.fit_panel.result.clear()
+
+    def show_lower(self, widget: QWidget, title: str, fold: bool = False) -> None:
+        """Show ``widget`` (the training charts or the open file's story) in the lower panel, or fold the panel
+        away when it has nothing to show; a panel folded here comes back for the next file that has something
+        (one the user closed stays closed)."""
+        dock = self.window.charts_dock
+        self.window.lower_panel.setCurrentWidget(widget)
+        dock.setWindowTitle(title)
+        if fold:
+            if not dock.isHidden():
+                dock.hide()
+                self._folded = True
+        elif self._folded:
+            dock.show()
+            self._folded = False
 
     def _phase_changed(self, phase: Phase) -> None:
         panel = self.window.fit_panel
@@ -79,8 +98,16 @@ class SessionView(QObject):
         if opened.nerv is not None:
             nerv = opened.nerv
             player.set_source(nerv, opened.truth, frame=opened.frame or 0, name=Path(path).stem, label=".nerv")
-            summary, lines = describe_nerv(path, nerv, Path(path).stat().st_size)
+            size = Path(path).stat().st_size
+            summary, lines = describe_nerv(path, nerv, size)
             window.file_label.setText(summary)
+            story = nerv.file.story
+            shown = window.story.show_file(nerv, size)
+            self.show_lower(window.story, "This file", fold=not shown)
+            if not shown:  # the panel folded away: the bits per frame go with the rest, on the right
+                lines.append(f"{size * 8 / nerv.num_frames / 1000:,.1f} kbit per frame")
+            if len(story.frame_psnr) == nerv.num_frames:  # what the file measured, until the ground truth says
+                player.timeline.set_psnr([math.nan if p is None else p for p in story.frame_psnr])
             fit_hint = "Open a video (File ▸ Open) to fit a new model; headless: <tt>nervplayer fit VIDEO -o RUN</tt>."
             window.fit_panel.set_video(None, "<br>".join([*lines, "<br>" + fit_hint]))
             gt = (
@@ -88,10 +115,12 @@ class SessionView(QObject):
                 if opened.truth_path
                 else "no ground truth (File ▸ Open ground truth)"
             )
-            window.statusBar().showMessage(f"Opened {path} · {gt}", 6000)
+            problems = "".join(f" · {p}" for p in story.problems)
+            window.statusBar().showMessage(f"Opened {path} · {gt}{problems}", 6000)
         elif opened.video is not None:
             info = opened.video
             window.fit_panel.set_video(info)
+            self.show_lower(window.charts, "Training")
             player.set_source(opened.frames, None, frame=opened.frame or 0, name=Path(path).stem, label="source video")
             window.file_label.setText(
                 f"{name} · {info.num_frames} frames · {info.width}×{info.height} · {info.fps:g} fps"

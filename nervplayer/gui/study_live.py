@@ -1,5 +1,5 @@
 """A running study: which run is current (k of n, its variant), every run's live charts (loss, PSNR, MS-SSIM and
-learning rate, as for one fit), Pause / Cancel, and the summary when it ends.
+learning rate, as for one fit), the time left, Pause / Cancel, and the summary when it ends.
 
 The :class:`~nervplayer.study.StudyRunner` runs as a :class:`~nervplayer.session.Job` in a worker thread
 (:func:`~nervplayer.gui.worker.run_job`), exactly as a fit does; its events come back on the GUI thread. A
@@ -9,6 +9,7 @@ again) skips the finished runs and resumes the interrupted one.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -38,6 +39,31 @@ from .worker import Worker, run_job
 RUN, STATUS, PSNR, MS_SSIM = range(4)
 
 
+def remaining_seconds(done: list[float], runs_after: int, elapsed: float, progress: float, left: float) -> float | None:
+    """Seconds until a study ends: the current run goes on at its own pace (``progress``, a fraction of a run,
+    done in ``elapsed`` seconds; ``left`` to go); each of the ``runs_after`` runs after it takes as long as the runs
+    finished so far took on average (``done``, seconds each), or as the current run's pace says a whole run takes
+    when none has finished. None until there is a pace to go by."""
+    pace = elapsed / progress if progress > 0 and elapsed > 0 else None  # seconds per whole run, this run
+    per_run = sum(done) / len(done) if done else pace
+    current = left * pace if pace is not None else per_run
+    if current is None or per_run is None:
+        return None
+    return current + runs_after * per_run
+
+
+def describe_remaining(seconds: float | None) -> str:
+    """``about 40 s left``, ``about 3 min left``, ``about 1 h 20 min left``; while unknown, ``estimating…``."""
+    if seconds is None:
+        return "estimating the time left…"
+    if seconds < 60:
+        return f"about {max(5, 5 * round(seconds / 5))} s left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
 class StudyWindow(QWidget):
     """A top-level window watching one study folder. ``ended(status)``: completed, cancelled or failed."""
 
@@ -59,6 +85,12 @@ class StudyWindow(QWidget):
         self.charts: dict[int, FitCharts] = {}  # run index -> its charts
         self.events: list[Any] = []  # the study's own events, in order (RunStarting, RunSkipped, StudyFinished)
         self._index, self._epochs = 0, 1
+        self.clock: Callable[[], float] = time.monotonic
+        self._durations: list[float] = []  # seconds of each run fitted in this window, pauses left out
+        self._run_began = self._fit_began = self._start_epoch = self._paused_for = 0.0
+        self._paused_at: float | None = None
+        self._resumed = False  # the current run resumed a checkpoint: its time is not a whole run's
+        self.remaining: float | None = None  # the last estimate of the seconds left
 
         self.heading = QLabel()
         self.heading.setObjectName("study-heading")
@@ -171,6 +203,7 @@ class StudyWindow(QWidget):
         self.tabs.clear()
         self.charts.clear()
         self.events.clear()
+        self._durations.clear()
         self._show(runner)
         self.start()
 
@@ -185,12 +218,16 @@ class StudyWindow(QWidget):
         if isinstance(event, RunStarting):
             self.events.append(event)
             self._index = event.index
+            self._run_began, self._paused_for, self._paused_at = self.clock(), 0.0, None
+            self._resumed = event.resumed
             charts = FitCharts()
             charts.clear()
             self.charts[event.index] = charts
             self.tabs.setCurrentIndex(self.tabs.addTab(charts, f"{event.index + 1}. {event.variant.label}"))
             self.runs.selectRow(event.index)
             self._set_status(event.index, "resuming" if event.resumed else "fitting")
+            self.remaining = remaining_seconds(self._durations, event.total - event.index - 1, 0.0, 0.0, 1.0)
+            self.bar.setFormat(f"run {event.index + 1} / {event.total} · {describe_remaining(self.remaining)}")
             self.current.setText(
                 f"Run {event.index + 1} of {event.total}: <b>{event.variant.label}</b> — "
                 f"{'resuming from its checkpoint' if event.resumed else 'fitting'}"
@@ -203,22 +240,38 @@ class StudyWindow(QWidget):
         elif isinstance(event, StudyFinished):
             self.events.append(event)
         elif isinstance(event, Started):
-            self._epochs = event.epochs
+            self._epochs, self._start_epoch, self._fit_began = event.epochs, event.start_epoch, self.clock()
         elif isinstance(event, (Step, Evaluated)):
             self.charts[self._index].add(event)
             if isinstance(event, Step):
                 total = len(self.runner.variants)
                 self.bar.setValue(round(1000 * (self._index + min(event.epoch / self._epochs, 1)) / total))
-                self.bar.setFormat(f"run {self._index + 1} / {total} · epoch {event.epoch:.1f} / {self._epochs}")
+                self.remaining = remaining_seconds(
+                    self._durations,
+                    total - self._index - 1,
+                    self.clock() - self._fit_began - self._paused_for,
+                    (event.epoch - self._start_epoch) / self._epochs,
+                    max(0.0, self._epochs - event.epoch) / self._epochs,
+                )
+                self.bar.setFormat(
+                    f"run {self._index + 1} / {total} · epoch {event.epoch:.1f} / {self._epochs} · "
+                    + describe_remaining(self.remaining)
+                )
             else:
                 self._set_cell(self._index, PSNR, f"{event.psnr:.2f}")
                 self._set_cell(self._index, MS_SSIM, f"{event.ms_ssim:.4f}")
         elif isinstance(event, Paused):
+            self._paused_at = self.clock()
             self._set_status(self._index, "paused")
         elif isinstance(event, Resumed):
+            if self._paused_at is not None:
+                self._paused_for += self.clock() - self._paused_at
+                self._paused_at = None
             self._set_status(self._index, "fitting")
         elif isinstance(event, Finished):
             self._set_status(self._index, "done" if event.status == "completed" else "stopped")
+            if event.status == "completed" and not self._resumed:
+                self._durations.append(self.clock() - self._run_began - self._paused_for)
 
     def _done(self, _result: Any) -> None:
         finished = next((e for e in reversed(self.events) if isinstance(e, StudyFinished)), None)

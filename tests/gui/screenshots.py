@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from nervplayer.codec import CompressOptions  # noqa: E402
@@ -80,6 +80,14 @@ def main(out: Path, epochs: int) -> None:
     window.open_path(str(nerv), truth=str(sample_path()))
     wait(lambda: window.session.nerv is not None and player.truth is not None)
     wait(lambda: not __import__("numpy").isnan(player.timeline.psnr).any())
+    player.state.frame = 30
+    wait(lambda: player.canvas.displayed_index == 30)
+    settle()
+    dock = window.charts_dock  # what the file knows: the timeline down to the lower panel
+    top = player.timeline.mapTo(window, QPoint(0, 0)).y()
+    bottom = dock.mapTo(window, QPoint(0, dock.height())).y()
+    window.grab(QRect(0, top, dock.width(), bottom - top)).save(str(out / "nerv-story.png"))
+    print("wrote", out / "nerv-story.png")
     window.charts_dock.hide()
     player.state.frame = 30
     wait(lambda: player.canvas.displayed_index == 30)

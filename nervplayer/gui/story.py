@@ -1,0 +1,147 @@
+"""The lower panel while a ``.nerv`` plays: what the file knows about itself. Its size and bits per frame, the
+architecture and the recipe beside the charts it stores (the PSNR of every frame, with the shown frame marked,
+and the run's training curves; :mod:`nervplayer.codec.story`). A file with nothing to chart shows no charts, and
+:meth:`StoryPanel.show_file` says so, so that the window folds the panel away; a damaged story is named here."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+
+from ..codec import NervVideo
+from ..codec.story import Story
+from .charts import BLUE, GOLD, GREEN, LogAxis
+
+WARN = "#f5a142"
+
+
+def _chart(title: str, x: str, log: bool = False) -> tuple[pg.PlotWidget, pg.PlotItem]:
+    widget = pg.PlotWidget(axisItems={"left": LogAxis("left")} if log else None)
+    plot = widget.getPlotItem()
+    plot.setTitle(title, size="9pt")
+    plot.setLabel("bottom", x)
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.getAxis("left").setWidth(44)
+    if log:
+        plot.setLogMode(y=True)
+    return widget, plot
+
+
+def _finite(xs: list[float | None], ys: list[float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The points where both coordinates are known (JSON null marks a value that was not finite)."""
+    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
+
+
+def _compression(made: dict[str, Any]) -> str:
+    parts = []
+    if made.get("learned_steps"):
+        parts.append("the steps learned in training")
+    if made.get("prune_ratio"):
+        parts.append(f"pruned {made['prune_ratio']:.0%}")
+    if made.get("bits") is not None:
+        per = " per channel" if made.get("per_channel") else ""
+        parts.append(f"{made['bits']}-bit weights{per}{' (per layer)' if made.get('layer_bits') else ''}")
+    if made.get("finetune_epochs"):
+        parts.append(f"fine-tuned {made['finetune_epochs']} epochs{' with QAT' if made.get('qat') else ''}")
+    return " · ".join(parts)
+
+
+def _recipe(recipe: dict[str, Any]) -> str:
+    known = {"epochs": "{} epochs", "lr": "lr {:g}", "batch_size": "batch {}", "loss": "{} loss", "scheduler": "{}"}
+    parts = [known[k].format(recipe[k]) for k in known if k in recipe]
+    if recipe.get("qat"):
+        parts.append(f"rate-aware (λ {recipe.get('rate_lambda', 0):g})")
+    parts += [
+        f"{k.replace('_', ' ')} {v}" for k, v in recipe.items() if k not in known and k not in ("qat", "rate_lambda")
+    ]
+    return " · ".join(parts)
+
+
+def facts(nerv: NervVideo, size_bytes: int) -> list[str]:
+    """What any ``.nerv`` says about itself, as short HTML lines: size, bits per frame, architecture, recipe."""
+    nf = nerv.file
+    h, w = nerv.size
+    params = sum(q.numel for q in nf.tensors.values())
+    bits_per_frame = size_bytes * 8 / nerv.num_frames
+    quality = nf.metrics
+    lines = [
+        f"<b>{size_bytes / 1024:,.1f} KiB</b> · {bits_per_frame / 1000:,.1f} kbit per frame · "
+        f"{size_bytes * 8 / (nerv.num_frames * h * w):.4f} bpp",
+        f"<b>{nf.model.arch}</b> network · {params:,} stored values · {nerv.num_frames} frames · {w}×{h}",
+    ]
+    made = _compression(nf.compression)
+    if made:
+        lines.append(f"<b>compressed</b> {html.escape(made)}")
+    if nf.story.recipe:
+        lines.append(f"<b>fitted</b> {html.escape(_recipe(nf.story.recipe))}")
+    if quality.get("psnr") is not None:
+        ssim = f" · MS-SSIM {quality['ms_ssim']:.4f}" if quality.get("ms_ssim") is not None else ""
+        lines.append(f"<b>quality</b> PSNR {quality['psnr']:.2f} dB against its source{ssim}")
+    return lines
+
+
+class StoryPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("story")
+        self.facts = QLabel()
+        self.facts.setObjectName("story-facts")
+        self.facts.setWordWrap(True)
+        self.facts.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.facts.setMinimumWidth(260)
+
+        self.frames_chart, frames = _chart("PSNR of each frame (dB)", "frame")
+        self.frame_curve = frames.plot(pen=pg.mkPen(GREEN, width=1.5))
+        self.frame_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(GOLD, width=1))
+        frames.addItem(self.frame_marker)
+        self.psnr_chart, quality = _chart("PSNR in training (dB)", "epoch")
+        self.psnr_curve = quality.plot(pen=pg.mkPen(GREEN, width=2), symbol="o", symbolSize=5, symbolBrush=GREEN)
+        self.loss_chart, loss = _chart("loss", "epoch", log=True)
+        self.loss_curve = loss.plot(pen=pg.mkPen(BLUE, width=2))
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.facts, 2)
+        layout.addWidget(self.frames_chart, 4)
+        layout.addWidget(self.psnr_chart, 3)
+        layout.addWidget(self.loss_chart, 2)
+
+    def show_file(self, nerv: NervVideo, size_bytes: int) -> bool:
+        """Show ``nerv``'s story; False when it has nothing to chart and no problem to tell (fold the panel)."""
+        story: Story = nerv.file.story
+        lines = facts(nerv, size_bytes)
+        lines += [f"<span style='color:{WARN}'>⚠ {html.escape(p)}</span>" for p in story.problems]
+        if not (story.curves or story.frame_psnr):
+            lines.append("<i>No training curves or per-frame PSNR are stored in this file.</i>")
+        self.facts.setText("".join(f"<p style='margin:0 0 5px 0'>{line}</p>" for line in lines))
+
+        values = story.frame_psnr
+        scale = nerv.num_frames / len(values) if values else 1.0  # a value per run of frames in long videos
+        x, y = _finite([i * scale for i in range(len(values))], values)
+        self.frame_curve.setData(x, y)
+        self.frames_chart.setVisible(bool(len(y)))
+
+        curves = story.curves
+        epochs = curves.get("epoch", [])
+        px, py = _finite(epochs, curves.get("psnr", []))
+        self.psnr_curve.setData(px, py)
+        self.psnr_chart.setVisible(bool(len(py)))
+        lx, ly = _finite(epochs, curves.get("loss", []))
+        keep = ly > 0  # a log axis
+        self.loss_curve.setData(lx[keep], ly[keep])
+        self.loss_chart.setVisible(bool(keep.any()))
+        return bool(story.curves or story.frame_psnr or story.problems)
+
+    def set_frame(self, index: int) -> None:
+        """Mark the shown frame on the per-frame chart."""
+        self.frame_marker.setValue(index)
