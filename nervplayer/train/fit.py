@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,16 @@ from . import runfolder
 from .adam import Adam
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .config import FitConfig
-from .distributed import any_rank, check_batches, join, replicate, shard, world_from_env
+from .distributed import (
+    check_batches,
+    frame_share,
+    gather_metrics,
+    global_losses,
+    join,
+    replicate,
+    shard,
+    world_from_env,
+)
 from .evaluate import evaluate, summary
 from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
 from .rate import STEP_LR, RateQuantizer
@@ -268,12 +277,16 @@ class Fitter:
             )
         state = load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
         done = int(state["epoch"])
-        if done >= self.config.epochs:
+        # killed between the final checkpoint and the weights: the resume only writes them (run() trains nothing)
+        unwritten = done == self.config.epochs == old["epochs"] and not (self.run_dir / runfolder.WEIGHTS).exists()
+        if done >= self.config.epochs and not unwritten:
             what = "is complete" if done >= old["epochs"] else "is further along"
             raise ResumeError(
                 f"{self.run_dir} {what}: {done} of {old['epochs']} epochs done; to train longer, "
                 f"pass --resume --epochs N with N above {done}"
             )
+        if self.world.main:
+            runfolder.trim_metrics(self.run_dir, done)
         return state
 
     def _cache_dir(self) -> Path | None:
@@ -392,8 +405,9 @@ class Fitter:
             getattr(self.store, "kind", "memory"),
         )
         # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
+        # Under torchrun each flush is the one collective that also agrees on stopping (_flush).
         flush_every = 1 if self.device.type == "cpu" else 25
-        pending: list[tuple[float, int, torch.Tensor, float]] = []
+        pending: list[tuple[float, int, torch.Tensor, float, float]] = []
         epoch_started = time.perf_counter()
         world = self.world
         while self.epoch < cfg.epochs:
@@ -403,16 +417,18 @@ class Fitter:
                 left = shard(left, cfg.batch_size, world)
             batches = self.store.batches(left, cfg.batch_size // world.size)
             t0 = time.perf_counter()
+            stopped = False
             for indices, frames in batches:
                 if not self._running.is_set():
                     self.elapsed += time.perf_counter() - t0
-                    yield from self._flush(pending)
+                    if not world.distributed:  # a flush is a collective there: only where every process makes it
+                        yield from self._flush(pending)
                     yield Paused(self.epoch + self.pos / self.steps_per_epoch)
                     self._running.wait()
                     yield Resumed(self.epoch + self.pos / self.steps_per_epoch)
                     t0 = time.perf_counter()
-                if any_rank(self._cancel.is_set(), world, self.device):
-                    self._cancel.set()
+                if self._cancel.is_set() and not world.distributed:
+                    stopped = True
                     break
                 e = self.epoch + self.pos / self.steps_per_epoch
                 lr = self.schedule(e, cfg.epochs, self.base_lr)
@@ -429,33 +445,40 @@ class Fitter:
                     ) from None
                 self.pos += 1
                 self.step += 1
-                pending.append((self.epoch + self.pos / self.steps_per_epoch, self.step, loss, lr))
-                if len(pending) >= flush_every:
-                    yield from self._flush(pending)
+                pending.append((self.epoch + self.pos / self.steps_per_epoch, self.step, loss, lr, share))
+                if len(pending) >= flush_every and (yield from self._flush(pending)):
+                    stopped = True
+                    break
             self.elapsed += time.perf_counter() - t0
-            yield from self._flush(pending)
-            if self._cancel.is_set():
+            if (yield from self._flush(pending)) or stopped:
                 yield from self._finish("cancelled")
                 return
             self.epoch, self.pos = self.epoch + 1, 0
             spe = time.perf_counter() - epoch_started
             epoch_started = time.perf_counter()
             last = self.epoch == cfg.epochs
-            if (self.epoch % cfg.eval_every == 0 or last) and world.main:
-                yield self._evaluate(spe, lr)
+            if (self.epoch % cfg.eval_every == 0 or last) and (ev := self._evaluate(spe, lr)):
+                yield ev
             if not last and self.epoch % cfg.checkpoint_every == 0 and (ev := self._save_checkpoint()):
                 yield ev
         yield from self._finish("completed")
 
-    def _flush(self, pending: list) -> Iterator[Step]:
-        if pending:
-            losses = torch.stack([p[2] for p in pending]).float().cpu().tolist()
-            for (e, s, _, lr), loss in zip(pending, losses):
-                if not math.isfinite(loss):
-                    raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
-                self._recent_losses.append(loss)
-                yield Step(e, s, loss, lr)
-            pending.clear()
+    def _flush(self, pending: list[tuple[float, int, torch.Tensor, float, float]]) -> Generator[Step, None, bool]:
+        """Report the pending steps' losses (under torchrun the global batch's, reduced across the processes);
+        return whether the fit stops: cancelled, in any process under torchrun (they agree in the same collective,
+        so every one stops before the same step)."""
+        if not pending:
+            return self._cancel.is_set() and not self.world.distributed
+        losses, stop = global_losses(
+            torch.stack([p[2] for p in pending]).float(), [p[4] for p in pending], self._cancel.is_set(), self.world
+        )
+        for (e, s, _, lr, _), loss in zip(pending, losses.cpu().tolist()):
+            if not math.isfinite(loss):
+                raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
+            self._recent_losses.append(loss)
+            yield Step(e, s, loss, lr)
+        pending.clear()
+        return stop
 
     def _finish(self, status: str) -> Iterator[Event]:
         weights = None
@@ -498,10 +521,17 @@ class Fitter:
             [to_uint8(self.predict(indices[i : i + batch_size])) for i in range(0, len(indices), batch_size)]
         )
 
-    def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
+    def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated | None:
+        """Every process scores its share of the frames (none waits idle through a long evaluation in a
+        collective); rank 0 reports the whole clip's (None elsewhere)."""
         with self._lock:
             self._encode_latents()
-        metrics = evaluate(self._predict_in_precision, self.store)
+        share = frame_share(self.num_frames, self.world)
+        metrics = gather_metrics(
+            evaluate(self._predict_in_precision, self.store, share), self.num_frames, self.world, self.device
+        )
+        if not self.world.main:
+            return None
         pooled = summary(metrics, self.train_indices, self.unseen_indices)
         seen, unseen = pooled["seen"], pooled["unseen"]
         ev = Evaluated(

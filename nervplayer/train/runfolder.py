@@ -3,7 +3,8 @@
 ```
 RUN/config.json          FitConfig + model (ModelSpec.model_dict) + source (path, sha256, fps, range, size) +
                          plugin ids/versions (plugins.model: the architecture; absent in format-1 runs = nerv)
-RUN/metrics.csv|.jsonl   one row per evaluation: epoch, step, loss, psnr, ms_ssim, lr, elapsed (+ seen/unseen)
+RUN/metrics.csv|.jsonl   one row per evaluation: epoch, step, loss, psnr, ms_ssim, lr, elapsed (+ seen/unseen);
+                         a resumed run first drops the rows past its checkpoint (it evaluates those epochs again)
 RUN/checkpoint.pt        last checkpoint (weights, optimizer, schedule position, RNG states, learned QAT steps)
 RUN/model.safetensors    final weights (tensors only; the metadata holds the model and any learned QAT steps)
 ```
@@ -12,6 +13,7 @@ RUN/model.safetensors    final weights (tensors only; the metadata holds the mod
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,55 @@ def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
         w.writerow(row)
     with open(run_dir / METRICS_JSONL, "a") as f:
         f.write(json.dumps({k: row.get(k) for k in METRIC_FIELDS}) + "\n")
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rows of ``metrics.jsonl`` and the numbers (from 1) of its lines that are no row (cut by a kill, or
+    damaged): a bad line is skipped, never the end of the data."""
+    path = run_dir / METRICS_JSONL
+    if not path.is_file():
+        return [], []
+    rows, damaged = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+            rows.append(row)
+        else:
+            damaged.append(number)
+    return rows, damaged
+
+
+def trim_metrics(run_dir: Path, epoch: int) -> None:
+    """Keep, in both metrics files, the rows of evaluations up to ``epoch`` (the checkpoint a run resumes from):
+    the resumed run evaluates the later epochs again, so each epoch keeps one row. Lines that are no row (the
+    one a kill cut short) go too, or the next row would be appended to them."""
+    rows, damaged = read_metrics(run_dir)
+    kept = [row for row in rows if row["epoch"] <= epoch]
+    if len(kept) < len(rows) or damaged:
+        atomic_write_text(run_dir / METRICS_JSONL, "".join(json.dumps(row) + "\n" for row in kept))
+    csv_path = run_dir / METRICS_CSV
+    if not csv_path.is_file():
+        return
+    with open(csv_path, newline="", errors="replace") as f:
+        table = list(csv.DictReader(f))
+    whole = [row for row in table if None not in row and None not in row.values() and _epoch(row) is not None]
+    kept_csv = [row for row in whole if (_epoch(row) or 0) <= epoch]
+    if len(kept_csv) < len(table):
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept_csv)
+        atomic_write_text(csv_path, buf.getvalue())
+
+
+def _epoch(row: dict[str, str]) -> int | None:
+    try:
+        return int(row["epoch"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass
