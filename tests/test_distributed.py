@@ -92,3 +92,35 @@ def test_batches_that_leave_a_process_without_frames_are_refused(frames, batch, 
     with pytest.raises(ConfigError, match=message):
         check_batches(frames, batch, World(0, size, 0))
     check_batches(frames, batch, World())  # one process takes any batch
+
+
+def _gather_share(rank: int, port: int, out: str) -> None:
+    import numpy as np
+    import torch.distributed as dist
+
+    from nervplayer.train.distributed import frame_share, gather_metrics
+    from nervplayer.train.evaluate import FrameMetrics
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    world = World(rank, 2, rank)
+    share = frame_share(5, world)
+    mine = FrameMetrics(np.array([10 + i for i in share], np.float32), np.array([i / 8 for i in share], np.float32))
+    whole = gather_metrics(mine, 5, world, torch.device("cpu"))
+    torch.save({"share": share, "psnr": whole.psnr.tolist(), "ms_ssim": whole.ms_ssim.tolist()}, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_each_process_scores_its_share_of_the_frames_and_every_one_gets_the_whole_clip(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_share, args=(port, str(tmp_path / "out")), nprocs=2)
+    results = [torch.load(tmp_path / f"out.{rank}") for rank in range(2)]
+    assert [r["share"] for r in results] == [[0, 2, 4], [1, 3]]
+    for r in results:  # in frame order, in every process
+        assert r["psnr"] == [10, 11, 12, 13, 14] and r["ms_ssim"] == [i / 8 for i in range(5)]
