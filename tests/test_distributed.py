@@ -1,5 +1,6 @@
 """Data-parallel fits under torchrun (2 Gloo processes on the CPU) against one process with the same global batch."""
 
+import csv
 import os
 import subprocess
 import sys
@@ -37,6 +38,11 @@ def assert_same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=2e-5, msg=k)
 
 
+def metrics(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def files(run: Path) -> list[str]:
     return sorted(str(p.relative_to(run)) for p in run.rglob("*"))
 
@@ -50,7 +56,11 @@ def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(shape
     before = load_file(one / "model.safetensors")
     assert_same_weights(one, two)
     assert files(one) == files(two)  # the run folder has the same form: rank 0 wrote it alone
-    assert (two / "metrics.csv").read_text().count("\n") == (one / "metrics.csv").read_text().count("\n")
+    rows_one, rows_two = metrics(one), metrics(two)
+    assert len(rows_one) == len(rows_two) == 2
+    for a, b in zip(rows_one, rows_two):  # the logged loss and the evaluation are the global batch's, not rank 0's
+        for key in ("loss", "psnr", "ms_ssim"):
+            assert float(b[key]) == pytest.approx(float(a[key]), rel=2e-5), key
     assert any(v.abs().sum() > 0 for v in before.values())
 
 
@@ -82,3 +92,35 @@ def test_batches_that_leave_a_process_without_frames_are_refused(frames, batch, 
     with pytest.raises(ConfigError, match=message):
         check_batches(frames, batch, World(0, size, 0))
     check_batches(frames, batch, World())  # one process takes any batch
+
+
+def _gather_share(rank: int, port: int, out: str) -> None:
+    import numpy as np
+    import torch.distributed as dist
+
+    from nervplayer.train.distributed import frame_share, gather_metrics
+    from nervplayer.train.evaluate import FrameMetrics
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    world = World(rank, 2, rank)
+    share = frame_share(5, world)
+    mine = FrameMetrics(np.array([10 + i for i in share], np.float32), np.array([i / 8 for i in share], np.float32))
+    whole = gather_metrics(mine, 5, world, torch.device("cpu"))
+    torch.save({"share": share, "psnr": whole.psnr.tolist(), "ms_ssim": whole.ms_ssim.tolist()}, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_each_process_scores_its_share_of_the_frames_and_every_one_gets_the_whole_clip(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gather_share, args=(port, str(tmp_path / "out")), nprocs=2)
+    results = [torch.load(tmp_path / f"out.{rank}") for rank in range(2)]
+    assert [r["share"] for r in results] == [[0, 2, 4], [1, 3]]
+    for r in results:  # in frame order, in every process
+        assert r["psnr"] == [10, 11, 12, 13, 14] and r["ms_ssim"] == [i / 8 for i in range(5)]

@@ -125,3 +125,39 @@ def test_compress_killed_while_writing_keeps_the_earlier_file(tmp_path, shapes_c
         proc.wait()
     assert out.read_bytes() == before
     assert nervfile.load(out).compression["bits"] == 6
+
+
+def test_a_run_killed_after_an_evaluation_past_its_checkpoint_keeps_one_row_per_epoch(tmp_path, shapes_clip):
+    """Killed (SIGKILL, by itself, deterministically) right after its 5th evaluation with checkpoints every 3
+    epochs, and in the middle of writing a 6th row: the resumed run evaluates epochs 4 and 5 again, and both
+    metrics files end with one row per epoch."""
+    run = tmp_path / "run"
+    code = (
+        "import os, signal, sys\n"
+        "from nervplayer.train import Evaluated, FitConfig, Fitter\n"
+        "model = {'stem_dim': 16, 'fc_c': 4, 'lower_width': 4}\n"
+        "cfg = FitConfig(video=sys.argv[1], preset='nerv-xs', model=model, epochs=8, end=4, eval_every=1,\n"
+        "                checkpoint_every=3, precision='fp32')\n"
+        "for ev in Fitter(cfg, sys.argv[2]).run():\n"
+        "    if isinstance(ev, Evaluated) and ev.epoch == 5:\n"
+        "        with open(os.path.join(sys.argv[2], 'metrics.jsonl'), 'a') as f:\n"
+        '            f.write(\'{"epoch": 6, "st\')\n'
+        "        with open(os.path.join(sys.argv[2], 'metrics.csv'), 'a') as f:\n"
+        "            f.write('6,24,0.0')\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(shapes_clip), str(run)], env=_env(), timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    from nervplayer.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 3
+    assert cli_main(["fit", "--resume", "-o", str(run)]) == 0
+    import csv
+    import json
+
+    jsonl = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in jsonl] == list(range(1, 9))
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["epoch"]) for row in rows] == list(range(1, 9))
+    assert all(None not in row and row["psnr"] for row in rows)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,32 @@ def test_cli_show_of_a_folder_that_is_no_study_is_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         f"nervplayer: error: {tmp_path}: not a study folder (study.json missing)"
     ]
+
+
+def test_a_damaged_metrics_line_is_skipped_and_reported_not_the_end_of_the_data(shapes_clip, tmp_path):
+    out = tmp_path / "s"
+    runner = StudyRunner(get_study("epochs"), replace(base_config(shapes_clip), epochs=4, eval_every=1), out)
+    list(runner.run())
+    path = out / "runs" / runner.variants[0].name / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4
+    path.write_text("\n".join([*lines[:2], '{"epoch": 3, "ps', *lines[2:]]) + "\n")
+    from nervplayer.study import open_study
+
+    outputs = open_study(out)
+    assert [r["epoch"] for r in outputs.rows] == [1, 2, 3, 4]  # the rows after the damaged line still count
+    assert len(outputs.damaged) == 1 and "metrics.jsonl" in outputs.damaged[0] and "line 3" in outputs.damaged[0]
+    assert json.loads((out / "summary.json").read_text())["damaged"] == outputs.damaged
+
+
+def test_a_run_killed_between_its_final_checkpoint_and_its_weights_is_finished(shapes_clip, tmp_path):
+    out = tmp_path / "s"
+    runner = StudyRunner(get_study("lr"), base_config(shapes_clip), out, ["5e-3"])
+    list(runner.run())
+    run = runner.run_dir(runner.variants[0])
+    weights = (run / "model.safetensors").read_bytes()
+    (run / "model.safetensors").unlink()  # what a kill after the final checkpoint leaves
+    events = list(runner.again().run())
+    assert [e.resumed for e in events if isinstance(e, RunStarting)] == [True]
+    assert events[-1].status == "completed" and events[-1].outputs.rows[0]["status"] == "done"
+    assert (run / "model.safetensors").read_bytes() == weights

@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.show is not None:
         outputs = open_study(args.show)
-        _print_table(outputs.rows)
+        _print_table(outputs.rows, outputs.damaged)
         print(f"summary: {outputs.csv}, {outputs.json}" + (f", {outputs.png}" if outputs.png else ""))
         return 0
     if args.name is None:
@@ -115,13 +115,16 @@ def _drive(runner: StudyRunner, out: Path) -> int:
     if result.status == "cancelled":
         print(f"study stopped; run the same command again to continue it ({out})", file=sys.stderr)
         return 130
-    _print_table(outputs.rows)
+    _print_table(outputs.rows, outputs.damaged)
     plot = f", {outputs.png}" if outputs.png else " (no plot: pip install 'nervplayer[plot]')"
     print(f"summary: {outputs.csv}, {outputs.json}{plot}")
     return 0
 
 
-def _print_table(rows: list[dict]) -> None:
+def _print_table(rows: list[dict], damaged: list[str]) -> None:
+    for line in damaged:  # skipped metrics lines: the table holds the rest
+        print(f"warning: {line}", file=sys.stderr)
+
     def fmt(v: float | None, spec: str) -> str:
         return "–" if v is None else format(v, spec)
 

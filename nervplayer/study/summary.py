@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +49,15 @@ class StudyOutputs:
     json: Path
     png: Path | None  # None when matplotlib is not installed
     rows: list[dict[str, Any]]
+    damaged: list[str] = field(default_factory=list)  # metrics lines that were skipped, one message each
 
 
-def _metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / runfolder.METRICS_JSONL
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:  # a line cut by a kill: the rows before it still count
-            break
-    return rows
+@dataclass
+class Collected:
+    """The summary's rows, and the metrics lines skipped on the way (damaged, or cut by a kill)."""
+
+    rows: list[dict[str, Any]]
+    damaged: list[str]
 
 
 def _row(variant: Variant, run_dir: Path, metrics: dict[str, Any], status: str, params: int | None) -> dict[str, Any]:
@@ -83,13 +79,14 @@ def _row(variant: Variant, run_dir: Path, metrics: dict[str, Any], status: str, 
     }
 
 
-def collect(study: Study, variants: list[Variant], runs_dir: Path) -> list[dict[str, Any]]:
+def collect(study: Study, variants: list[Variant], runs_dir: Path) -> Collected:
     """One row per variant with its last evaluation (``status`` done / partial / pending); the epochs study
     gives one row per evaluation of its single run."""
-    rows = []
+    rows, damaged = [], []
     for variant in variants:
         run_dir = runs_dir / variant.name
-        metrics = _metrics(run_dir)
+        metrics, bad = runfolder.read_metrics(run_dir)
+        damaged += [f"{run_dir / runfolder.METRICS_JSONL}: line {n} is unreadable, skipped" for n in bad]
         status = "done" if (run_dir / runfolder.WEIGHTS).is_file() else "partial" if metrics else "pending"
         params = None
         if (run_dir / runfolder.CONFIG).is_file():
@@ -98,10 +95,11 @@ def collect(study: Study, variants: list[Variant], runs_dir: Path) -> list[dict[
             rows += [{**_row(variant, run_dir, m, status, params), "value": m["epoch"]} for m in metrics]
         else:
             rows.append(_row(variant, run_dir, metrics[-1] if metrics else {}, status, params))
-    return rows
+    return Collected(rows, damaged)
 
 
-def write_outputs(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> StudyOutputs:
+def write_outputs(study: Study, collected: Collected, out_dir: Path) -> StudyOutputs:
+    rows = collected.rows
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
@@ -109,7 +107,16 @@ def write_outputs(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> St
     atomic_write_text(out_dir / SUMMARY_CSV, buf.getvalue())
     atomic_write_text(
         out_dir / SUMMARY_JSON,
-        json.dumps({"study": study.name, "description": study.description, "axis": study.axis, "rows": rows}, indent=2)
+        json.dumps(
+            {
+                "study": study.name,
+                "description": study.description,
+                "axis": study.axis,
+                "rows": rows,
+                "damaged": collected.damaged,
+            },
+            indent=2,
+        )
         + "\n",
     )
     png: Path | None = out_dir / SUMMARY_PNG
@@ -117,7 +124,7 @@ def write_outputs(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> St
         atomic_write_bytes(out_dir / SUMMARY_PNG, plot(study, rows, out_dir))
     except ImportError:
         png = None
-    return StudyOutputs(study.name, out_dir / SUMMARY_CSV, out_dir / SUMMARY_JSON, png, rows)
+    return StudyOutputs(study.name, out_dir / SUMMARY_CSV, out_dir / SUMMARY_JSON, png, rows, collected.damaged)
 
 
 def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
@@ -171,7 +178,7 @@ def plot(study: Study, rows: list[dict[str, Any]], out_dir: Path) -> bytes:
             ax.legend(handles, labels, fontsize=8)
     ax = axes[2]
     for run in dict.fromkeys(r["run"] for r in rows):
-        metrics = _metrics(out_dir / RUNS / run)
+        metrics = runfolder.read_metrics(out_dir / RUNS / run)[0]
         if metrics:
             label = next(r["label"] for r in rows if r["run"] == run)
             ax.plot([m["epoch"] for m in metrics], [m["psnr"] for m in metrics], ".-", label=label)

@@ -1,5 +1,8 @@
 """Training checkpoints (weights, optimizer, schedule position, RNG states) and final weights.
 
+:class:`TrainingState` is what a checkpoint holds of a fit besides its :class:`Position`; restored, the fit goes
+on bit for bit as if it had never stopped.
+
 Checkpoints are written atomically and read back with ``torch.load(weights_only=True)``, which restores tensors
 and plain containers only and never runs pickled code. Final weights go to safetensors.
 """
@@ -7,8 +10,9 @@ and plain containers only and never runs pickled code. Final weights go to safet
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -16,6 +20,10 @@ from safetensors.torch import load_file, save
 
 from ..atomic import atomic_open, atomic_write_bytes
 from ..errors import NervError, ResumeError
+
+if TYPE_CHECKING:  # run-folder readers (``nervplayer frame``) import this module: they need neither
+    from .adam import Adam
+    from .rate import RateQuantizer
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -71,3 +79,74 @@ def check_weights(path: Path, state: dict[str, torch.Tensor], shapes: dict[str, 
 def _damaged(path: Path, error: Exception) -> NervError:
     reason = " ".join(str(error).split())[:160]
     return NervError(f"{path}: damaged weights file, cannot be read ({type(error).__name__}: {reason})")
+
+
+@dataclass
+class Position:
+    """Where a fit is: epochs done, steps into the next one, steps in all, training seconds."""
+
+    epoch: int = 0
+    pos: int = 0
+    step: int = 0
+    elapsed: float = 0.0
+
+
+class TrainingState:
+    """Everything a checkpoint holds of a fit besides its position: the weights, the optimizer, the learned
+    quantization steps, the loss scaler and the random number generators, so a resumed fit is bit-exact."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: Adam,
+        scaler: torch.amp.GradScaler,
+        quantizer: RateQuantizer | None,
+        device: torch.device,
+    ) -> None:
+        self.model, self.optimizer, self.scaler = model, optimizer, scaler
+        self.quantizer, self.device = quantizer, device
+
+    def state(self, at: Position) -> dict[str, Any]:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            **(
+                {"quantizer": self.quantizer.state_dict(), "quant_steps": self.quantizer.steps()}
+                if self.quantizer
+                else {}
+            ),
+            "scaler": self.scaler.state_dict(),
+            "epoch": at.epoch,
+            "pos": at.pos,
+            "step": at.step,
+            "elapsed": at.elapsed,
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def restore(self, state: dict[str, Any]) -> Position:
+        self.model.load_state_dict(state["model"])
+        if self.quantizer is not None:
+            self.quantizer.load_state_dict(state["quantizer"])
+        self.optimizer.load_state_dict(_regroup(state["optimizer"], self.optimizer))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        return Position(int(state["epoch"]), int(state["pos"]), int(state["step"]), float(state["elapsed"]))
+
+
+def _regroup(saved: dict[str, Any], optimizer: Adam) -> dict[str, Any]:
+    """An optimizer state saved with one parameter group (rate-aware checkpoints before the steps had their own
+    rate) split into the optimizer's groups, in parameter order, each keeping its own ``lr_scale``."""
+    if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
+        return saved
+    ids = iter(saved["param_groups"][0]["params"])
+    groups = [
+        {**saved["param_groups"][0], "lr_scale": g.get("lr_scale", 1.0), "params": [next(ids) for _ in g["params"]]}
+        for g in optimizer.param_groups
+    ]
+    return {**saved, "param_groups": groups}

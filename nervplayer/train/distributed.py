@@ -3,9 +3,11 @@
 ``torchrun --nproc-per-node N -m nervplayer fit ...`` starts N copies of the same fit. Every process decodes the
 clip and walks the same shuffled frame order; each global batch of ``--batch-size`` frames is split across the
 processes (``rank::world``), DDP averages the gradients, and every process takes the same optimizer step, so the
-weights stay identical everywhere and equal those of one process with the same global batch. Only rank 0 writes
-the run folder (config, metrics, checkpoints, weights), so the folder has the same form as a single-process run
-and ``--resume`` works with any number of processes.
+weights stay identical everywhere and equal those of one process with the same global batch. The logged loss is
+the global batch's (reduced across the processes as the losses are read back), and every process scores its share
+of the frames in an evaluation, so none waits in a collective through the whole of one. Only rank 0 writes the
+run folder (config, metrics, checkpoints, weights), so the folder has the same form as a single-process run and
+``--resume`` works with any number of processes.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError
+from .evaluate import FrameMetrics
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,32 @@ def replicate(
     return lambda indices, target: ddp(indices, target)
 
 
-def any_rank(flag: bool, world: World, device: torch.device) -> bool:
-    """True when ``flag`` is set in any process (a Ctrl-C reaches the processes at slightly different steps:
-    they must all stop before the same step, or the others would wait forever for its gradients)."""
+def global_losses(losses: torch.Tensor, shares: Sequence[float], stop: bool, world: World) -> tuple[torch.Tensor, bool]:
+    """The losses of a run of steps as one process would log them, and whether any process asked to stop, in one
+    all-reduce. Each process's loss is the mean over its part of the global batch; weighed by its share (as its
+    gradients are) and summed, they give the global batch's mean. A stop (Ctrl-C reaches the processes at
+    slightly different steps) must be agreed: every process stops before the same step, or the others would wait
+    forever for its gradients."""
     if not world.distributed:
-        return flag
-    t = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+        return losses, stop
+    both = torch.cat([losses * torch.tensor(shares, device=losses.device), losses.new_tensor([float(stop)])])
+    dist.all_reduce(both)
+    return both[:-1] / world.size, bool(both[-1].item())
+
+
+def frame_share(num_frames: int, world: World) -> list[int]:
+    """The frames this process evaluates: every ``size``-th, from its rank."""
+    return list(range(world.rank, num_frames, world.size))
+
+
+def gather_metrics(mine: FrameMetrics, num_frames: int, world: World, device: torch.device) -> FrameMetrics:
+    """Every frame's metrics, in frame order, from each process's :func:`frame_share` of them (one all-reduce;
+    the whole clip's in every process)."""
+    if not world.distributed:
+        return mine
+    full = torch.zeros(2, num_frames, dtype=torch.float64, device=device)
+    for row, values in enumerate((mine.psnr, mine.ms_ssim)):
+        full[row, world.rank :: world.size] = torch.from_numpy(values.astype(np.float64)).to(device)
+    dist.all_reduce(full)  # every other process holds zeros where this one scored
+    psnr, ms_ssim = full.cpu().numpy().astype(mine.psnr.dtype)
+    return FrameMetrics(psnr, ms_ssim)

@@ -28,15 +28,21 @@ class FrameMetrics:
 
 
 @torch.no_grad()
-def evaluate(decode: Decoder, reference: FrameStore, batch_size: int = 4) -> FrameMetrics:
-    """Compare ``decode(indices)`` with the reference frames, every frame of the store."""
+def evaluate(
+    decode: Decoder, reference: FrameStore, frames: Sequence[int] | None = None, batch_size: int = 4
+) -> FrameMetrics:
+    """Compare ``decode(indices)`` with the reference frames: every frame of the store, or ``frames`` (the
+    metrics then hold those frames, in that order)."""
+    frames = range(reference.num_frames) if frames is None else frames
     p, m = [], []
-    for start in range(0, reference.num_frames, batch_size):
-        idx = list(range(start, min(start + batch_size, reference.num_frames)))
+    for start in range(0, len(frames), batch_size):
+        idx = list(frames[start : start + batch_size])
         pred = decode(idx).float()
         target = reference.get(idx).to(pred.device).float().div_(255)
         p.append(psnr(pred, target).cpu())
         m.append(ms_ssim(pred, target, per_frame=True).cpu())
+    if not p:
+        return FrameMetrics(np.zeros(0, np.float32), np.zeros(0, np.float32))
     return FrameMetrics(torch.cat(p).numpy(), torch.cat(m).numpy())
 
 

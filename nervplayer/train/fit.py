@@ -1,8 +1,13 @@
-"""The fit loop: a network of any model plugin trained on one clip, as a generator of progress events.
+"""The fit loop: a network of any model plugin trained on a clip's frame range, as a generator of progress events.
 
 ``Fitter(config, run_dir).run()`` yields :mod:`~nervplayer.train.events`; ``pause()``, ``resume()`` and
 ``cancel()`` may be called from any thread and take effect between steps. A cancelled fit writes a checkpoint
 first, so ``Fitter(config, run_dir, resume=True)`` continues exactly where it stopped.
+
+The loop is all a ``Fitter`` holds; the pieces it runs live beside it: the run folder (train/runfolder.py,
+``RunFolder``), what a checkpoint holds (train/checkpoint.py, ``TrainingState``), the network with its quantization
+and rate state (train/network.py, ``FitNetwork``), the training step (train/step.py) and the evaluations
+(train/evaluator.py, ``Evaluator``). A job over one segment of a clip is the same ``Fitter`` over that frame range.
 """
 
 from __future__ import annotations
@@ -10,30 +15,27 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import astuple
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator
 
-import numpy as np
 import torch
-from torch.func import functional_call
 
 from ..device import Precision, resolve_device, resolve_precision
-from ..errors import ConfigError, DeviceError, NervError, ResumeError
+from ..errors import ConfigError, DeviceError, NervError
 from ..model import ModelConfig, architectures
-from ..model.render import to_uint8
 from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, get_registry
 from ..plugins.api import Frames
-from ..version import __version__
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
 from .adam import Adam
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import Position, TrainingState
 from .config import FitConfig
-from .distributed import any_rank, check_batches, join, replicate, shard, world_from_env
-from .evaluate import evaluate, summary
-from .events import Checkpointed, Evaluated, Event, Finished, Paused, Resumed, Started, Step
-from .rate import STEP_LR, RateQuantizer
+from .distributed import check_batches, global_losses, join, shard, world_from_env
+from .evaluator import Evaluator
+from .events import Checkpointed, Event, Finished, Paused, Resumed, Started, Step
+from .network import FitNetwork
 from .step import TrainingStep
 
 
@@ -93,11 +95,10 @@ def load_source(
 
 
 class Fitter:
-    """Trains a model (any ``model`` plugin) on one clip. See the module docstring for the threading contract.
-
-    ``init_state`` starts from given weights and ``masks`` (name → bool tensor) keeps pruned weights at zero:
-    the compression pipeline fine-tunes through this same loop.
-    """
+    """Trains a model (any ``model`` plugin) on a clip's frame range ``config.start:end`` (a whole clip, or one
+    segment of it). See the module docstring for the threading contract. ``init_state`` starts from given weights
+    and ``masks`` (name → bool tensor) keeps pruned weights at zero: the compression pipeline fine-tunes through
+    this same loop. This class runs the loop; its pieces live apart (the module docstring)."""
 
     def __init__(
         self,
@@ -128,58 +129,36 @@ class Fitter:
         check_batches(len(range(0, clip[2].num_frames, config.stride)), config.batch_size, self.world)
         if self.world.distributed:
             self.device = join(self.world, self.device)
-        checkpoint = self._prepare_run_dir(resume)
-        self.store, self.source = load_source(config, self.device, self._cache_dir(), clip)
+        self.folder = runfolder.RunFolder(self.run_dir, self.world)
+        checkpoint = self.folder.prepare(config, resume)
+        self.store, self.source = load_source(config, self.device, self.folder.cache_dir, clip)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
         #: the NeRV config of a ``nerv`` fit (None for other architectures)
         self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
-        torch.manual_seed(config.seed)
-        self.model = architectures.build(self.spec, self.plugins).to(self.device)
-        self.content_adaptive = bool(getattr(self.model, "content_adaptive", False))
-        if self.precision.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        if init_state is not None:
-            self.model.load_state_dict(init_state)
-        self.stored = architectures.architecture(self.spec.arch, self.plugins)[1].stored(self.model)
-        self.quantizer = RateQuantizer(self.model, self.stored, config.qat_bits).to(self.device) if config.qat else None
-        self.pixels = self.num_frames * self.store.height * self.store.width
-        self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
+        self.network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision, init_state)
+        self.model, self.quantizer = self.network.model, self.network.quantizer
+        #: the decode contract (docs/architecture.md), from the current weights, safe from any thread
+        self.predict, self.decode = self.network.predict, self.network.decode
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
-        groups: list[dict[str, Any]] = [{"params": list(self.model.parameters())}]
-        if self.quantizer is not None:  # the learned steps at their own rate (train/rate.py)
-            groups.append({"params": list(self.quantizer.parameters()), "lr_scale": STEP_LR / self.base_lr})
         # fused: one kernel for the whole update (CUDA and, from torch 2.4, the CPU: 1.13x a CPU step)
-        self.optimizer = Adam(
-            groups, self.base_lr, betas=(0.5, 0.999), eps=1e-8, fused=self.device.type in ("cuda", "cpu")
-        )
+        fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = Adam(self.network.param_groups(self.base_lr), self.base_lr, (0.5, 0.999), 1e-8, fused=fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
-        self.train_step = TrainingStep(
-            self.model,
-            self.optimizer,
-            self.scaler,
-            self.loss_fn,
-            self.device,
-            self.precision,
-            self.num_frames,
-            self.masks,
-            forward=self._training_forward(),
-            extra_loss=self._rate_term,
-        )
-        self.preview_index = min(max(preview_index, 0), self.num_frames - 1)
+        forward = self.network.training_forward(self.world)
+        self.train_step = TrainingStep(self.network, self.optimizer, self.scaler, self.loss_fn, masks, forward)
+        self.state = TrainingState(self.model, self.optimizer, self.scaler, self.quantizer, self.device)
+        seen, unseen = self.train_indices, self.unseen_indices
+        self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
-        self.last_eval: Evaluated | None = None
-        self._recent_losses: list[float] = []  # training losses since the last evaluation (for metrics.csv)
-        self._lock = threading.Lock()  # held during a step and during decode(): the weights are never torn
         self._running = threading.Event()
         self._running.set()
         self._cancel = threading.Event()
         if checkpoint is not None:
-            self._restore(checkpoint)
-        if self.run_dir is not None and self.world.main:  # a resumed run may extend its epochs: the record follows
-            runfolder.write_config(self.run_dir, self.record())
+            self.epoch, self.pos, self.step, self.elapsed = astuple(self.state.restore(checkpoint))
+        self.folder.write_config(self.record())  # a resumed run may extend its epochs: the record follows
 
     # ---- control, from any thread ----
     def pause(self) -> None:
@@ -196,188 +175,23 @@ class Fitter:
     def paused(self) -> bool:
         return not self._running.is_set()
 
-    # ---- run folder ----
     def record(self) -> dict[str, Any]:
         """What config.json holds: enough to rerun the fit and to rebuild the model."""
-        plugins = {
-            kind: {
-                "id": self.plugins.get(kind, getattr(self.config, kind)).id,
-                "version": self.plugins.get(kind, getattr(self.config, kind)).version,
-                "params": self.plugins.resolve_params(
-                    kind, getattr(self.config, kind), getattr(self.config, f"{kind}_params")
-                ),
-            }
-            for kind in ("activation", "loss", "scheduler")
-        }
-        entry = self.plugins.get("model", self.spec.arch)
-        plugins["model"] = {"id": entry.id, "version": entry.version, "params": dict(self.config.model)}
-        return {
-            "nervplayer": __version__,
-            "fit": self.config.to_dict(),
-            "model": self.spec.model_dict(),
-            "source": self.source,
-            "plugins": plugins,
-            "params": self.stored_params,
-            "macs_per_pixel": architectures.macs_per_pixel(self.spec, self.plugins),
-            "train_frames": self.train_indices,
-            "unseen_frames": self.unseen_indices,
-        }
+        frames = (self.train_indices, self.unseen_indices)
+        return runfolder.fit_record(self.config, self.spec, self.plugins, self.source, self.stored_params, *frames)
 
     @property
     def stored_params(self) -> int:
         """Values a ``.nerv`` of this model stores (weights and latents): what a budget counts."""
-        state = self.model.state_dict()
-        return sum(state[name].numel() for name in self.stored)
-
-    def _prepare_run_dir(self, resume: bool) -> dict[str, Any] | None:
-        if self.run_dir is None:
-            if resume:
-                raise ResumeError("--resume needs a run folder")
-            return None
-        config_path = self.run_dir / runfolder.CONFIG
-        if not resume and not self.world.main:  # rank 0 creates and writes the folder
-            return None
-        if not resume:
-            if config_path.exists():
-                raise ConfigError(
-                    f"{self.run_dir} already holds a run; pass --resume to continue it, or choose another output folder"
-                )
-            try:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise ConfigError(
-                    f"cannot create the run folder {self.run_dir}: {(e.strerror or type(e).__name__).lower()}"
-                ) from None
-            return None
-        previous = runfolder.open_run(self.run_dir)
-        old, new = previous.fit_config.to_dict(), self.config.to_dict()
-        changed = sorted(
-            k
-            for k in new
-            if k not in FitConfig.RESUMABLE_CHANGES and old.get(k) != new[k] and k not in ("video", "epochs")
-        )
-        if changed:
-            raise ResumeError(
-                f"{self.run_dir} was made with other options ({', '.join(changed)} differ); "
-                "resume with the same options or start a new run folder"
-            )
-        if file_hash(self.config.video) != previous.source["sha256"]:
-            raise ResumeError(
-                f"{self.run_dir} was made from another video ({previous.source['name']}, "
-                f"sha256 {previous.source['sha256'][:12]}…), not {self.config.video}"
-            )
-        state = load_checkpoint(self.run_dir / runfolder.CHECKPOINT)
-        done = int(state["epoch"])
-        if done >= self.config.epochs:
-            what = "is complete" if done >= old["epochs"] else "is further along"
-            raise ResumeError(
-                f"{self.run_dir} {what}: {done} of {old['epochs']} epochs done; to train longer, "
-                f"pass --resume --epochs N with N above {done}"
-            )
-        return state
-
-    def _cache_dir(self) -> Path | None:
-        if self.run_dir is None:
-            return None
-        return self.run_dir / "cache" / f"rank{self.world.rank}" if self.world.distributed else self.run_dir / "cache"
-
-    def _checkpoint_state(self) -> dict[str, Any]:
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            **(
-                {"quantizer": self.quantizer.state_dict(), "quant_steps": self.quantizer.steps()}
-                if self.quantizer
-                else {}
-            ),
-            "scaler": self.scaler.state_dict(),
-            "epoch": self.epoch,
-            "pos": self.pos,
-            "step": self.step,
-            "elapsed": self.elapsed,
-            "rng_cpu": torch.get_rng_state(),
-        }
-        if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        if self.quantizer is not None:
-            self.quantizer.load_state_dict(state["quantizer"])
-        self.optimizer.load_state_dict(_regroup(state["optimizer"], self.optimizer))
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.pos, self.step = int(state["epoch"]), int(state["pos"]), int(state["step"])
-        self.elapsed = float(state["elapsed"])
-        torch.set_rng_state(state["rng_cpu"])
-        if "rng_cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
-
-    def _save_checkpoint(self) -> Checkpointed | None:
-        if self.run_dir is None or not self.world.main:
-            return None
-        path = self.run_dir / runfolder.CHECKPOINT
-        save_checkpoint(path, self._checkpoint_state())
-        return Checkpointed(str(path), self.epoch + self.pos / self.steps_per_epoch)
+        return self.network.stored_params
 
     # ---- the loop ----
-    def _order(self, epoch: int) -> list[int]:
-        """The epoch's shuffled frame order: a function of (seed, epoch) only, so a resumed run repeats it."""
-        g = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
-        perm = torch.randperm(len(self.train_indices), generator=g).tolist()
-        return [self.train_indices[i] for i in perm]
-
-    def _training_forward(self):
-        """The forward a training step runs: the fit's own, inside DistributedDataParallel under torchrun."""
-        if not self.world.distributed:
-            return self._forward
-        trained = [self.model] + ([self.quantizer] if self.quantizer is not None else [])
-        return replicate(trained, self._forward, self.device, every_param_used=self.spec.arch == NERV)
-
-    def _rate_term(self) -> torch.Tensor | None:
-        """With ``--rate-lambda``: λ × the estimated bits per pixel of the quantized stored tensors."""
-        if self.quantizer is None:
-            return None
-        bits = self.quantizer.take_rate_bits()
-        return self.config.rate_lambda * bits / self.pixels if self.config.rate_lambda and bits is not None else None
-
-    def _latent_quantize(self, batch: int):
-        """What a content-adaptive model passes its latents through: the learned-step quantizer (their rate
-        scaled from the batch to the clip), or nothing without QAT."""
-        q = self.quantizer
-        return None if q is None else (lambda name, x: q.quantize(name, x, self.num_frames / batch))
-
-    def _forward(self, indices: Sequence[int], target: torch.Tensor | None = None) -> torch.Tensor:
-        """The model's frames: the training forward when ``target`` is given (content-adaptive models see the
-        frames), else decoding from the stored state; with QAT, through the quantized stored tensors."""
-        t = self.train_step.times(indices)
-        kwargs = (
-            {"frames": target, "quantize": self._latent_quantize(len(indices))}
-            if target is not None and self.content_adaptive
-            else {}
-        )
-        if self.quantizer is None:
-            return self.model(t, **kwargs)
-        tensors = self.quantizer.quantized_parameters(self.model)
-        if target is None:  # decoding: the reader's (contiguous) layout, so the frames match it bit for bit
-            tensors = {k: v.contiguous() for k, v in {**dict(self.model.named_buffers()), **tensors}.items()}
-        return functional_call(self.model, tensors, (t,), kwargs)
-
-    @torch.no_grad()
-    def _encode_latents(self, batch_size: int = 8) -> None:
-        """Write every frame's latents into the model (content-adaptive models), as decoding will see them."""
-        if not self.content_adaptive:
-            return
-        for start in range(0, self.num_frames, batch_size):
-            idx = list(range(start, min(start + batch_size, self.num_frames)))
-            frames = self.train_step.to_float(self.store.get(idx).to(self.device))
-            self.model.encode_latents(self.train_step.times(idx), frames, self._latent_quantize(len(idx)))
-        if self.quantizer is not None:
-            self.quantizer.clear()
+    @property
+    def _at(self) -> float:  # the fractional epoch the fit is at
+        return self.epoch + self.pos / self.steps_per_epoch
 
     def run(self) -> Iterator[Event]:
-        cfg = self.config
+        cfg, world = self.config, self.world
         yield Started(
             self.stored_params,
             str(self.device),
@@ -387,39 +201,39 @@ class Fitter:
             self.store.height,
             self.store.width,
             cfg.epochs,
-            self.epoch + self.pos / self.steps_per_epoch,
+            self._at,
             self.steps_per_epoch,
             getattr(self.store, "kind", "memory"),
         )
         # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
+        # Under torchrun each flush is the one collective that also agrees on stopping (_flush).
         flush_every = 1 if self.device.type == "cpu" else 25
-        pending: list[tuple[float, int, torch.Tensor, float]] = []
+        pending: list[tuple[float, int, torch.Tensor, float, float]] = []
         epoch_started = time.perf_counter()
-        world = self.world
+        lr = self.base_lr
         while self.epoch < cfg.epochs:
-            order = self._order(self.epoch)
+            order = epoch_order(cfg.seed, self.epoch, self.train_indices)
             left = order[self.pos * cfg.batch_size :]
             if world.distributed:  # this process's share of every global batch
                 left = shard(left, cfg.batch_size, world)
-            batches = self.store.batches(left, cfg.batch_size // world.size)
-            t0 = time.perf_counter()
-            for indices, frames in batches:
+            t0, stopped = time.perf_counter(), False
+            for indices, frames in self.store.batches(left, cfg.batch_size // world.size):
                 if not self._running.is_set():
                     self.elapsed += time.perf_counter() - t0
-                    yield from self._flush(pending)
-                    yield Paused(self.epoch + self.pos / self.steps_per_epoch)
+                    if not world.distributed:  # a flush is a collective there: only where every process makes it
+                        yield from self._flush(pending)
+                    yield Paused(self._at)
                     self._running.wait()
-                    yield Resumed(self.epoch + self.pos / self.steps_per_epoch)
+                    yield Resumed(self._at)
                     t0 = time.perf_counter()
-                if any_rank(self._cancel.is_set(), world, self.device):
-                    self._cancel.set()
+                if self._cancel.is_set() and not world.distributed:
+                    stopped = True
                     break
-                e = self.epoch + self.pos / self.steps_per_epoch
-                lr = self.schedule(e, cfg.epochs, self.base_lr)
+                lr = self.schedule(self._at, cfg.epochs, self.base_lr)
                 # an uneven last batch: weigh each process's mean loss by its share, as one process would
                 share = len(indices) * world.size / min(cfg.batch_size, len(order) - self.pos * cfg.batch_size)
                 try:
-                    with self._lock:
+                    with self.network.lock:
                         loss = self.train_step(indices, frames, lr, weight=share)
                 except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
                     raise DeviceError(
@@ -429,127 +243,59 @@ class Fitter:
                     ) from None
                 self.pos += 1
                 self.step += 1
-                pending.append((self.epoch + self.pos / self.steps_per_epoch, self.step, loss, lr))
-                if len(pending) >= flush_every:
-                    yield from self._flush(pending)
+                pending.append((self._at, self.step, loss, lr, share))
+                if len(pending) >= flush_every and (yield from self._flush(pending)):
+                    stopped = True
+                    break
             self.elapsed += time.perf_counter() - t0
-            yield from self._flush(pending)
-            if self._cancel.is_set():
+            if (yield from self._flush(pending)) or stopped:
                 yield from self._finish("cancelled")
                 return
             self.epoch, self.pos = self.epoch + 1, 0
-            spe = time.perf_counter() - epoch_started
-            epoch_started = time.perf_counter()
+            spe, epoch_started = time.perf_counter() - epoch_started, time.perf_counter()
             last = self.epoch == cfg.epochs
-            if (self.epoch % cfg.eval_every == 0 or last) and world.main:
-                yield self._evaluate(spe, lr)
-            if not last and self.epoch % cfg.checkpoint_every == 0 and (ev := self._save_checkpoint()):
+            due = self.epoch % cfg.eval_every == 0 or last
+            if due and (ev := self.evaluator(self.epoch, self.step, self.elapsed, spe)):
+                self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
                 yield ev
+            if not last and self.epoch % cfg.checkpoint_every == 0 and (saved := self._save_checkpoint()):
+                yield saved
         yield from self._finish("completed")
 
-    def _flush(self, pending: list) -> Iterator[Step]:
-        if pending:
-            losses = torch.stack([p[2] for p in pending]).float().cpu().tolist()
-            for (e, s, _, lr), loss in zip(pending, losses):
-                if not math.isfinite(loss):
-                    raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
-                self._recent_losses.append(loss)
-                yield Step(e, s, loss, lr)
-            pending.clear()
+    def _flush(self, pending: list[tuple[float, int, torch.Tensor, float, float]]) -> Generator[Step, None, bool]:
+        """Report the pending steps' losses (under torchrun the global batch's, reduced across the processes);
+        return whether the fit stops: cancelled, in any process under torchrun (they agree in the same
+        collective, so every one stops before the same step)."""
+        if not pending:
+            return self._cancel.is_set() and not self.world.distributed
+        losses, stop = global_losses(
+            torch.stack([p[2] for p in pending]).float(), [p[4] for p in pending], self._cancel.is_set(), self.world
+        )
+        for (e, s, _, lr, _), loss in zip(pending, losses.cpu().tolist()):
+            if not math.isfinite(loss):
+                raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
+            self.evaluator.losses.append(loss)
+            yield Step(e, s, loss, lr)
+        pending.clear()
+        return stop
+
+    def _save_checkpoint(self) -> Checkpointed | None:
+        if not self.folder.writes:
+            return None
+        path = self.folder.save_checkpoint(self.state.state(Position(self.epoch, self.pos, self.step, self.elapsed)))
+        return Checkpointed(str(path), self._at)
 
     def _finish(self, status: str) -> Iterator[Event]:
+        self.network.encode_latents(self.store)  # a stopped run's checkpoint holds its current weights' latents too
+        if (saved := self._save_checkpoint()) is not None:
+            yield saved
         weights = None
-        with self._lock:  # a stopped run's checkpoint holds the latents of its current weights too
-            self._encode_latents()
-        if (ev := self._save_checkpoint()) is not None:
-            yield ev
-        if status == "completed" and self.run_dir is not None and self.world.main:
-            weights = str(self.run_dir / runfolder.WEIGHTS)
-            meta: dict[str, Any] = {"model": self.spec.model_dict(), "arch": self.spec.plugin_ref()}
-            if self.quantizer is not None:
-                meta["quant_steps"] = self.quantizer.steps()
-            save_weights(Path(weights), self.model.state_dict(), meta)
-        yield Finished(
-            status, self.epoch + self.pos / self.steps_per_epoch, self.step, self.elapsed, self.last_eval, weights
-        )
-
-    # ---- decoding and evaluation ----
-    def predict(self, indices: list[int]) -> torch.Tensor:
-        """Float frames [B, 3, H, W] in [0, 1] of the current weights (eval mode, never mid-step), on the device."""
-        with torch.no_grad(), self._lock:
-            self.model.eval()
-            try:
-                return self._forward(indices).float()
-            finally:
-                self.model.train()
-                if self.quantizer is not None:
-                    self.quantizer.clear()
-
-    def _predict_in_precision(self, indices: list[int]) -> torch.Tensor:
-        """:meth:`predict` under the fit's autocast: what the fit's evaluations decode with. bf16 on a CPU is 3-5x
-        fp32's speed there and within 0.01 dB of it (docs/performance.md); files and the player decode in fp32."""
-        with self.precision.autocast(self.device):
-            return self.predict(indices)
-
-    def decode(self, indices: list[int] | range, batch_size: int = 8) -> np.ndarray:
-        """uint8 frames [B, H, W, 3] from the current weights (safe to call from another thread while training)."""
-        indices = list(indices)
-        return np.concatenate(
-            [to_uint8(self.predict(indices[i : i + batch_size])) for i in range(0, len(indices), batch_size)]
-        )
-
-    def _evaluate(self, seconds_per_epoch: float, lr: float) -> Evaluated:
-        with self._lock:
-            self._encode_latents()
-        metrics = evaluate(self._predict_in_precision, self.store)
-        pooled = summary(metrics, self.train_indices, self.unseen_indices)
-        seen, unseen = pooled["seen"], pooled["unseen"]
-        ev = Evaluated(
-            epoch=self.epoch,
-            step=self.step,
-            psnr=pooled["all"]["psnr"],
-            ms_ssim=pooled["all"]["ms_ssim"],
-            psnr_seen=seen["psnr"],
-            psnr_unseen=unseen["psnr"] if unseen else None,
-            ms_ssim_seen=seen["ms_ssim"],
-            ms_ssim_unseen=unseen["ms_ssim"] if unseen else None,
-            per_frame_psnr=metrics.psnr.tolist(),
-            elapsed=self.elapsed,
-            seconds_per_epoch=seconds_per_epoch,
-            preview_index=self.preview_index,
-            preview=self.decode([self.preview_index])[0],
-        )
-        self.last_eval = ev
-        if self.run_dir is not None:
-            loss = float(np.mean(self._recent_losses)) if self._recent_losses else None
-            self._recent_losses.clear()
-            runfolder.append_metrics(
-                self.run_dir,
-                {
-                    "epoch": ev.epoch,
-                    "step": ev.step,
-                    "loss": loss,
-                    "psnr": ev.psnr,
-                    "ms_ssim": ev.ms_ssim,
-                    "psnr_seen": ev.psnr_seen,
-                    "psnr_unseen": ev.psnr_unseen,
-                    "ms_ssim_seen": ev.ms_ssim_seen,
-                    "ms_ssim_unseen": ev.ms_ssim_unseen,
-                    "lr": lr,
-                    "elapsed": round(ev.elapsed, 3),
-                },
-            )
-        return ev
+        if status == "completed" and self.folder.writes:
+            weights = str(self.folder.save_weights(self.model.state_dict(), self.network.weights_metadata()))
+        yield Finished(status, self._at, self.step, self.elapsed, self.evaluator.last, weights)
 
 
-def _regroup(saved: dict[str, Any], optimizer: Adam) -> dict[str, Any]:
-    """An optimizer state saved with one parameter group (rate-aware checkpoints before the steps had their own
-    rate) split into the optimizer's groups, in parameter order, each keeping its own ``lr_scale``."""
-    if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
-        return saved
-    ids = iter(saved["param_groups"][0]["params"])
-    groups = [
-        {**saved["param_groups"][0], "lr_scale": g.get("lr_scale", 1.0), "params": [next(ids) for _ in g["params"]]}
-        for g in optimizer.param_groups
-    ]
-    return {**saved, "param_groups": groups}
+def epoch_order(seed: int, epoch: int, frames: list[int]) -> list[int]:
+    """An epoch's shuffled frame order: a function of (seed, epoch) only, so a resumed run repeats it."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return [frames[i] for i in torch.randperm(len(frames), generator=g).tolist()]

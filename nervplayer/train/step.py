@@ -2,9 +2,9 @@
 profiles.
 
 A step turns uint8 frames into floats, runs the forward pass under the precision's autocast, the loss in fp32,
-the backward pass through the loss scaler and the optimizer step, then keeps pruned weights at zero. A fit may
-train through its own ``forward(indices, target)`` (content-adaptive models see the frames; rate-aware fits go
-through the quantizer), and ``extra_loss()`` adds a term such as the rate penalty. The optional ``mark``
+the backward pass through the loss scaler and the optimizer step, then keeps pruned weights at zero. It trains
+the fit's network (train/network.py) through its forward (content-adaptive models see the frames; rate-aware fits
+go through the quantizer; inside DDP under torchrun) and adds its rate term. The optional ``mark``
 callback is called after each of those phases (data, forward, loss, backward, optimizer): the benchmark
 synchronises the device and reads a clock there, so what it measures is exactly what a fit runs.
 """
@@ -15,9 +15,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..device import Precision
-from ..model.render import times
 from .adam import Adam
+from .network import FitNetwork
 
 PHASES = ("data", "forward", "loss", "backward", "optimizer")  # what ``mark`` is called after, in order
 
@@ -27,36 +26,23 @@ class TrainingStep:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        network: FitNetwork,
         optimizer: Adam,
         scaler: torch.amp.GradScaler,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        device: torch.device,
-        precision: Precision,
-        num_frames: int,
         masks: dict[str, torch.Tensor] | None = None,
         forward: Callable[[Sequence[int], torch.Tensor], torch.Tensor] | None = None,
-        extra_loss: Callable[[], torch.Tensor | None] | None = None,
     ) -> None:
-        self.model = model
+        self.network = network
+        self.model = network.model
         self.optimizer = optimizer
         self.scaler = scaler
         self.loss_fn = loss_fn
-        self.device = device
-        self.precision = precision
-        self.num_frames = num_frames
-        self.masks = masks or {}
-        self.forward = forward or (lambda indices, target: self.model(self.times(indices)))
-        self.extra_loss = extra_loss
-
-    def times(self, indices: Sequence[float]) -> torch.Tensor:
-        """The model's input for frame ``indices`` (t = index / N) on the step's device."""
-        return times(indices, self.num_frames, self.device)
-
-    def to_float(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames [B, 3, H, W] → floats in [0, 1], in the layout the precision runs in."""
-        x = frames.float().div_(255)
-        return x.contiguous(memory_format=torch.channels_last) if self.precision.channels_last else x
+        self.device = network.device
+        self.precision = network.precision
+        self.masks = {k: v.to(self.device) for k, v in (masks or {}).items()}
+        self.forward = forward or network.forward
+        self.extra_loss = network.rate_term
 
     def __call__(
         self,
@@ -70,7 +56,7 @@ class TrainingStep:
         ``weight`` scales the loss that is backpropagated (a data-parallel process's share of the batch)."""
         for group in self.optimizer.param_groups:  # a group may run at a multiple of the schedule's rate
             group["lr"] = lr * group.get("lr_scale", 1.0)
-        target = self.to_float(frames)
+        target = self.network.to_float(frames)
         if mark:
             mark()
         with self.precision.autocast(self.device):
