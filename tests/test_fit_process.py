@@ -336,9 +336,10 @@ def test_a_spare_process_started_ahead_takes_the_next_fit_even_while_it_starts(t
     assert events[0].pid != pid and events[-1].status == "completed"
 
     remote.prepare_spare()
-    while remote.spare_pid() is None:
-        time.sleep(0.01)
+    assert remote.spare_ready(timeout=120)  # it has imported torch and loaded the plugins: a fit starts at once
+    pid = remote.spare_pid()
     remote.close_spare()  # quitting: the spare ends, nothing is left running
+    assert pid is not None and _gone(pid)
     assert remote.spare_pid() is None
 
 

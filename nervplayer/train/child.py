@@ -62,6 +62,11 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Ready:
+    """The process has imported what a fit needs and loaded the plugins: a spare that would start a fit now."""
+
+
+@dataclass(frozen=True)
 class Description:
     """What the parent needs to play the fit: the frames' shape and range, and the network to build a copy of."""
 
@@ -260,18 +265,24 @@ class _Control:
             self.command(name)
 
 
-def run_child(events: Connection, control_end: Connection, frames: Connection) -> None:
-    """The child process's entry point: wait for the :class:`Job` (a spare that is never used ends at the control
-    pipe's end of file), then fit, streaming events to ``events`` and answering ``frames`` until done."""
+def run_child(events: Connection, control_end: Connection, frames: Connection, plugin_options: dict[str, Any]) -> None:
+    """The child process's entry point: load the plugins as the parent does now (``plugins.options()``), say
+    :class:`Ready`, wait for the :class:`Job` (a spare that is never used ends at the control pipe's end of file),
+    then fit, streaming events to ``events`` and answering ``frames`` until done."""
     keep_freed_memory()  # as the nervplayer command does for itself: a step's activations stay mapped
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
+    plugins.configure(**plugin_options)
+    plugins.get_registry()  # loading the plugins (a second) is done before the user presses Start, in a spare
+    with contextlib.suppress(OSError):
+        events.send(Ready())
     try:
         job = control_end.recv()
     except (EOFError, OSError):  # a spare the parent no longer needs
         return
     if not isinstance(job, Job):
         return
-    plugins.configure(**job.plugin_options)
+    if job.plugin_options != plugin_options:  # the user changed them since (Preferences)
+        plugins.configure(**job.plugin_options)
     control = _Control(control_end)
 
     def send(message: Any) -> None:

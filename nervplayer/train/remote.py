@@ -39,7 +39,7 @@ from ..device import Precision
 from ..errors import NervError
 from ..model.spec import ModelSpec
 from ..video import FrameStore, VideoInfo, build_store, iter_frames
-from .child import Description, Failure, Job, ModelCopy, Usage, Weights, run_child
+from .child import Description, Failure, Job, ModelCopy, Ready, Usage, Weights, run_child
 from .config import FitConfig
 from .events import Event, Finished, Paused, Resumed
 from .fit import clip_frames
@@ -135,8 +135,12 @@ class _Child:
         child_control, self.control = context.Pipe(duplex=False)
         self.frames, child_frames = context.Pipe()
         self.process: BaseProcess = context.Process(
-            target=run_child, args=(child_events, child_control, child_frames), name="nervplayer-fit", daemon=True
+            target=run_child,
+            args=(child_events, child_control, child_frames, plugins.options()),
+            name="nervplayer-fit",
+            daemon=True,
         )
+        self.ready = False  # it said it is Ready (read by :func:`spare_ready` only)
         self.process.start()
         for end in (child_events, child_control, child_frames):  # the child holds the only other ends: its exit
             end.close()  # is our end of file
@@ -187,6 +191,19 @@ def spare_pid() -> int | None:
     _settle()
     with _spare_lock:
         return _spare.process.pid if _spare is not None else None
+
+
+def spare_ready(timeout: float = 0.0) -> bool:
+    """Whether a spare fit process waits, ready to start a fit at once (waiting up to ``timeout`` seconds)."""
+    _settle()
+    with _spare_lock:
+        child = _spare
+        if child is None:
+            return False
+        if not child.ready:
+            with contextlib.suppress(EOFError, OSError):
+                child.ready = child.events.poll(timeout) and isinstance(child.events.recv(), Ready)
+        return child.ready
 
 
 def _take_child(job: Job) -> _Child:
@@ -296,6 +313,8 @@ class FitProcess:
                         raise NervError(f"{self._config.video} changed while the fit started; start it again")
                     self.fitter = RemoteFitter(message, self, truth)
                     yield self.fitter
+                elif isinstance(message, Ready):  # said before the job came
+                    pass
                 elif isinstance(message, Usage):
                     if self.fitter is not None:
                         self.fitter.memory = message.memory
