@@ -4,10 +4,13 @@ with a CPU hog on every core.
 
 Opens the window (offscreen works) on a clip, starts a fit from the fit panel and, until it finishes, ticks a
 10 ms precise QTimer on the GUI thread and records how late each tick fires; every half second it also scrubs to
-another frame and times until that frame is painted. Prints one table row per run.
+another frame and times until that frame is painted. It also times Start to the first training step on screen,
+and, once the fit has finished, scrubs the same model for ``--after-seconds`` more: the scrub latency with no fit
+running. ``--fits N`` fits N times in the same window, one after the other (a child process's fits after the first
+take the spare process started ahead, once it is ready). Prints one table row per fit.
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
-        [--last 30] [--mode idle|child|thread|all] [--load]
+        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load]
 """
 
 from __future__ import annotations
@@ -78,11 +81,12 @@ class Probe:
             player.go_to(index)
 
 
-def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str, object]:
+def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dict[str, object]]:
     from PySide6.QtCore import QSettings
 
     from nervplayer.gui import app
     from nervplayer.gui.settings import Settings
+    from nervplayer.train import Step, remote
 
     settings = Settings(QSettings(str(runs / f"settings-{mode}.ini"), QSettings.Format.IniFormat))
     window = app.open_window([video], settings)
@@ -96,43 +100,62 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> dict[str
         panel.last.setValue(min(args.last, panel.last.maximum()))
     panel.epochs.setValue(args.epochs)
     panel.eval_every.setValue(1)
+    first_step: list[float] = []
+    window.session.fit_event.connect(
+        lambda e: first_step.append(time.perf_counter()) if isinstance(e, Step) and not first_step else None
+    )
     hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 1)] if args.load else []
+    rows = []
     try:
-        probe = Probe(window)
-        started = time.perf_counter()
-        if mode != "idle":
-            window.start_fit()
-            wait_until(lambda: window.session.phase == "running", 600)
-        running = time.perf_counter()
-        preparing_ms = max(probe.late, default=0.0) * 1000
-        probe.late.clear()  # from the first training step: preparing the fit is measured apart
-        probe.scrubs.clear()
-        if mode == "idle":  # the baseline: the same ticks and scrubs with no fit at all
-            wait_until(lambda: time.perf_counter() - running > args.idle_seconds, args.idle_seconds + 60)
-        else:
-            wait_until(lambda: window.session.phase == "finished", 3600)
-        probe.timer.stop()
+        for fit in range(1 if mode == "idle" else args.fits):
+            if fit and mode == "child":  # the user looks at the result a while: the spare process gets ready
+                wait_until(remote.spare_ready, 120)
+            first_step.clear()
+            probe = Probe(window)
+            started = time.perf_counter()
+            if mode != "idle":
+                window.start_fit()
+                wait_until(lambda: window.session.phase == "running", 600)
+            running = time.perf_counter()
+            preparing_ms = max(probe.late, default=0.0) * 1000
+            probe.late.clear()  # from the first training step: preparing the fit is measured apart
+            probe.scrubs.clear()
+            if mode == "idle":  # the baseline: the same ticks and scrubs with no fit at all
+                wait_until(lambda: time.perf_counter() - running > args.idle_seconds, args.idle_seconds + 60)
+            else:
+                wait_until(lambda: window.session.phase == "finished", 3600)
+            fitted = time.perf_counter()
+            late_ms = np.array(probe.late) * 1000
+            scrub_ms = np.array(probe.scrubs or [np.nan]) * 1000
+            probe.scrubs.clear()
+            if mode != "idle":  # the same model's frames with no fit running
+                wait_until(lambda: time.perf_counter() - fitted > args.after_seconds, args.after_seconds + 60)
+            after_ms = np.array(probe.scrubs or [np.nan]) * 1000
+            probe.timer.stop()
+            rows.append(
+                {
+                    "mode": mode if fit == 0 else f"{mode} (fit {fit + 1})",
+                    "load": "hog" if args.load else "none",
+                    "prepare s": f"{running - started:.1f}",
+                    "start to first step s": f"{first_step[0] - started:.2f}" if first_step else "",
+                    "prepare late max ms": f"{preparing_ms:.1f}",
+                    "fit s": f"{fitted - running:.1f}",
+                    "ticks": len(late_ms),
+                    "late max ms": f"{late_ms.max():.1f}",
+                    "late p99 ms": f"{np.percentile(late_ms, 99):.1f}",
+                    "scrubs": int(np.count_nonzero(~np.isnan(scrub_ms))),
+                    "scrub median ms": f"{np.nanmedian(scrub_ms):.1f}",
+                    "scrub max ms": f"{np.nanmax(scrub_ms):.1f}",
+                    "scrub after fit median ms": f"{np.nanmedian(after_ms):.1f}" if mode != "idle" else "",
+                }
+            )
     finally:
         for hog in hogs:
             hog.kill()
             hog.wait()
     window.close()
     window.player.shutdown()
-    late_ms = np.array(probe.late) * 1000
-    scrub_ms = np.array(probe.scrubs or [np.nan]) * 1000
-    return {
-        "mode": mode,
-        "load": "hog" if args.load else "none",
-        "prepare s": f"{running - started:.1f}",
-        "prepare late max ms": f"{preparing_ms:.1f}",
-        "fit s": f"{time.perf_counter() - running:.1f}",
-        "ticks": len(late_ms),
-        "late max ms": f"{late_ms.max():.1f}",
-        "late p99 ms": f"{np.percentile(late_ms, 99):.1f}",
-        "scrubs": len(probe.scrubs),
-        "scrub median ms": f"{np.nanmedian(scrub_ms):.1f}",
-        "scrub max ms": f"{np.nanmax(scrub_ms):.1f}",
-    }
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -148,6 +171,8 @@ def main(argv: list[str]) -> int:
         help="idle: no fit (the baseline); child / thread: where the fit runs; all: the three, one after the other",
     )
     p.add_argument("--idle-seconds", type=float, default=15.0, help="how long the idle baseline measures")
+    p.add_argument("--fits", type=int, default=1, help="fits one after the other in the same window")
+    p.add_argument("--after-seconds", type=float, default=5.0, help="how long scrubs are timed once a fit has finished")
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
     args = p.parse_args(argv)
     from PySide6.QtWidgets import QApplication
@@ -162,7 +187,7 @@ def main(argv: list[str]) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as folder:
         for mode in ["idle", "child", "thread"] if args.mode == "all" else [args.mode]:
-            rows.append(run(str(video), mode, args, Path(folder)))
+            rows += run(str(video), mode, args, Path(folder))
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))
     for row in rows:

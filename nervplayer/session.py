@@ -7,7 +7,8 @@ GUI's runs each job in a worker thread and calls the job's handlers back on the 
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
 A fit trains in a child process (:mod:`~nervplayer.train.remote`) unless the session is made with
-``fit_in_child=False``, which trains in the job itself (the way the CLI does).
+``fit_in_child=False``, which trains in the job itself (the way the CLI does). Once a fit of the session has ended,
+a spare process is started for the next one, so that Start begins at once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .errors import Cancelled
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
-from .train.remote import FitProcess, RemoteFitter
+from .train.remote import FitProcess, RemoteFitter, prepare_spare
 from .video import VideoInfo
 
 Phase = Literal["empty", "ready", "starting", "running", "paused", "finished", "saving"]
@@ -267,7 +268,13 @@ class Session:
             self._set_phase("finished")
         self.fit_event.emit(event)
         if isinstance(event, Finished):
+            self._prepare_next_fit()
             self.fit_ended.emit(event.status)
+
+    def _prepare_next_fit(self) -> None:
+        """After a fit in a child process, start the next fit's process ahead (the user may well start again)."""
+        if self.fit_in_child:
+            prepare_spare()
 
     def _fit_done(self, _result: Any) -> None:
         if self.save_after_fit:
@@ -281,6 +288,7 @@ class Session:
             self.unsaved = self.run_dir is not None and (self.run_dir / "checkpoint.pt").exists()
             self._set_phase("finished")
             self.fit_ended.emit("failed")
+        self._prepare_next_fit()
         self.failed.emit("The fit stopped", error)
 
     def toggle_pause(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from nervplayer import plugins
 from nervplayer.errors import ConfigError, NervError, PluginError
@@ -196,8 +197,8 @@ def test_errors_travel_as_their_kind():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_consumer_that_raises_still_leaves_a_resumable_checkpoint_and_no_open_pipe(tmp_path, shapes_clip):
-    """The consumer stops reading while the child sends weight snapshots larger than the pipe's buffer: stopping
-    still reaches the child, which keeps its checkpoint and ends in seconds, and the pipes are closed."""
+    """The consumer stops reading while the child sends on: stopping still reaches the child, which keeps its
+    checkpoint and ends in seconds, and the pipes are closed."""
     run = tmp_path / "run"
     resource_tracker.ensure_running()  # one per parent, started by the first fit's process: not the fit's
     open_files = len(os.listdir("/proc/self/fd"))
@@ -238,7 +239,9 @@ def _thread_niceness(pid: int) -> dict[int, int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_every_thread_of_the_fit_process_trains_at_the_lower_priority(tmp_path, shapes_clip):
+def test_the_fit_process_trains_at_the_lower_priority_and_decodes_at_the_windows(tmp_path, shapes_clip):
+    """Every thread that trains runs at the lower priority; the one that decodes the player's frames (and the
+    compute threads it starts) at the window's: a scrub during a fit does not wait behind the training."""
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
     events = iter(process)
     remote = next(events)
@@ -246,11 +249,98 @@ def test_every_thread_of_the_fit_process_trains_at_the_lower_priority(tmp_path, 
         for event in events:
             if isinstance(event, Step) and event.step == 4:  # past the first steps: torch's threads exist
                 niceness = _thread_niceness(remote.pid)
+                remote.decode([1])  # the frames' thread computes: its compute threads start now
+                after = _thread_niceness(remote.pid)
                 break
     finally:
         events.close()
-    lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
-    assert len(niceness) > 1 and set(niceness.values()) == {lower}, niceness
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    lower = min(19, base + NICENESS)
+    assert len(niceness) > 2 and sorted(niceness.values()) == [base] + [lower] * (len(niceness) - 1), niceness
+    assert all(after[tid] == value for tid, value in niceness.items() if tid in after), after
+    assert all(value == base for tid, value in after.items() if tid not in niceness), after
+
+
+def test_the_live_frames_are_decoded_in_the_child_and_the_weights_travel_once(tmp_path, shapes_clip):
+    """While the fit runs the parent holds no weights: the child decodes the frames asked for from its latest
+    snapshot (paused: the weights the checkpoint keeps); its final weights come with the Finished, and the parent
+    decodes the same frames, bit for bit, once the child has ended."""
+    run = tmp_path / "run"
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
+    events = iter(process)
+    remote = next(events)
+    assert isinstance(remote, RemoteFitter)
+    while_paused = None
+    for event in events:
+        if isinstance(event, Step) and event.step == 3:
+            remote.pause()
+        elif isinstance(event, Paused):
+            while_paused = remote.decode([0, 1, 2, 3])
+            assert remote._copy is None  # decoded by the child: no weights here yet
+            floats = remote.predict([2])
+            assert floats.dtype == torch.float32 and floats.shape == (1, 3, 64, 64)
+            remote.cancel()
+    assert while_paused is not None and process.exitcode == 0 and remote._copy is not None
+    assert np.array_equal(remote.decode([0, 1, 2, 3]), while_paused)  # here, from the final weights
+    checkpoint = Fitter(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run", resume=True)
+    assert np.array_equal(checkpoint.decode([0, 1, 2, 3]), while_paused)
+
+
+def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_clip, monkeypatch):
+    monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 2.0)
+    process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
+    events = iter(process)
+    fitter = next(events)
+    for event in events:
+        if isinstance(event, Step):
+            break
+    os.kill(fitter.pid, signal.SIGSTOP)  # hung: it answers nothing
+    try:
+        asked = time.monotonic()
+        with pytest.raises(NervError, match="answered no request for frames"):
+            fitter.decode([0])
+        assert time.monotonic() - asked < 10
+    finally:
+        os.kill(fitter.pid, signal.SIGCONT)
+    assert fitter.decode([0]).shape == (1, 64, 64, 3)  # the late answer to the request given up is not taken
+    os.kill(fitter.pid, signal.SIGKILL)  # dead, with no final weights sent
+    with pytest.raises(NervError, match="ended unexpectedly"):
+        for _ in events:
+            pass
+    asked = time.monotonic()
+    with pytest.raises(NervError, match="ended without its weights"):
+        fitter.decode([0])
+    assert time.monotonic() - asked < 2
+
+
+def test_a_spare_process_started_ahead_takes_the_next_fit_even_while_it_starts(tmp_path, shapes_clip):
+    remote.prepare_spare()
+    deadline = time.monotonic() + 10
+    while (pid := remote.spare_pid()) is None:  # started in the background
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process = FitProcess(config(shapes_clip), tmp_path / "run")  # at once: the spare is still importing torch
+    events = list(process)
+    assert events[0].pid == pid and events[-1].status == "completed" and remote.spare_pid() is None
+
+    remote.prepare_spare()  # a spare that died meanwhile is replaced by a new process
+    deadline = time.monotonic() + 10
+    while (pid := remote.spare_pid()) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    while not _gone(pid):
+        time.sleep(0.01)
+    process = FitProcess(config(shapes_clip), tmp_path / "again")
+    events = list(process)
+    assert events[0].pid != pid and events[-1].status == "completed"
+
+    remote.prepare_spare()
+    assert remote.spare_ready(timeout=120)  # it has imported torch and loaded the plugins: a fit starts at once
+    pid = remote.spare_pid()
+    remote.close_spare()  # quitting: the spare ends, nothing is left running
+    assert pid is not None and _gone(pid)
+    assert remote.spare_pid() is None
 
 
 def _gone(pid: int) -> bool:

@@ -102,6 +102,23 @@ def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_child):
     assert seen[-1] == ("save_ended", "saved")
 
 
+def test_after_a_fit_in_a_child_process_the_next_one_starts_in_a_spare_started_ahead(tmp_path, shapes_clip):
+    from nervplayer.train import remote
+
+    remote.close_spare()  # whatever an earlier test left
+    session = Session(run_inline, tmp_path / "runs")
+    session.open(str(shapes_clip))
+    config = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, end=4, model=TINY)
+    fits: list[Any] = []
+    session.fit_event.connect(lambda e: fits.append(e) if type(e).__name__ == "RemoteFitter" else None)
+    session.start_fit(config)
+    spare = remote.spare_pid()  # started as the fit ended, in the background
+    assert session.phase == "finished" and spare is not None and spare != fits[0].pid
+    session.start_fit(config)
+    assert session.phase == "finished" and fits[1].pid == spare
+    remote.close_spare()
+
+
 def test_a_discarded_fit_never_reports_and_stopping_never_waits(tmp_path, shapes_clip):
     runner = Held()
     session = Session(runner, tmp_path / "runs")

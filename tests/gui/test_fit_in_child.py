@@ -8,13 +8,15 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from nervplayer.codec import CompressOptions
-from nervplayer.train import FitConfig, Paused
+from nervplayer.train import FitConfig, Paused, remote
 from nervplayer.train.remote import RemoteFitter
 from nervplayer.video.source import LiveSource
 
 
 def children() -> list[int]:
-    return [p.pid for p in multiprocessing.active_children() if p.pid is not None]
+    """The fit processes running, but the spare one started ahead for the next fit."""
+    spare = remote.spare_pid()
+    return [p.pid for p in multiprocessing.active_children() if p.pid is not None and p.pid != spare]
 
 
 def error_dialogs(window) -> list[QMessageBox]:
