@@ -8,14 +8,13 @@ and optional: older files have none. Reading it never fails a file: a damaged pa
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..train.config import FitConfig
-from ..train.runfolder import METRICS_JSONL
+from ..train.runfolder import read_metrics
 
 CURVES = ("epoch", "loss", "psnr", "ms_ssim", "lr")  # x first; the run folder's metric names
 MAX_CURVE_POINTS = 256
@@ -86,17 +85,8 @@ def _thin(n: int, keep: int) -> list[int]:
 
 def run_curves(run_dir: Path) -> dict[str, list[Value]]:
     """The training curves of a run folder (its evaluations, :data:`MAX_CURVE_POINTS` at most, evenly spread);
-    empty when it has none. A line cut by a kill ends the rows."""
-    path = run_dir / METRICS_JSONL
-    rows: list[dict[str, Any]] = []
-    if path.is_file():
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                break
-            if isinstance(row, dict) and _number(row.get("epoch")) is not None:
-                rows.append(row)
+    empty when it has none. Damaged lines are left out, as the study summary leaves them out."""
+    rows, _ = read_metrics(run_dir)
     picked = [rows[i] for i in _thin(len(rows), MAX_CURVE_POINTS)]
     return {name: [_number(r.get(name)) for r in picked] for name in CURVES} if picked else {}
 
