@@ -104,3 +104,14 @@ def test_paths_command_lists_every_location(tmp_path):
     assert list(listed) == list(all_paths())
     assert all(value.startswith(str(tmp_path)) for value in listed.values())
     assert listed["settings"].endswith("settings.json") and listed["user plugins"].endswith("plugins")
+
+
+def test_auto_precision_on_a_cpu_is_bf16_only_where_the_cpu_has_bf16(monkeypatch):
+    import torch
+
+    from nervplayer import device
+
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(device, "cpu_has_bf16", lambda native=native: native)
+        assert device.resolve_precision("auto", torch.device("cpu")).name == expected
+    assert device.resolve_precision("bf16", torch.device("cpu")).name == "bf16"  # asked for: as asked
