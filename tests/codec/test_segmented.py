@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import math
 import re
+import resource
 import struct
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from segmented_files import SIZE, segmented_nerv, write_segments
+from segmented_files import MODEL, SIZE, segment_file, segmented_nerv, write_segments
 
 from nervplayer import atomic
 from nervplayer.codec import NervVideo, container, nervfile, reader
@@ -311,3 +313,61 @@ def test_bad_tables_from_the_command_line(tmp_path, three, case):
         assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
         assert message in r.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+# ------------------------------------------------------------------------------ gathering, as a user meets it
+
+GATHER = """
+import sys
+from pathlib import Path
+from nervplayer.cli.errors import guarded
+from nervplayer.codec.segmented import SegmentPart, gather
+parts = [SegmentPart(int(a), int(b), Path(p)) for a, b, p in (arg.split(",") for arg in sys.argv[2:])]
+sys.exit(guarded(lambda argv: gather(parts, sys.argv[1]) or 0, [], False))
+"""
+
+
+def run_gather(out: Path, parts: list[SegmentPart], file_limit: int | None = None) -> subprocess.CompletedProcess:
+    """``gather`` in a process of its own, under the CLI's error contract; ``file_limit``: the largest file it
+    may write (RLIMIT_FSIZE, a disk that fills up)."""
+
+    def limit() -> None:
+        if file_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    args = [f"{p.start},{p.end},{p.path}" for p in parts]
+    return subprocess.run(
+        [sys.executable, "-c", GATHER, str(out), *args], capture_output=True, text=True, timeout=120, preexec_fn=limit
+    )
+
+
+def one_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and r.stdout == ""
+    return lines[0]
+
+
+def test_gathering_bad_parts_from_a_process(tmp_path, three):
+    _, parts = three
+    out = tmp_path / "clip.nerv"
+    missing = SegmentPart(12, 16, tmp_path / "nope.nerv")
+    assert "nope.nerv: no such file" in one_line(run_gather(out, [*parts[:2], missing]))
+    wide = segment_file(4, start=12, model=dataclasses.replace(MODEL, width=48, fc_w=6))
+    nervfile.save(wide, tmp_path / "wide.nerv")
+    line = one_line(run_gather(out, [*parts[:2], SegmentPart(12, 16, tmp_path / "wide.nerv")]))
+    assert "video size [24, 48] differs from the first segment's [24, 40]" in line
+    assert "overlaps" in one_line(run_gather(out, [parts[0], SegmentPart(4, 12, parts[1].path), parts[2]]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wide.nerv"]  # nothing half-written
+
+
+def test_a_disk_that_fills_while_gathering_leaves_the_earlier_file(tmp_path, three):
+    _, parts = three
+    out = tmp_path / "clip.nerv"
+    gather(parts[:1], out)
+    before = out.read_bytes()
+    total = sum(p.path.stat().st_size for p in parts)
+    line = one_line(run_gather(out, parts, file_limit=total // 2))  # room for half of the gathered file
+    assert line.endswith("clip.nerv: file too large") or "no space" in line.lower()
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.nerv"]
