@@ -26,8 +26,10 @@ from ..codec.rd import RDPoint, RDResult, plot
 from ..errors import Cancelled, ConfigError
 from ..jobs import Job, JobDone, JobsCancelled, stop_requested
 from ..train import Finished, FitConfig, Fitter, runfolder
+from ..video import probe
 from ..video.reader import IMAGE_SUFFIXES
 from . import fit
+from .errors import quiet_ffmpeg
 from .interrupt import cancel_on_ctrl_c
 from .options import Parser, add_executor, executor_from_args
 
@@ -91,6 +93,7 @@ def clip_name(clip: Path) -> str:
 def clip_job(video: str, folder: str, config: FitConfig, options: CompressOptions) -> dict[str, Any]:
     """One clip, start to end (a job: runs in a worker): fit in ``folder/runs/<clip>`` (resumed from its checkpoint
     when there is one), compress to ``folder/<clip>.nerv``; returns the clip's summary row."""
+    quiet_ffmpeg()  # a worker process of its own: FFmpeg's log lines stay off the terminal here too
     name = clip_name(Path(video))
     run_dir, nerv = Path(folder) / RUNS / name, Path(folder) / f"{name}.nerv"
     began = time.perf_counter()
@@ -187,8 +190,9 @@ def main(argv: list[str]) -> int:
     config = fit.config_from_args(fit_args)
     options = CompressOptions(prune=args.prune, bits=args.bits, finetune_epochs=args.finetune_epochs)
     options.validate()
-    for clip in clips:
+    for clip in clips:  # a clip that cannot be read fails now, not in a worker minutes later
         replace(config, video=str(clip)).validate()
+        probe(clip)
     executor = executor_from_args(args)
     args.output.mkdir(parents=True, exist_ok=True)
     names = [clip_name(c) for c in clips]
