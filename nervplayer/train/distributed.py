@@ -16,7 +16,7 @@ import functools
 import inspect
 import os
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -135,7 +135,7 @@ def replicate(
     return lambda indices, target: ddp(indices, target)
 
 
-def _no_buffer_sync() -> dict[str, bool]:
+def _no_buffer_sync() -> dict[str, Any]:
     """DDP's option to skip syncing buffers at each forward: ``forward_sync_buffers`` where this torch has it
     (it deprecates ``broadcast_buffers``), else ``broadcast_buffers``."""
     if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
