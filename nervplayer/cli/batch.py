@@ -160,6 +160,8 @@ def write_summary(folder: Path, rows: list[dict[str, Any]]) -> Path | None:
         for r in rows
         if r.get("psnr") is not None and r.get("ms_ssim") is not None
     ]
+    if not points:
+        return None
     try:
         plot(points, [], folder / SUMMARY_PNG, f"nervplayer batch: {len(rows)} clips")
     except ImportError:
@@ -229,6 +231,6 @@ def main(argv: list[str]) -> int:
     print(table(ordered))
     print(
         f"summary: {args.output / SUMMARY_CSV}, {args.output / SUMMARY_JSON}"
-        + (f", {png}" if png else " (no plot: pip install 'nervplayer[plot]')")
+        + (f", {png}" if png else " (no plot: no clip finished, or no matplotlib: pip install 'nervplayer[plot]')")
     )
     return status
