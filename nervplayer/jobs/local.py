@@ -145,6 +145,9 @@ class LocalExecutor:
                             w.ask("stop")
                 busy = [w for w in workers if w.job is not None]
                 if not stopping:
+                    for dead in [w for w in workers if w.job is None and not w.process.is_alive()]:
+                        dead.conn.close()  # died between jobs: replaced before it is given one
+                        workers[workers.index(dead)] = _Worker(ctx, self.threads, dead.gpu)
                     for w in workers:
                         if w.job is None and pending:
                             job = pending.popleft()
