@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ConfigError
-from ..jobs import CORES_PER_WORKER, Executor, executor_for
+from ..jobs import Executor, executor_for
 
 
 def key_values(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -132,8 +132,8 @@ def add_executor(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=worker_count,
         metavar="N",
-        help="jobs at once on this machine, each in its own process (default: one per GPU, else one per "
-        f"{CORES_PER_WORKER} CPU cores)",
+        help="jobs at once on this machine, each in its own process (default: one per GPU, else one per CPU "
+        "core)",
     )
     g.add_argument(
         "--cluster",

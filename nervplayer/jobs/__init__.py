@@ -134,13 +134,14 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-#: CPU cores per local worker when there is no GPU: a small model's training step stops gaining from threads at
-#: about this many (docs/long-videos.md, "Executors"), so more cores run more jobs at once instead.
-CORES_PER_WORKER = 2
+#: CPU cores per local worker when there is no GPU. One: on a loaded 2-core machine, 4 small fits took 75 s on 2
+#: single-thread workers and 332 s on one worker with 2 torch threads (docs/long-videos.md, "Executors").
+CORES_PER_WORKER = 1
 
 
 def default_workers() -> int:
-    """Local workers when ``--workers`` is not given: one per GPU, else one per :data:`CORES_PER_WORKER` cores."""
+    """Local workers when ``--workers`` is not given: one per GPU, else one per :data:`CORES_PER_WORKER` cores
+    (each worker holds one job's frames and model: ``--workers`` lowers it where memory is short)."""
     return cuda_devices() or max(1, available_cpus() // CORES_PER_WORKER)
 
 
