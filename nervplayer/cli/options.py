@@ -132,8 +132,7 @@ def add_executor(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=worker_count,
         metavar="N",
-        help="jobs at once on this machine, each in its own process (default: one per GPU, else one per CPU "
-        "core)",
+        help="jobs at once on this machine, each in its own process (default: one per GPU, else one per CPU core)",
     )
     g.add_argument(
         "--cluster",
