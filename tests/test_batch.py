@@ -64,7 +64,7 @@ def unused_port() -> int:
 def test_an_unreachable_cluster_is_one_line_within_seconds_and_nothing_starts(shapes_clip, tmp_path):
     began = time.monotonic()
     proc = nervplayer("batch", str(shapes_clip), "-o", str(tmp_path / "out"), "--cluster", f"127.0.0.1:{unused_port()}")
-    assert time.monotonic() - began < 20
+    assert time.monotonic() - began < 30  # most of it the interpreter and torch starting
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "cannot reach the Ray cluster at 127.0.0.1:" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ConfigError
-from ..jobs import Executor, executor_for
+from ..jobs import Executor
+from ..jobs.factory import executor_for
 
 
 def key_values(items: list[str] | None, what: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ returns each job's result by key. The contract every executor keeps (tests/test_
   :func:`stop_requested`), keeping their checkpoints; ``run`` then raises :class:`JobsCancelled`.
 
 The executors: :class:`SerialExecutor` (this process), :class:`~.local.LocalExecutor` (worker processes on this
-machine) and :class:`~.cluster.RayExecutor` (a Ray cluster); :func:`executor_for` picks one from the CLI's
-``--workers`` and ``--cluster``. This package imports nothing but the base: executors know nothing of what the
+machine) and :class:`~.cluster.RayExecutor` (a Ray cluster); :func:`.factory.executor_for` picks one from the
+CLI's ``--workers`` and ``--cluster``. This package imports nothing but the base: executors know nothing of what the
 jobs do, and Ray is imported only by :mod:`.cluster`, when a cluster is asked for.
 """
 
@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from ..errors import ConfigError, NervError
+from ..errors import NervError
 
 
 class JobsCancelled(NervError):
@@ -143,22 +143,3 @@ def default_workers() -> int:
     """Local workers when ``--workers`` is not given: one per GPU, else one per :data:`CORES_PER_WORKER` cores
     (each worker holds one job's frames and model: ``--workers`` lowers it where memory is short)."""
     return cuda_devices() or max(1, available_cpus() // CORES_PER_WORKER)
-
-
-def executor_for(workers: int | None = None, cluster: str | None = None) -> Executor:
-    """The executor the CLI's options ask for: ``--cluster auto|ADDRESS`` (or ``RAY_ADDRESS`` when neither option
-    is given) is a Ray cluster; otherwise ``--workers N`` local worker processes (default :func:`default_workers`).
-    A cluster is connected to here, so a bad address fails before any work starts."""
-    if workers is not None and cluster is not None:
-        raise ConfigError("--workers is for this machine and --cluster for a Ray cluster: give one of them")
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    if cluster is None and workers is None:
-        cluster = os.environ.get("RAY_ADDRESS") or None
-    if cluster is not None:
-        from .cluster import RayExecutor
-
-        return RayExecutor(cluster)
-    from .local import LocalExecutor
-
-    return LocalExecutor(workers if workers is not None else default_workers())
