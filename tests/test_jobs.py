@@ -144,3 +144,17 @@ def test_cancel_starts_nothing_more_and_stops_the_running_jobs(executor, tmp_pat
         for f in started:
             with pytest.raises(ProcessLookupError):
                 os.kill(int((f / "pid").read_text()), 0)
+
+
+def test_the_options_choose_the_executor(monkeypatch):
+    from nervplayer.jobs.cluster import ClusterError
+    from nervplayer.jobs.factory import executor_for
+
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")  # nothing listens there
+    with pytest.raises(ClusterError, match="cannot reach the Ray cluster at 127.0.0.1:"):
+        executor_for()  # RAY_ADDRESS asks for a cluster when no option is given
+    assert isinstance(executor_for(workers=3), LocalExecutor)  # --workers wins over RAY_ADDRESS
+    with pytest.raises(ConfigError, match="give one of them"):
+        executor_for(workers=2, cluster="auto")
+    monkeypatch.delenv("RAY_ADDRESS")
+    assert executor_for().workers >= 1
