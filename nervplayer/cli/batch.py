@@ -45,7 +45,7 @@ def build_parser() -> Parser:
         prog="nervplayer batch",
         description="Fit and compress every clip: one job per clip on this machine's workers or a Ray cluster; "
         "resumable (rerun the same command); a summary table and an RD plot. Every 'nervplayer fit' option "
-        "(--arch, --params, --epochs, --size, ...) applies to each clip.",
+        "(--arch, --params, --epochs, --size, ...), given after the clips, applies to each clip.",
     )
     p.add_argument("clips", nargs="+", metavar="CLIP_OR_FOLDER", help="videos, frame folders, or folders of videos")
     p.add_argument("-o", "--output", required=True, type=Path, help="folder for the .nerv files and the summary")
