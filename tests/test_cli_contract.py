@@ -121,6 +121,7 @@ COMMANDS = {
     "decode": ("nerv", lambda i, o: ["decode", i, "--frame", "0", "-o", o]),
     "export": ("nerv", lambda i, o: ["export", i, "-o", o]),
     "study": ("video", lambda i, o: ["study", "lr", i, "-o", o, "--quick", "--epochs", "1", "--values", "1e-3"]),
+    "batch": ("video", lambda i, o: ["batch", i, "-o", o, "--workers", "1", "--epochs", "1", "--preset", "nerv-xs"]),
 }
 NO_OUTPUT = {"info", "eval"}  # commands that write nothing
 # Commands that read no input file: their bad input is a bad argument, and settings' an unwritable folder.
@@ -175,7 +176,7 @@ def test_bad_input_is_one_line_and_exit_2(command, case, files, tmp_path):
     else:
         inp, out = bad_input(files, kind, case), tmp_path / "out.png"
     suffix = {"compress": ".nerv", "rd": ".json", "export": ".mp4", "bench": ".json"}.get(command, ".png")
-    out = out.with_suffix(suffix) if command not in ("fit", "study") else out.with_suffix("")
+    out = out.with_suffix(suffix) if command not in ("fit", "study", "batch") else out.with_suffix("")
     before = {p: p.read_bytes() for p in files["root"].rglob("*") if p.is_file()}
     args = [str(a).replace("{video}", str(files["video"])) for a in argv(inp, out)]
     line = assert_one_line_error(nervplayer(*args))

@@ -1,6 +1,7 @@
 """Data-parallel fits under torchrun (2 Gloo processes on the CPU) against one process with the same global batch."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from nervplayer.errors import ConfigError
-from nervplayer.train.distributed import World, check_batches, shard
+from nervplayer.train.distributed import World, check_batches, grads_in_param_layout, shard
 
 TINY = ["--preset", "nerv-xs", "--model", "stem_dim=32", "--model", "fc_c=4", "--model", "lower_width=4"]
 COMMON = ["--precision", "fp32", "--device", "cpu", "--seed", "3", "--lr", "2e-3", "--eval-every", "1"]
@@ -52,7 +53,11 @@ def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(shape
     opts = ["--epochs", "2", "--batch-size", "6", "--frames", "0:15"]
     one, two = tmp_path / "one", tmp_path / "two"
     fit(1, shapes_clip, one, *opts)
-    fit(2, shapes_clip, two, *opts)
+    proc = fit(2, shapes_clip, two, *opts)  # fp32 on a CPU: channels-last weights
+    # the run says two processes trained it, and DDP has nothing to warn about
+    assert "2 processes (torchrun)" in proc.stderr.splitlines()[0]
+    assert "broadcast_buffers" not in proc.stderr and "strides do not match" not in proc.stderr, proc.stderr
+    assert [json.loads((run / "config.json").read_text())["world_size"] for run in (one, two)] == [1, 2]
     before = load_file(one / "model.safetensors")
     assert_same_weights(one, two)
     assert files(one) == files(two)  # the run folder has the same form: rank 0 wrote it alone
@@ -75,6 +80,20 @@ def test_resume_with_another_number_of_processes(shapes_clip, tmp_path):
     fit(1, shapes_clip, back, "--epochs", "1", *opts)  # and one process, then two
     fit(2, None, back, "--resume", "--epochs", "2")
     assert_same_weights(straight, back)
+
+
+@pytest.mark.parametrize("arch", ["nerv", "hnerv", "grid"])
+def test_gradients_arrive_in_the_layout_of_their_channels_last_weights(arch):
+    import nervplayer
+
+    model = nervplayer.create_model(arch, 64, 64, 8, **({} if arch == "nerv" else {"params": 40_000}))
+    model = model.to(memory_format=torch.channels_last)
+    grads_in_param_layout(model)
+    frames = torch.rand(2, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    kwargs = {"frames": frames} if getattr(model, "content_adaptive", False) else {}
+    model(torch.tensor([0.1, 0.5]), **kwargs).float().mean().backward()
+    mismatched = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.stride() != p.stride()]
+    assert mismatched == []  # NeRV's 1x1 head had [C, 1, 1, 1] gradients for [C, 1, C, C] weights
 
 
 def test_global_batch_is_split_across_processes():

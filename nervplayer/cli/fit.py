@@ -172,11 +172,12 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
             spec = fitter.spec
             size = "sized to the budget" if fitter.config.budget else fitter.config.preset
             macs = fitter.record()["macs_per_pixel"]
+            world = f", {fitter.world.size} processes (torchrun)" if fitter.world.distributed else ""
             print(
                 f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
                 f"{ev.width}x{ev.height}, {spec.arch}{f' ({size})' if size else ''}: {ev.num_params:,} params, "
                 f"{macs:,.0f} MACs/pixel{', QAT' if fitter.config.qat else ''} on {ev.device} "
-                f"{ev.precision}, frames in {ev.frame_store}",
+                f"{ev.precision}{world}, frames in {ev.frame_store}",
                 file=sys.stderr,
             )
             bar = step_bar(ev)

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "export": "export a .nerv to a video file or PNG folder",
     "plugins": "list plugins, their source and status",
     "bench": "measure training and decoding speed",
+    "batch": "fit and compress many clips, one job per clip, on every core, GPU or a Ray cluster",
     "study": "run a classic NeRV study (lr, MLP size, loss, ...) with a summary and plot",
     "settings": "show or change the preferences (device, precision, cache size, keys)",
     "paths": "list where settings, plugins, runs, caches and logs are kept",

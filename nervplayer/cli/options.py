@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ConfigError
+from ..jobs import Executor
+from ..jobs.factory import executor_for
 
 
 def key_values(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -112,3 +114,35 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def worker_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers must be a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be at least 1, got {n}")
+    return n
+
+
+def add_executor(p: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--cluster``: where independent jobs (segments, the clips of a batch) run."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--workers",
+        type=worker_count,
+        metavar="N",
+        help="jobs at once on this machine, each in its own process (default: one per GPU, else one per CPU core)",
+    )
+    g.add_argument(
+        "--cluster",
+        metavar="auto|ADDRESS",
+        help="run the jobs on a Ray cluster: auto (the one `ray start --head` started here) or HOST:PORT of its "
+        'head (default: $RAY_ADDRESS when set); needs pip install "nervplayer[cluster]"',
+    )
+
+
+def executor_from_args(args: argparse.Namespace) -> Executor:
+    """The executor ``--workers`` / ``--cluster`` ask for (a cluster is reached now: a bad address fails here)."""
+    return executor_for(args.workers, args.cluster)

@@ -12,9 +12,11 @@ run folder (config, metrics, checkpoints, weights), so the folder has the same f
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -120,14 +122,43 @@ def replicate(
     modules: list[torch.nn.Module], forward: Callable[..., torch.Tensor], device: torch.device, every_param_used: bool
 ) -> Callable[[Sequence[int], torch.Tensor], torch.Tensor]:
     """Wrap the fit's training forward in DistributedDataParallel: gradients are averaged across processes in
-    the backward pass. Rank 0's weights are broadcast first, so every process starts from the same state."""
+    the backward pass. Rank 0's weights (and buffers) are broadcast first, so every process starts from the same
+    state; buffers (decoded latents, written by rank 0's evaluation only) are not synced at each forward."""
+    for module in modules:
+        grads_in_param_layout(module)
     ddp = DistributedDataParallel(
         _Replica(modules, forward),
         device_ids=[device.index] if device.type == "cuda" else None,
-        broadcast_buffers=False,  # buffers (decoded latents) are written by rank 0's evaluation only
         find_unused_parameters=not every_param_used,
+        **_no_buffer_sync(),
     )
     return lambda indices, target: ddp(indices, target)
+
+
+def _no_buffer_sync() -> dict[str, Any]:
+    """DDP's option to skip syncing buffers at each forward: ``forward_sync_buffers`` where this torch has it
+    (it deprecates ``broadcast_buffers``), else ``broadcast_buffers``."""
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
+
+
+def grads_in_param_layout(module: torch.nn.Module) -> None:
+    """Make each parameter's gradient arrive with the parameter's own strides, as DDP's gradient buckets (views
+    with the parameter's strides) expect. A channels-last weight with a size-1 dimension (a 1×1 kernel: strides
+    [C, 1, C, C]) also counts as contiguous, so autograd keeps whichever layout the convolution's backward chose
+    for its gradient ([C, 1, 1, 1] after a contiguous activation, as NeRV's head sees) and DDP would copy between
+    layouts at every step ("grad strides do not match bucket view strides"). Gradients already in the layout
+    (nearly all) pass through untouched."""
+    for param in module.parameters():
+        if param.requires_grad:
+            param.register_hook(functools.partial(_restride, param.shape, param.stride()))
+
+
+def _restride(shape: torch.Size, stride: tuple[int, ...], grad: torch.Tensor) -> torch.Tensor:
+    if grad.stride() == stride:
+        return grad
+    return torch.empty_strided(shape, stride, dtype=grad.dtype, device=grad.device).copy_(grad)
 
 
 def global_losses(losses: torch.Tensor, shares: Sequence[float], stop: bool, world: World) -> tuple[torch.Tensor, bool]:

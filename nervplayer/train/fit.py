@@ -176,9 +176,11 @@ class Fitter:
         return not self._running.is_set()
 
     def record(self) -> dict[str, Any]:
-        """What config.json holds: enough to rerun the fit and to rebuild the model."""
+        """What config.json holds: enough to rerun the fit and to rebuild the model, and how many processes
+        (``torchrun``) trained it in its latest session."""
         frames = (self.train_indices, self.unseen_indices)
-        return runfolder.fit_record(self.config, self.spec, self.plugins, self.source, self.stored_params, *frames)
+        record = runfolder.fit_record(self.config, self.spec, self.plugins, self.source, self.stored_params, *frames)
+        return {**record, "world_size": self.world.size}
 
     @property
     def stored_params(self) -> int:
