@@ -18,7 +18,9 @@ of the in-memory quantized model it was written from, bit for bit.
 A segmented file (format 3, docs/format.md) plays as one video: frame k is decoded by the segment that holds it,
 exactly as that segment's own file decodes it. A segment's network is built when one of its frames is first
 decoded; the most recently used ones are kept (:attr:`NervVideo.built_bound` of them at most: a count, and what
-the memory budget holds beside the decoding itself), the others are dropped.
+the memory budget holds beside the decoding itself), the others are dropped. Every segment is validated (its
+entropy streams decoded) when the file opens and kept quantized, a few bytes per stored value: a damaged segment
+is found on opening, not in the middle of playback.
 
 Memory: before anything is allocated, the peak memory of a frame is computed from the architecture
 (:mod:`nervplayer.model.banded`) and compared with a budget (default: half the memory available on the decoding

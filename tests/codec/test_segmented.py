@@ -371,3 +371,26 @@ def test_a_disk_that_fills_while_gathering_leaves_the_earlier_file(tmp_path, thr
     assert line.endswith("clip.nerv: file too large") or "no space" in line.lower()
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["clip.nerv"]
+
+
+def test_damaged_segmented_files_fail_only_with_format_errors(tmp_path, three):
+    """Random byte changes and truncations of a segmented file: it opens (the change fell where nothing reads
+    it) or raises NervFormatError, never anything else."""
+    data = three[0].read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for k in range(150):
+        bad = bytearray(data)
+        if k % 3 == 0:
+            bad = bad[: int(rng.integers(0, len(data)))]
+        else:
+            for pos in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+                bad[pos] = int(rng.integers(0, 256))
+        path = tmp_path / "fuzzed.nerv"
+        path.write_bytes(bytes(bad))
+        try:
+            nervfile.load_any(path)
+            outcomes.add("opened")
+        except NervFormatError:
+            outcomes.add("refused")
+    assert "refused" in outcomes
