@@ -12,19 +12,36 @@ import os
 import re
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from ..errors import NervFormatError
 
 MAGIC = b"\x89NERV\r\n\x1a"  # 8 bytes, PNG-style: the high byte, CR LF and ^Z catch 7-bit and text-mode mangling
 VERSION = (2, 2)  # (major, minor) written: a reader refuses a newer major and ignores what a newer minor adds
-READS = (1, 2)  # majors this reader opens (1: NeRV only; 2: any model plugin, learned-step tensors)
+SEGMENTED = (3, 0)  # the version of a file of several segments, each a complete 2.x file (codec/segtable.py)
+READS = (1, 2, 3)  # majors this reader opens (1: NeRV only; 2: any model plugin, learned-step tensors; 3: segments)
 MAX_HEADER_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 32
 _PREAMBLE = struct.Struct(f"<{len(MAGIC)}sHHII")  # magic, major, minor, header length, header CRC-32
 _SECTION = struct.Struct("<4sQI")  # tag, payload length, payload CRC-32
+SECTION_PREFIX = _SECTION.size
 _TAG = re.compile(rb"[A-Z0-9]{4}")
+
+# Called once the header is read and checked, before any section is read: (version, header, the bytes after the
+# header). A format layer checks there what must hold before anything is allocated (a segment table, say).
+BeforeSections = Callable[[tuple[int, int], dict[str, Any], int], None]
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A container as read: its format version, header and sections."""
+
+    version: tuple[int, int]
+    header: dict[str, Any]
+    sections: dict[str, bytes]
+
 
 # What a file that is not a .nerv usually is, by its first bytes: named in the error message.
 _SNIFF = (
@@ -39,7 +56,7 @@ _SNIFF = (
 )
 
 
-def pack(header: dict[str, Any], sections: list[tuple[str, bytes]]) -> bytes:
+def pack(header: dict[str, Any], sections: list[tuple[str, bytes]], version: tuple[int, int] = VERSION) -> bytes:
     """The bytes of a container; ``header["sections"]`` is set to the section tags in order."""
     for tag, _ in sections:
         if not _TAG.fullmatch(tag.encode("ascii")):
@@ -48,7 +65,7 @@ def pack(header: dict[str, Any], sections: list[tuple[str, bytes]]) -> bytes:
     head = json.dumps(header, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
     if len(head) > MAX_HEADER_BYTES:
         raise ValueError(f"header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
-    parts = [_PREAMBLE.pack(MAGIC, *VERSION, len(head), zlib.crc32(head)), head]
+    parts = [_PREAMBLE.pack(MAGIC, *version, len(head), zlib.crc32(head)), head]
     for tag, payload in sections:
         parts += [_SECTION.pack(tag.encode("ascii"), len(payload), zlib.crc32(payload)), payload]
     return b"".join(parts)
@@ -56,6 +73,12 @@ def pack(header: dict[str, Any], sections: list[tuple[str, bytes]]) -> bytes:
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Read and check a container: ``(header, {tag: payload})``."""
+    contents = read_file(path)
+    return contents.header, contents.sections
+
+
+def read_file(path: str | os.PathLike, before_sections: BeforeSections | None = None) -> Contents:
+    """Read and check a container, calling ``before_sections`` before any section is read."""
     path = Path(path)
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed below, after the checks that need it open)
@@ -68,7 +91,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
     with f:
         try:
             size = os.fstat(f.fileno()).st_size
-            return _read_from(f, size, str(path))
+            return _read_from(f, size, str(path), before_sections)
         except IsADirectoryError:
             raise NervFormatError(f"{path}: is a folder, not a .nerv file") from None
         except OSError as e:
@@ -77,12 +100,18 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 def unpack(data: bytes, name: str = "<bytes>") -> tuple[dict[str, Any], dict[str, bytes]]:
     """Like :func:`read`, from bytes in memory."""
+    contents = unpack_file(data, name)
+    return contents.header, contents.sections
+
+
+def unpack_file(data: bytes, name: str = "<bytes>") -> Contents:
+    """Like :func:`read_file`, from bytes in memory."""
     import io
 
-    return _read_from(io.BytesIO(data), len(data), name)
+    return _read_from(io.BytesIO(data), len(data), name, None)
 
 
-def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _read_from(f: BinaryIO, size: int, name: str, before_sections: BeforeSections | None) -> Contents:
     if size == 0:
         raise NervFormatError(f"{name}: empty file, not a .nerv file")
     if size > MAX_FILE_BYTES:
@@ -94,7 +123,7 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
         raise NervFormatError(f"{name}: truncated in the preamble ({size} bytes)")
     _, major, minor, head_len, head_crc = _PREAMBLE.unpack(pre)
     if major not in READS:
-        newer = "a newer" if major > VERSION[0] else "an older, unsupported"
+        newer = "a newer" if major > max(READS) else "an older, unsupported"
         raise NervFormatError(
             f"{name}: format version {major}.{minor} was written by {newer} nervplayer; "
             f"this one reads formats {', '.join(f'{m}.x' for m in READS)}"
@@ -118,6 +147,8 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
         or len(set(tags)) != len(tags)
     ):
         raise NervFormatError(f"{name}: header has no valid section list")
+    if before_sections is not None:
+        before_sections((major, minor), header, size - pos)
     sections: dict[str, bytes] = {}
     for tag in tags:
         prefix = f.read(_SECTION.size)
@@ -138,7 +169,7 @@ def _read_from(f: BinaryIO, size: int, name: str) -> tuple[dict[str, Any], dict[
         pos += length
     if pos != size:
         raise NervFormatError(f"{name}: {size - pos} unexpected bytes after the last section")
-    return header, sections
+    return Contents((major, minor), header, sections)
 
 
 def _parse_json(head: bytes, name: str) -> dict[str, Any]:

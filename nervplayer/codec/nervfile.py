@@ -29,7 +29,7 @@ from ..model.spec import NERV, ModelSpec
 from ..plugins import PluginEntry, get_registry
 from ..plugins.api import Kind
 from ..version import __version__
-from . import container, latentcode, stepquant
+from . import container, latentcode, segtable, stepquant
 from .entropy import (
     CODERS,
     MASK_MODELS,
@@ -38,6 +38,7 @@ from .entropy import (
     encode_mask,
 )
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, channel_count
+from .segtable import SegmentedFile
 from .stepquant import StepQuantizedTensor
 from .story import Story, parse_story
 
@@ -210,9 +211,60 @@ def save(nf: NervFile, path: str | os.PathLike) -> dict[str, int]:
 
 
 def load(path: str | os.PathLike) -> NervFile:
-    """Open and fully validate a ``.nerv`` file; any problem is a :class:`NervFormatError`."""
-    header, sections = container.read(path)
-    return decode(header, sections, str(path))
+    """Open and fully validate a one-model ``.nerv`` file (formats 1, 2); any problem, a segmented file
+    included (:func:`load_any` opens those), is a :class:`NervFormatError`."""
+    nf = load_any(path)
+    if isinstance(nf, SegmentedFile):
+        raise NervFormatError(f"{path}: holds {len(nf.segments)} segments, not one model")
+    return nf
+
+
+def load_any(path: str | os.PathLike) -> NervFile | SegmentedFile:
+    """Open and fully validate a ``.nerv`` file, one model (formats 1, 2) or several segments (format 3, each
+    segment validated as a 2.x file, the segment table before anything is read); any problem is a
+    :class:`NervFormatError`."""
+    name = str(path)
+    tables: list[list[segtable.Segment]] = []
+
+    def before_sections(version: tuple[int, int], header: dict[str, Any], after_header: int) -> None:
+        if version[0] == container.SEGMENTED[0]:
+            video = _Validator(name).clip_video(header)
+            tables.append(segtable.check_table(header, video["num_frames"], after_header, name))
+
+    contents = container.read_file(path, before_sections)
+    if not tables:
+        return decode(contents.header, contents.sections, name)
+    return _decode_segmented(contents.header, contents.sections[segtable.TAG], tables[0], name)
+
+
+def _decode_segmented(
+    header: dict[str, Any], payload: bytes, table: list[segtable.Segment], name: str
+) -> SegmentedFile:
+    v = _Validator(name)
+    video = header["video"]
+    parts: list[NervFile] = []
+    for i, s in enumerate(table):
+        where = f"{name}: segment {i} (frames {s.start}:{s.end})"
+        inner = container.unpack_file(payload[s.offset : s.offset + s.bytes], where)
+        if inner.version[0] == container.SEGMENTED[0]:
+            raise NervFormatError(f"{where}: is itself a segmented file")
+        nf = decode(inner.header, inner.sections, where)
+        if nf.num_frames != s.frames:
+            raise NervFormatError(f"{where}: holds {nf.num_frames} frames, the segment table says {s.frames}")
+        if nf.video["size"] != video["size"] or float(nf.video["fps"]) != float(video["fps"]):
+            raise NervFormatError(
+                f"{where}: its frames are {nf.video['size']} at {nf.video['fps']:g} fps, "
+                f"the video's {video['size']} at {video['fps']:g} fps"
+            )
+        parts.append(nf)
+    return SegmentedFile(
+        video=video,
+        segments=table,
+        parts=parts,
+        source=v.source(v.optional_dict(header, "source")),
+        created=v.optional_dict(header, "created"),
+        metrics=v.metrics(v.optional_dict(header, "metrics")),
+    )
 
 
 def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<bytes>") -> NervFile:
@@ -377,6 +429,14 @@ class _Validator:
         if total > MAX_PARAMS:
             raise self.fail(f"model declares {total} stored values (limit {MAX_PARAMS})")
         return shapes
+
+    def clip_video(self, header: dict) -> dict[str, Any]:
+        """The ``video`` of a segmented file (no model of its own: ``size`` is checked as such)."""
+        d = self.get(header, "video", dict)
+        size = self.get(d, "size", list, "video")
+        if len(size) != 2 or not all(type(x) is int and 1 <= x <= MAX_SIDE for x in size):
+            raise self.fail(f"video.size must be [height, width] in pixels, got {size}")
+        return self.video(d, {"height": size[0], "width": size[1]})
 
     def video(self, d: dict, model: dict) -> dict[str, Any]:
         w = "video"

@@ -1,0 +1,165 @@
+"""The segment table of a format-3 ``.nerv``, a video cut into segments of frames, one model each (docs/format.md).
+
+A segmented file is a container (version 3.0) whose header holds the clip's ``video``, ``source`` and ``created``
+and a ``segments`` table; its one section, ``SEGS``, holds each segment as the complete bytes of a 2.x file, so
+every check, checksum and limit of a 2.x file applies to each segment. The table is checked here, from the header
+and the file's size alone, before any section is read: segments in order of frames, covering the video's frames
+with no gap or overlap, each one's bytes inside the section, the bytes tiling the section exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NervFormatError
+from ..model.spec import ModelSpec
+from . import container
+from .story import Story
+
+if TYPE_CHECKING:
+    from .nervfile import NervFile
+
+TAG = "SEGS"
+MAX_SEGMENTS = 4096  # a table entry takes about 100 bytes of the 1 MiB header
+_INTEGERS = ("start", "end", "offset", "bytes")
+_QUALITY = ("psnr", "ms_ssim")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One row of the table: frames ``start:end`` of the clip (end exclusive), stored at bytes
+    ``offset:offset + bytes`` of the ``SEGS`` section; its quality against the source when known."""
+
+    start: int
+    end: int
+    offset: int
+    bytes: int
+    psnr: float | None = None
+    ms_ssim: float | None = None
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "offset": self.offset,
+            "bytes": self.bytes,
+            "psnr": self.psnr,
+            "ms_ssim": self.ms_ssim,
+        }
+
+
+def check_table(header: dict[str, Any], num_frames: int, after_header: int, name: str) -> list[Segment]:
+    """The table of ``header``, checked against the video's ``num_frames`` and the ``after_header`` bytes that
+    follow the header in the file; every failure is a one-line :class:`NervFormatError`. Allocates nothing
+    beyond the table itself."""
+
+    def fail(msg: str) -> NervFormatError:
+        return NervFormatError(f"{name}: {msg}")
+
+    if header.get("sections") != [TAG]:
+        raise fail(f"a segmented file has one section, {TAG}")
+    payload = after_header - container.SECTION_PREFIX
+    if payload < 0:
+        raise fail(f"truncated before section {TAG} (file ends {after_header} bytes after the header)")
+    rows = header.get("segments")
+    if not isinstance(rows, list) or not rows:
+        raise fail("header has no segment table (segments)")
+    if len(rows) > MAX_SEGMENTS:
+        raise fail(f"{len(rows)} segments (limit {MAX_SEGMENTS})")
+    table: list[Segment] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not all(
+            type(row.get(k)) is int and row[k] >= 0 for k in _INTEGERS
+        ):  # bool is not int here
+            raise fail(f"segment {i}: start, end, offset and bytes must be integers ≥ 0")
+        quality = {k: row.get(k) for k in _QUALITY}
+        if not all(v is None or (type(v) in (int, float) and math.isfinite(v)) for v in quality.values()):
+            raise fail(f"segment {i}: psnr and ms_ssim must be numbers or null")
+        s = Segment(row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"])
+        if s.end <= s.start:
+            raise fail(f"segment {i} has no frames (frames {s.start}:{s.end})")
+        if s.bytes == 0 or s.offset + s.bytes > payload:
+            raise fail(
+                f"segment {i} points outside the file (bytes {s.offset}:{s.offset + s.bytes} of a "
+                f"{payload}-byte segment section)"
+            )
+        before = table[-1] if table else Segment(0, 0, 0, 0)
+        if s.start < before.end:
+            raise fail(
+                f"segment {i} (frames {s.start}:{s.end}) overlaps segment {i - 1} (frames {before.start}:{before.end})"
+            )
+        if s.start > before.end:
+            raise fail(f"frames {before.end}:{s.start} belong to no segment (a gap before segment {i})")
+        if s.offset != before.offset + before.bytes:
+            raise fail(
+                f"segment {i} starts at byte {s.offset} of the segment section, "
+                f"{'segment ' + str(i - 1) + ' ends' if table else 'the section starts'} at byte "
+                f"{before.offset + before.bytes}"
+            )
+        table.append(s)
+    if table[-1].end != num_frames:
+        raise fail(f"the segment table covers frames 0:{table[-1].end}, the video has {num_frames}")
+    if table[-1].offset + table[-1].bytes != payload:
+        raise fail(f"{payload - table[-1].offset - table[-1].bytes} bytes of the segment section belong to no segment")
+    return table
+
+
+@dataclass
+class SegmentedFile:
+    """A format-3 file: the clip's header and each segment's decoded 2.x file (``parts``, in table order). It
+    answers what a :class:`~nervplayer.codec.nervfile.NervFile` answers about the video as a whole."""
+
+    video: dict[str, Any]  # the clip: num_frames, fps, start, end, stride, size, ...
+    segments: list[Segment]
+    parts: list[NervFile]
+    source: dict[str, Any]
+    created: dict[str, Any]
+    metrics: dict[str, Any]  # frame-weighted means of the segments' psnr / ms_ssim (null where one is unknown)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.video["num_frames"])
+
+    @property
+    def model(self) -> ModelSpec:
+        """The first segment's network (segments may differ in size; each decodes with its own)."""
+        return self.parts[0].model
+
+    @property
+    def compression(self) -> dict[str, Any]:
+        return self.parts[0].compression
+
+    @property
+    def story(self) -> Story:
+        """Per-frame PSNR across the clip: the segments' own, joined, when each stores one value per frame."""
+        values = [p.story.frame_psnr for p in self.parts]
+        if all(len(v) == p.num_frames for v, p in zip(values, self.parts)):
+            return Story(frame_psnr=[x for v in values for x in v])
+        return Story()
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "source": self.source,
+            "created": self.created,
+            "metrics": self.metrics,
+            "segments": [s.record() for s in self.segments],
+        }
+
+
+def weighted_quality(segments: list[Segment]) -> dict[str, float | None]:
+    """The clip's ``psnr`` and ``ms_ssim``: each segment's weighted by its frames (the mean over frames when each
+    segment's figure is its mean over its frames); None when a segment's is unknown."""
+    total = sum(s.frames for s in segments)
+    out: dict[str, float | None] = {}
+    for key in _QUALITY:
+        values = [getattr(s, key) for s in segments]
+        known = None not in values
+        out[key] = round(sum(v * s.frames for v, s in zip(values, segments)) / total, 6) if known else None
+    return out
