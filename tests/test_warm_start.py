@@ -36,7 +36,11 @@ def test_tensors_of_another_shape_keep_their_fresh_values(shapes_clip, tmp_path)
     cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=other, seed=1)
     fresh = Fitter(cfg).model.state_dict()
     warm_cfg = FitConfig(
-        video=str(shapes_clip), preset="nerv-xs", epochs=1, model=other, init_weights=str(tmp_path / "a" / "model.safetensors")
+        video=str(shapes_clip),
+        preset="nerv-xs",
+        epochs=1,
+        model=other,
+        init_weights=str(tmp_path / "a" / "model.safetensors"),
     )
     warm = Fitter(warm_cfg).model.state_dict()
     saved = load_weights(tmp_path / "a" / "model.safetensors")

@@ -43,11 +43,13 @@ def _histogram(frame: np.ndarray) -> np.ndarray:
     return counts / len(pixels)
 
 
-def differences(info: VideoInfo) -> np.ndarray:
-    """The histogram distance of each frame to the one before it (frame 0: 0), streaming the clip once."""
-    out = np.zeros(info.num_frames)
+def differences(info: VideoInfo, start: int = 0, end: int | None = None) -> np.ndarray:
+    """The histogram distance of each frame of ``start:end`` to the one before it (the first: 0), streaming the
+    range once; index 0 is frame ``start``."""
+    end = info.num_frames if end is None else end
+    out = np.zeros(end - start)
     previous = None
-    for i, frame in enumerate(iter_frames(info, size=thumbnail_size(info))):
+    for i, frame in enumerate(iter_frames(info, start, end, thumbnail_size(info))):
         hist = _histogram(frame)
         if previous is not None:
             out[i] = np.abs(hist - previous).sum() / 6  # half the L1 distance, averaged over the 3 channels
@@ -56,7 +58,8 @@ def differences(info: VideoInfo) -> np.ndarray:
 
 
 def cuts_from_differences(diffs: np.ndarray) -> list[SceneCut]:
-    """The frames where a new scene starts, given each frame's difference to the one before."""
+    """The frames (indices into ``diffs``) where a new scene starts, given each frame's difference to the one
+    before."""
     found = []
     for i in range(1, len(diffs)):
         around = np.concatenate([diffs[max(1, i - WINDOW) : i], diffs[i + 1 : i + 1 + WINDOW]])
@@ -66,6 +69,6 @@ def cuts_from_differences(diffs: np.ndarray) -> list[SceneCut]:
     return found
 
 
-def scene_cuts(info: VideoInfo) -> list[SceneCut]:
-    """The scene cuts of a clip (see the module docstring)."""
-    return cuts_from_differences(differences(info))
+def scene_cuts(info: VideoInfo, start: int = 0, end: int | None = None) -> list[SceneCut]:
+    """The scene cuts within frames ``start:end`` of a clip, in clip numbering (see the module docstring)."""
+    return [SceneCut(start + c.frame, c.score) for c in cuts_from_differences(differences(info, start, end))]

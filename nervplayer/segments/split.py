@@ -34,13 +34,18 @@ def length_bounds(target: int) -> tuple[int, int]:
     return low, max(2 * low - 1, target + target // 2)
 
 
-def split(num_frames: int, target: int, cuts: Collection[int] = ()) -> list[tuple[int, int]]:
-    """``(start, end)`` (end exclusive) of each segment of a clip of ``num_frames`` frames cut into segments of
-    about ``target`` frames, boundaries preferring the frames in ``cuts`` (each the first frame of a scene)."""
+def check_length(target: int, num_frames: int) -> None:
+    """A segment length of at least 2 frames and at most the clip's, or a :class:`ConfigError`."""
     if target < 2:
         raise ConfigError(f"a segment needs at least 2 frames, got {target}")
     if target > num_frames:
         raise ConfigError(f"a segment of {target} frames is longer than the clip ({num_frames} frames)")
+
+
+def split(num_frames: int, target: int, cuts: Collection[int] = ()) -> list[tuple[int, int]]:
+    """``(start, end)`` (end exclusive) of each segment of a clip of ``num_frames`` frames cut into segments of
+    about ``target`` frames, boundaries preferring the frames in ``cuts`` (each the first frame of a scene)."""
+    check_length(target, num_frames)
     low, high = length_bounds(target)
     cut_set = set(cuts)
     inf = math.inf

@@ -50,7 +50,8 @@ class FitConfig:
     init_weights: str | None = None
 
     # Fields that may differ between a run and its resumption without changing the result.
-    RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb")
+    # init_weights: a resumed fit starts from its checkpoint, never from them.
+    RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb", "init_weights")
 
     def validate(self) -> None:
         if self.epochs < 1:

@@ -83,7 +83,8 @@ class FitNetwork:
         elif init_weights is not None:
             own = model.state_dict()
             given = load_weights(Path(init_weights))
-            model.load_state_dict({k: v for k, v in given.items() if k in own and v.shape == own[k].shape}, strict=False)
+            matching = {k: v for k, v in given.items() if k in own and v.shape == own[k].shape}
+            model.load_state_dict(matching, strict=False)
         stored = architectures.architecture(spec.arch, plugins)[1].stored(model)
         n, pixels = store.num_frames, store.num_frames * store.height * store.width
         qat_bits = config.qat_bits if config.qat else None
