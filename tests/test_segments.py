@@ -57,3 +57,24 @@ def test_auto_length_follows_the_frame_size():
     assert auto_length(1000, 180, 320) == 75
     assert auto_length(1000, 720, 1280) == 30
     assert auto_length(100, 180, 320) == 100  # shorter than two segments: one
+
+
+def test_the_control_file_holds_a_job_while_paused_and_releases_it_on_resume_or_cancel(tmp_path):
+    import threading
+
+    from nervplayer.segments.control import CANCEL, PAUSE, RUN, Control, write_control
+
+    control = Control(tmp_path, interval=0.01)
+    assert control.state() == RUN  # no file yet
+    for release in (RUN, CANCEL):
+        write_control(tmp_path, PAUSE)
+        ended: list[str] = []
+        waiter = threading.Thread(target=lambda: ended.append(control.wait_while_paused()))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and not ended  # still held
+        write_control(tmp_path, release)
+        waiter.join(10)
+        assert ended == [release]
+    (tmp_path / "control").write_text("garbage")
+    assert Control(tmp_path).state() == RUN

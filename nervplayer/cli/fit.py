@@ -165,7 +165,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.segment is not None or (args.resume and is_segmented(args.output)):
-        return _fit_segments(args, SerialExecutor())
+        return _fit_segments(args, SerialExecutor())  # the hook where --workers / --cluster choose the executor
     if args.warm_start is not None:
         raise ConfigError("--warm-start applies to a segmented fit: add --segment N|auto")
     config = config_from_args(args)
@@ -264,21 +264,23 @@ def _fit_segments(args: argparse.Namespace, executor: Executor) -> int:
             config_from_args(args), args.output, length, args.warm_start or DEFAULT_WARM_START, compress
         )
     segments = SegmentedFit(plan, args.output, executor)
-    cuts = ", ".join(str(frame) for frame, _ in plan.cuts) or "none"
+    cuts = f"scene cuts at {', '.join(str(frame) for frame, _ in plan.cuts)}" if plan.cuts else "no scene cuts"
     print(
         f"fitting {plan.source['name']} in {len(plan.segments)} segment(s) of about {plan.target} frames "
-        f"(scene cuts at {cuts}; warm start {plan.warm_start}) on {executor.name}",
+        f"({cuts}; warm start {plan.warm_start}) on {executor.name}",
         file=sys.stderr,
     )
 
     def done(r: SegmentResult) -> None:
-        what = (
-            "already fitted"
-            if r.from_epoch is None
-            else "fitted"
-            if not r.from_epoch
-            else f"resumed at epoch {r.from_epoch:.1f}"
-        )
+        if r.from_epoch is None:
+            what = "already fitted"
+        elif r.from_epoch:
+            what = f"resumed at epoch {r.from_epoch:.1f}"
+        else:
+            what = "fitted"
+        if r.nerv is None:  # the base model of a warm start
+            print(f"base model {what} in {r.seconds:.1f} s", file=sys.stderr)
+            return
         psnr = "–" if r.psnr is None else f"{r.psnr:.2f} dB"
         print(
             f"segment {r.name} ({r.end - r.start} frames) {what}: PSNR {psnr}, {r.file_bytes:,} bytes, "

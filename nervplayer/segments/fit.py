@@ -92,7 +92,7 @@ def plan_segments(
     cuts = scene_cuts(info, config.start, end)
     ranges = split(count, target, [c.frame - config.start for c in cuts])
     plan = SegmentPlan(
-        config=config.to_dict(),
+        config=dataclasses.replace(config, video=str(Path(config.video).resolve())).to_dict(),  # resumable anywhere
         compress=dataclasses.asdict(compress),
         warm_start=warm_start,
         target=target,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..codec.nervfile import load
+from ..codec.nervfile import NervFile, load
 from ..codec.pipeline import Compressed, CompressOptions, Compressor
 from ..errors import NervFormatError
 from ..train import Evaluated, Finished, FitConfig, Fitter, Paused, Started
@@ -46,13 +46,12 @@ class SegmentResult:
     from_epoch: float | None  # where this attempt's fit began (0: fresh, above: resumed); None: nothing fitted
 
 
-def valid_nerv(path: Path) -> bool:
-    """Whether ``path`` is a complete ``.nerv`` (a finished segment)."""
+def finished_nerv(path: Path) -> NervFile | None:
+    """The complete ``.nerv`` at ``path`` (a finished segment), or None."""
     try:
-        load(path)
+        return load(path)
     except (NervFormatError, OSError):
-        return False
-    return True
+        return None
 
 
 def run_segment(task: SegmentTask) -> SegmentResult:
@@ -61,46 +60,44 @@ def run_segment(task: SegmentTask) -> SegmentResult:
     folder = Path(task.folder)
     config = FitConfig.from_dict(task.config)
     assert config.end is not None  # a segment is a closed range
-    end = config.end
+    from_epoch: float | None = None
 
-    fitted: list[float] = []  # the epoch this attempt's fit started at, once it started
-
-    def result(status: str, nerv: Path | None = None) -> SegmentResult:
-        psnr = load(nerv).metrics.get("psnr") if nerv is not None else None
-        size = nerv.stat().st_size if nerv is not None else 0
-        out = None if nerv is None else str(nerv)
+    def result(status: str, nerv: Path | None = None, nf: NervFile | None = None) -> SegmentResult:
+        if nerv is not None and nf is None:
+            nf = load(nerv)
+        psnr = None if nf is None else nf.metrics.get("psnr")
+        size = 0 if nerv is None else nerv.stat().st_size
         seconds = time.perf_counter() - began
-        return SegmentResult(task.name, config.start, end, status, out, psnr, size, seconds, next(iter(fitted), None))
+        out = None if nerv is None else str(nerv)
+        return SegmentResult(task.name, config.start, config.end or 0, status, out, psnr, size, seconds, from_epoch)
 
     nerv = folder / SEGMENT_NERV
-    if task.compress is not None and valid_nerv(nerv):
-        return result(COMPLETED, nerv)
-    if task.compress is None and (folder / WEIGHTS).is_file():
-        return result(COMPLETED)
+    if task.compress is not None and (done := finished_nerv(nerv)) is not None:
+        return result(COMPLETED, nerv, done)
     control = Control(folder)
-    if not (folder / WEIGHTS).is_file() and _fit(task.name, config, folder, control, fitted) != COMPLETED:
-        return result(CANCELLED)
+    if not (folder / WEIGHTS).is_file():
+        status, from_epoch = _fit(task.name, config, folder, control)
+        if status != COMPLETED:
+            return result(CANCELLED)
     if task.compress is None:
         return result(COMPLETED)
-    options = CompressOptions(**task.compress)
-    if not _compress(folder, nerv, options, control):
+    if not _compress(folder, nerv, CompressOptions(**task.compress), control):
         return result(CANCELLED)
     return result(COMPLETED, nerv)
 
 
-def _fit(name: str, config: FitConfig, folder: Path, control: Control, started: list[float]) -> str:
-    """Fit (or resume) the segment's run; its status (completed or cancelled). ``started`` gets the epoch the fit
-    began at."""
+def _fit(name: str, config: FitConfig, folder: Path, control: Control) -> tuple[str, float]:
+    """Fit (or resume) the segment's run: its status (completed or cancelled) and the epoch it began at."""
     resume = (folder / CHECKPOINT).is_file()
     if not resume:  # killed before its first checkpoint: nothing to resume, start again
         for stale in (CONFIG, METRICS_CSV, METRICS_JSONL):
             (folder / stale).unlink(missing_ok=True)
     fitter = Fitter(config, folder, resume=resume)
-    status = CANCELLED
+    status, began = CANCELLED, 0.0
     try:
         for ev in fitter.run():
             if isinstance(ev, Started):
-                started.append(ev.start_epoch)
+                began = ev.start_epoch
             elif isinstance(ev, Finished):
                 status = ev.status
             elif isinstance(ev, Evaluated):
@@ -116,7 +113,7 @@ def _fit(name: str, config: FitConfig, folder: Path, control: Control, started: 
                 fitter.pause()
     finally:
         fitter.store.close()
-    return status
+    return status, began
 
 
 def _compress(folder: Path, nerv: Path, options: CompressOptions, control: Control) -> bool:
