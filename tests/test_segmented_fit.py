@@ -1,5 +1,6 @@
 """The segmented fit (nervplayer/segments/fit.py, job.py): cut, fit per segment, gather; resume; the CLI."""
 
+import signal
 import subprocess
 import sys
 import threading
@@ -105,7 +106,19 @@ def test_the_cli_fits_in_segments_and_resumes_a_finished_run_without_refitting(c
     run = tmp_path / "run"
     tiny = [f"--model={k}={v}" for k, v in TINY.items()]
     p = nervplayer(
-        "fit", str(cut_clip), "-o", str(run), "--segment", "auto", "--epochs", "1", "--preset", "nerv-xs", *tiny
+        "fit",
+        str(cut_clip),
+        "-o",
+        str(run),
+        "--segment",
+        "auto",
+        "--epochs",
+        "1",
+        "--loss",
+        "l2",
+        "--preset",
+        "nerv-xs",
+        *tiny,
     )
     assert p.returncode == 0, p.stderr
     assert f"done: 1 segment in {run / 'cut.nerv'}" in p.stdout
@@ -113,3 +126,22 @@ def test_the_cli_fits_in_segments_and_resumes_a_finished_run_without_refitting(c
     p = nervplayer("fit", "--resume", "-o", str(run))
     assert p.returncode == 0, p.stderr
     assert "already fitted" in p.stderr
+
+
+def test_ctrl_c_stops_every_segment_with_its_checkpoint_and_says_how_to_resume(cut_clip, tmp_path):
+    run = tmp_path / "run"
+    tiny = [f"--model={k}={v}" for k, v in TINY.items()]
+    cmd = [sys.executable, "-m", "nervplayer", "fit", str(cut_clip), "-o", str(run), "--segment", "5"]
+    cmd += ["--epochs", "500", "--checkpoint-every", "1", "--loss", "l2", "--preset", "nerv-xs", *tiny]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    checkpoint = run / "segments" / "0000_0006" / "checkpoint.pt"
+    for _ in range(1200):
+        if checkpoint.is_file() or proc.poll() is not None:
+            break
+        threading.Event().wait(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "cancelled: 0 of 3 segments finished" in err and f"nervplayer fit --resume -o {run}" in err
+    assert 0 < load_checkpoint(checkpoint)["epoch"] < 500
+    assert not (run / "segments" / "0006_0011").exists() or not any((run / "segments" / "0006_0011").glob("*.pt"))

@@ -140,9 +140,9 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
 
 class SegmentedFit:
     """Runs a :class:`SegmentPlan` in ``run_dir`` on ``executor``; ``pause``/``resume``/``cancel`` from any
-    thread."""
+    thread. ``base_epochs``: the base model's epochs (warm start "base"; default the segments')."""
 
-    def __init__(self, plan: SegmentPlan, run_dir: Path, executor: Executor) -> None:
+    def __init__(self, plan: SegmentPlan, run_dir: Path, executor: Executor, base_epochs: int | None = None) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self.executor = executor
@@ -153,7 +153,8 @@ class SegmentedFit:
         self.base: SegmentTask | None = None
         if plan.warm_start == BASE:
             stride = max(template.stride, (end - start) // plan.target)
-            base = dataclasses.replace(template, start=start, end=end, stride=stride, eval_every=template.epochs)
+            epochs = base_epochs or template.epochs
+            base = dataclasses.replace(template, start=start, end=end, stride=stride, epochs=epochs, eval_every=epochs)
             self.base = SegmentTask(BASE, str(folders / BASE), base.to_dict(), None)
         self.tasks: list[SegmentTask] = []
         for s, e in plan.segments:
