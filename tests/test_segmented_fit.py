@@ -1,5 +1,6 @@
 """The segmented fit (nervplayer/segments/fit.py, job.py): cut, fit per segment, gather; resume; the CLI."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def test_resume_after_cancel_refits_nothing_finished_and_continues_the_half_done
     assert (run / "segments" / "0000_0006" / "segment.nerv").read_bytes() == finished
     assert by_start[6].from_epoch > 0 and int(by_start[6].from_epoch) == stopped_at  # resumed from its checkpoint
     assert by_start[11].from_epoch == 0
+    third = json.loads((run / "segments" / "0011_0016" / "config.json").read_text())["fit"]
+    assert third["init_weights"] == str((second / "model.safetensors").resolve())  # warm start: the previous one
 
 
 def nervplayer(*args):
@@ -145,3 +148,25 @@ def test_ctrl_c_stops_every_segment_with_its_checkpoint_and_says_how_to_resume(c
     assert "cancelled: 0 of 3 segments finished" in err and f"nervplayer fit --resume -o {run}" in err
     assert 0 < load_checkpoint(checkpoint)["epoch"] < 500
     assert not (run / "segments" / "0006_0011").exists() or not any((run / "segments" / "0006_0011").glob("*.pt"))
+
+
+def test_a_base_warm_start_fits_the_base_on_frames_across_the_clip_then_starts_every_segment_from_it(
+    cut_clip, tmp_path
+):
+    run = tmp_path / "run"
+    plan = plan_segments(config(cut_clip, epochs=1), run, 5, "base", STORE)
+    results = []
+    SegmentedFit(plan, run, SerialExecutor(), base_epochs=2).run(results.append)
+    base = json.loads((run / "segments" / "base" / "config.json").read_text())
+    assert base["fit"]["epochs"] == 2 and base["train_frames"] == [
+        0,
+        3,
+        6,
+        9,
+        12,
+        15,
+    ]  # every (16 // 5)th frame: about a segment
+    assert [r.name for r in results] == ["base", "0000_0006", "0006_0011", "0011_0016"]
+    for name in ("0000_0006", "0006_0011", "0011_0016"):
+        fit = json.loads((run / "segments" / name / "config.json").read_text())["fit"]
+        assert fit["init_weights"] == str((run / "segments" / "base" / "model.safetensors").resolve())
