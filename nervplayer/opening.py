@@ -75,12 +75,17 @@ def describe_nerv(path: str, nerv: NervVideo, size_bytes: int) -> tuple[str, lis
     bpp = size_bytes * 8 / (nerv.num_frames * h * w)
     quality = f" · {meta['psnr']:.2f} dB" if meta.get("psnr") is not None else ""
     arch = nerv.file.model.arch
+    count = len(nerv.segments)
+    networks = f"{count} segments · " if count > 1 else ""
     summary = (
-        f"{name} · {arch} · {nerv.num_frames} frames · {w}×{h} · {size_bytes / 1024:.1f} KiB · {bpp:.4f} bpp{quality}"
+        f"{name} · {networks}{arch} · {nerv.num_frames} frames · {w}×{h} · {size_bytes / 1024:.1f} KiB · "
+        f"{bpp:.4f} bpp{quality}"
     )
     lines = [
         f"<b>{name}</b>",
-        f"a {arch} network (model plugin version {nerv.file.model.version})",
+        f"{count} segments, a {arch} network each"
+        if count > 1
+        else f"a {arch} network (model plugin version {nerv.file.model.version})",
         f"{nerv.num_frames} frames · {w}×{h} · {nerv.fps:g} fps",
         f"{size_bytes / 1024:.1f} KiB · {bpp:.4f} bpp{quality}",
     ]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from ..codec import NervVideo
+from ..codec.evaluate import Seam, check_source, evaluate_video, seam_lines, seams
 from ..device import resolve_device
 from ..model.render import times
 from ..train import FitConfig, load_source, open_run
@@ -22,8 +24,6 @@ def evaluate_run(
     ``any_source``, only against the video the run was fitted to)."""
     run = open_run(run_path)
     if not any_source:
-        from ..codec.evaluate import check_source
-
         check_source(run.source, run_path, video)
     dev = resolve_device(device)
     model = run.build_model(dev)
@@ -54,16 +54,18 @@ def main(argv: list[str]) -> int:
     )
     add_memory_budget(p)
     args = p.parse_args(argv)
+    found: list[Seam] = []
     if args.model.is_file():
-        from ..codec.evaluate import evaluate_nerv
-
-        metrics, seen, first = evaluate_nerv(
-            args.model, args.video, args.device, any_source=args.any_source, memory_budget=args.memory_budget
-        )
+        nerv = NervVideo.open(args.model, args.device, memory_budget=args.memory_budget)
+        metrics, seen, first = evaluate_video(nerv, args.model, args.video, any_source=args.any_source)
+        found = seams(list(metrics.psnr), nerv.segments, first)
     else:
         metrics, seen, first = evaluate_run(args.model, args.video, args.device, args.any_source)
     if args.json:
-        json.dump(vmaf_style(metrics, seen, first), sys.stdout, indent=1)
+        report = vmaf_style(metrics, seen, first)
+        if found:
+            report["seams"] = [s.record() for s in found]
+        json.dump(report, sys.stdout, indent=1)
         print()
         return 0
     unseen = [i for i in range(len(metrics.psnr)) if i not in set(seen)]
@@ -76,6 +78,9 @@ def main(argv: list[str]) -> int:
         for name in ("seen", "unseen"):
             q = pooled[name]
             print(f"{name + ' frames':<13} ({q['frames']:4d}): PSNR {q['psnr']:.2f} dB  MS-SSIM {q['ms_ssim']:.4f}")
+    if found:
+        print(f"{len(found) + 1} segments; at each boundary, the frames either side against their segment's mean:")
+        print("\n".join(seam_lines(found)))
     print("frame   PSNR    MS-SSIM")
     for i, (ps, ms) in enumerate(zip(metrics.psnr, metrics.ms_ssim)):
         mark = "" if i in set(seen) else "  unseen"

@@ -45,7 +45,7 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
     files = [_load_part(p) for p in parts]
     datas = [Path(p.path).read_bytes() for p in parts]
     if len(parts) == 1:
-        atomic_write_bytes(out, datas[0])
+        _write(out, datas[0])
         return
     first = files[0]
     for p, nf in zip(parts[1:], files[1:]):
@@ -80,8 +80,17 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
         "metrics": segtable.weighted_quality(table),
         "segments": [s.record() for s in table],
     }
-    data = container.pack(header, [(segtable.TAG, b"".join(datas))], container.SEGMENTED)
-    atomic_write_bytes(out, data)
+    _write(out, container.pack(header, [(segtable.TAG, b"".join(datas))], container.SEGMENTED))
+
+
+def _write(out: str | os.PathLike, data: bytes) -> None:
+    """Atomically; a failed write (a full disk) names ``out``, so that it reads as a problem with that path."""
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(out)) from None
 
 
 def _check_cover(parts: list[SegmentPart]) -> None:

@@ -1,5 +1,6 @@
 """The lower panel while a ``.nerv`` plays: what the file knows about itself. Its size and bits per frame, the
-architecture and the recipe beside the charts it stores (the PSNR of every frame, with the shown frame marked,
+architecture and the recipe beside the charts it stores (the PSNR of every frame, with the shown frame and the
+boundaries of a segmented file's segments marked, a seam more than 0.5 dB below its segments' mean in orange;
 and the run's training curves; :mod:`nervplayer.codec.story`). A file with nothing to chart shows no charts, and
 :meth:`StoryPanel.show_file` says so, so that the window folds the panel away; a damaged story is named here."""
 
@@ -14,10 +15,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from ..codec import NervVideo
+from ..codec.evaluate import seams
+from ..codec.segtable import SegmentedFile
 from ..codec.story import Story
 from .charts import BLUE, GOLD, GREEN, LogAxis
 
 WARN = "#f5a142"
+MAX_SEGMENT_LINES = 12  # segments listed in the facts; nervplayer info lists every one
 
 
 def _chart(title: str, x: str, log: bool = False) -> tuple[pg.PlotWidget, pg.PlotItem]:
@@ -69,7 +73,8 @@ def facts(nerv: NervVideo, size_bytes: int) -> list[str]:
     """What any ``.nerv`` says about itself, as short HTML lines: size, bits per frame, architecture, recipe."""
     nf = nerv.file
     h, w = nerv.size
-    params = sum(q.numel for q in nf.tensors.values())
+    parts = nf.parts if isinstance(nf, SegmentedFile) else [nf]
+    params = sum(q.numel for part in parts for q in part.tensors.values())
     bits_per_frame = size_bytes * 8 / nerv.num_frames
     quality = nf.metrics
     lines = [
@@ -85,6 +90,16 @@ def facts(nerv: NervVideo, size_bytes: int) -> list[str]:
     if quality.get("psnr") is not None:
         ssim = f" · MS-SSIM {quality['ms_ssim']:.4f}" if quality.get("ms_ssim") is not None else ""
         lines.append(f"<b>quality</b> PSNR {quality['psnr']:.2f} dB against its source{ssim}")
+    if isinstance(nf, SegmentedFile):
+        lines.append(f"<b>{len(nf.segments)} segments</b>, a network each:")
+        shown = nf.segments[:MAX_SEGMENT_LINES]
+        lines += [
+            f"&nbsp;&nbsp;frames {s.start}–{s.end - 1} · {s.bytes / 1024:,.1f} KiB"
+            + (f" · {s.psnr:.2f} dB" if s.psnr is not None else "")
+            for s in shown
+        ]
+        if len(nf.segments) > len(shown):
+            lines.append(f"&nbsp;&nbsp;… {len(nf.segments) - len(shown)} more (nervplayer info lists them all)")
     return lines
 
 
@@ -104,6 +119,8 @@ class StoryPanel(QWidget):
         self.frame_curve = frames.plot(pen=pg.mkPen(GREEN, width=1.5))
         self.frame_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(GOLD, width=1))
         frames.addItem(self.frame_marker)
+        self.frames_plot = frames
+        self.boundaries: list[pg.InfiniteLine] = []  # one per segment boundary, a seam in WARN
         self.psnr_chart, quality = _chart("PSNR in training (dB)", "epoch")
         self.psnr_curve = quality.plot(pen=pg.mkPen(GREEN, width=2), symbol="o", symbolSize=5, symbolBrush=GREEN)
         self.loss_chart, loss = _chart("loss", "epoch", log=True)
@@ -130,6 +147,7 @@ class StoryPanel(QWidget):
         x, y = _finite([i * scale for i in range(len(values))], values)
         self.frame_curve.setData(x, y)
         self.frames_chart.setVisible(bool(len(y)))
+        self._mark_boundaries(nerv, values if scale == 1.0 else [])
 
         curves = story.curves
         epochs = curves.get("epoch", [])
@@ -141,6 +159,20 @@ class StoryPanel(QWidget):
         self.loss_curve.setData(lx[keep], ly[keep])
         self.loss_chart.setVisible(bool(keep.any()))
         return bool(story.curves or story.frame_psnr or story.problems)
+
+    def _mark_boundaries(self, nerv: NervVideo, per_frame: list[float | None]) -> None:
+        """A dashed line where each segment begins (at the boundary, between the two frames), a flagged seam's in
+        orange (known only with one PSNR value per frame)."""
+        for line in self.boundaries:
+            self.frames_plot.removeItem(line)
+        segments = nerv.segments
+        flagged = {s.frame for s in seams(per_frame, segments) if s.flagged} if per_frame else set()
+        self.boundaries = []
+        for _, end in segments[:-1]:
+            color = WARN if end in flagged else "#8a8a8a"
+            line = pg.InfiniteLine(end - 0.5, angle=90, pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine))
+            self.frames_plot.addItem(line)
+            self.boundaries.append(line)
 
     def set_frame(self, index: int) -> None:
         """Mark the shown frame on the per-frame chart."""

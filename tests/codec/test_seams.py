@@ -1,0 +1,77 @@
+"""Seams between segments (issue 18 item 3): the frames either side of each boundary against their segments'
+means, in ``nervplayer eval`` (text and JSON) and ``nervplayer info``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from clips import moving_shapes, write_video
+from segmented_files import SIZE, segmented_nerv
+
+from nervplayer.cli.main import main
+from nervplayer.codec.evaluate import SEAM_TOLERANCE, seams
+from nervplayer.video import file_hash
+
+
+def test_a_known_boundary_is_found_and_measured():
+    # two segments of 6 frames; the later one's first frame 1.2 dB below its mean: a seam
+    psnr = [30.0, 30.2, 29.8, 30.0, 30.1, 29.9] + [27.0, 28.2, 28.4, 28.2, 28.3, 28.1]
+    (seam,) = seams(psnr, [(0, 6), (6, 12)], first=100)
+    assert seam.frame == 106 and seam.before == 29.9 and seam.after == 27.0
+    assert seam.mean_before == pytest.approx(30.0) and seam.mean_after == pytest.approx(28.0333, abs=1e-4)
+    assert seam.drops[0] == pytest.approx(0.1) and seam.drops[1] == pytest.approx(1.0333, abs=1e-4)
+    assert seam.flagged
+
+
+def test_a_smooth_boundary_is_not_a_seam():
+    psnr = [30.0] * 4 + [29.0 - SEAM_TOLERANCE + 0.1] + [29.0] * 5  # 0.4 dB below: within the goal
+    (seam,) = seams(psnr, [(0, 4), (4, 10)])
+    assert seam.frame == 4 and not seam.flagged
+    assert seams(psnr, [(0, 10)]) == []  # one segment: no boundary
+
+
+def test_unknown_values_do_not_count():
+    (seam,) = seams([None, 30.0, float("inf"), 29.0], [(0, 2), (2, 4)])
+    assert seam.before == 30.0 and seam.after is None and seam.mean_after == 29.0 and not seam.flagged
+
+
+def test_eval_of_a_segmented_file_prints_and_reports_its_seams(tmp_path, capsys):
+    clip = write_video(tmp_path / "clip.mp4", moving_shapes(16, *SIZE))
+    source = {"name": "clip.mp4", "sha256": file_hash(clip)}
+    path, _ = segmented_nerv(tmp_path, [0, 5, 12, 16], source=source)
+    capsys.readouterr()
+    assert main(["eval", str(path), str(clip), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "3 segments; at each boundary" in text and "seam at" in text
+    rows = [line.split() for line in text.splitlines() if line.split()[:1] in (["5"], ["12"])]
+    assert len(rows) >= 2
+    assert main(["eval", str(path), str(clip), "--device", "cpu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    psnr = [f["metrics"]["psnr"] for f in report["frames"]]
+    assert [s["frame"] for s in report["seams"]] == [5, 12]
+    first = report["seams"][0]
+    assert first["psnr_before"] == pytest.approx(psnr[4]) and first["psnr_after"] == pytest.approx(psnr[5])
+    assert first["mean_before"] == pytest.approx(sum(psnr[:5]) / 5)
+    assert first["mean_after"] == pytest.approx(sum(psnr[5:12]) / 7)
+
+
+def test_info_lists_the_segments_and_their_seams(tmp_path, capsys):
+    psnr = {0: [30.0] * 5, 1: [28.5] + [30.0] * 6, 2: [31.0] * 4}
+    path, _ = segmented_nerv(
+        tmp_path,
+        [0, 5, 12, 16],
+        metrics=lambda i: {"psnr": 30.0 + i, "ms_ssim": None},
+        frame_psnr=lambda i: psnr[i],
+    )
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "in 3 segments (format 3.0)" in text
+    rows = {line.split()[1]: line.split() for line in text.splitlines() if line.strip()[:1].isdigit()}
+    assert rows["5:12"][2] == "7" and rows["5:12"][4] == "31.00" and rows["12:16"][4] == "32.00"
+    seam_rows = [line for line in text.splitlines() if "SEAM" in line]
+    assert len(seam_rows) == 1 and seam_rows[0].split()[0] == "5"
+    assert main(["info", str(path), "--json"]) == 0
+    header = json.loads(capsys.readouterr().out)
+    assert [(s["start"], s["end"]) for s in header["segments"]] == [(0, 5), (5, 12), (12, 16)]
