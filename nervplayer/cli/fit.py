@@ -10,7 +10,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..codec.pipeline import CompressOptions
+from ..errors import ConfigError, ResumeError
+from ..jobs import Executor, JobsCancelled, SerialExecutor
+from ..segments.fit import DEFAULT_WARM_START, WARM_STARTS, SegmentedFit, is_segmented, load_plan, plan_segments
+from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
@@ -18,6 +22,16 @@ from .options import Parser, add_model_size, frame_range, frame_size, key_values
 
 if TYPE_CHECKING:  # tqdm is imported when a bar is shown
     from tqdm import tqdm
+
+
+def segment_length(text: str) -> int | str:
+    """``--segment``: a frame count, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame count or auto, got {text!r}") from None
 
 
 def build_parser() -> Parser:
@@ -71,6 +85,20 @@ def build_parser() -> Parser:
         "--rate-lambda",
         type=float,
         help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat",
+    )
+    p.add_argument(
+        "--segment",
+        type=segment_length,
+        metavar="N|auto",
+        help="fit the clip in segments of about N frames (auto: from the frame size and length), cut at scene "
+        "changes where it can, one model each (these options), each quantized to 8 bits, gathered into "
+        "RUN/<clip>.nerv",
+    )
+    p.add_argument(
+        "--warm-start",
+        choices=WARM_STARTS,
+        help=f"with --segment, where each segment starts: cold, the previous segment's weights, or a base model "
+        f"fitted on frames across the clip (default {DEFAULT_WARM_START}; docs/long-videos.md)",
     )
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CPU and CUDA)")
@@ -136,6 +164,10 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.segment is not None or (args.resume and is_segmented(args.output)):
+        return _fit_segments(args, SerialExecutor())  # the hook where --workers / --cluster choose the executor
+    if args.warm_start is not None:
+        raise ConfigError("--warm-start applies to a segmented fit: add --segment N|auto")
     config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
 
@@ -214,4 +246,55 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
         f"done: {finished.epoch:.0f} epochs in {finished.elapsed:.1f} s, PSNR {last.psnr:.2f} dB, MS-SSIM "
         f"{last.ms_ssim:.4f}. Results in {run_dir}/ (model.safetensors, metrics.csv, config.json)"
     )
+    return 0
+
+
+def _fit_segments(args: argparse.Namespace, executor: Executor) -> int:
+    """``--segment``: plan (or, with --resume, reload) the segments, run them on ``executor``, gather the result."""
+    if args.resume:
+        plan = load_plan(args.output, args.video)
+        if args.segment not in (None, plan.target) or args.warm_start not in (None, plan.warm_start):
+            raise ResumeError(
+                f"{args.output} was planned with --segment {plan.target} --warm-start {plan.warm_start}; "
+                "resume without --segment and --warm-start"
+            )
+    else:
+        length = None if args.segment == "auto" else args.segment
+        compress = CompressOptions(prune=0.0, finetune_epochs=0, device=args.device or "auto")
+        plan = plan_segments(
+            config_from_args(args), args.output, length, args.warm_start or DEFAULT_WARM_START, compress
+        )
+    segments = SegmentedFit(plan, args.output, executor)
+    cuts = f"scene cuts at {', '.join(str(frame) for frame, _ in plan.cuts)}" if plan.cuts else "no scene cuts"
+    print(
+        f"fitting {plan.source['name']} in {len(plan.segments)} segment(s) of about {plan.target} frames "
+        f"({cuts}; warm start {plan.warm_start}) on {executor.name}",
+        file=sys.stderr,
+    )
+
+    def done(r: SegmentResult) -> None:
+        if r.from_epoch is None:
+            what = "already fitted"
+        elif r.from_epoch:
+            what = f"resumed at epoch {r.from_epoch:.1f}"
+        else:
+            what = "fitted"
+        if r.nerv is None:  # the base model of a warm start
+            print(f"base model {what} in {r.seconds:.1f} s", file=sys.stderr)
+            return
+        psnr = "–" if r.psnr is None else f"{r.psnr:.2f} dB"
+        print(
+            f"segment {r.name} ({r.end - r.start} frames) {what}: PSNR {psnr}, {r.file_bytes:,} bytes, "
+            f"{r.seconds:.1f} s",
+            file=sys.stderr,
+        )
+
+    try:
+        with cancel_on_ctrl_c(segments.cancel):
+            out = segments.run(done)
+    except JobsCancelled as e:
+        print(f"{e}. Resume with:\n  nervplayer fit --resume -o {args.output}", file=sys.stderr)
+        return 130
+    n = len(plan.segments)
+    print(f"done: {n} segment{'s' if n > 1 else ''} in {out}")
     return 0

@@ -45,9 +45,13 @@ class FitConfig:
     eval_every: int = 50
     checkpoint_every: int = 10
     cache_budget_mb: int | None = None  # frames past this go to a disk cache
+    # weights (a model.safetensors) to start from instead of the seed's draw: every tensor whose name and shape
+    # match is loaded, the others keep their fresh values (a warm start: nervplayer/segments)
+    init_weights: str | None = None
 
     # Fields that may differ between a run and its resumption without changing the result.
-    RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb")
+    # init_weights: a resumed fit starts from its checkpoint, never from them.
+    RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb", "init_weights")
 
     def validate(self) -> None:
         if self.epochs < 1:

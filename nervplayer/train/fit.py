@@ -137,7 +137,8 @@ class Fitter:
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
         #: the NeRV config of a ``nerv`` fit (None for other architectures)
         self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
-        self.network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision, init_state)
+        warm = None if checkpoint is not None else config.init_weights  # a resumed fit has its own weights
+        self.network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision, init_state, warm)
         self.model, self.quantizer = self.network.model, self.network.quantizer
         #: the decode contract (docs/architecture.md), from the current weights, safe from any thread
         self.predict, self.decode = self.network.predict, self.network.decode

@@ -10,6 +10,7 @@ same frames. ``lock`` is held during a training step and during decoding: the we
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, Callable, Sequence, cast
 
 import numpy as np
@@ -22,6 +23,7 @@ from ..model.render import times, to_uint8
 from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry
 from ..video import FrameStore
+from .checkpoint import load_weights
 from .config import FitConfig
 from .distributed import World, replicate
 from .rate import STEP_LR, RateQuantizer
@@ -68,15 +70,21 @@ class FitNetwork:
         store: FrameStore,
         precision: Precision,
         init_state: dict[str, torch.Tensor] | None = None,
+        init_weights: str | None = None,
     ) -> FitNetwork:
         """The network of a fit of ``config`` on the frames of ``store``, on their device: its first weights drawn
-        from the fit's seed, or ``init_state``."""
+        from the fit's seed, or ``init_state``, or those tensors of the file ``init_weights`` whose shapes match."""
         torch.manual_seed(config.seed)
         model = architectures.build(spec, plugins).to(store.device)
         if precision.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs omit it
         if init_state is not None:
             model.load_state_dict(init_state)
+        elif init_weights is not None:
+            own = model.state_dict()
+            given = load_weights(Path(init_weights))
+            matching = {k: v for k, v in given.items() if k in own and v.shape == own[k].shape}
+            model.load_state_dict(matching, strict=False)
         stored = architectures.architecture(spec.arch, plugins)[1].stored(model)
         n, pixels = store.num_frames, store.num_frames * store.height * store.width
         qat_bits = config.qat_bits if config.qat else None

@@ -1,0 +1,233 @@
+"""The segmented fit: a clip cut into segments (scene cuts preferred), one fit per segment, each a job on any
+executor, gathered into one ``.nerv``.
+
+```
+RUN/segments.json                the plan: the fit's options, the scene cuts, the segments, the warm start
+RUN/segments/base/               the base model's run (warm start "base")
+RUN/segments/0000_0040/          one segment's run folder (frames 0..39) + control + segment.nerv
+RUN/<clip>.nerv                  the gathered result
+```
+
+Warm starts (:data:`WARM_STARTS`): ``cold``: every segment from the seed's draw, all in parallel; ``previous``:
+each segment from the previous one's final weights, one after another; ``base``: a base model fitted first on
+frames sampled across the whole range (about one segment's worth, at the segments' epochs), then every segment
+in parallel from it. docs/long-videos.md has the measurements behind :data:`DEFAULT_WARM_START`.
+
+A resumed run uses the cuts recorded in the plan; each job resumes what its folder holds (segments/job.py), so
+nothing finished is fitted again. Pause, resume and cancel reach every job through the control file in its
+folder (segments/control.py); cancel also stops the executor from starting more jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..atomic import atomic_write_text
+from ..codec.pipeline import CompressOptions
+from ..codec.segmented import SegmentPart, gather
+from ..errors import ConfigError, NervError, ResumeError
+from ..jobs import Executor, Job, JobDone, JobsCancelled
+from ..train import FitConfig
+from ..train.fit import clip_frames, model_spec
+from ..train.runfolder import CONFIG, WEIGHTS
+from ..video import file_hash, probe
+from .control import CANCEL, PAUSE, RUN, write_control
+from .cuts import scene_cuts
+from .job import COMPLETED, SEGMENT_NERV, SegmentResult, SegmentTask, run_segment
+from .split import auto_length, check_length, split
+
+PLAN = "segments.json"
+SEGMENTS = "segments"
+BASE = "base"
+WARM_STARTS = ("cold", "previous", "base")
+DEFAULT_WARM_START = "previous"
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What RUN/segments.json holds."""
+
+    config: dict[str, Any]  # the FitConfig every segment shares (start/end: the whole range cut)
+    compress: dict[str, Any]  # CompressOptions fields: how each segment becomes its .nerv
+    warm_start: str
+    target: int  # frames per segment asked for
+    cuts: list[tuple[int, float]]  # scene cuts found: (first frame of the scene, score)
+    segments: list[tuple[int, int]]  # (start, end exclusive), clip numbering
+    source: dict[str, Any]  # name, sha256, num_frames
+
+    @property
+    def fit_config(self) -> FitConfig:
+        return FitConfig.from_dict(self.config)
+
+
+def segment_name(start: int, end: int) -> str:
+    return f"{start:04d}_{end:04d}"
+
+
+def is_segmented(run_dir: Path) -> bool:
+    return (run_dir / PLAN).is_file()
+
+
+def plan_segments(
+    config: FitConfig, run_dir: Path, length: int | None, warm_start: str, compress: CompressOptions
+) -> SegmentPlan:
+    """Cut the clip of ``config`` (its frame range) into segments of about ``length`` frames (None: the rule of
+    :func:`~nervplayer.segments.split.auto_length`) and record the plan in ``run_dir``, which must hold no run."""
+    config.validate()
+    compress.validate()
+    if warm_start not in WARM_STARTS:
+        raise ConfigError(f"unknown warm start {warm_start!r}; available: {', '.join(WARM_STARTS)}")
+    if (run_dir / PLAN).exists() or (run_dir / CONFIG).exists():
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another folder")
+    info = probe(config.video)
+    _, end, frames = clip_frames(config, info)
+    count = end - config.start
+    target = auto_length(count, frames.height, frames.width) if length is None else length
+    check_length(target, count)
+    model_spec(config, dataclasses.replace(frames, num_frames=target))  # a bad model option fails before decoding
+    cuts = scene_cuts(info, config.start, end)
+    ranges = split(count, target, [c.frame - config.start for c in cuts])
+    plan = SegmentPlan(
+        config=dataclasses.replace(config, video=str(Path(config.video).resolve())).to_dict(),  # resumable anywhere
+        compress=dataclasses.asdict(compress),
+        warm_start=warm_start,
+        target=target,
+        cuts=[(c.frame, c.score) for c in cuts],
+        segments=[(config.start + s, config.start + e) for s, e in ranges],
+        source={"name": Path(config.video).name, "sha256": file_hash(config.video), "num_frames": info.num_frames},
+    )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir}: {(e.strerror or type(e).__name__).lower()}"
+        ) from None
+    atomic_write_text(run_dir / PLAN, json.dumps(dataclasses.asdict(plan), indent=2) + "\n")
+    return plan
+
+
+def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
+    """The plan of a segmented run, checked against its clip (``video``, or the path the plan records)."""
+    try:
+        d = json.loads((run_dir / PLAN).read_text())
+        plan = SegmentPlan(
+            config=dict(d["config"]),
+            compress=dict(d["compress"]),
+            warm_start=str(d["warm_start"]),
+            target=int(d["target"]),
+            cuts=[(int(f), float(s)) for f, s in d["cuts"]],
+            segments=[(int(s), int(e)) for s, e in d["segments"]],
+            source=dict(d["source"]),
+        )
+        if video is not None:
+            plan.config["video"] = video
+        plan.fit_config.validate()
+        CompressOptions(**plan.compress).validate()
+    except OSError as e:
+        raise ResumeError(f"{run_dir / PLAN}: cannot be read ({(e.strerror or type(e).__name__).lower()})") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise NervError(f"{run_dir / PLAN}: unreadable segment plan ({e})") from None
+    if not Path(plan.config["video"]).exists():
+        raise ResumeError(f"the source video {plan.config['video']} is gone; pass the clip the run was fitted to")
+    if file_hash(plan.config["video"]) != plan.source["sha256"]:
+        raise ResumeError(f"{run_dir} was made from another video ({plan.source['name']}), not {plan.config['video']}")
+    return plan
+
+
+class SegmentedFit:
+    """Runs a :class:`SegmentPlan` in ``run_dir`` on ``executor``; ``pause``/``resume``/``cancel`` from any
+    thread. ``base_epochs``: the base model's epochs (warm start "base"; default the segments')."""
+
+    def __init__(self, plan: SegmentPlan, run_dir: Path, executor: Executor, base_epochs: int | None = None) -> None:
+        self.plan = plan
+        self.run_dir = run_dir
+        self.executor = executor
+        self._cancelled = False
+        template = plan.fit_config
+        start, end = plan.segments[0][0], plan.segments[-1][1]
+        folders = run_dir.resolve() / SEGMENTS
+        self.base: SegmentTask | None = None
+        if plan.warm_start == BASE:
+            stride = max(template.stride, (end - start) // plan.target)
+            epochs = base_epochs or template.epochs
+            base = dataclasses.replace(template, start=start, end=end, stride=stride, epochs=epochs, eval_every=epochs)
+            self.base = SegmentTask(BASE, str(folders / BASE), base.to_dict(), None)
+        self.tasks: list[SegmentTask] = []
+        for s, e in plan.segments:
+            init = None
+            if self.base is not None:
+                init = str(Path(self.base.folder) / WEIGHTS)
+            elif plan.warm_start == "previous" and self.tasks:
+                init = str(Path(self.tasks[-1].folder) / WEIGHTS)
+            config = dataclasses.replace(template, start=s, end=e, init_weights=init)
+            name = segment_name(s, e)
+            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress))
+
+    @property
+    def output(self) -> Path:
+        """Where the gathered ``.nerv`` goes: RUN/<clip name>.nerv."""
+        return self.run_dir / f"{Path(self.plan.source['name']).stem}.nerv"
+
+    def _signal(self, state: str) -> None:
+        for task in ([self.base] if self.base else []) + self.tasks:
+            write_control(Path(task.folder), state)
+
+    def pause(self) -> None:
+        self._signal(PAUSE)
+
+    def resume(self) -> None:
+        self._signal(RUN)
+
+    def cancel(self) -> None:
+        """Every running job stops at its next step with a checkpoint; no more start."""
+        self._cancelled = True
+        self._signal(CANCEL)
+        self.executor.cancel()
+
+    def run(self, on_done: Callable[[SegmentResult], None] | None = None) -> Path:
+        """Fit every segment not yet finished, gather them into :attr:`output` and return it; raises
+        :class:`~nervplayer.jobs.JobsCancelled` when cancelled (what finished is kept, the rest resumes)."""
+        self._signal(RUN)
+        results: dict[str, SegmentResult] = {}
+        if self.base is not None:
+            results.update(self._run([self.base], on_done))
+        if self.plan.warm_start == "previous":  # each segment waits for the one before
+            for task in self.tasks:
+                results.update(self._run([task], on_done))
+        else:
+            results.update(self._run(self.tasks, on_done))
+        parts = []
+        first = self.plan.segments[0][0]  # a --frames range: the gathered clip's frame 0
+        for task in self.tasks:
+            r = results[task.name]
+            assert r.nerv is not None  # a completed segment job writes its .nerv
+            parts.append(SegmentPart(r.start - first, r.end - first, Path(r.nerv)))
+        gather(parts, self.output)
+        return self.output
+
+    def _run(
+        self, tasks: list[SegmentTask], on_done: Callable[[SegmentResult], None] | None
+    ) -> dict[str, SegmentResult]:
+        if self._cancelled:
+            raise self._stopped()
+        jobs = [Job(task.name, run_segment, (task,)) for task in tasks]
+
+        def report(done: JobDone) -> None:
+            if on_done is not None:
+                on_done(done.result)
+
+        try:
+            results: dict[str, SegmentResult] = self.executor.run(jobs, report)
+        except JobsCancelled:
+            raise self._stopped() from None
+        if any(r.status != COMPLETED for r in results.values()):
+            raise self._stopped()
+        return results
+
+    def _stopped(self) -> JobsCancelled:
+        done = sum((Path(t.folder) / SEGMENT_NERV).is_file() for t in self.tasks)
+        return JobsCancelled(f"cancelled: {done} of {len(self.tasks)} segments finished; the others keep checkpoints")
