@@ -84,3 +84,10 @@ def test_zero_workers_is_refused(shapes_clip, tmp_path):
     proc = nervplayer("batch", str(shapes_clip), "-o", str(tmp_path / "out"), "--workers", "0")
     assert proc.returncode == 2
     assert "--workers must be at least 1, got 0" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_segment_options_are_refused_not_ignored(shapes_clip, tmp_path):
+    proc = nervplayer("batch", str(shapes_clip), "-o", str(tmp_path / "out"), "--segment", "8")
+    assert proc.returncode == 2, proc.stderr
+    assert "batch fits each clip whole" in proc.stderr and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -96,6 +96,7 @@ def nervplayer(*args):
         (["--segment", "ten"], "expected a frame count or auto"),
         (["--segment", "9", "--warm-start", "hot"], "invalid choice: 'hot'"),
         (["--warm-start", "cold"], "--warm-start applies to a segmented fit"),
+        (["--workers", "2"], "--workers applies to a segmented fit"),
     ],
 )
 def test_bad_segment_options_are_one_line_and_exit_2(cut_clip, tmp_path, flags, message):
@@ -115,6 +116,8 @@ def test_the_cli_fits_in_segments_and_resumes_a_finished_run_without_refitting(c
         str(run),
         "--segment",
         "auto",
+        "--workers",
+        "2",
         "--epochs",
         "1",
         "--loss",
@@ -125,7 +128,7 @@ def test_the_cli_fits_in_segments_and_resumes_a_finished_run_without_refitting(c
     )
     assert p.returncode == 0, p.stderr
     assert f"done: 1 segment in {run / 'cut.nerv'}" in p.stdout
-    assert "scene cuts at 6" in p.stderr
+    assert "scene cuts at 6" in p.stderr and "on 2 local workers" in p.stderr
     p = nervplayer("fit", "--resume", "-o", str(run))
     assert p.returncode == 0, p.stderr
     assert "already fitted" in p.stderr

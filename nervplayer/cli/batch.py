@@ -189,6 +189,8 @@ def main(argv: list[str]) -> int:
     clips = find_clips(args.clips)
     # every fit option, parsed and checked by fit's own parser before any work
     fit_args = fit.build_parser().parse_args([str(clips[0]), "-o", str(args.output), *rest])
+    if fit_args.segment is not None or fit_args.warm_start is not None:
+        raise ConfigError("batch fits each clip whole: --segment and --warm-start are for nervplayer fit")
     config = fit.config_from_args(fit_args)
     options = CompressOptions(prune=args.prune, bits=args.bits, finetune_epochs=args.finetune_epochs)
     options.validate()

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from ..codec.pipeline import CompressOptions
 from ..errors import ConfigError, ResumeError
-from ..jobs import Executor, JobsCancelled, SerialExecutor
+from ..jobs import Executor, JobsCancelled
 from ..segments.fit import DEFAULT_WARM_START, WARM_STARTS, SegmentedFit, is_segmented, load_plan, plan_segments
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
-from .options import Parser, add_model_size, frame_range, frame_size, key_values
+from .options import Parser, add_executor, add_model_size, executor_from_args, frame_range, frame_size, key_values
 
 if TYPE_CHECKING:  # tqdm is imported when a bar is shown
     from tqdm import tqdm
@@ -100,8 +100,11 @@ def build_parser() -> Parser:
         help=f"with --segment, where each segment starts: cold, the previous segment's weights, or a base model "
         f"fitted on frames across the clip (default {DEFAULT_WARM_START}; docs/long-videos.md)",
     )
+    add_executor(p)  # where a segmented fit's segments run
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
-    p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CPU and CUDA)")
+    p.add_argument(
+        "--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CUDA and on CPUs with bf16 instructions)"
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-every", type=int, help="epochs between evaluations (default 50)")
     p.add_argument("--checkpoint-every", type=int, help="epochs between checkpoints (default 10)")
@@ -165,9 +168,10 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.segment is not None or (args.resume and is_segmented(args.output)):
-        return _fit_segments(args, SerialExecutor())  # the hook where --workers / --cluster choose the executor
-    if args.warm_start is not None:
-        raise ConfigError("--warm-start applies to a segmented fit: add --segment N|auto")
+        return _fit_segments(args, executor_from_args(args))
+    for flag, value in (("--warm-start", args.warm_start), ("--workers", args.workers), ("--cluster", args.cluster)):
+        if value is not None:
+            raise ConfigError(f"{flag} applies to a segmented fit: add --segment N|auto")
     config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
 
