@@ -93,3 +93,38 @@ def test_a_training_step_samples_by_matrix_products_and_runs_no_pointwise_convol
         model(t).square().mean().backward()
     assert not [k for k in kernels.names if "upsample" in k or k.startswith("index")], kernels.names
     assert kernels.names.count("convolution.default") == 1, kernels.names
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 180, 320), (2, 3, 37, 50), (3, 1, 11, 16)])
+def test_ssim_and_its_gradient_equal_pytorch_msssim(shape):
+    """Value per frame and channel, contrast-structure, and the gradient the loss backpropagates."""
+    from pytorch_msssim.ssim import _fspecial_gauss_1d
+    from pytorch_msssim.ssim import _ssim as reference
+
+    from nervplayer import metrics
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.rand(shape, generator=g)
+    x = (y + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    size = min(11, metrics._largest_odd(min(shape[-2:])))
+    ours = metrics._ssim(x, y.contiguous(memory_format=torch.channels_last), metrics._window(size))
+    theirs = reference(x, y, 1.0, _fspecial_gauss_1d(size, 1.5).repeat(shape[1], 1, 1, 1), size_average=False)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max()
+    (ga,) = torch.autograd.grad(ours[0].sum() + ours[1].sum(), x)
+    (gb,) = torch.autograd.grad(theirs[0].sum() + theirs[1].sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-7, rtol=1e-4), ((ga - gb).abs().max(), gb.abs().max())
+
+
+def test_the_ssim_loss_filters_its_statistics_in_four_convolutions():
+    """pytorch-msssim filters five statistics one by one, each in two passes: ten convolutions forward and six
+    backward per SSIM. Here the prediction's three go in one pair and the target's two in another."""
+    from nervplayer.metrics import ssim
+
+    x = torch.rand(1, 3, 40, 60, requires_grad=True)
+    y = torch.rand(1, 3, 40, 60)
+    with _Kernels() as kernels:
+        (1 - ssim(x, y)).backward()
+    assert kernels.names.count("convolution.default") == 4, kernels.names
+    assert kernels.names.count("convolution_backward.default") == 2, kernels.names
