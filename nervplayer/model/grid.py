@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +92,7 @@ class LevelMix(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, 1)
 
-    def forward(self, levels: list[torch.Tensor], height: int) -> torch.Tensor:
+    def forward(self, levels: list[torch.Tensor], height: int) -> torch.Tensor:  # type: ignore[override]  # not an image
         """``levels``: [B, H_l, W, C_l] each, upsampled along the width; the layer's output [B, hidden, H, W]
         (channels last in memory)."""
         weight, parts, first = self.weight.flatten(1), [], 0
@@ -101,7 +101,8 @@ class LevelMix(nn.Conv2d):
             first += x.shape[-1]
         b, _, width, hidden = *levels[0].shape[:3], weight.shape[0]
         heights = _stacked_resize_weights(height, tuple(x.shape[1] for x in levels), weight.device)
-        x = torch.baddbmm(self.bias.repeat(width), heights.expand(b, -1, -1), torch.cat(parts, dim=1))
+        bias = cast(torch.Tensor, self.bias)  # built with a bias
+        x = torch.baddbmm(bias.repeat(width), heights.expand(b, -1, -1), torch.cat(parts, dim=1))
         return x.view(b, height, width, hidden).permute(0, 3, 1, 2)
 
 
@@ -131,7 +132,7 @@ class LatentGrid(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         u = (t.float() * self.num_frames / max(self.num_frames - 1, 1)).clamp(0, 1)
         x = self.synthesis[0]([self._level(g, u) for g in self.grids], self.height)
-        for layer in self.synthesis[1:]:
+        for layer in list(self.synthesis)[1:]:
             x = layer(x)
         return (torch.tanh(x + self.refine(x)) + 1) * 0.5
 
