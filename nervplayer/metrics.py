@@ -3,13 +3,18 @@
 MS-SSIM follows pytorch-msssim's defaults (11×11 Gaussian window, σ 1.5, 5 scales) whenever the frame is
 large enough, and adapts on small frames instead of asserting (see :func:`ms_ssim_settings`).
 Inputs are put in channels_last layout, where pytorch-msssim's grouped convolutions are ~10× faster.
+
+SSIM's five local statistics are filtered as pytorch-msssim's ``_ssim`` filters them, in two grouped
+convolutions instead of ten: one over the three that depend on the prediction (x, x², xy), which the loss
+backpropagates through, one without gradient over the target's (y, y²). A training step of the grid model spent
+a third of its time in the loss (tests/test_grid_speed.py checks the result against pytorch-msssim's).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -20,8 +25,28 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
-def _window(size: int, channels: int) -> torch.Tensor:
-    return _fspecial_gauss_1d(size, 1.5).repeat(channels, 1, 1, 1)
+def _window(size: int) -> torch.Tensor:
+    return _fspecial_gauss_1d(size, 1.5)  # [1, 1, 1, size]
+
+
+def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    """Every channel of ``x`` filtered by the separable window ``win`` [1, 1, 1, size] (valid part only), along
+    the height first, as pytorch-msssim does."""
+    w = win.to(x).repeat(x.shape[1], 1, 1, 1)
+    return F.conv2d(F.conv2d(x, w.transpose(2, 3), groups=x.shape[1]), w, groups=x.shape[1])
+
+
+def _ssim(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM and contrast-structure per frame and channel, [B, C] each: pytorch-msssim's ``_ssim`` (data range
+    1, K = (0.01, 0.03)) with its five statistics filtered in two convolutions."""
+    c1, c2, c = 0.01**2, 0.03**2, x.shape[1]
+    mu1, e11, e12 = _blur(torch.cat([x, x * x, x * y], 1), win).split(c, 1)
+    with torch.no_grad():
+        mu2, e22 = _blur(torch.cat([y, y * y], 1), win).split(c, 1)
+    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    cs_map = (2 * (e12 - mu12) + c2) / (e11 - mu1_sq + e22 - mu2_sq + c2)
+    ssim_map = (2 * mu12 + c1) / (mu1_sq + mu2_sq + c1) * cs_map
+    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
 
 
 def _layout(x: torch.Tensor) -> torch.Tensor:
@@ -31,9 +56,7 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor, win_size: int = 11, per_frame: bool = False) -> torch.Tensor:
     """SSIM (Gaussian window, σ 1.5, data range 1); the window shrinks to fit frames smaller than it."""
     win_size = min(win_size, _largest_odd(min(pred.shape[-2:])))
-    s, _ = _ssim(
-        _layout(pred), _layout(target), data_range=1.0, win=_window(win_size, pred.shape[1]), size_average=False
-    )
+    s, _ = _ssim(_layout(pred), _layout(target), _window(win_size))
     per = s.mean(1)
     return per if per_frame else per.mean()
 
@@ -61,11 +84,11 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, per_frame: bool = False) -
     win_size = min(win_size, _largest_odd(min(pred.shape[-2:])))
     weights = pred.new_tensor(MS_SSIM_WEIGHTS[:scales], dtype=torch.float32)
     weights = weights / weights.sum()
-    win = _window(win_size, pred.shape[1])
+    win = _window(win_size)
     x, y = _layout(pred), _layout(target)
     mcs = []
     for i in range(scales):
-        s, cs = _ssim(x, y, data_range=1.0, win=win, size_average=False)
+        s, cs = _ssim(x, y, win)
         if i < scales - 1:
             mcs.append(torch.relu(cs))
             pad = [d % 2 for d in x.shape[2:]]

@@ -7,6 +7,14 @@ grid's size. Decoding frame index ``i`` (fractional allowed): each level is inte
 (1×1 conv → act → 1×1 conv → act → 1×1 conv to RGB, then a residual 3×3 conv) gives the frame through
 (tanh + 1) / 2. No decoding step is larger than a 1×1 conv, so decoding is cheap on a CPU.
 
+Training runs this many times per second, so the sampling is written as matrix products: a level's time
+interpolation is a [B, T_l] weight matrix, its bilinear upsampling one [W, W_l] and one [H, H_l] matrix (the
+weights F.interpolate gives, built once per size). The first 1×1 conv mixes each level's channels before the
+upsampling along the height (both are linear and each row of upsampling weights sums to 1, so they commute),
+which makes that upsampling, the levels' sum and the first layer one matrix product [H, ΣH_l] × [ΣH_l, W·hidden]
+at full resolution. The frames are pixel-major ([B, H, W, C] in memory), where the other 1×1 convs are matrix
+products too. The frames equal the formula above to float rounding (tests/test_grid_speed.py).
+
 The grids are stored as ``latents`` (each with its own quantization step and entropy model); they are kept
 ``latent_gain`` times smaller than they act, which gives them a larger effective learning rate under Adam
 than the synthesis weights (Cool-chic trains latents at a higher rate for the same reason).
@@ -14,8 +22,9 @@ than the synthesis weights (Cool-chic trains latents at a higher rate for the sa
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +55,57 @@ def check_config(height: int, width: int, num_frames: int, config: dict[str, Any
         config_int(config, key, 1, most)
 
 
+def _hat(src: torch.Tensor, n: int) -> torch.Tensor:
+    """[len(src), n]: the linear-interpolation weights of positions ``src`` (within [0, n − 1]) over n samples."""
+    return (1 - (src.unsqueeze(-1) - torch.arange(n, dtype=src.dtype, device=src.device)).abs()).clamp_min(0)
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_weights(size: int, n: int, device: torch.device) -> torch.Tensor:
+    """[size, n]: what F.interpolate(mode="bilinear", align_corners=False) weighs n samples with at each of
+    ``size`` outputs along one axis (its source position, clamped to the samples)."""
+    dst = torch.arange(size, dtype=torch.float32, device=device)
+    return _hat(((dst + 0.5) * (n / size) - 0.5).clamp(0, n - 1), n)
+
+
+class Pointwise(nn.Conv2d):
+    """A 1×1 convolution run as a matrix product over pixel-major features: ``x`` is [B, C, H, W] with channels
+    last in memory (as the grids' sampling leaves it), and so is the result."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _stacked_resize_weights(size: int, ns: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """[size, sum(ns)]: :func:`_resize_weights` of each n side by side (a sum of upsampled levels)."""
+    return torch.cat([_resize_weights(size, n, device) for n in ns], dim=1)
+
+
+class LevelMix(nn.Conv2d):
+    """The first 1×1 conv, on the levels' concatenated channels, applied to the levels before their upsampling
+    along the height: each level is mixed at its own height, and one matrix product upsamples and sums them."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, levels: list[torch.Tensor], height: int) -> torch.Tensor:  # type: ignore[override]  # not an image
+        """``levels``: [B, H_l, W, C_l] each, upsampled along the width; the layer's output [B, hidden, H, W]
+        (channels last in memory)."""
+        weight, parts, first = self.weight.flatten(1), [], 0
+        for x in levels:
+            parts.append((x @ weight[:, first : first + x.shape[-1]].T).flatten(2))  # [B, H_l, W·hidden]
+            first += x.shape[-1]
+        b, _, width, hidden = *levels[0].shape[:3], weight.shape[0]
+        heights = _stacked_resize_weights(height, tuple(x.shape[1] for x in levels), weight.device)
+        bias = cast(torch.Tensor, self.bias)  # built with a bias
+        x = torch.baddbmm(bias.repeat(width), heights.expand(b, -1, -1), torch.cat(parts, dim=1))
+        return x.view(b, height, width, hidden).permute(0, 3, 1, 2)
+
+
 class LatentGrid(nn.Module):
     def __init__(
         self, height: int, width: int, num_frames: int, config: dict[str, Any], activation: Callable[[], nn.Module]
@@ -58,22 +118,22 @@ class LatentGrid(nn.Module):
         )
         c, hidden = int(config["levels"]) * int(config["channels"]), int(config["hidden"])
         self.synthesis = nn.Sequential(
-            nn.Conv2d(c, hidden, 1), activation(), nn.Conv2d(hidden, hidden, 1), activation(), nn.Conv2d(hidden, 3, 1)
+            LevelMix(c, hidden), activation(), Pointwise(hidden, hidden), activation(), Pointwise(hidden, 3)
         )
         self.refine = nn.Conv2d(3, 3, 3, padding=1)
 
     def _level(self, grid: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        pos = u * (grid.shape[0] - 1)
-        i0 = pos.floor().long().clamp(0, grid.shape[0] - 1)
-        i1 = (i0 + 1).clamp(max=grid.shape[0] - 1)
-        w = (pos - i0.float()).view(-1, 1, 1, 1)
-        x = (grid[i0] + w * (grid[i1] - grid[i0])) * self.gain
-        return F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False)
+        """The level at times ``u`` [B], upsampled along the width: [B, H_l, W, C]."""
+        n, c, h, w = grid.shape
+        x = (_hat(u * (n - 1), n) * self.gain) @ grid.reshape(n, c * h * w)  # [B, C·h·w]
+        x = x.view(-1, c, h, w) @ _resize_weights(self.width, w, grid.device).T  # [B, C, h, W]
+        return x.permute(0, 2, 3, 1)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         u = (t.float() * self.num_frames / max(self.num_frames - 1, 1)).clamp(0, 1)
-        x = torch.cat([self._level(g, u) for g in self.grids], dim=1)
-        x = self.synthesis(x)
+        x = self.synthesis[0]([self._level(g, u) for g in self.grids], self.height)
+        for layer in list(self.synthesis)[1:]:
+            x = layer(x)
         return (torch.tanh(x + self.refine(x)) + 1) * 0.5
 
 
