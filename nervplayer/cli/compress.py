@@ -1,16 +1,21 @@
-"""``nervplayer compress RUN -o video.nerv``: prune, fine-tune, quantize and entropy-code a fitted run."""
+"""``nervplayer compress RUN -o video.nerv``: prune, fine-tune, quantize and entropy-code a fitted run; with
+``--target-size`` / ``--target-bpp`` / ``--target-psnr``, rate control chooses how."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Callable
 
 from ..codec import Compressed, CompressOptions, Compressor, Stage
 from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
+from ..codec.ratecontrol import SIZE_HELP, Target, bpp_target, psnr_target, recorded_target, size_target, summary
 from ..codec.report import coder_comparison
+from ..errors import ConfigError
 from ..train import Evaluated, Finished, Started, Step
 from .fit import step_bar
 from .options import Parser, output_file
@@ -28,13 +33,21 @@ def build_parser() -> Parser:
     p.add_argument(
         "--prune",
         type=float,
-        default=0.4,
         metavar="FRACTION",
         help="fraction of the stem and block weights REMOVED (default 0.4: the paper's '40%% pruned', "
-        "keeps 60%%; 0 = no pruning)",
+        "keeps 60%%; 0 = no pruning); with a target, kept fixed while the rest is searched",
     )
     p.add_argument("--finetune-epochs", type=int, default=50, help="fine-tuning epochs after pruning (default 50)")
-    p.add_argument("--bits", type=int, default=8, help="quantization bit width, 2-16 (default 8)")
+    p.add_argument(
+        "--bits",
+        type=int,
+        help="quantization bit width, 2-16 (default 8); with a target, kept fixed while the rest is searched",
+    )
+    add_targets(
+        p,
+        "the bit width, pruning ratio and quantization step are searched (no refit; the fine-tune "
+        "runs once, at the chosen pruning)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--per-channel",
@@ -68,12 +81,52 @@ def build_parser() -> Parser:
     return p
 
 
+def _target_type(parse: Callable[[str], Target]) -> Callable[[str], Target]:
+    def convert(text: str) -> Target:
+        try:
+            return parse(text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
+
+
+def add_targets(p: argparse.ArgumentParser, how: str) -> None:
+    """``--target-size`` | ``--target-bpp`` | ``--target-psnr`` (one of them), into ``args.target``."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--target-size",
+        dest="target",
+        type=_target_type(size_target),
+        metavar="SIZE",
+        help=f"a cap on the file: it lands within 3%% under it; {SIZE_HELP}; {how}",
+    )
+    g.add_argument(
+        "--target-bpp",
+        dest="target",
+        type=_target_type(bpp_target),
+        metavar="BPP",
+        help="a cap in bits per pixel of the clip (file bytes x 8 / frames x height x width), as --target-size",
+    )
+    g.add_argument(
+        "--target-psnr",
+        dest="target",
+        type=_target_type(psnr_target),
+        metavar="DB",
+        help="the smallest file whose PSNR on the clip reaches this many dB",
+    )
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    target = args.target
+    if target is None and (target := recorded_target(args.run)) is not None:
+        print(f"target recorded by the fit: {target.label()}", file=sys.stderr)
+    fixed = tuple(name for name in ("bits", "prune") if getattr(args, name) is not None)
     options = CompressOptions(
-        prune=args.prune,
+        prune=0.4 if args.prune is None else args.prune,
         finetune_epochs=args.finetune_epochs,
-        bits=args.bits,
+        bits=8 if args.bits is None else args.bits,
         per_channel=args.per_channel,
         coder=args.coder,
         mask_model=args.mask_model,
@@ -81,6 +134,8 @@ def main(argv: list[str]) -> int:
         qat=args.qat,
         device=args.device,
         evaluate=not args.no_eval,
+        target=target,
+        fixed=fixed,
     )
     compressor = Compressor(args.run, args.output, options, source=args.source)
 
@@ -123,7 +178,14 @@ def _drive(compressor: Compressor) -> Compressed | None:
 
 
 def format_report(r: Compressed) -> str:
-    lines = [
+    lines = []
+    if r.target is not None:
+        lines.append(summary(r.target, r.file_bytes, r.bpp, r.metrics.get("psnr")))
+        lines.append(
+            f"chose {r.setting}; rate control took {r.search_seconds:.1f} s ({r.search_trials} settings tried, "
+            f"the fine-tune's {r.finetune_seconds:.1f} s not counted)"
+        )
+    lines += [
         f"wrote {r.path}: {r.file_bytes:,} bytes, {r.bpp:.4f} bpp",
         f"params {r.params:,}, kept {r.kept:,}; sparsity of the pruned layers {r.sparsity:.1%}",
         "part          bytes     share",
