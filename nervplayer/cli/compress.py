@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Callable
 
 from ..codec import Compressed, CompressOptions, Compressor, Stage
 from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
-from ..codec.ratecontrol import SIZE_HELP, Target, bpp_target, psnr_target, recorded_target, size_target, summary
+from ..codec.ratecontrol import recorded_target, summary
 from ..codec.report import coder_comparison
-from ..errors import ConfigError
 from ..train import Evaluated, Finished, Started, Step
 from .fit import step_bar
-from .options import Parser, output_file
+from .options import Parser, add_targets, output_file
 
 
 def build_parser() -> Parser:
@@ -79,42 +76,6 @@ def build_parser() -> Parser:
         help="also measure every coder and mask model (and zlib / lzma) on the same symbols",
     )
     return p
-
-
-def _target_type(parse: Callable[[str], Target]) -> Callable[[str], Target]:
-    def convert(text: str) -> Target:
-        try:
-            return parse(text)
-        except ConfigError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    return convert
-
-
-def add_targets(p: argparse.ArgumentParser, how: str) -> None:
-    """``--target-size`` | ``--target-bpp`` | ``--target-psnr`` (one of them), into ``args.target``."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument(
-        "--target-size",
-        dest="target",
-        type=_target_type(size_target),
-        metavar="SIZE",
-        help=f"a cap on the file: it lands within 3%% under it; {SIZE_HELP}; {how}",
-    )
-    g.add_argument(
-        "--target-bpp",
-        dest="target",
-        type=_target_type(bpp_target),
-        metavar="BPP",
-        help="a cap in bits per pixel of the clip (file bytes x 8 / frames x height x width), as --target-size",
-    )
-    g.add_argument(
-        "--target-psnr",
-        dest="target",
-        type=_target_type(psnr_target),
-        metavar="DB",
-        help="the smallest file whose PSNR on the clip reaches this many dB",
-    )
 
 
 def main(argv: list[str]) -> int:

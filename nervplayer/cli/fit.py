@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
-from .options import Parser, add_model_size, frame_range, frame_size, key_values
+from .options import Parser, add_model_size, add_targets, frame_range, frame_size, key_values
 
 if TYPE_CHECKING:  # tqdm is imported when a bar is shown
     from tqdm import tqdm
@@ -72,6 +72,7 @@ def build_parser() -> Parser:
         type=float,
         help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat",
     )
+    add_targets(p, "recorded in the run folder: 'nervplayer compress RUN' meets it")
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CPU and CUDA)")
     p.add_argument("--seed", type=int)
@@ -138,6 +139,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
+    if args.target is not None and fitter.world.main:
+        from ..codec.ratecontrol import record_target
+
+        record_target(args.output, args.target)
 
     try:
         with cancel_on_ctrl_c(fitter.cancel):
