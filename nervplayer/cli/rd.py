@@ -197,7 +197,8 @@ def _curve(
             elif isinstance(item, RDPoint):
                 if args.targets:
                     target = Target.from_dict(item.params["target"])
-                    print(f"{name} {summary(target, item.bytes, item.bpp, item.psnr)}", file=sys.stderr)
+                    measured = item.params.get("target_psnr") or item.psnr
+                    print(f"{name} {summary(target, item.bytes, item.bpp, measured)}", file=sys.stderr)
                 item.label = f"{name} {item.label}" if len(group) > 1 else item.label
                 points.append(item)
                 print(

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..errors import ConfigError, VideoError
+from ..errors import Cancelled, ConfigError, VideoError
 from ..metrics import ms_ssim, psnr
 from ..model import ModelConfig, architectures
 from ..model.render import times
@@ -314,7 +314,10 @@ class Compressor:
         steps = run.quant_steps()
         if opt.target is not None:
             assert reference is not None  # loaded above when a target is set
-            yield from self._targeted(opt.target, original, fields, steps, reference)
+            try:
+                yield from self._targeted(opt.target, original, fields, steps, reference)
+            except Cancelled:  # stopped mid-search: nothing written, as a cancelled fine-tune
+                pass
             return
         if steps is not None:  # a rate-aware fit: the file holds exactly what training saw
             yield Stage(
@@ -431,6 +434,8 @@ class Compressor:
 
         def search_over(curves: list[list[Any]]) -> RateSearch:
             def pack(s: Setting) -> NervFile:
+                if self._cancel.is_set():
+                    raise Cancelled("rate control stopped")
                 return self._pack(state, s, fields, steps, prunable, finetuned)
 
             return RateSearch(curves, lambda s: _coded_bytes(pack, s), lambda s: probe.psnr(pack, s))

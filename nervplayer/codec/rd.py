@@ -191,7 +191,15 @@ def _point(
             "finetune_seconds": report.finetune_seconds,
             "sizes": report.sizes,
             "file": str(path),
-            **({"setting": report.setting, "search_seconds": report.search_seconds} if report.target else {}),
+            **(
+                {
+                    "setting": report.setting,
+                    "search_seconds": report.search_seconds,
+                    "target_psnr": report.metrics.get("psnr"),  # rate control's measure (float frames), if taken
+                }
+                if report.target
+                else {}
+            ),
         },
     )
 

@@ -224,3 +224,30 @@ def test_fit_records_the_target_and_compress_meets_it(shapes_clip, tmp_path, cap
     captured = capsys.readouterr()
     assert "target recorded by the fit: 6,000 bytes" in captured.err
     assert "requested 6,000 bytes · achieved" in captured.out
+
+
+def test_a_rate_aware_run_scales_its_learned_steps_to_the_cap(shapes_clip, tmp_path, capsys):
+    run = tmp_path / "qat"
+    cfg = FitConfig(
+        video=str(shapes_clip), arch="nerv", budget=20_000, epochs=2, lr=3e-3, qat=True, device="cpu", precision="fp32"
+    )
+    for _ in Fitter(cfg, run).run():
+        pass
+    _compress(run, tmp_path / "learned.nerv", "--no-eval")
+    cap = int((tmp_path / "learned.nerv").stat().st_size * 0.6)
+    _compress(run, tmp_path / "capped.nerv", "--target-size", f"{cap}B", "--no-eval")
+    assert 0.97 * cap <= (tmp_path / "capped.nerv").stat().st_size <= cap
+    made = nervfile.load(tmp_path / "capped.nerv").compression
+    assert made["learned_steps"] is True and made["step_scale"] > 1
+    assert "chose learned steps × " in capsys.readouterr().out
+
+
+def test_a_cancelled_search_writes_nothing(runs, tmp_path):
+    from nervplayer.codec import Compressed, CompressOptions, Compressor
+    from nervplayer.codec.ratecontrol import Target
+
+    options = CompressOptions(finetune_epochs=0, device="cpu", target=Target("size", 8000))
+    compressor = Compressor(runs["grid"], tmp_path / "x.nerv", options)
+    compressor.cancel()
+    assert not any(isinstance(ev, Compressed) for ev in compressor.run())
+    assert not list(tmp_path.iterdir())
