@@ -616,8 +616,8 @@ class _Probe:
     over the clip (all of them in a short one), decoded as a player would."""
 
     def __init__(self, reference: FrameStore, device: torch.device, batch: int = 8) -> None:
-        n = reference.num_frames
-        self.indices = sorted({round(i * (n - 1) / max(SEARCH_FRAMES - 1, 1)) for i in range(min(n, SEARCH_FRAMES))})
+        n, k = reference.num_frames, min(reference.num_frames, SEARCH_FRAMES)
+        self.indices = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
         self.count = len(self.indices)
         self.reference = reference
         self.device = device

@@ -225,13 +225,15 @@ class Curve:
 
 
 def families(bits: int | None = None, prune: float | None = None, learned: bool = False) -> list[list[Curve]]:
-    """The searched settings: every width and step at each pruning ratio; with ``bits`` fixed, the pruning ratio
-    at that width; with ``prune`` fixed, every width and step at that ratio; a rate-aware fit's step scale."""
+    """The searched settings: every width and step at each pruning ratio; with ``bits`` fixed, the step and the
+    pruning ratio at that width; with ``prune`` fixed, every width and step at that ratio (a ``prune`` with ``bits``:
+    pruning from that ratio up); a rate-aware fit's step scale."""
     if learned:
         return [[Curve(None, 0.0, "step", 0.0, MAX_STEP_SCALE_LOG2, 0.02)]]
-    if bits is not None:
-        return [[Curve(bits, 0.0, "prune", prune or 0.0, MAX_PRUNE, 0.005)]]
     levels = PRUNE_LEVELS if prune is None else (prune,)
+    if bits is not None:  # the step within the width at each ratio, and pruning beyond it (where weights prune)
+        steps = [[Curve(bits, p, "spread", 0.0, MAX_SPREAD_LOG2, 0.01)] for p in levels]
+        return [[Curve(bits, 0.0, "prune", prune or 0.0, MAX_PRUNE, 0.005)], *steps]
     return [[Curve(b, p, "spread", 0.0, MAX_SPREAD_LOG2, 0.01) for b in WIDTHS] for p in levels]
 
 
