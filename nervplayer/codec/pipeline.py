@@ -11,6 +11,7 @@ fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -314,10 +315,8 @@ class Compressor:
         steps = run.quant_steps()
         if opt.target is not None:
             assert reference is not None  # loaded above when a target is set
-            try:
+            with contextlib.suppress(Cancelled):  # stopped mid-search: nothing written, as a cancelled fine-tune
                 yield from self._targeted(opt.target, original, fields, steps, reference)
-            except Cancelled:  # stopped mid-search: nothing written, as a cancelled fine-tune
-                pass
             return
         if steps is not None:  # a rate-aware fit: the file holds exactly what training saw
             yield Stage(
