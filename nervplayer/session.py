@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 import torch
 
 from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
+from .codec.ratecontrol import summary
 from .device import memory_report
 from .errors import Cancelled
 from .observable import Event
@@ -372,4 +373,5 @@ class Session:
 def describe_saved(c: Compressed) -> str:
     psnr = c.metrics.get("psnr")
     quality = f" · PSNR {psnr:.2f} dB" if psnr is not None else ""
-    return f"Saved {Path(c.path).name}: {c.file_bytes / 1024:.1f} KiB · {c.bpp:.4f} bpp{quality}"
+    saved = f"Saved {Path(c.path).name}: {c.file_bytes / 1024:.1f} KiB · {c.bpp:.4f} bpp{quality}"
+    return saved + (f" — {summary(c.target, c.file_bytes, c.bpp, psnr)}" if c.target is not None else "")

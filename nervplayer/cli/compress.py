@@ -1,4 +1,5 @@
-"""``nervplayer compress RUN -o video.nerv``: prune, fine-tune, quantize and entropy-code a fitted run."""
+"""``nervplayer compress RUN -o video.nerv``: prune, fine-tune, quantize and entropy-code a fitted run; with
+``--target-size`` / ``--target-bpp`` / ``--target-psnr``, rate control chooses how."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from types import FrameType
 from ..codec import Compressed, CompressOptions, Compressor, Stage
 from ..codec.entropy import CODERS, MASK_MODELS
 from ..codec.nervfile import load
+from ..codec.ratecontrol import recorded_target, summary
 from ..codec.report import coder_comparison
 from ..train import Evaluated, Finished, Started, Step
 from .fit import step_bar
-from .options import Parser, output_file
+from .options import Parser, add_targets, output_file
 
 
 def build_parser() -> Parser:
@@ -28,13 +30,21 @@ def build_parser() -> Parser:
     p.add_argument(
         "--prune",
         type=float,
-        default=0.4,
         metavar="FRACTION",
         help="fraction of the stem and block weights REMOVED (default 0.4: the paper's '40%% pruned', "
-        "keeps 60%%; 0 = no pruning)",
+        "keeps 60%%; 0 = no pruning); with a target, kept fixed while the rest is searched",
     )
     p.add_argument("--finetune-epochs", type=int, default=50, help="fine-tuning epochs after pruning (default 50)")
-    p.add_argument("--bits", type=int, default=8, help="quantization bit width, 2-16 (default 8)")
+    p.add_argument(
+        "--bits",
+        type=int,
+        help="quantization bit width, 2-16 (default 8); with a target, kept fixed while the rest is searched",
+    )
+    add_targets(
+        p,
+        "the bit width, pruning ratio and quantization step are searched (no refit; the fine-tune "
+        "runs once, at the chosen pruning)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--per-channel",
@@ -70,10 +80,14 @@ def build_parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    target = args.target
+    if target is None and (target := recorded_target(args.run)) is not None:
+        print(f"target recorded by the fit: {target.label()}", file=sys.stderr)
+    fixed = tuple(name for name in ("bits", "prune") if getattr(args, name) is not None)
     options = CompressOptions(
-        prune=args.prune,
+        prune=0.4 if args.prune is None else args.prune,
         finetune_epochs=args.finetune_epochs,
-        bits=args.bits,
+        bits=8 if args.bits is None else args.bits,
         per_channel=args.per_channel,
         coder=args.coder,
         mask_model=args.mask_model,
@@ -81,6 +95,8 @@ def main(argv: list[str]) -> int:
         qat=args.qat,
         device=args.device,
         evaluate=not args.no_eval,
+        target=target,
+        fixed=fixed,
     )
     compressor = Compressor(args.run, args.output, options, source=args.source)
 
@@ -123,7 +139,14 @@ def _drive(compressor: Compressor) -> Compressed | None:
 
 
 def format_report(r: Compressed) -> str:
-    lines = [
+    lines = []
+    if r.target is not None:
+        lines.append(summary(r.target, r.file_bytes, r.bpp, r.metrics.get("psnr")))
+        lines.append(
+            f"chose {r.setting}; rate control took {r.search_seconds:.1f} s ({r.search_trials} settings tried, "
+            f"the fine-tune's {r.finetune_seconds:.1f} s not counted)"
+        )
+    lines += [
         f"wrote {r.path}: {r.file_bytes:,} bytes, {r.bpp:.4f} bpp",
         f"params {r.params:,}, kept {r.kept:,}; sparsity of the pruned layers {r.sparsity:.1%}",
         "part          bytes     share",

@@ -18,7 +18,16 @@ from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
-from .options import Parser, add_executor, add_model_size, executor_from_args, frame_range, frame_size, key_values
+from .options import (
+    Parser,
+    add_executor,
+    add_model_size,
+    add_targets,
+    executor_from_args,
+    frame_range,
+    frame_size,
+    key_values,
+)
 
 if TYPE_CHECKING:  # tqdm is imported when a bar is shown
     from tqdm import tqdm
@@ -101,6 +110,7 @@ def build_parser() -> Parser:
         f"fitted on frames across the clip (default {DEFAULT_WARM_START}; docs/long-videos.md)",
     )
     add_executor(p)  # where a segmented fit's segments run
+    add_targets(p, "recorded in the run folder: 'nervplayer compress RUN' meets it")
     p.add_argument("--device", help="auto | cuda | mps | cpu (default auto)")
     p.add_argument(
         "--precision", help="auto | fp32 | bf16 | fp16 (default auto: bf16 on CUDA and on CPUs with bf16 instructions)"
@@ -168,12 +178,18 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.segment is not None or (args.resume and is_segmented(args.output)):
+        if args.target is not None:
+            raise ConfigError("a size or quality target applies to a fit of the whole clip, not yet to --segment")
         return _fit_segments(args, executor_from_args(args))
     for flag, value in (("--warm-start", args.warm_start), ("--workers", args.workers), ("--cluster", args.cluster)):
         if value is not None:
             raise ConfigError(f"{flag} applies to a segmented fit: add --segment N|auto")
     config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
+    if args.target is not None and fitter.world.main:
+        from ..codec.ratecontrol import record_target
+
+        record_target(args.output, args.target)
 
     try:
         with cancel_on_ctrl_c(fitter.cancel):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ..errors import ConfigError
 from ..jobs import Executor
 from ..jobs.factory import executor_for
+
+if TYPE_CHECKING:  # the codec (and torch) are imported by the commands that take a target
+    from ..codec.ratecontrol import Target
 
 
 def key_values(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -106,6 +109,44 @@ def add_memory_budget(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="memory decoding may use, e.g. 512M or 4G (default: half the available memory); "
         "larger frames are decoded in bands of rows",
+    )
+
+
+def _target_type(parse: Callable[[str], Target]) -> Callable[[str], Target]:
+    def convert(text: str) -> Target:
+        try:
+            return parse(text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
+
+
+def add_targets(p: argparse.ArgumentParser, how: str) -> None:
+    """``--target-size`` | ``--target-bpp`` | ``--target-psnr`` (one of them), into ``args.target``."""
+    from ..codec.ratecontrol import SIZE_HELP, bpp_target, psnr_target, size_target
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--target-size",
+        dest="target",
+        type=_target_type(size_target),
+        metavar="SIZE",
+        help=f"a cap on the file: it lands within 3%% under it; {SIZE_HELP}; {how}",
+    )
+    g.add_argument(
+        "--target-bpp",
+        dest="target",
+        type=_target_type(bpp_target),
+        metavar="BPP",
+        help="a cap in bits per pixel of the clip (file bytes x 8 / frames x height x width), as --target-size",
+    )
+    g.add_argument(
+        "--target-psnr",
+        dest="target",
+        type=_target_type(psnr_target),
+        metavar="DB",
+        help="the smallest file whose PSNR on the clip reaches this many dB",
     )
 
 

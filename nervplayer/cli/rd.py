@@ -1,5 +1,6 @@
 """``nervplayer rd RUN [RUN ...] --source VIDEO -o rd.json``: each run's prune × bits sweep (or its learned-step
-file), Pareto fronts on one plot and in one JSON, classic codecs and BD-rates against x264 medium."""
+file, or one file per ``--targets`` entry by rate control), Pareto fronts on one plot and in one JSON, classic
+codecs and BD-rates against x264 medium."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ from ..codec.bdrate import bd_rate
 from ..codec.classic import CODECS
 from ..codec.entropy import CODERS
 from ..codec.pipeline import source_reference
-from ..codec.rd import RDPoint, RDResult, classic, crossings, plot, rate_at_equal_quality, sweep, write_json
+from ..codec.ratecontrol import SIZE_HELP, Target, TargetUnreachable, parse_target, summary
+from ..codec.rd import (
+    RDPoint,
+    RDResult,
+    classic,
+    crossings,
+    plot,
+    rate_at_equal_quality,
+    sweep,
+    targeted,
+    write_json,
+)
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..train import Evaluated, Run, open_run
@@ -25,6 +37,13 @@ def _floats(text: str) -> list[float]:
         return [float(x) for x in text.split(",") if x]
     except ValueError:
         raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _targets(text: str) -> list[Target]:
+    try:
+        return [parse_target(part) for part in text.split(",") if part.strip()]
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _runs(text: str) -> list[Path]:
@@ -47,6 +66,15 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--prunes", default="0,0.2,0.4,0.6", help="fractions removed (default 0,0.2,0.4,0.6)")
     p.add_argument("--bits", default="4,5,6,8,10", help="bit widths (default 4,5,6,8,10)")
+    p.add_argument(
+        "--targets",
+        type=_targets,
+        metavar="T[,T...]",
+        help="instead of the sweep, one file per target, by rate control: a size cap ("
+        + SIZE_HELP.replace("%", "%%")
+        + "), bpp:VALUE (a cap in bits per pixel) or psnr:DB (the smallest file reaching it), e.g. "
+        "100KB,200KB,psnr:30",
+    )
     p.add_argument("--finetune-epochs", type=int, default=50)
     p.add_argument("--per-tensor", action="store_true")
     p.add_argument("--coder", choices=CODERS, default="ans")
@@ -158,8 +186,19 @@ def _curve(
     points: list[RDPoint] = []
     for run in group:
         name = run.path.name
-        for item in sweep(run.path, prunes, bits, base, files / f"{index}-{name}", reference, args.source):
-            if isinstance(item, RDPoint):
+        items = (
+            targeted(run.path, args.targets, base, files / f"{index}-{name}", reference, args.source)
+            if args.targets
+            else sweep(run.path, prunes, bits, base, files / f"{index}-{name}", reference, args.source)
+        )
+        for item in items:
+            if isinstance(item, TargetUnreachable):
+                print(f"{name}: {item}", file=sys.stderr)
+            elif isinstance(item, RDPoint):
+                if args.targets:
+                    target = Target.from_dict(item.params["target"])
+                    measured = item.params.get("target_psnr") or item.psnr
+                    print(f"{name} {summary(target, item.bytes, item.bpp, measured)}", file=sys.stderr)
                 item.label = f"{name} {item.label}" if len(group) > 1 else item.label
                 points.append(item)
                 print(
@@ -175,8 +214,12 @@ def _curve(
     return RDResult(
         label,
         f"{src['name']} frames {src['start']}:{src['end']} at {src['size'][1]}x{src['size'][0]}; "
-        f"prune ratios {prunes} x bits {bits} (rate-aware runs: their learned steps), "
-        f"{args.finetune_epochs} fine-tune epochs, {'per-tensor' if args.per_tensor else 'per-channel'}, "
+        + (
+            f"rate control to {', '.join(t.label() for t in args.targets)}, "
+            if args.targets
+            else f"prune ratios {prunes} x bits {bits} (rate-aware runs: their learned steps), "
+        )
+        + f"{args.finetune_epochs} fine-tune epochs, {'per-tensor' if args.per_tensor else 'per-channel'}, "
         f"{args.coder}; bpp = file bytes; times in seconds for the whole clip (encoding = quantize + "
         "code, fitting excluded)",
         points,

@@ -1,5 +1,9 @@
 """The compression pipeline: run folder → prune → fine-tune (mask fixed) → quantize → entropy-code → ``.nerv``.
 
+With ``options.target``, the bit width, pruning ratio and step are chosen by rate control
+(:mod:`.ratecontrol`) to meet a size or a quality, the fine-tune (if pruning asks for one) run once, at the
+chosen ratio.
+
 ``Compressor(run, output, options).run()`` yields the fine-tune's :mod:`~nervplayer.train.events` (it is a
 fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interrupted fine-tune resumes) and
 :class:`Stage` events, and ends with a :class:`Compressed` report. ``cancel()`` may be called from any thread.
@@ -7,20 +11,23 @@ fit, through the same ``Fitter``, in ``RUN/compress/<settings>/``, so an interru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
 from ..device import resolve_device
-from ..errors import ConfigError, VideoError
+from ..errors import Cancelled, ConfigError, VideoError
 from ..metrics import ms_ssim, psnr
 from ..model import ModelConfig, architectures
 from ..model.render import times
@@ -38,6 +45,7 @@ from .nervfile import NervFile, encode, save, stored_shapes
 from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
 from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
+from .ratecontrol import SEARCH_FRAMES, WINDOW, RateSearch, Setting, Target, TargetUnreachable, families
 from .reader import NervVideo
 from .stepquant import StepQuantizedTensor, quantize_step
 from .story import Story, frame_values, recipe, run_curves
@@ -55,6 +63,8 @@ class CompressOptions:
     qat: bool = False  # fake-quantize during the fine-tune
     device: str = "auto"
     evaluate: bool = True  # decode the result and measure it against the source
+    target: Target | None = None  # rate control: bits, pruning and step are searched to meet it
+    fixed: tuple[str, ...] = ()  # of "bits", "prune": what the user set, which a target search keeps
 
     def validate(self) -> None:
         if not 0 <= self.prune < 1:
@@ -67,6 +77,13 @@ class CompressOptions:
             raise ConfigError(f"unknown entropy coder {self.coder!r}; available: {', '.join(CODERS)}")
         if self.mask_model not in MASK_MODELS:
             raise ConfigError(f"unknown mask model {self.mask_model!r}; available: {', '.join(MASK_MODELS)}")
+        if self.target is not None and {"bits", "prune"} <= set(self.fixed):
+            raise ConfigError(
+                f"a target ({self.target.label()}) chooses the bit width and the pruning ratio: with both "
+                "--bits and --prune given there is nothing left to choose; drop one of them"
+            )
+        if self.target is not None and self.layer_bits:
+            raise ConfigError("a target chooses one bit width for the whole model: drop --layer-bits")
 
     def finetune_key(self, weights_digest: str, bits: dict[str, int]) -> str:
         """Folder name of the fine-tune: the same run weights (``weights_digest``) and the same options that shape
@@ -107,6 +124,10 @@ class Compressed:
     metrics: dict[str, float | None] = field(default_factory=dict)
     encode_seconds: float = 0.0
     finetune_seconds: float = 0.0
+    target: Target | None = None  # the rate target asked for
+    setting: str = ""  # what rate control chose for it
+    search_seconds: float = 0.0  # rate control's time, the fine-tune excluded
+    search_trials: int = 0  # settings it encoded or decoded
 
 
 Event = FitEvent | Stage | Compressed
@@ -139,11 +160,13 @@ def pack_model(
     bits: dict[str, int],
     per_channel: bool,
     masks: dict[str, torch.Tensor],
+    spread: float = 1.0,
     **fields: Any,
 ) -> NervFile:
     """Quantize the stored tensors of ``state`` (affine, ``bits`` each) into a :class:`NervFile` (``fields`` are
     the remaining NervFile fields). ``per_channel`` applies to weights; latents take one range per tensor, which
-    their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision."""
+    their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision. ``spread``:
+    every range widened about its centre (see :func:`~.quantize.quantize`)."""
     spec = _spec(config, fields)
     tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {}
     for name, (_, kind) in stored_shapes(spec).items():
@@ -153,6 +176,7 @@ def pack_model(
             bits[name],
             per_channel and kind == "weights",
             None if mask is None else mask.cpu().numpy(),
+            spread,
         )
     return NervFile(model=spec, tensors=tensors, **fields)
 
@@ -231,10 +255,14 @@ class Compressor:
             return architectures.architecture(spec.arch)[1].prunable(architectures.build(spec))
 
     def _finetune(
-        self, state: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], bits: dict[str, int]
+        self,
+        state: dict[str, torch.Tensor],
+        masks: dict[str, torch.Tensor],
+        bits: dict[str, int],
+        opt: CompressOptions,
     ) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
-        """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one); yields events, then the weights."""
-        opt = self.options
+        """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one) with ``opt``'s prune ratio, epochs and
+        bits; yields events, then the weights."""
         folder = self.folder.path / "compress" / opt.finetune_key(self._weights_digest(), bits)
         if (folder / "model.safetensors").is_file():
             yield load_weights(folder / "model.safetensors")
@@ -274,10 +302,10 @@ class Compressor:
         if opt.layer_bits and cfg.arch != NERV:
             raise ConfigError(f"per-layer bit widths are implemented for nerv models only, not {cfg.arch!r}")
         reference = self.reference
-        if reference is None and (opt.evaluate or opt.layer_bits):
+        if reference is None and (opt.evaluate or opt.layer_bits or opt.target):
             reference = source_reference(run, self.source, self.device)
         original = {k: v.float() for k, v in run.state_dict().items()}
-        fields = dict(
+        fields: dict[str, Any] = dict(
             video=video_record(run),
             activation=activation_ref(run),
             coder=opt.coder,
@@ -285,6 +313,11 @@ class Compressor:
             source={"name": run.source["name"], "sha256": run.source["sha256"]},
         )
         steps = run.quant_steps()
+        if opt.target is not None:
+            assert reference is not None  # loaded above when a target is set
+            with contextlib.suppress(Cancelled):  # stopped mid-search: nothing written, as a cancelled fine-tune
+                yield from self._targeted(opt.target, original, fields, steps, reference)
+            return
         if steps is not None:  # a rate-aware fit: the file holds exactly what training saw
             yield Stage(
                 "quantize",
@@ -314,7 +347,7 @@ class Compressor:
             )
             t0 = time.perf_counter()
             tuned = None
-            for item in self._finetune(state, masks, bits):
+            for item in self._finetune(state, masks, bits, opt):
                 if isinstance(item, dict):
                     tuned = item
                 else:
@@ -357,16 +390,161 @@ class Compressor:
     def _finish(
         self, nf: NervFile, reference: FrameStore | None, encode_seconds: float, finetune_seconds: float
     ) -> Iterator[Event]:
-        opt = self.options
-        nf.story = Story(curves=run_curves(self.folder.path), recipe=recipe(self.folder.fit_config))
-        if opt.evaluate:
-            yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
+        nf.story = self._story()
+        if self.options.evaluate:
             assert reference is not None  # loaded in run() when evaluate is on
-            nf.metrics, per_frame = self._metrics(nf, reference)
-            nf.story.frame_psnr = frame_values(per_frame)
+            yield from self._evaluate(nf, reference)
         yield Stage("write", str(self.output))
         sizes = save(nf, self.output)
         yield self._report(nf, sizes, encode_seconds, finetune_seconds)
+
+    def _story(self) -> Story:
+        return Story(curves=run_curves(self.folder.path), recipe=recipe(self.folder.fit_config))
+
+    def _evaluate(self, nf: NervFile, reference: FrameStore) -> Iterator[Stage]:
+        """Measure ``nf`` on every frame into its metrics and story."""
+        yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
+        nf.metrics, per_frame = self._metrics(nf, reference)
+        nf.story.frame_psnr = frame_values(per_frame)
+
+    # --- rate control ---------------------------------------------------------------------------------------
+    def _targeted(
+        self,
+        target: Target,
+        original: dict[str, torch.Tensor],
+        fields: dict[str, Any],
+        steps: dict[str, float] | None,
+        reference: FrameStore,
+    ) -> Iterator[Event]:
+        """Search the setting that meets ``target`` (see :mod:`.ratecontrol`), fine-tune once at its pruning ratio
+        where that applies, search the widths and steps again on the tuned weights, check the file on every
+        frame (searching again with the margin seen where the check fails), then write it."""
+        opt, cfg = self.options, self.folder.model_spec
+        pixels = int(fields["video"]["num_frames"]) * cfg.height * cfg.width
+        fields = {**fields, "story": self._story()}
+        prunable = self._prunable()
+        probe = _Probe(reference, self.device)
+        fixed_bits = opt.bits if "bits" in opt.fixed else None
+        fixed_prune = opt.prune if "prune" in opt.fixed else None
+        what = "the learned steps' scale" if steps is not None else "bit widths, pruning ratios and steps"
+        yield Stage("search", f"{target.label()}: {what}, on {probe.count} frames, no refit")
+        t0 = time.perf_counter()
+        state, finetuned = original, 0
+
+        def search_over(curves: list[list[Any]]) -> RateSearch:
+            def pack(s: Setting) -> NervFile:
+                if self._cancel.is_set():
+                    raise Cancelled("rate control stopped")
+                return self._pack(state, s, fields, steps, prunable, finetuned)
+
+            return RateSearch(curves, lambda s: _coded_bytes(pack, s), lambda s: probe.psnr(pack, s))
+
+        search = search_over(families(fixed_bits, fixed_prune, steps is not None))
+        trial = search.run(target, pixels)
+        trials, finetune_seconds = 0, 0.0
+        chosen = trial.setting
+        if chosen.bits is not None and opt.finetune_epochs and (chosen.prune or opt.qat):
+            searched = time.perf_counter() - t0
+            yield Stage(
+                "finetune",
+                f"{opt.finetune_epochs} epochs at the chosen {chosen.prune:.1%} pruning, mask fixed"
+                + (f", {chosen.bits}-bit fake quantization" if opt.qat else ""),
+            )
+            masks = global_magnitude_masks({k: original[k] for k in prunable}, chosen.prune) if chosen.prune else {}
+            pruned = {k: v * masks[k] if k in masks else v for k, v in original.items()}
+            t1, tuned = time.perf_counter(), None
+            tuned_opt = dataclasses.replace(opt, prune=chosen.prune, bits=chosen.bits)
+            for item in self._finetune(pruned, masks, dict.fromkeys(pruned, chosen.bits), tuned_opt):
+                if isinstance(item, dict):
+                    tuned = item
+                else:
+                    yield item
+            finetune_seconds = time.perf_counter() - t1
+            if tuned is None:  # cancelled: the checkpoint is kept, rerunning resumes
+                return
+            state, finetuned = {k: v.float() for k, v in tuned.items()}, opt.finetune_epochs
+            yield Stage("search", f"again on the fine-tuned weights, {chosen.prune:.1%} pruning kept")
+            t0 = time.perf_counter() - searched
+            trials += search.trials
+            search = search_over(families(fixed_bits, chosen.prune))
+            trial = search.run(target, pixels)
+        if self._cancel.is_set():
+            return
+        label, cap, goal = f"requested {target.label()}", target.cap(pixels), target.value
+        part = self.output.with_name(self.output.name + ".part")  # the file as written, checked before it is kept
+        try:
+            for _ in range(4):
+                nf = self._pack(state, trial.setting, fields, steps, prunable, finetuned)
+                nf.story = dataclasses.replace(fields["story"])
+                nf.compression["target"] = target.label()
+                if opt.evaluate or cap is None:
+                    yield from self._evaluate(nf, reference)
+                t1 = time.perf_counter()
+                sizes = save(nf, part)
+                encode_seconds, size = time.perf_counter() - t1, sum(sizes.values())
+                if cap is not None and not (1 - WINDOW) * cap <= size <= cap:
+                    trial = search.cap(trial.bytes - (size - cap), label)  # the header's numbers: size - trial.bytes
+                elif cap is None and (nf.metrics["psnr"] or 0.0) < target.value:
+                    goal += (trial.psnr or goal) - (nf.metrics["psnr"] or 0.0) + 0.01  # search frames vs every frame
+                    trial = search.reach(goal, label)
+                else:
+                    break
+            else:
+                raise TargetUnreachable(f"{label}: no file met it after four searches; nothing written")
+            yield Stage("write", str(self.output))
+            os.replace(part, self.output)
+        finally:
+            part.unlink(missing_ok=True)
+        trials += search.trials
+        report = self._report(nf, sizes, encode_seconds, finetune_seconds)
+        yield dataclasses.replace(
+            report,
+            target=target,
+            setting=trial.setting.describe(),
+            search_seconds=time.perf_counter() - t0,
+            search_trials=trials,
+        )
+
+    def _pack(
+        self,
+        state: dict[str, torch.Tensor],
+        setting: Setting,
+        fields: dict[str, Any],
+        steps: dict[str, float] | None,
+        prunable: list[str],
+        finetune_epochs: int,
+    ) -> NervFile:
+        """The file of ``state`` written at ``setting``."""
+        made: dict[str, Any] = {"from_run": self.folder.path.name}
+        if setting.bits is None:
+            assert steps is not None  # learned-step settings come from a rate-aware fit
+            scale = 2.0**setting.knob
+            made.update(learned_steps=True, step_scale=scale)
+            return pack_learned(
+                state, self.folder.model_spec, {k: v * scale for k, v in steps.items()}, **fields, compression=made
+            )
+        masks = global_magnitude_masks({k: state[k] for k in prunable}, setting.prune) if setting.prune else {}
+        pruned = {k: v * masks[k] if k in masks else v for k, v in state.items()}
+        made.update(
+            prune_ratio=setting.prune,
+            finetune_epochs=finetune_epochs,
+            bits=setting.bits,
+            per_channel=self.options.per_channel,
+            qat=self.options.qat,
+            layer_bits=False,
+            sparsity=sparsity(masks) if masks else 0.0,
+            spread=2.0**setting.knob,
+        )
+        return pack_model(
+            pruned,
+            self.folder.model_spec,
+            dict.fromkeys(pruned, setting.bits),
+            self.options.per_channel,
+            masks,
+            2.0**setting.knob,
+            **fields,
+            compression=made,
+        )
 
     def _metrics(self, nf: NervFile, reference: FrameStore, batch: int = 4) -> tuple[dict[str, Any], list[float]]:
         """Mean PSNR / MS-SSIM of the decoded file against the source and against the uncompressed model, and of
@@ -422,6 +600,41 @@ class Compressor:
             encode_seconds=encode_seconds,
             finetune_seconds=finetune_seconds,
         )
+
+
+def _coded_bytes(pack: Callable[[Setting], NervFile], setting: Setting) -> int | None:
+    """The exact size of the file at ``setting``; None where it cannot be written (a step out of range)."""
+    try:
+        return len(encode(pack(setting))[0])
+    except ValueError:
+        return None
+
+
+class _Probe:
+    """Rate control's quality measure: mean PSNR of a file on :data:`~.ratecontrol.SEARCH_FRAMES` frames spread
+    over the clip (all of them in a short one), decoded as a player would."""
+
+    def __init__(self, reference: FrameStore, device: torch.device, batch: int = 8) -> None:
+        n, k = reference.num_frames, min(reference.num_frames, SEARCH_FRAMES)
+        self.indices = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+        self.count = len(self.indices)
+        self.reference = reference
+        self.device = device
+        self.batch = batch
+
+    def psnr(self, pack: Callable[[Setting], NervFile], setting: Setting) -> float:
+        try:
+            video = NervVideo(pack(setting), self.device)
+        except ValueError:
+            return -math.inf
+        values = []
+        with torch.inference_mode():
+            for i in range(0, self.count, self.batch):
+                idx = self.indices[i : i + self.batch]
+                decoded = video.predict(idx)
+                source = self.reference.get(idx).to(decoded.device).float().div(255)
+                values.append(psnr(decoded, source).cpu())
+        return float(torch.cat(values).mean())
 
 
 def _mean(values: np.ndarray) -> float | None:

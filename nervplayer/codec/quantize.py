@@ -74,8 +74,11 @@ def fp16_outward(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return lo16.astype(np.float16), hi16.astype(np.float16)
 
 
-def quantize(weight: np.ndarray, bits: int, per_channel: bool, mask: np.ndarray | None = None) -> QuantizedTensor:
-    """Quantize ``weight`` (float) to ``bits``; entries where ``mask`` is False are pruned."""
+def quantize(
+    weight: np.ndarray, bits: int, per_channel: bool, mask: np.ndarray | None = None, spread: float = 1.0
+) -> QuantizedTensor:
+    """Quantize ``weight`` (float) to ``bits``; entries where ``mask`` is False are pruned. ``spread`` ≥ 1 widens
+    each range about its centre, for a coarser step at the same width (rate control's continuous knob)."""
     if not MIN_BITS <= bits <= MAX_BITS:
         raise ValueError(f"bit width must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
     w = np.asarray(weight, dtype=np.float32)
@@ -87,6 +90,9 @@ def quantize(weight: np.ndarray, bits: int, per_channel: bool, mask: np.ndarray 
     any_kept = kept.any(axis=1)
     lo = np.where(any_kept, np.where(kept, rows, np.inf).min(axis=1), 0.0).astype(np.float32)
     hi = np.where(any_kept, np.where(kept, rows, -np.inf).max(axis=1), 0.0).astype(np.float32)
+    if spread != 1.0:
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * np.float32(spread)
+        lo, hi = (centre - half).astype(np.float32), (centre + half).astype(np.float32)
     minimum, maximum = fp16_outward(lo, hi)
     if not (np.isfinite(minimum).all() and np.isfinite(maximum).all()):
         raise ValueError("weights exceed the float16 range of the stored bounds")

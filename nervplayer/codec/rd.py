@@ -26,6 +26,7 @@ from ..train import open_run
 from ..video import FrameStore
 from .classic import CODECS, encode_clip
 from .pipeline import Compressed, CompressOptions, Compressor, Event, Stage
+from .ratecontrol import Target, TargetUnreachable
 from .reader import NervVideo
 
 
@@ -125,6 +126,33 @@ def sweep(
             )
 
 
+def targeted(
+    run_path: str | Path,
+    targets: list[Target],
+    base: CompressOptions,
+    files_dir: Path,
+    reference: FrameStore,
+    source: str | None = None,
+) -> Iterator[Event | RDPoint | TargetUnreachable]:
+    """One file per target, by rate control (:mod:`.ratecontrol`); a target the model cannot meet is yielded as
+    its error, and the others still made."""
+    files_dir.mkdir(parents=True, exist_ok=True)
+    for i, target in enumerate(targets):
+        opts = dataclasses.replace(base, target=target)
+        try:
+            yield from _point(
+                run_path,
+                opts,
+                files_dir / f"target{i}.nerv",
+                target.label(),
+                {"target": target.to_dict()},
+                reference,
+                source,
+            )
+        except TargetUnreachable as e:
+            yield e
+
+
 def _point(
     run_path: str | Path,
     opts: CompressOptions,
@@ -158,7 +186,21 @@ def _point(
         report.encode_seconds,
         decoding,
         report.file_bytes,
-        {**params, "finetune_seconds": report.finetune_seconds, "sizes": report.sizes, "file": str(path)},
+        {
+            **params,
+            "finetune_seconds": report.finetune_seconds,
+            "sizes": report.sizes,
+            "file": str(path),
+            **(
+                {
+                    "setting": report.setting,
+                    "search_seconds": report.search_seconds,
+                    "target_psnr": report.metrics.get("psnr"),  # rate control's measure (float frames), if taken
+                }
+                if report.target
+                else {}
+            ),
+        },
     )
 
 

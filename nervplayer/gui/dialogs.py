@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 
 from ..codec import CompressOptions
 from ..codec.quantize import MAX_BITS, MIN_BITS
+from ..codec.ratecontrol import SIZE_HELP, Target, parse_target
+from ..errors import ConfigError
 from ..plugins import Registry
 
 _STATUS_COLORS = {"ok": "#5cc98a", "failed": "#f06b5f", "skipped": "#9aa0a6"}
@@ -86,6 +88,19 @@ class SaveDialog(QDialog):
         )
         self.finetune.setToolTip("Training with the pruning mask fixed, to recover the quality pruning lost")
         self.bits = QSpinBox(minimum=MIN_BITS, maximum=MAX_BITS, value=defaults.bits, suffix=" bits")
+        self.target = QLineEdit()
+        self.target.setObjectName("save-target")
+        self.target.setPlaceholderText("none · 200KB · bpp:0.05 · psnr:32")
+        self.target.setToolTip(
+            "A size cap (the file lands within 3 % under it; " + SIZE_HELP + "), a cap in bits per pixel, or a "
+            "PSNR to reach with the smallest file: bits, pruning and step are then chosen for you"
+        )
+        self.target.textChanged.connect(self._target_changed)
+        self.error = QLabel()
+        self.error.setObjectName("save-error")
+        self.error.setStyleSheet(f"color: {_STATUS_COLORS['failed']}")
+        self.error.setWordWrap(True)
+        self.error.hide()
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
@@ -94,11 +109,13 @@ class SaveDialog(QDialog):
         form.addRow("Prune", self.prune)
         form.addRow("Fine-tune", self.finetune)
         form.addRow("Quantize to", self.bits)
+        form.addRow("Target", self.target)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.resize(520, self.sizeHint().height())
 
@@ -107,9 +124,33 @@ class SaveDialog(QDialog):
         if path:
             self.path.setText(path if path.endswith(".nerv") else path + ".nerv")
 
+    def _target_changed(self, text: str) -> None:
+        """With a target, rate control chooses the pruning and the width."""
+        self.prune.setEnabled(not text.strip())
+        self.bits.setEnabled(not text.strip())
+        self.error.hide()
+
+    def parsed_target(self) -> Target | None:
+        text = self.target.text().strip()
+        return parse_target(text) if text else None
+
+    def accept(self) -> None:
+        """Accepted only with a target that means something (else the reason, under the form)."""
+        try:
+            self.parsed_target()
+        except ConfigError as e:
+            self.error.setText(str(e))
+            self.error.show()
+            return
+        super().accept()
+
     def options(self, device: str) -> CompressOptions:
         return CompressOptions(
-            prune=self.prune.value() / 100, finetune_epochs=self.finetune.value(), bits=self.bits.value(), device=device
+            prune=self.prune.value() / 100,
+            finetune_epochs=self.finetune.value(),
+            bits=self.bits.value(),
+            device=device,
+            target=self.parsed_target(),
         )
 
     def output(self) -> Path:
