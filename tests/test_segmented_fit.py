@@ -97,6 +97,7 @@ def nervplayer(*args):
         (["--segment", "9", "--warm-start", "hot"], "invalid choice: 'hot'"),
         (["--warm-start", "cold"], "--warm-start applies to a segmented fit"),
         (["--workers", "2"], "--workers applies to a segmented fit"),
+        (["--segment", "9", "--target-size", "100KB"], "not yet to --segment"),
     ],
 )
 def test_bad_segment_options_are_one_line_and_exit_2(cut_clip, tmp_path, flags, message):
