@@ -45,6 +45,7 @@ class FitConfig:
     eval_every: int = 50
     checkpoint_every: int = 10
     cache_budget_mb: int | None = None  # frames past this go to a disk cache
+    time_limit: float | None = None  # seconds of training: the fit stops there, its LR schedule follows the time
 
     # Fields that may differ between a run and its resumption without changing the result.
     RESUMABLE_CHANGES = ("device", "eval_every", "checkpoint_every", "cache_budget_mb")
@@ -70,6 +71,8 @@ class FitConfig:
             raise ConfigError(f"rate lambda must be >= 0, got {self.rate_lambda}")
         if self.rate_lambda and not self.qat:
             raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time limit must be positive, got {self.time_limit}")
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"parameter budget must be positive, got {self.budget}")
         if self.precision not in PRECISIONS:
