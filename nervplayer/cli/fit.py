@@ -36,6 +36,12 @@ def build_parser() -> Parser:
         "extend a finished run (the schedule continues as an N-epoch run would: the learning "
         "rate at each epoch is the one a run started with --epochs N has there)",
     )
+    p.add_argument(
+        "--time",
+        metavar="DURATION",
+        help="a time budget (90s, 10m, 1h30m) for the whole way to a playable RUN/<clip>.nerv: plans the model, "
+        "frame size and epochs (options given here stay fixed), fits until the time, compresses",
+    )
     p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
     add_model_size(p)
     p.add_argument("--epochs", type=int)
@@ -137,6 +143,10 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    if args.time is not None:
+        from . import fit_time
+
+        return fit_time.main(args, config, _drive)
     fitter = Fitter(config, args.output, resume=args.resume)
 
     try:
