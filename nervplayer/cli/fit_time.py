@@ -32,12 +32,15 @@ def main(args: argparse.Namespace, config: FitConfig, drive_fit: Callable[[Fitte
     given = given_options(args)
     planned = plan_clip(config, seconds, given)
     print(f"plan: {planned.plan.line()} (probe {planned.probe_seconds:.1f} s)", flush=True)
+    marks = {"planned": process_age()}
     fitter = Fitter(fit_config(planned, given), args.output)
+    marks["decoded"] = process_age()
     try:
         with cancel_on_ctrl_c(fitter.cancel):
             status = drive_fit(fitter, args.output)
         if status != 0:
             return status
+        marks["fitted"] = process_age()
         nerv = Path(args.output) / f"{Path(config.video).stem}.nerv"
         compressor = Compressor(args.output, nerv, compress_options(planned), reference=fitter.store)
         with cancel_on_ctrl_c(compressor.cancel):
@@ -49,5 +52,6 @@ def main(args: argparse.Namespace, config: FitConfig, drive_fit: Callable[[Fitte
         return 130
     psnr = report.metrics.get("psnr")
     print(f"wrote {nerv}: {report.file_bytes:,} bytes, {report.bpp:.4f} bpp")
-    print(outcome(planned.plan, process_age(), psnr, report.file_bytes))
+    marks["compressed"] = process_age()
+    print(outcome(planned.plan, marks, psnr, report.file_bytes))
     return 0

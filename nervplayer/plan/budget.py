@@ -112,12 +112,16 @@ def compress_options(planned: Planned) -> CompressOptions:
     return CompressOptions(prune=p.prune, finetune_epochs=p.finetune_epochs, bits=p.bits, device=planned.config.device)
 
 
-def outcome(p: Plan, seconds: float, psnr: float | None, file_bytes: int) -> str:
-    """Plan against what happened, in one line."""
+def outcome(p: Plan, marks: dict[str, float], psnr: float | None, file_bytes: int) -> str:
+    """Plan against what happened, in one line; ``marks``: the process's age at the end of each stage, in order
+    (the last is the end)."""
     got = f"{psnr:.2f} dB" if psnr is not None else "no PSNR"
+    seconds, before, stages = list(marks.values())[-1], 0.0, list[str]()
+    for name, at in marks.items():
+        stages.append(f"{name} at {at:.1f} s" if not stages else f"{name} +{at - before:.1f}")
+        before = at
     return (
         f"planned {format_duration(p.estimated_seconds)}, ≈ {p.expected_psnr:.1f} dB, "
-        f"≈ {p.expected_bytes / 1e3:,.0f} kB"
-        f" · achieved {seconds:.1f} s ({(seconds / p.seconds - 1) * 100:+.1f} % of the budget), {got}, "
-        f"{file_bytes / 1e3:,.0f} kB"
+        f"≈ {p.expected_bytes / 1e3:,.0f} kB · achieved {seconds:.1f} s ({(seconds / p.seconds - 1) * 100:+.1f} % of "
+        f"the budget: {', '.join(stages)}), {got}, {file_bytes / 1e3:,.0f} kB"
     )

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ConfigError
-from ..plugins.api import Frames
 from .duration import format_duration
 from .expect import expected_bytes, expected_psnr
-from .probe import Candidate, builds
+from .probe import Candidate
 
 StepTime = Callable[[Candidate], float]  # seconds of one training step (batch 1) of a candidate
 
@@ -45,8 +44,8 @@ PRUNE = 0.2  # fraction removed when pruning
 FINETUNE_SHARE = 0.1  # fine-tune epochs per fit epoch
 FORWARD_SHARE = 0.35  # a forward pass (decoding a frame) takes this share of a training step
 DECODE_S_PER_MPIX = 0.012  # decoding and resizing the clip, seconds per million source pixels
-FIXED_BEFORE_S = 1.5  # building the model and the run folder: seconds whatever the clip
-FIXED_AFTER_S = 2.5  # saving, loading back, quantizing, coding and writing
+FIXED_BEFORE_S = 2.0  # building the model and the run folder: seconds whatever the clip
+FIXED_AFTER_S = 4.0  # saving, loading back, quantizing, coding and writing
 BITS = 8  # quantization bit width of the file
 
 
@@ -199,24 +198,23 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
 def plan(req: Request, step_time: StepTime) -> Plan:
     """The plan with the highest expected PSNR that fits ``req``'s budget, at the largest frame size that gives it
     ``MIN_EPOCHS_AT_SIZE`` epochs (else the smallest); a :class:`ConfigError` naming what the smallest model needs
-    when no plan fits. Only the chosen model is built (sizing a model to a count takes a second here): a ladder
-    size that cannot be built for the clip gives way to the next best plan."""
+    when no plan fits. A candidate whose step time is unknown (inf: not measured, or far from what was) is
+    skipped; sizing a model to a count takes seconds here, so the planner builds none itself."""
     archs = (req.arch,) if req.arch else ARCHS
     ladder = (req.params,) if req.params else LADDER
     sizes = frame_sizes(req)
     fastest: tuple[float, str, int, int, int] | None = None  # (step, arch, params, height, width) at the smallest
     for height, width in sizes:
-        frames = Frames(height, width, req.segment_frames or segment_length(req.num_frames, req.max_segments))
+        held = req.segment_frames or segment_length(req.num_frames, req.max_segments)  # frames per model
         plans = []
         for arch in archs:
             for params in ladder:
-                step = step_time(Candidate(arch, params, height, width, frames.num_frames))
+                step = step_time(Candidate(arch, params, height, width, held))
                 if (height, width) == sizes[-1] and (fastest is None or step < fastest[0]):
                     fastest = (step, arch, params, height, width)
                 if (p := plan_at(req, arch, params, height, width, step)) is not None:
                     plans.append(p)
-        plans.sort(key=lambda p: -p.expected_psnr)
-        best = next((p for p in plans if builds(p.arch, p.params, Frames(height, width, p.segment_frames))), None)
+        best = max(plans, key=lambda p: p.expected_psnr, default=None)
         if best is not None and (best.epochs >= MIN_EPOCHS_AT_SIZE or (height, width) == sizes[-1]):
             return best
     if fastest is None or not math.isfinite(fastest[0]):

@@ -10,7 +10,6 @@ a few percent of the budget.
 
 from __future__ import annotations
 
-import functools
 import statistics
 import time
 from dataclasses import dataclass
@@ -108,8 +107,8 @@ class StepProbe:
         points = self.points.get(c.arch)
         if points is None:
             points = self.points[c.arch] = self._measure(c) if self.spent < self.allowance or not self.points else []
-        if not points:
-            return float("inf")
+        if not points or not points[0].params / 2 <= c.params <= 2.5 * points[-1].params:
+            return float("inf")  # unmeasured, or far from what was: it may not even build for the clip
         scale = c.height * c.width
         (a, b) = (points[0], points[-1])
         sa, sb = a.seconds * scale / a.pixels, b.seconds * scale / b.pixels
@@ -136,15 +135,20 @@ class StepProbe:
     def _time(self, c: Candidate) -> float | None:
         """Seconds of a step of ``c`` (None when it cannot be built for the clip). The first one timed on a CPU of
         several cores runs on all of them and on one, and the faster count is kept: on a loaded machine, threads
-        that wait on each other make a step up to 10x slower than one thread does (docs/long-videos.md)."""
+        that wait on each other make a step up to 10x slower than one thread does (docs/long-videos.md); when the
+        allowance is spent first, one thread it is."""
         cores = torch.get_num_threads()
         choose = self.threads is None and cores > 1 and resolve_device(self.device).type == "cpu"
         timed: dict[int, float] = {}
         t0 = time.perf_counter()
         try:
-            for n in (1, cores) if choose else (cores,):  # all cores give up once slower than one (x3 warming up)
+            for n in (1, cores) if choose else (cores,):
+                if timed and time.perf_counter() - t0 + self.spent >= self.allowance:
+                    break
+                # all cores give up once slower than one thread (x3: the first step warms up) or the allowance
+                give_up = min(3 * timed[1], self.allowance - self.spent) if timed else float("inf")
                 torch.set_num_threads(n)
-                timed[n] = step_seconds(c, self.device, self.precision, give_up=3 * timed.get(1, float("inf")))
+                timed[n] = step_seconds(c, self.device, self.precision, give_up=give_up)
         except NervError:
             torch.set_num_threads(cores)
             return None
@@ -165,13 +169,3 @@ def device_label(device: str = "auto") -> str:
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
     return dev.type
-
-
-@functools.lru_cache(maxsize=256)
-def builds(arch: str, params: int, frames: Frames) -> bool:
-    """Whether ``arch`` can be sized to ``params`` stored values (±5 %) for ``frames``."""
-    try:
-        architectures.resolve(arch, frames, budget=params)
-    except NervError:
-        return False
-    return True
