@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 from ..codec import CompressOptions
 from ..errors import ConfigError
@@ -37,6 +38,7 @@ class Planned:
     plan: Plan
     probe_seconds: float
     config: FitConfig
+    spent: Callable[[], float]  # seconds of the budget gone (plan_clip's)
 
 
 def plan_clip(
@@ -45,9 +47,11 @@ def plan_clip(
     given: set[str],
     info: VideoInfo | None = None,
     max_segments: int | None = 1,
+    spent: Callable[[], float] = process_age,
 ) -> Planned:
-    """Plan ``config``'s clip for a budget of ``seconds`` from this process's start; ``given`` names the fields of
-    ``config`` the user fixed (:data:`GIVEN`). ``max_segments=1`` where the caller fits one model over the clip.
+    """Plan ``config``'s clip for a budget of ``seconds``; ``given`` names the fields of ``config`` the user fixed
+    (:data:`GIVEN`). ``max_segments=1`` where the caller fits one model over the clip. ``spent`` says how much of
+    the budget is gone: the CLI's counts from the process start, the player's from Start (after planning).
     A budget too small for the clip's smallest plan is a :class:`ConfigError`, before anything long starts."""
     info, _, frames = clip_frames(config, info)
     size = (frames.height, frames.width) if "size" in given else None
@@ -59,7 +63,7 @@ def plan_clip(
         height=info.height,
         width=info.width,
         seconds=seconds,
-        spent=process_age(),
+        spent=spent(),
         arch=config.arch if "arch" in given or "preset" in given else None,
         params=params,
         size=size,
@@ -78,15 +82,15 @@ def plan_clip(
     probe = StepProbe(config.device, config.precision, PROBE_SHARE * seconds, at)
     plan(req, probe)  # measures (the probe keeps its answers); the plan below counts the probe's time as spent
     # the probe leaves this process on the thread count it measured fastest: the fit (in this process) keeps it
-    chosen = plan(dataclasses.replace(req, spent=process_age(), device=device_label(config.device)), probe)
-    return Planned(chosen, probe.spent, config)
+    chosen = plan(dataclasses.replace(req, spent=spent(), device=device_label(config.device)), probe)
+    return Planned(chosen, probe.spent, config, spent)
 
 
 def fit_config(planned: Planned, given: set[str]) -> FitConfig:
-    """The FitConfig of a planned fit; its time limit is what is left of the budget now, less what comes after
-    the fit (call it just before the fit starts; the Fitter decodes the clip first, which the plan counted)."""
+    """The FitConfig of a planned fit; its time limit is what is left of the budget now, less the decoding still
+    to come and what comes after the fit (call it just before the fit starts)."""
     p, base = planned.plan, planned.config
-    left = p.seconds - process_age() - p.after_seconds
+    left = p.seconds - planned.spent() - p.before_seconds - p.after_seconds
     if left <= 0:
         raise ConfigError(f"the budget of {format_duration(p.seconds)} ran out before the fit could start")
     keep_epochs = "epochs" in given

@@ -85,6 +85,7 @@ class Plan:
     epochs: int  # expected epochs of the fit (the time limit is what stops it)
     lr: float
     fit_seconds: float  # training time of the fit, all segments: its time limit
+    before_seconds: float  # expected seconds from planned to training: decoding the clip, building the model
     after_seconds: float  # expected seconds from the fit's end to the written .nerv
     finetune_epochs: int
     prune: float
@@ -184,6 +185,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         epochs=max(1, math.floor(epochs)),
         lr=req.lr or LR.get(arch, DEFAULT_LR),
         fit_seconds=fit_seconds,
+        before_seconds=before_fit(req),
         after_seconds=after,
         finetune_epochs=finetune,
         prune=prune,
