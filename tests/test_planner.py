@@ -1,5 +1,6 @@
 """The planner: with a faked step time it picks a plan that fits the budget; durations; the too-small budget."""
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,21 @@ def test_cli_too_small_budget_is_one_line_exit_2_nothing_started(shapes_clip, tm
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().count("\n") == 0 and "cannot hold one segment's smallest model" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_fit_to_a_time_prints_the_plan_fits_compresses_and_reports(shapes_clip, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "nervplayer", "fit", str(shapes_clip), "--time", "45s", "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=os.environ,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("plan: about 45 s on cpu") and "probe" in lines[0]
+    assert "achieved" in lines[-1] and "% of the budget" in lines[-1]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert 0 < config["fit"]["time_limit"] < 45
+    assert (tmp_path / "run" / f"{shapes_clip.stem}.nerv").is_file()
+    assert (tmp_path / "run" / "model.safetensors").is_file()

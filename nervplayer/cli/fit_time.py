@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..codec import Compressor
+from ..codec import Compressed, Compressor, Stage
 from ..errors import ConfigError
 from ..plan import compress_options, fit_config, outcome, parse_duration, plan_clip
 from ..plan.clock import process_age
 from ..train import FitConfig, Fitter
-from .compress import _drive as drive_compress
 from .interrupt import cancel_on_ctrl_c
 
 
@@ -44,7 +43,7 @@ def main(args: argparse.Namespace, config: FitConfig, drive_fit: Callable[[Fitte
         nerv = Path(args.output) / f"{Path(config.video).stem}.nerv"
         compressor = Compressor(args.output, nerv, compress_options(planned), reference=fitter.store)
         with cancel_on_ctrl_c(compressor.cancel):
-            report = drive_compress(compressor)
+            report = _compress(compressor)
     finally:
         fitter.store.close()
     if report is None:
@@ -55,3 +54,13 @@ def main(args: argparse.Namespace, config: FitConfig, drive_fit: Callable[[Fitte
     marks["compressed"] = process_age()
     print(outcome(planned.plan, marks, psnr, report.file_bytes))
     return 0
+
+
+def _compress(compressor: Compressor) -> Compressed | None:
+    """Run the compression, naming each stage on stderr; its report, or None when cancelled."""
+    for ev in compressor.run():
+        if isinstance(ev, Stage):
+            print(f"{ev.name}: {ev.detail}", file=sys.stderr)
+        elif isinstance(ev, Compressed):
+            return ev
+    return None
