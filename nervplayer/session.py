@@ -27,6 +27,7 @@ from .device import memory_report
 from .errors import Cancelled
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
+from .plan import Planned, plan_clip
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
 from .train.remote import FitProcess, RemoteFitter, prepare_spare
 from .video import VideoInfo
@@ -90,6 +91,8 @@ class Session:
         self.save_ended = Event()  # (what the progress bar says: saved, save cancelled, save failed)
         self.failed = Event()  # (title, error): something the user must hear about
         self.message = Event()  # (text, milliseconds; 0 until replaced)
+        self.planned = Event()  # (Planned): the plan of a fit to a time budget, for the fit panel before Start
+        self.plan_failed = Event()  # (error): the budget cannot hold the clip's smallest plan, or planning failed
 
     # --- state ---------------------------------------------------------------------------------------------
     def _set_phase(self, phase: Phase) -> None:
@@ -211,6 +214,22 @@ class Session:
             self.open_failed.emit(error)
 
     # --- fitting -------------------------------------------------------------------------------------------
+    def plan_fit(self, config: FitConfig, seconds: float, given: set[str]) -> None:
+        """Plan a fit of the open video to a budget of ``seconds`` from Start (the probe runs now, in the
+        background); reports ``planned`` or ``plan_failed``. A new request replaces one still running."""
+        video = self.video
+        if video is None:
+            return
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, Cancelled):
+                self.plan_failed.emit(error)
+
+        def work() -> Planned:
+            return plan_clip(config, seconds, given, video, spent=lambda: 0.0)
+
+        self._start(Job("plan", work, on_done=self.planned.emit, on_failed=failed))
+
     def start_fit(self, config: FitConfig, preview: int = 0) -> None:
         """Fit the open video with ``config`` in the background, into a new run folder under ``runs_dir``."""
         if self.video is None:

@@ -59,6 +59,12 @@ def build_parser() -> Parser:
         "extend a finished run (the schedule continues as an N-epoch run would: the learning "
         "rate at each epoch is the one a run started with --epochs N has there)",
     )
+    p.add_argument(
+        "--time",
+        metavar="DURATION",
+        help="a time budget (90s, 10m, 1h30m) for the whole way to a playable RUN/<clip>.nerv: plans the model, "
+        "frame size and epochs (options given here stay fixed), fits until the time, compresses",
+    )
     p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
     add_model_size(p)
     p.add_argument("--epochs", type=int)
@@ -185,6 +191,10 @@ def main(argv: list[str]) -> int:
         if value is not None:
             raise ConfigError(f"{flag} applies to a segmented fit: add --segment N|auto")
     config = config_from_args(args)
+    if args.time is not None:
+        from . import fit_time
+
+        return fit_time.main(args, config, _drive)
     fitter = Fitter(config, args.output, resume=args.resume)
     if args.target is not None and fitter.world.main:
         from ..codec.ratecontrol import record_target

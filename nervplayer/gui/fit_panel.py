@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..errors import NervError
+from ..errors import ConfigError, NervError
 from ..model import architectures
+from ..plan import Planned, fit_config
 from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
@@ -33,6 +34,9 @@ from .icons import icon
 from .plugin_form import PluginForm
 
 SCALES = (1.0, 0.5, 0.25)
+NO_LIMIT = "no limit"
+TIMES = {NO_LIMIT: None, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
+PLANNED = {"size"}  # what a plan keeps of the form: the frame size (and range); it chooses the rest
 BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
 
 
@@ -60,8 +64,10 @@ class FitProgress:
         self._clock = clock
         self.start(1, 0.0)
 
-    def start(self, epochs: int, start_epoch: float) -> None:
+    def start(self, epochs: int, start_epoch: float, time_limit: float | None = None) -> None:
+        """``time_limit``: the fit's (seconds of training); the progress and time left then follow the clock."""
         self.epochs, self.first, self.epoch = epochs, start_epoch, start_epoch
+        self.time_limit = time_limit
         self._active = 0.0
         self._since: float | None = self._clock()  # None while paused
 
@@ -86,10 +92,20 @@ class FitProgress:
 
     def eta(self) -> float | None:
         spe = self.seconds_per_epoch()
-        return None if spe is None else spe * max(self.epochs - self.epoch, 0)
+        by_steps = None if spe is None else spe * max(self.epochs - self.epoch, 0)
+        if self.time_limit is None:
+            return by_steps
+        by_time = max(self.time_limit - self.elapsed(), 0.0)
+        return by_time if by_steps is None else min(by_time, by_steps)
+
+    def fraction(self) -> float:
+        """How far the fit is: by the epochs, or by the time when it has a limit (whichever is further)."""
+        done = self.epoch / max(self.epochs, 1)
+        return done if self.time_limit is None else max(done, min(self.elapsed() / self.time_limit, 1.0))
 
 
 class FitPanel(QWidget):
+    plan_requested = Signal(object, float, object)  # (FitConfig, seconds, given): plan this before Start
     start_clicked = Signal()
     pause_clicked = Signal()
     cancel_clicked = Signal()
@@ -132,6 +148,18 @@ class FitPanel(QWidget):
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.precision = "auto"  # the Preferences' default precision of a fit
+        self.time = QComboBox()
+        self.time.setObjectName("time-budget")
+        self.time.addItems(list(TIMES))
+        self.time.setToolTip(
+            "A time budget for the whole way to a .nerv: the model, its size and the epochs are planned to fit it "
+            "(the frame size and range are kept)"
+        )
+        self.plan_label = QLabel()
+        self.plan_label.setObjectName("plan")
+        self.plan_label.setWordWrap(True)
+        self.planned: Planned | None = None  # the plan of the chosen budget, once the session has made it
+        self.time_limit: float | None = None  # the time limit of the last config() made
 
         reg = get_registry()
         self.activation = PluginForm(reg.entries("activation"), "silu")
@@ -153,6 +181,8 @@ class FitPanel(QWidget):
         f.addRow("Activation", self.activation)
         training = QGroupBox("Training")
         f = QFormLayout(training)
+        f.addRow("Time budget", self.time)
+        f.addRow("", self.plan_label)
         f.addRow("Epochs", self.epochs)
         f.addRow("Learning rate", self.lr)
         f.addRow("Batch size", self.batch)
@@ -222,6 +252,14 @@ class FitPanel(QWidget):
             self.budget.editingFinished,
         ):
             signal.connect(self.update_cost)
+        for signal in (
+            self.time.currentIndexChanged,
+            self.scale.currentIndexChanged,
+            self.first.valueChanged,
+            self.last.valueChanged,
+            self.device.currentIndexChanged,
+        ):
+            signal.connect(self.request_plan)
         self.arch.setCurrentIndex(self.arch.findData("nerv"))
         self._fill_presets()
         self.set_state("empty")
@@ -269,7 +307,45 @@ class FitPanel(QWidget):
 
     def _model_ok(self, ok: bool) -> None:
         self.model_ok = ok
-        self.start_button.setEnabled(self.state in ("ready", "finished") and ok)
+        self.start_button.setEnabled(self._can_start())
+
+    def _can_start(self) -> bool:
+        """Ready, the model can be built, and with a time budget, its plan is made."""
+        planned = self.budget_seconds is None or self.planned is not None
+        return self.state in ("ready", "finished") and self.model_ok and planned
+
+    # --- the time budget -----------------------------------------------------------------------------------
+    @property
+    def budget_seconds(self) -> float | None:
+        return TIMES.get(self.time.currentText())
+
+    def request_plan(self) -> None:
+        """Ask for the plan of the chosen budget (the window hands it to the session); the plan's choices
+        replace the model and training options, which are off while a budget is chosen."""
+        self.planned = None
+        seconds = self.budget_seconds
+        for widget in (self.arch, self.preset, self.budget, self.epochs, self.lr):
+            widget.setEnabled(seconds is None)
+        if seconds is None or self.info is None:
+            self.plan_label.clear()
+            self._model_ok(self.model_ok)
+            return
+        self.plan_label.setText("planning: measuring the training speed on this device…")
+        self._model_ok(self.model_ok)
+        self.plan_requested.emit(self._form_config(), seconds, PLANNED)
+
+    def show_plan(self, planned: Planned) -> None:
+        """The plan the session made: its line, and Start uses it."""
+        if planned.plan.seconds != self.budget_seconds:
+            return  # a plan of a budget no longer chosen
+        self.planned = planned
+        self.plan_label.setText(f"{planned.plan.line()} (measured in {planned.probe_seconds:.1f} s)")
+        self._model_ok(self.model_ok)
+
+    def show_plan_failed(self, error: BaseException) -> None:
+        self.planned = None
+        self.plan_label.setText(f"<span style='color:#f06b5f'>{error}</span>")
+        self._model_ok(self.model_ok)
 
     # --- the video to fit ----------------------------------------------------------------------------------
     def set_video(self, info: VideoInfo | None, description: str = "Open a video to fit it.") -> None:
@@ -300,6 +376,7 @@ class FitPanel(QWidget):
         self.scale.setCurrentIndex(0 if info.width * info.height <= 640 * 360 else 1)
         self.update_cost()
         self.set_state("ready")
+        self.request_plan()
 
     def set_defaults(self, device: str, precision: str) -> None:
         """The Preferences' default device (where this machine has it) and precision of a fit."""
@@ -308,7 +385,17 @@ class FitPanel(QWidget):
         self.precision = precision
 
     def config(self) -> FitConfig:
-        """The FitConfig the form describes (validated by the core when the fit starts)."""
+        """The FitConfig the form describes (validated by the core when the fit starts); with a time budget, the
+        plan's, its time limit counted from now."""
+        config = self._form_config()
+        if self.budget_seconds is not None:
+            if self.planned is None:
+                raise ConfigError("the plan of the time budget is not ready yet")
+            config = fit_config(self.planned, PLANNED)
+        self.time_limit = config.time_limit
+        return config
+
+    def _form_config(self) -> FitConfig:
         assert self.info is not None
         scale = self.scale.currentData() or 1.0
         preset, budget = self._size()
@@ -343,7 +430,7 @@ class FitPanel(QWidget):
             widget.setVisible(state != "empty")  # with nothing to fit, the panel only describes what is open
         for box in self._options:
             box.setEnabled(state in ("ready", "finished"))
-        self.start_button.setEnabled(state in ("ready", "finished") and self.model_ok)
+        self.start_button.setEnabled(self._can_start())
         self.start_button.setText("Start again" if state == "finished" else "Start")
         self.pause_button.setEnabled(state in ("running", "paused"))
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
@@ -357,7 +444,7 @@ class FitPanel(QWidget):
             self.bar.setRange(0, 1000)
 
     def started(self, epochs: int, start_epoch: float) -> None:
-        self.progress.start(epochs, start_epoch)
+        self.progress.start(epochs, start_epoch, self.time_limit)
         self.bar.setRange(0, 1000)
         self.set_state("running")
         self.update_progress(start_epoch)
@@ -365,11 +452,13 @@ class FitPanel(QWidget):
     def update_progress(self, epoch: float) -> None:
         p = self.progress
         p.update(epoch)
-        self.bar.setValue(round(1000 * epoch / max(p.epochs, 1)))
-        self.bar.setFormat(f"epoch {epoch:.1f} / {p.epochs}")
+        self.bar.setValue(round(1000 * p.fraction()))
+        limit = f" · stops at {clock_text(p.time_limit)}" if p.time_limit is not None else f" / {p.epochs}"
+        self.bar.setFormat(f"epoch {epoch:.1f}{limit}")
         spe, eta = p.seconds_per_epoch(), p.eta()
-        if spe is not None and eta is not None:
-            self.timing.setText(f"{spe:.2f} s/epoch · {clock_text(p.elapsed())} elapsed · ETA {clock_text(eta)}")
+        if eta is not None:
+            rate = f"{spe:.2f} s/epoch · " if spe is not None else ""
+            self.timing.setText(f"{rate}{clock_text(p.elapsed())} elapsed · {clock_text(eta)} left")
 
     def set_paused(self, paused: bool) -> None:
         if paused:

@@ -48,6 +48,7 @@ class FitConfig:
     # weights (a model.safetensors) to start from instead of the seed's draw: every tensor whose name and shape
     # match is loaded, the others keep their fresh values (a warm start: nervplayer/segments)
     init_weights: str | None = None
+    time_limit: float | None = None  # seconds of training: the fit stops there, its LR schedule follows the time
 
     # Fields that may differ between a run and its resumption without changing the result.
     # init_weights: a resumed fit starts from its checkpoint, never from them.
@@ -74,6 +75,8 @@ class FitConfig:
             raise ConfigError(f"rate lambda must be >= 0, got {self.rate_lambda}")
         if self.rate_lambda and not self.qat:
             raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ConfigError(f"time limit must be positive, got {self.time_limit}")
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"parameter budget must be positive, got {self.budget}")
         if self.precision not in PRECISIONS:

@@ -121,6 +121,8 @@ class Fitter:
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
         #: this process among the processes of a ``torchrun`` fit (rank 0 of 1 otherwise)
         self.world = world_from_env()
+        if config.time_limit is not None and self.world.distributed:  # each process would stop at its own step
+            raise ConfigError("a time limit runs in one process; under torchrun give --epochs instead")
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
         # The model is sized before the clip is decoded: a bad model option or budget fails at once.
@@ -154,6 +156,7 @@ class Fitter:
         self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
+        self._last_step_end = 0.0  # when the last step ended (perf_counter): the time limit's step length
         self._running = threading.Event()
         self._running.set()
         self._cancel = threading.Event()
@@ -193,6 +196,23 @@ class Fitter:
     def _at(self) -> float:  # the fractional epoch the fit is at
         return self.epoch + self.pos / self.steps_per_epoch
 
+    def _progress(self, t0: float) -> float:
+        """Where the LR schedule is, in epochs: with a time limit, the share of the time used when that is
+        further than the epochs done, so that a fit stopped by the time has annealed."""
+        limit = self.config.time_limit
+        if limit is None:
+            return self._at
+        used = (self.elapsed + time.perf_counter() - t0) / limit
+        return max(self._at, min(used, 1.0) * self.config.epochs)
+
+    def _time_is_up(self, t0: float) -> bool:
+        """Whether the next step would end nearer past the time limit than this one ends before it (the steps
+        being as long as the last one): the fit stops within half a step of its limit."""
+        now = time.perf_counter()
+        step, self._last_step_end = now - max(self._last_step_end, t0), now
+        assert self.config.time_limit is not None
+        return self.elapsed + now - t0 + step / 2 >= self.config.time_limit
+
     def run(self) -> Iterator[Event]:
         cfg, world = self.config, self.world
         yield Started(
@@ -219,7 +239,7 @@ class Fitter:
             left = order[self.pos * cfg.batch_size :]
             if world.distributed:  # this process's share of every global batch
                 left = shard(left, cfg.batch_size, world)
-            t0, stopped = time.perf_counter(), False
+            t0, stopped, timed_out = time.perf_counter(), False, False
             for indices, frames in self.store.batches(left, cfg.batch_size // world.size):
                 if not self._running.is_set():
                     self.elapsed += time.perf_counter() - t0
@@ -232,7 +252,7 @@ class Fitter:
                 if self._cancel.is_set() and not world.distributed:
                     stopped = True
                     break
-                lr = self.schedule(self._at, cfg.epochs, self.base_lr)
+                lr = self.schedule(self._progress(t0), cfg.epochs, self.base_lr)
                 # an uneven last batch: weigh each process's mean loss by its share, as one process would
                 share = len(indices) * world.size / min(cfg.batch_size, len(order) - self.pos * cfg.batch_size)
                 try:
@@ -250,9 +270,18 @@ class Fitter:
                 if len(pending) >= flush_every and (yield from self._flush(pending)):
                     stopped = True
                     break
+                if cfg.time_limit is not None and self._time_is_up(t0):
+                    timed_out = True
+                    break
             self.elapsed += time.perf_counter() - t0
             if (yield from self._flush(pending)) or stopped:
                 yield from self._finish("cancelled")
+                return
+            if timed_out:  # the time is up: the last weights (the schedule has annealed) are the result
+                if ev := self.evaluator(self.epoch, self.step, self.elapsed, self.elapsed / max(self._at, 1e-9)):
+                    self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
+                    yield ev
+                yield from self._finish("completed")
                 return
             self.epoch, self.pos = self.epoch + 1, 0
             spe, epoch_started = time.perf_counter() - epoch_started, time.perf_counter()

@@ -1,0 +1,234 @@
+"""The plan of a fit to a time budget: which model, how big, at what frame size, in how many segments, for how
+many epochs, so that the whole way to a playable ``.nerv`` (decoding the clip, the fit, compressing) ends within
+the budget; and what it should give (PSNR, file size).
+
+The planner is a pure function of the clip's shape, the budget and a *step time* (seconds of one training step of
+a candidate model, measured by the probe, :mod:`.probe`, or faked by tests). It searches a small ladder of model
+sizes for each candidate architecture and keeps the plan with the highest expected PSNR (:mod:`.expect`).
+
+Where the time goes (the constants are measured on this project's 2-core CPU, docs/long-videos.md "Planner"):
+
+* decoding and resizing the clip: ``DECODE_S_PER_MPIX`` seconds per million source pixels, plus fixed costs
+  (``FIXED_BEFORE_S``, ``FIXED_AFTER_S``: building the model, the run folder, loading it back, writing the file);
+* training: ``epochs × frames × step`` (every segment sees every one of its frames once per epoch, so the total
+  does not depend on how the clip is cut; segments run one after another on the device);
+* the evaluations: the fit's last one (one forward per frame) and the compression's (two per frame), a forward
+  being ``FORWARD_SHARE`` of a training step;
+* the compression's fine-tune (after pruning): ``finetune_epochs × frames × step``. Short fits are not pruned:
+  pruning needs fine-tuning to give its quality back, and a few epochs are better spent on the fit itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ConfigError
+from .duration import format_duration
+from .expect import expected_bytes, expected_psnr
+from .probe import Candidate
+
+StepTime = Callable[[Candidate], float]  # seconds of one training step (batch 1) of a candidate
+
+ARCHS = ("hnerv", "nerv")  # tried when the user names none: the best at equal time on this CPU (docs/models.md)
+LADDER = (50_000, 100_000, 150_000, 300_000, 600_000, 1_000_000, 1_500_000)  # stored values per model
+LR = {"hnerv": 2e-3, "nerv": 2e-3, "grid": 5e-3}  # learning rates of short fits (docs/long-videos.md)
+DEFAULT_LR = 1e-3
+MAX_SIDE = 1280  # the planner never fits above 1280 pixels wide unless the size is given
+MIN_EPOCHS_AT_SIZE = 20  # a frame size is kept only if the plan can give it this many epochs, else it halves
+MIN_EPOCHS = 1.0  # below one epoch over the clip, no plan
+SEGMENT_FRAMES = 125  # frames per segment of a long clip: 5 s at 25 fps (C3 and Cool-chic cut 30-75 frames)
+PRUNE_FROM_EPOCHS = 30  # fits of at least this many epochs are pruned and fine-tuned; shorter ones are not
+PRUNE = 0.2  # fraction removed when pruning
+FINETUNE_SHARE = 0.1  # fine-tune epochs per fit epoch
+FORWARD_SHARE = 0.35  # a forward pass (decoding a frame) takes this share of a training step
+DECODE_S_PER_MPIX = 0.012  # decoding and resizing the clip, seconds per million source pixels
+FIXED_BEFORE_S = 2.0  # building the model and the run folder: seconds whatever the clip
+FIXED_AFTER_S = 4.0  # saving, loading back, quantizing, coding and writing
+BITS = 8  # quantization bit width of the file
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the plan is for: the clip, the budget, what the user fixed (None = the planner chooses)."""
+
+    num_frames: int
+    height: int  # the source's frame size
+    width: int
+    seconds: float  # the whole budget
+    spent: float = 0.0  # seconds of the budget already gone (process start, probing)
+    device: str = "cpu"  # how the plan line names the device, e.g. "cpu (2 cores)"
+    arch: str | None = None
+    params: int | None = None
+    size: tuple[int, int] | None = None  # (height, width) to fit at
+    epochs: int | None = None
+    lr: float | None = None
+    segment_frames: int | None = None
+    max_segments: int | None = None  # 1 where segmented fits are not available to the caller
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A chosen fit and what it should give. ``segment_frames`` is the segment length the segmented fit takes
+    (``segments == 1``: one model over the clip)."""
+
+    seconds: float  # the budget
+    device: str
+    arch: str
+    params: int  # stored values per segment's model
+    height: int
+    width: int
+    num_frames: int
+    segment_frames: int
+    segments: int
+    epochs: int  # expected epochs of the fit (the time limit is what stops it)
+    lr: float
+    fit_seconds: float  # training time of the fit, all segments: its time limit
+    before_seconds: float  # expected seconds from planned to training: decoding the clip, building the model
+    after_seconds: float  # expected seconds from the fit's end to the written .nerv
+    finetune_epochs: int
+    prune: float
+    bits: int
+    step_seconds: float  # measured seconds of one training step
+    estimated_seconds: float  # the whole way, from the process start
+    expected_psnr: float
+    expected_bytes: int
+
+    def line(self) -> str:
+        """The plan in one line, as the CLI prints it and the fit panel shows it before Start."""
+        seg = (
+            f"{self.segments} segments · {self.arch} {_count(self.params)} each"
+            if self.segments > 1
+            else (f"1 segment · {self.arch} {_count(self.params)}")
+        )
+        return (
+            f"about {format_duration(self.estimated_seconds)} on {self.device} · {seg} · {self.width}×{self.height} "
+            f"· {self.epochs} epochs · expect ≈ {self.expected_psnr:.0f} dB, ≈ {_bytes(self.expected_bytes)}"
+        )
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1_000_000 else f"{n / 1e3:.0f}k"
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def segment_length(num_frames: int, max_segments: int | None) -> int:
+    """Frames per segment: the clip cut evenly into segments of about ``SEGMENT_FRAMES``; one segment when that
+    leaves less than half a segment more (a short clip), or when ``max_segments`` says so."""
+    count = 1 if num_frames <= 1.5 * SEGMENT_FRAMES else round(num_frames / SEGMENT_FRAMES)
+    if max_segments is not None:
+        count = min(count, max_segments)
+    return math.ceil(num_frames / count)
+
+
+def frame_sizes(req: Request) -> list[tuple[int, int]]:
+    """The frame sizes to try, largest first: the given one, or the source's (at most ``MAX_SIDE`` wide) halved
+    while both sides stay at least 64 pixels."""
+    if req.size is not None:
+        return [req.size]
+    h, w = float(req.height), float(req.width)
+    while w > MAX_SIDE:
+        h, w = h / 2, w / 2
+    sizes = []
+    while min(h, w) >= 64:
+        sizes.append((2 * round(h / 2), 2 * round(w / 2)))
+        h, w = h / 2, w / 2
+    return sizes or [(req.height, req.width)]
+
+
+def before_fit(req: Request) -> float:
+    """Seconds before the fit trains: decoding and resizing the clip, building the model."""
+    return FIXED_BEFORE_S + DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
+
+
+def after_fit(req: Request, step: float, finetune_epochs: int) -> float:
+    """Seconds after the fit trains: its last evaluation, the compression's fine-tune and evaluation, writing."""
+    return FIXED_AFTER_S + req.num_frames * step * (3 * FORWARD_SHARE + finetune_epochs)
+
+
+def plan_at(req: Request, arch: str, params: int, height: int, width: int, step: float) -> Plan | None:
+    """The plan of one candidate, or None when the budget cannot give it ``MIN_EPOCHS``."""
+    n = req.num_frames
+    segment = req.segment_frames or segment_length(n, req.max_segments)
+    epoch_s = n * step
+    train = req.seconds - req.spent - before_fit(req) - after_fit(req, step, 0)  # training: fit and fine-tune
+    if not train > 0:
+        return None
+    epochs = train / epoch_s if req.epochs is None else float(req.epochs)
+    finetune = 0
+    if epochs * (1 + FINETUNE_SHARE) >= PRUNE_FROM_EPOCHS:
+        if req.epochs is None:
+            epochs = train / (epoch_s * (1 + FINETUNE_SHARE))
+        finetune = max(2, round(FINETUNE_SHARE * epochs))
+    if epochs < MIN_EPOCHS:
+        return None
+    after = after_fit(req, step, finetune)
+    fit_seconds = min(epochs * epoch_s, req.seconds - req.spent - before_fit(req) - after)
+    if not fit_seconds > 0:
+        return None
+    segments = math.ceil(n / segment)
+    prune = PRUNE if finetune else 0.0
+    return Plan(
+        seconds=req.seconds,
+        device=req.device,
+        arch=arch,
+        params=params,
+        height=height,
+        width=width,
+        num_frames=n,
+        segment_frames=segment,
+        segments=segments,
+        epochs=max(1, math.floor(epochs)),
+        lr=req.lr or LR.get(arch, DEFAULT_LR),
+        fit_seconds=fit_seconds,
+        before_seconds=before_fit(req),
+        after_seconds=after,
+        finetune_epochs=finetune,
+        prune=prune,
+        bits=BITS,
+        step_seconds=step,
+        estimated_seconds=req.spent + before_fit(req) + fit_seconds + after,
+        expected_psnr=expected_psnr(arch, fit_seconds / epoch_s, params / (segment * height * width)),
+        expected_bytes=expected_bytes(params * segments, prune, BITS),
+    )
+
+
+def plan(req: Request, step_time: StepTime) -> Plan:
+    """The plan with the highest expected PSNR that fits ``req``'s budget, at the largest frame size that gives it
+    ``MIN_EPOCHS_AT_SIZE`` epochs (else the smallest); a :class:`ConfigError` naming what the smallest model needs
+    when no plan fits. A candidate whose step time is unknown (inf: not measured, or far from what was) is
+    skipped; sizing a model to a count takes seconds here, so the planner builds none itself."""
+    archs = (req.arch,) if req.arch else ARCHS
+    ladder = (req.params,) if req.params else LADDER
+    sizes = frame_sizes(req)
+    fastest: tuple[float, str, int, int, int] | None = None  # (step, arch, params, height, width) at the smallest
+    for height, width in sizes:
+        held = req.segment_frames or segment_length(req.num_frames, req.max_segments)  # frames per model
+        plans = []
+        for arch in archs:
+            for params in ladder:
+                step = step_time(Candidate(arch, params, height, width, held))
+                if (height, width) == sizes[-1] and (fastest is None or step < fastest[0]):
+                    fastest = (step, arch, params, height, width)
+                if (p := plan_at(req, arch, params, height, width, step)) is not None:
+                    plans.append(p)
+        best = max(plans, key=lambda p: p.expected_psnr, default=None)
+        if best is not None and (best.epochs >= MIN_EPOCHS_AT_SIZE or (height, width) == sizes[-1]):
+            return best
+    if fastest is None or not math.isfinite(fastest[0]):
+        raise ConfigError(f"no {'/'.join(archs)} model could be measured on this device")
+    step, arch, params, height, width = fastest
+    need = req.spent + before_fit(req) + after_fit(req, step, 0) + MIN_EPOCHS * req.num_frames * step
+    raise ConfigError(
+        f"a budget of {format_duration(req.seconds)} cannot hold one segment's smallest model: {arch} "
+        f"{_count(params)} at {width}×{height} needs about {format_duration(need)} for one epoch over "
+        f"{req.num_frames} frames with decoding and compressing; give --time {_suggest(need)} or more"
+    )
+
+
+def _suggest(seconds: float) -> str:
+    return f"{math.ceil(seconds)}s" if seconds < 120 else f"{math.ceil(seconds / 60)}m"

@@ -1,0 +1,132 @@
+"""The planner: with a faked step time it picks a plan that fits the budget; durations; the too-small budget."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nervplayer.errors import ConfigError
+from nervplayer.plan import Candidate, Request, format_duration, parse_duration, plan
+
+
+def fake_step(candidate: Candidate) -> float:
+    """A CPU-like step: a fixed cost plus one proportional to the pixels and (less) to the model's size."""
+    pixels = candidate.height * candidate.width / (320 * 180)
+    return 0.01 + 0.03 * pixels * (1 + candidate.params / 300_000)
+
+
+@pytest.mark.parametrize(
+    "seconds, frames, size",
+    [
+        (90, 132, (720, 1280)),
+        (90, 132, (180, 320)),
+        (600, 132, (180, 320)),
+        (600, 1500, (720, 1280)),
+        (3600, 1500, (720, 1280)),
+        (1200, 300, (360, 640)),
+        (60, 40, (90, 160)),
+    ],
+)
+def test_the_plan_fits_the_budget(seconds, frames, size):
+    req = Request(num_frames=frames, height=size[0], width=size[1], seconds=seconds, spent=2.0)
+    p = plan(req, fake_step)
+    assert p.estimated_seconds <= seconds
+    assert p.estimated_seconds >= 0.9 * seconds  # and uses it
+    step = fake_step(Candidate(p.arch, p.params, p.height, p.width, p.segment_frames))
+    assert p.step_seconds == pytest.approx(step)
+    training = (p.epochs + p.finetune_epochs) * frames * step
+    assert 2.0 + training <= seconds  # the epochs it promises fit in the time
+    assert p.fit_seconds + p.after_seconds + 2.0 <= seconds + 1e-6
+    assert p.segments * p.segment_frames >= frames > (p.segments - 1) * p.segment_frames
+    assert p.width <= 1280 and p.height <= size[0]
+    line = p.line()
+    assert line.startswith("about ") and " epochs · expect ≈ " in line and "dB" in line
+
+
+def test_a_short_clip_is_one_segment_and_a_long_one_is_cut():
+    short = plan(Request(num_frames=132, height=180, width=320, seconds=600), fake_step)
+    assert short.segments == 1 and short.segment_frames == 132
+    long = plan(Request(num_frames=1500, height=180, width=320, seconds=1800), fake_step)
+    assert long.segments > 1 and long.segment_frames < 1500
+    one = plan(Request(num_frames=1500, height=180, width=320, seconds=1800, max_segments=1), fake_step)
+    assert one.segments == 1
+
+
+def test_more_time_gives_more_epochs_or_a_larger_plan():
+    plans = [
+        plan(Request(num_frames=132, height=180, width=320, seconds=s, size=(180, 320)), fake_step)
+        for s in (60, 300, 1800)
+    ]
+    assert [p.expected_psnr for p in plans] == sorted(p.expected_psnr for p in plans)
+    assert plans[-1].finetune_epochs > 0 and plans[-1].prune > 0  # a long fit is pruned and fine-tuned
+    assert plans[0].finetune_epochs == 0 and plans[0].prune == 0  # a short one is not
+
+
+def test_what_the_user_fixed_stays_fixed():
+    req = Request(num_frames=132, height=720, width=1280, seconds=900, arch="nerv", params=300_000, size=(180, 320))
+    p = plan(req, fake_step)
+    assert (p.arch, p.params, p.height, p.width) == ("nerv", 300_000, 180, 320)
+    fixed = plan(Request(num_frames=132, height=180, width=320, seconds=900, epochs=7), fake_step)
+    assert fixed.epochs == 7 and fixed.estimated_seconds < 900
+
+
+def test_a_budget_too_small_for_the_smallest_model_says_what_it_needs():
+    with pytest.raises(ConfigError, match=r"cannot hold one segment's smallest model: .* give --time \d+"):
+        plan(Request(num_frames=1500, height=720, width=1280, seconds=20, size=(720, 1280)), fake_step)
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("2m30s", 150)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10x", "m10", "1m1h", "10mm", "-5m", "0s", "1e400", "nan", "5 m 3"])
+def test_bad_durations(text):
+    with pytest.raises(ConfigError):
+        parse_duration(text)
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (45, 540, 5400, 7200)] == ["45 s", "9 min", "1 h 30 min", "2 h"]
+
+
+def _nervplayer(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nervplayer", *args], capture_output=True, text=True, timeout=120, env=os.environ
+    )
+
+
+def test_cli_bad_duration_is_one_line_exit_2(shapes_clip, tmp_path):
+    r = _nervplayer("fit", str(shapes_clip), "--time", "ten minutes", "-o", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "90s, 10m, 1h30m" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_too_small_budget_is_one_line_exit_2_nothing_started(shapes_clip, tmp_path):
+    r = _nervplayer("fit", str(shapes_clip), "--time", "1s", "-o", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "cannot hold one segment's smallest model" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_fit_to_a_time_prints_the_plan_fits_compresses_and_reports(shapes_clip, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "nervplayer", "fit", str(shapes_clip), "--time", "45s", "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=os.environ,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("plan: about 45 s on cpu") and "probe" in lines[0]
+    assert "achieved" in lines[-1] and "% of the budget" in lines[-1]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert 0 < config["fit"]["time_limit"] < 45
+    assert (tmp_path / "run" / f"{shapes_clip.stem}.nerv").is_file()
+    assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -1,0 +1,54 @@
+"""A fit with a time limit stops at it (within 5 %), with its result saved, and its LR schedule has annealed."""
+
+import pytest
+import torch
+
+from nervplayer.train import Evaluated, Finished, FitConfig, Fitter, Step
+
+TINY = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a loaded machine two threads that wait on each other make a tiny step take up to a
+    second, longer than the tolerance this test checks."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_fit_stops_at_its_time_limit_with_the_result_saved(shapes_clip, tmp_path, one_thread):
+    limit = 6.0
+    config = FitConfig(
+        video=str(shapes_clip),
+        preset="nerv-xs",
+        model=TINY,
+        epochs=100_000,  # far more than the time allows: the limit is what stops it
+        time_limit=limit,
+        eval_every=100_000,
+        precision="fp32",
+        device="cpu",
+    )
+    fitter = Fitter(config, tmp_path / "run")
+    events = list(fitter.run())
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.status == "completed"
+    assert abs(finished.elapsed - limit) <= 0.05 * limit, finished.elapsed
+    assert 1 < finished.epoch < 100_000
+    assert finished.weights_path and (tmp_path / "run" / "model.safetensors").is_file()
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert finished.last_eval is not None and any(isinstance(e, Evaluated) for e in events)
+    lrs = [e.lr for e in events if isinstance(e, Step)]
+    assert max(lrs) == config.lr or max(lrs) > 0.9 * config.lr  # the warmup reached the peak
+    assert lrs[-1] < 0.25 * config.lr  # cut by the time, the schedule has annealed all the same
+
+
+def test_without_a_time_limit_the_schedule_follows_the_epochs(shapes_clip, tmp_path):
+    config = FitConfig(
+        video=str(shapes_clip), preset="nerv-xs", model=TINY, epochs=2, eval_every=2, precision="fp32", device="cpu"
+    )
+    events = list(Fitter(config, tmp_path / "run").run())
+    assert events[-1].status == "completed" and events[-1].epoch == 2
+    lrs = [e.lr for e in events if isinstance(e, Step)]
+    assert lrs[len(lrs) // 2] > 0.5 * config.lr  # mid-run: not annealed by any clock
