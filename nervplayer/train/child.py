@@ -4,8 +4,8 @@ commands, errors, the spare started ahead).
 
 :func:`prepare_process` is the setup of every nervplayer child (a fit's, a save's, a study's): a spare started
 ahead has imported torch and loaded the plugins by the time the user presses Start. :func:`fit` builds the
-:class:`~nervplayer.train.Fitter`, yields a :class:`Description` first, then every event of ``Fitter.run()`` in
-order (from the first step on at a lower priority: the training yields the cores to the player).
+:class:`~nervplayer.train.Fitter`, yields a :class:`Description` first, then (at a lower priority: the training
+yields the cores to the player) every event of ``Fitter.run()`` in order.
 
 The live model's frames are decoded here, where the weights are, not in the window: a :class:`ModelCopy` takes a
 snapshot of the weights before each ``Evaluated``, ``Paused`` and ``Finished`` and at most every
@@ -36,7 +36,7 @@ from ..model import architectures
 from ..model.render import times, to_uint8
 from ..model.spec import ModelSpec
 from .config import FitConfig
-from .events import Evaluated, Event, Finished, Paused, Step
+from .events import Evaluated, Event, Finished, Paused
 from .fit import Fitter
 
 SNAPSHOT_SECONDS = 0.5  # how stale the parent's copy of the weights may get while training
@@ -157,8 +157,11 @@ def fit(
             fitter.spec,
             fitter.source,
         )
+        # Training (not the start-up the user waits for) yields the cores to the player; the frames the player
+        # waits for do not.
+        lower_priority(keep=frozenset({server.native_id or 0}))
         yield Usage(memory_report(fitter.device))
-        last, lowered = time.monotonic(), False
+        last = time.monotonic()
         for event in fitter.run():
             if isinstance(event, (Evaluated, Paused, Finished)) or time.monotonic() - last >= SNAPSHOT_SECONDS:
                 copy.load(decoding_state(fitter))
@@ -167,11 +170,6 @@ def fit(
             if isinstance(event, Finished):
                 yield Weights(copy.state())
             yield event
-            if not lowered and isinstance(event, Step):
-                # Training (not the start-up and the first step, which the user waits for after Start) yields
-                # the cores to the player; the frames the player waits for do not.
-                lower_priority(keep=frozenset({server.native_id or 0}))
-                lowered = True
     except Exception:
         state = None
         if copy is not None:  # the last snapshot's weights: what the player showed last

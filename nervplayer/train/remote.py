@@ -181,10 +181,6 @@ class FitProcess:
         """Ask the child to stop after the step in flight (it writes its checkpoint); never waits."""
         self._job.cancel()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel, wait up to ``timeout`` seconds for the child to end (checkpoint written), then kill it."""
-        self._job.stop(timeout)
-
     def __iter__(self) -> Iterator[RemoteFitter | Event]:
         try:
             self._job.start()  # the spare's process if one waits: the fit is built there while the clip decodes
