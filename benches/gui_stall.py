@@ -9,18 +9,25 @@ and, once the fit has finished, scrubs the same model for ``--after-seconds`` mo
 running. ``--fits N`` fits N times in the same window, one after the other (a child process's fits after the first
 take the spare process started ahead, once it is ready). Prints one table row per fit.
 
+``--profile`` also says what stalls the GUI thread: a sampler thread reads the GUI thread's Python stack every
+millisecond, and the stacks seen within a late tick's gap are counted; every garbage collection is timed (and its
+thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is counted apart.
+
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
-        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load]
+        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import gc
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +56,73 @@ def wait_until(predicate, timeout: float) -> None:
         loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
 
 
+class Profile:
+    """``--profile``: the GUI thread's stacks while the event loop is late, garbage collections, starved samples."""
+
+    def __init__(self) -> None:
+        self.gui = threading.get_ident()
+        self.samples: list[tuple[float, str]] = []
+        self.collections: list[tuple[int, float, bool]] = []  # generation, ms, on the GUI thread
+        self.starved: list[float] = []  # ms the sampler could not run
+        self._gc_began = 0.0
+        self._running = True
+        gc.callbacks.append(self._gc)
+        self._thread = threading.Thread(target=self._sample, name="stall-sampler", daemon=True)
+        self._thread.start()
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - self._gc_began) * 1000
+            self.collections.append((info["generation"], ms, threading.get_ident() == self.gui))
+
+    def _sample(self) -> None:
+        last = time.perf_counter()
+        while self._running:
+            time.sleep(0.001)
+            now = time.perf_counter()
+            if now - last > 0.02:
+                self.starved.append((now - last) * 1000)
+            last = now
+            frame = sys._current_frames().get(self.gui)
+            stack = []
+            while frame is not None and len(stack) < 8:
+                code = frame.f_code
+                stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.samples.append((now, " < ".join(stack)))
+
+    def report(self, ticks: list[float], threshold_ms: float = 20.0) -> None:
+        """Print what the GUI thread ran within the gaps between ``ticks`` (perf_counter times) longer than
+        ``threshold_ms``, the collections and the starved samples."""
+        self._running = False
+        gc.callbacks.remove(self._gc)
+        gaps = [(a, b) for a, b in zip(ticks, ticks[1:]) if (b - a) * 1000 > INTERVAL_MS + threshold_ms]
+        counts: collections.Counter[str] = collections.Counter()
+        i = 0
+        for t, stack in self.samples:
+            while i < len(gaps) and gaps[i][1] < t:
+                i += 1
+            if i < len(gaps) and gaps[i][0] <= t:
+                counts[stack] += 1
+        print(
+            f"\n{len(gaps)} gaps over {INTERVAL_MS + threshold_ms:g} ms; the GUI thread stacks in them (1 ms samples):"
+        )
+        for stack, n in counts.most_common(12):
+            print(f"  {n:5d}  {stack}")
+        for generation in (0, 1, 2):
+            ms = [m for g, m, _ in self.collections if g == generation]
+            on_gui = sum(1 for g, _, gui in self.collections if g == generation and gui)
+            if ms:
+                print(
+                    f"gc gen {generation}: {len(ms)} collections ({on_gui} on the GUI thread), max {max(ms):.1f} ms, "
+                    f"total {sum(ms):.0f} ms"
+                )
+        if self.starved:
+            print(f"sampler starved {len(self.starved)} times (no GIL or no CPU), max {max(self.starved):.1f} ms")
+
+
 class Probe:
     """A 10 ms timer's lateness on the GUI thread, and the scrubs timed in between."""
 
@@ -57,6 +131,7 @@ class Probe:
 
         self.player = window.player
         self.late: list[float] = []
+        self.ticks: list[float] = []
         self.scrubs: list[float] = []
         self._last = time.perf_counter()
         self._scrub: tuple[int, float] | None = None
@@ -67,6 +142,7 @@ class Probe:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.late.append(max(now - self._last - INTERVAL_MS / 1000, 0.0))
+        self.ticks.append(now)
         self._last = now
         player, canvas = self.player, self.player.canvas
         if self._scrub is not None:
@@ -119,12 +195,17 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
             running = time.perf_counter()
             preparing_ms = max(probe.late, default=0.0) * 1000
             probe.late.clear()  # from the first training step: preparing the fit is measured apart
+            probe.ticks.clear()
             probe.scrubs.clear()
+            profile = Profile() if args.profile else None
             if mode == "idle":  # the baseline: the same ticks and scrubs with no fit at all
                 wait_until(lambda: time.perf_counter() - running > args.idle_seconds, args.idle_seconds + 60)
             else:
                 wait_until(lambda: window.session.phase == "finished", 3600)
             fitted = time.perf_counter()
+            if profile is not None:
+                print(f"--- {mode}, fit {fit + 1}")
+                profile.report(probe.ticks)
             late_ms = np.array(probe.late) * 1000
             scrub_ms = np.array(probe.scrubs or [np.nan]) * 1000
             probe.scrubs.clear()
@@ -174,6 +255,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--fits", type=int, default=1, help="fits one after the other in the same window")
     p.add_argument("--after-seconds", type=float, default=5.0, help="how long scrubs are timed once a fit has finished")
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
+    p.add_argument("--profile", action="store_true", help="say what the GUI thread runs while it is late")
     args = p.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 

@@ -6,8 +6,9 @@ Long work (opening a file, fitting, compressing) goes to the *runner* the sessio
 GUI's runs each job in a worker thread and calls the job's handlers back on the GUI thread; tests run jobs inline.
 Only the current job of each kind reports: a fit discarded for another file never reports into the new one.
 Stopping never waits: the job is told to cancel and forgotten, and ends on its own (a fit keeps its checkpoint).
-A fit trains in a child process (:mod:`~nervplayer.train.remote`) unless the session is made with
-``fit_in_child=False``, which trains in the job itself (the way the CLI does). Once a fit of the session has ended,
+A fit trains in a child process (:mod:`~nervplayer.train.remote`), and a save (prune, fine-tune, quantize, code:
+:func:`compress`) runs in one too (:mod:`~nervplayer.jobs.child`), unless the session is made with
+``fit_in_child=False``, which runs both in the job itself (the way the CLI does). Once a fit of the session has ended,
 a spare process is started for the next one, so that Start begins at once.
 """
 
@@ -21,14 +22,17 @@ from typing import Any, Callable, Iterator, Literal, Protocol
 
 import torch
 
+from . import plugins
 from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
 from .codec.ratecontrol import summary
 from .device import memory_report
 from .errors import Cancelled
+from .jobs.child import ChildJob, Context, Task, lower_priority
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
 from .plan import Planned, plan_clip
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
+from .train.child import prepare_process
 from .train.remote import FitProcess, RemoteFitter, prepare_spare
 from .video import VideoInfo
 
@@ -77,7 +81,6 @@ class Session:
         self.unsaved = False  # a fit's result not yet saved as .nerv
         self.save_after_fit = False
         self._finetune_epochs = 1
-        self._compressor: Compressor | None = None
         self._jobs: dict[str, tuple[Job, Running | None]] = {}
 
         self.phase_changed = Event()  # (phase)
@@ -158,7 +161,6 @@ class Session:
         """Stop the fit and the save without waiting: they are told to cancel and their reports are dropped."""
         self._stop("fit")
         self._stop("save")
-        self._compressor = None
         self.unsaved = False
         if self.phase in ("running", "paused", "saving"):
             self._set_phase("finished")
@@ -323,8 +325,8 @@ class Session:
 
     def cancel(self) -> None:
         """Cancel the save, or the fit (it stops after the step in flight and keeps a checkpoint)."""
-        if self.phase == "saving" and self._compressor is not None:
-            self._compressor.cancel()
+        if self.phase == "saving" and "save" in self._jobs:
+            self._jobs["save"][0].cancel()
         elif self.fitter is not None and self.phase in ("running", "paused"):
             self.fitter.cancel()
             self.message.emit("Cancelling: the fit stops after this step and keeps a checkpoint", 5000)
@@ -349,18 +351,24 @@ class Session:
             return
         self._set_phase("saving")
         self.save_progress.emit("preparing…", None)
-        cancel = threading.Event()
+        cancel, made, in_child = threading.Event(), [], self.fit_in_child
 
         def work() -> Iterator[Any]:
-            self._compressor = compressor = Compressor(run_dir, output, options, source=source)
+            saver: Compressor | ChildJob
+            if in_child:  # the fine-tune trains: not in the window's interpreter
+                task = Task(compress, (run_dir, output, options, source))
+                saver = ChildJob(task, prepare_process, (plugins.options(),), "the save's process", "nervplayer-save")
+            else:
+                saver = Compressor(run_dir, output, options, source=source)
+            made.append(saver)
             if cancel.is_set():
-                compressor.cancel()
-            yield from compressor.run()
+                saver.cancel()
+            yield from saver if isinstance(saver, ChildJob) else saver.run()
 
         def stop() -> None:
             cancel.set()
-            if self._compressor is not None:
-                self._compressor.cancel()
+            for saver in made:
+                saver.cancel()
 
         self._start(Job("save", work, self._save_event, self._save_done, self._save_failed, stop))
 
@@ -380,13 +388,23 @@ class Session:
             self.saved.emit(event)
 
     def _save_done(self, _result: Any, bar: str | None = None) -> None:
-        self._compressor = None
         self._set_phase("finished")
         self.save_ended.emit(bar or ("save cancelled" if self.unsaved else "saved"))
 
     def _save_failed(self, error: BaseException) -> None:
         self._save_done(None, "save failed")
         self.failed.emit("Saving the .nerv failed", error)
+
+
+def compress(
+    context: Context, run_dir: Path, output: Path, options: CompressOptions, source: str | None
+) -> Iterator[Any]:
+    """A save in a child process (a :class:`~nervplayer.jobs.child.Task`): the whole compression of the run folder,
+    its fine-tune included, at a lower priority than the window's; the parent's cancel reaches the compressor."""
+    lower_priority()
+    compressor = Compressor(run_dir, output, options, source=source)
+    context.attach(compressor)
+    yield from compressor.run()
 
 
 def describe_saved(c: Compressed) -> str:

@@ -21,6 +21,7 @@ import torch
 
 from nervplayer import plugins
 from nervplayer.errors import ConfigError, NervError, PluginError
+from nervplayer.jobs.child import NICENESS, ChildError, portable
 from nervplayer.model.render import render
 from nervplayer.train import (
     Checkpointed,
@@ -36,7 +37,7 @@ from nervplayer.train import (
     remote,
 )
 from nervplayer.train.checkpoint import load_checkpoint
-from nervplayer.train.child import NICENESS, SNAPSHOT_SECONDS, FitProcessError, portable
+from nervplayer.train.child import SNAPSHOT_SECONDS
 from nervplayer.train.remote import FitProcess, RemoteFitter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,7 +172,7 @@ def test_a_bug_in_the_child_arrives_with_its_type_and_traceback(tmp_path, shapes
         )
     )
     plugins.configure(user_dir=user)  # the child loads plugins as the parent does
-    with pytest.raises(FitProcessError) as caught:
+    with pytest.raises(ChildError) as caught:
         list(FitProcess(config(shapes_clip, loss="boom"), tmp_path / "run"))
     error = caught.value
     assert (error.type_name, error.message) == ("RuntimeError", "the loss exploded")
@@ -192,7 +193,7 @@ def test_a_child_that_dies_is_an_error_not_a_hang(tmp_path, shapes_clip):
 def test_errors_travel_as_their_kind():
     assert type(portable(ConfigError("bad size"))) is ConfigError
     bug = portable(KeyError("k"))
-    assert isinstance(bug, FitProcessError) and bug.type_name == "KeyError"
+    assert isinstance(bug, ChildError) and bug.type_name == "KeyError"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -297,7 +298,7 @@ def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_c
     os.kill(fitter.pid, signal.SIGSTOP)  # hung: it answers nothing
     try:
         asked = time.monotonic()
-        with pytest.raises(NervError, match="answered no request for frames"):
+        with pytest.raises(NervError, match="answered no decode request"):
             fitter.decode([0])
         assert time.monotonic() - asked < 10
     finally:

@@ -16,6 +16,7 @@ from ..opening import Opened
 from ..sample import sample_nerv, sample_video
 from .actions import key_text, spec
 from .binding import check_binding
+from .collector import freeze_long_lived
 from .errors import install_excepthook
 from .main_window import MainWindow
 from .settings import Settings
@@ -128,6 +129,7 @@ def open_window(argv: list[str], settings: Settings | None = None) -> MainWindow
     window = MainWindow(settings)
     install_excepthook(window)
     window.show()
+    freeze_long_lived()  # what start-up made lives as long as the app: out of the full collections' scans
     if args.startup_check:
         report_first_frame(window)
     if args.file:

@@ -1,7 +1,8 @@
 """Live training charts (pyqtgraph): loss per step on a log axis (raw faint, smoothed on top), PSNR and MS-SSIM
 per evaluation with the best so far marked, and the learning rate. x is the epoch in every panel.
 
-Events only update :class:`FitHistory`; a timer redraws from the GUI thread at most ``MAX_FPS`` times a second.
+Events only update :class:`FitHistory`; a timer redraws from the GUI thread at most ``MAX_FPS`` times a second, and
+only while the charts are visible (a redraw of the four panels is the window's largest piece of work while fitting).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, 
 
 from .history import FitHistory
 
-MAX_FPS = 30
+MAX_FPS = 10
 BLUE, ORANGE, GREEN, GOLD = "#4f8ef7", "#f5a142", "#5cc98a", "#ffd479"
 
 
@@ -133,7 +134,7 @@ class FitCharts(QWidget):
         layout.addWidget(self.graphics, 1)
 
         self._timer = QTimer(self, interval=1000 // MAX_FPS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._tick)
         self._timer.start()
 
     def _empty_ranges(self) -> None:
@@ -167,6 +168,10 @@ class FitCharts(QWidget):
 
     def _set_smoothing(self, value: float) -> None:
         self.history.smoothing = value
+
+    def _tick(self) -> None:
+        if self.isVisible():
+            self.redraw()
 
     def redraw(self) -> None:
         h = self.history

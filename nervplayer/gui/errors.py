@@ -10,14 +10,14 @@ from types import TracebackType
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ..errors import NervError
-from ..train.child import FitProcessError
+from ..jobs.child import ChildError
 
 
 def describe(error: BaseException) -> tuple[str, str]:
     """The message for the user and the details (a traceback only for errors that are bugs)."""
     if isinstance(error, NervError):
         return str(error), ""
-    if isinstance(error, FitProcessError):  # a bug in the fit's child process: its traceback is the detail
+    if isinstance(error, ChildError):  # a bug in a child process (a fit, a save, a study): its traceback is the detail
         return str(error), error.details
     if isinstance(error, MemoryError) or "out of memory" in str(error).lower():
         return ("Out of memory. Try a smaller preset, a smaller size, or a smaller batch.", str(error))

@@ -17,6 +17,7 @@ from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
 from ..train.remote import RemoteFitter
 from ..video.source import LiveSource, StoreSource
+from .collector import freeze_long_lived
 from .errors import show_error
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class SessionView(QObject):
             )
             window.statusBar().showMessage("Ready to fit: choose the options on the right and press Start", 6000)
         window.update_actions()
+        freeze_long_lived()  # the modules and the model opening imported and built: out of the collector's scans
 
     def _open_failed(self, error: BaseException) -> None:
         canvas = self.window.player.canvas
@@ -163,6 +165,7 @@ class SessionView(QObject):
         elif isinstance(event, Started):
             window.fit_panel.started(event.epochs, event.start_epoch)
             window.update_actions()
+            freeze_long_lived()  # the fit's objects on this side (its ground truth, the frame source) live on
             self._fit_timer.start()
             self._refresh_timer.start()
         elif isinstance(event, Finished):

@@ -1,8 +1,9 @@
 """A running study: which run is current (k of n, its variant), every run's live charts (loss, PSNR, MS-SSIM and
 learning rate, as for one fit), the time left, Pause / Cancel, and the summary when it ends.
 
-The :class:`~nervplayer.study.StudyRunner` runs as a :class:`~nervplayer.session.Job` in a worker thread
-(:func:`~nervplayer.gui.worker.run_job`), exactly as a fit does; its events come back on the GUI thread. A
+The :class:`~nervplayer.study.StudyRunner` runs in a child process (its :meth:`~nervplayer.study.StudyRunner.task`
+in a :class:`~nervplayer.jobs.child.ChildJob`), read by a worker thread (:func:`~nervplayer.gui.worker.run_job`),
+as a fit does; its events come back on the GUI thread. A
 cancelled study keeps its finished runs and the current run's checkpoint: Continue (or the same study started
 again) skips the finished runs and resumes the interrupted one.
 """
@@ -27,10 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .. import plugins
 from ..errors import NervError
+from ..jobs.child import ChildJob
 from ..session import Job
 from ..study import RunSkipped, RunStarting, StudyFinished, StudyRunner
 from ..train import Evaluated, Finished, Paused, Resumed, Started, Step
+from ..train.child import prepare_process
 from .charts import FitCharts
 from .errors import show_error
 from .icons import icon
@@ -81,6 +85,8 @@ class StudyWindow(QWidget):
         self.open_summary = open_summary
         self.runner = runner
         self.worker: Worker | None = None
+        self.job: ChildJob | None = None  # the study's child process
+        self.paused = False  # as the user asked (the child's runner holds the pause across runs)
         self.summary: Any = None  # what open_summary returned at the end (the summary dialog)
         self.charts: dict[int, FitCharts] = {}  # run index -> its charts
         self.events: list[Any] = []  # the study's own events, in order (RunStarting, RunSkipped, StudyFinished)
@@ -156,13 +162,15 @@ class StudyWindow(QWidget):
         self.runs.resizeColumnsToContents()
 
     def start(self) -> None:
-        """Run the study in a worker thread (as a fit runs)."""
-        runner = self.runner
+        """Run the study in a child process, read by a worker thread (as a fit runs)."""
+        self.paused = False
         self._set_running(True)
         self.current.setText("Preparing the first run…")
-        self.worker = run_job(
-            Job("study", runner.run, self._event, self._done, self._failed, runner.cancel),
+        job = ChildJob(
+            self.runner.task(), prepare_process, (plugins.options(),), "the study's process", "nervplayer-study"
         )
+        self.job = job
+        self.worker = run_job(Job("study", lambda: iter(job), self._event, self._done, self._failed, job.cancel))
 
     def is_running(self) -> bool:
         return self.worker is not None and self.worker.is_running()
@@ -176,16 +184,16 @@ class StudyWindow(QWidget):
         self.summary_button.setEnabled(not running)
 
     def toggle_pause(self) -> None:
-        if self.runner.paused:
-            self.runner.resume()
-        else:
-            self.runner.pause()
-        paused = self.runner.paused
+        if self.job is None:
+            return
+        self.paused = paused = not self.paused
+        self.job.send("pause" if paused else "resume")
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setIcon(icon("play" if paused else "pause"))
 
     def cancel(self) -> None:
-        self.runner.cancel()
+        if self.job is not None:
+            self.job.cancel()
         self.cancel_button.setEnabled(False)
         self.pause_button.setEnabled(False)
         self.current.setText(self.current.text() + " — stopping after this step (a checkpoint is kept)")

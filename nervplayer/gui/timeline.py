@@ -117,7 +117,10 @@ class Timeline(QWidget):
             last = np.maximum(((cols + 1) * n + width - 1) // width, first + 1)
             known = ~np.isnan(self.psnr)
             lo, hi = (np.nanmin(self.psnr), np.nanmax(self.psnr)) if known.any() else (0.0, 1.0)
-            worst = np.array([np.nanmin(self.psnr[a:b]) if known[a:b].any() else np.nan for a, b in zip(first, last)])
+            # each column's worst frame, NaN where none is known: one vectorized pass (a nanmin per column took
+            # tens of ms of the GUI thread at each evaluation of a fit)
+            span = np.arange(int((last - first).max()))[:, None]
+            worst = np.fmin.reduce(self.psnr[np.minimum(first[None, :] + span, last[None, :] - 1)], axis=0)
             t = np.where(np.isnan(worst), 0, (worst - lo) / max(hi - lo, 1e-6))
             rgba = np.zeros((_STRIP_H, width, 4), dtype=np.uint8)
             heights = np.where(np.isnan(worst), 0, np.round(4 + t * (_STRIP_H - 4))).astype(int)

@@ -6,8 +6,9 @@ thread, which therefore never waits on the work.
 
 Workers have no Qt parent, and every running one is kept in a module-level set until its thread has ended: a
 window that goes away never destroys a running thread (which would abort the interpreter). When the app quits,
-:func:`stop_all` tells every job to stop and waits for the threads to end. A fit's child process gets a bounded
-wait to write its checkpoint and is killed after it, which ends the thread that reads it.
+:func:`stop_all` tells every job to stop and waits for the threads to end. A child process (a fit's, a save's, a
+study's) gets a bounded wait to finish what it keeps (a checkpoint) and is killed after it, which ends the thread
+that reads it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import inspect
 
 from PySide6.QtCore import QThread, Signal
 
+from ..jobs.child import stop_children
 from ..session import Job
-from ..train.remote import stop_fit_processes
 
 _running: set[Worker] = set()
 
@@ -73,7 +74,7 @@ def stop_all() -> None:
     workers = list(_running)
     for worker in workers:
         worker.job.cancel()
-    stop_fit_processes(timeout=10.0)
+    stop_children(timeout=10.0)
     for worker in workers:
         worker.wait()
     _running.clear()

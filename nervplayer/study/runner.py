@@ -5,6 +5,8 @@ fitter events of each run, so the CLI prints progress and the GUI draws the same
 ``pause()``, ``resume()`` and ``cancel()`` may be called from any thread while another one runs the study; a pause
 holds across runs (the next run starts paused), and :meth:`StudyRunner.again` is the runner that continues a
 cancelled study.
+:meth:`StudyRunner.task` is the same study as a task for a child process (:mod:`~nervplayer.jobs.child`): the
+player runs its studies there, out of the window's interpreter, as it runs its fits.
 ``DIR/study.json`` records the study and its options; a second call with the same options continues where the
 first stopped (finished runs are skipped, an interrupted one resumes from its checkpoint).
 """
@@ -20,8 +22,9 @@ from typing import Any, Iterator
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError
+from ..jobs.child import Context, Task, lower_priority
 from ..train import Event, FitConfig, Fitter, runfolder
-from .catalogue import Study, Variant
+from .catalogue import Study, Variant, get_study
 from .summary import RUNS, STUDY_FILE, StudyOutputs, collect, write_outputs
 
 
@@ -165,6 +168,11 @@ class StudyRunner:
         interrupted one (checked again, as any new runner is)."""
         return StudyRunner(*self._arguments)
 
+    def task(self) -> Task:
+        """This study as a child process's task: a runner of the same study, options and folder, made there."""
+        study, base, out_dir, values, quick = self._arguments
+        return Task(run_in_child, (study.name, base, Path(out_dir), values, quick))
+
     def cancel(self) -> None:
         self._cancel.set()
         with self._lock:
@@ -224,3 +232,15 @@ class StudyRunner:
                 break
         outputs = write_outputs(self.study, collect(self.study, self.variants, self.out_dir / RUNS), self.out_dir)
         yield StudyFinished(status, outputs)
+
+
+def run_in_child(
+    context: Context, name: str, base: FitConfig, out_dir: Path, values: list[str] | None, quick: bool
+) -> Iterator[StudyEvent | Event]:
+    """The task of :meth:`StudyRunner.task`: the study (found by name: a study's variants may be built by a
+    closure, which does not travel) run at a lower priority than the window's; the parent's pause, resume and
+    cancel reach the runner."""
+    lower_priority()
+    runner = StudyRunner(get_study(name), base, out_dir, values, quick)
+    context.attach(runner)
+    yield from runner.run()

@@ -40,6 +40,7 @@ def test_discarding_a_running_fit_or_save_returns_at_once(make_window, qtbot, mo
     monkeypatch.setattr(session_module, "Compressor", Blocked)
     window = make_window([str(shapes_clip)])
     session = window.session
+    session.fit_in_child = False  # the fit and the save in worker threads, where the patched stand-ins are
     qtbot.waitUntil(lambda: session.phase == "ready", timeout=30_000)
     try:
         window.start_fit()

@@ -1,5 +1,7 @@
-"""File > New study: a study started from the player runs in a worker with live charts per run, opens its summary
+"""File > New study: a study started from the player runs in a child process with live charts per run, opens its summary
 at the end, continues after a cancel without refitting, and refuses bad values with a one-line dialog."""
+
+import multiprocessing
 
 import pytest
 
@@ -68,10 +70,13 @@ def test_a_study_started_from_the_player_shows_live_charts_per_run_and_its_summa
 def test_cancel_then_continue_never_refits_a_finished_run(make_window, qtbot, tmp_path, shapes_clip):
     window = make_window([str(shapes_clip)])
     out = tmp_path / "study"
-    # long runs (480 steps each), so the pause surely lands in the second run however far the worker runs ahead of
-    # the window's event queue; the cancel below cuts the second run short
-    study = start(window, qtbot, shapes_clip, out, epochs=60)
+    # runs of 160 steps: the study's process sends each step as it happens (at a lower priority than the window's,
+    # so a long first run takes minutes on a loaded machine), and the pause lands early in the second run; the
+    # cancel below cuts the second run short
+    study = start(window, qtbot, shapes_clip, out, epochs=20)
     qtbot.waitUntil(lambda: 1 in study.charts and study.charts[1].history.steps >= 2, timeout=300_000)
+    # the runs train in the study's own process, not in the window's
+    assert [p.name for p in multiprocessing.active_children()].count("nervplayer-study") == 1
     study.pause_button.click()  # pause and resume the current run on the way
     qtbot.waitUntil(lambda: study.runs.item(1, 1).text() == "paused", timeout=60_000)
     assert study.pause_button.text() == "Resume"
