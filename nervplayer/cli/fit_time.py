@@ -6,7 +6,8 @@ A plan of several segments (a long clip), or ``--segment N|auto`` (N: the segmen
 auto: the planner's), runs the segmented fit (nervplayer/segments/fit.py) with the plan's model, frame size, epochs
 and compression; the plan's fit time is shared among the segments' fits (:func:`~nervplayer.segments.fit.time_limits`):
 one after another under the default warm start ``previous``, each its share of the frames; with ``cold`` or
-``base`` on W workers, W at once, each W times that share (after the base model's share). Without ``--workers`` or
+``base`` on W workers, W at once in ⌈S / W⌉ waves, each the segments' time over the waves (after the base model's
+share of the frames). Without ``--workers`` or
 ``--cluster``, a warm start ``previous`` runs the segments in this process, on the threads the probe measured.
 """
 

@@ -150,7 +150,7 @@ def before_fit(req: Request, segments: int = 1) -> float:
 
 def after_fit(req: Request, step: float, finetune_epochs: int, segments: int = 1) -> float:
     """Seconds after the fit trains: its last evaluation, the compression's fine-tune and evaluation, writing
-    (each segment's file, then the gathered one)."""
+    (the fixed part once per segment)."""
     return FIXED_AFTER_S * segments + req.num_frames * step * (3 * FORWARD_SHARE + finetune_epochs)
 
 
