@@ -7,8 +7,8 @@ auto: the planner's), runs the segmented fit (nervplayer/segments/fit.py) with t
 and compression; the plan's fit time is shared among the segments' fits (:func:`~nervplayer.segments.fit.time_limits`):
 one after another under the default warm start ``previous``, each its share of the frames; with ``cold`` or
 ``base`` on W workers, W at once in ⌈S / W⌉ waves, each the segments' time over the waves (after the base model's
-share of the frames). Without ``--workers`` or
-``--cluster``, a warm start ``previous`` runs the segments in this process, on the threads the probe measured.
+share of the frames). Without ``--workers`` or ``--cluster``, a warm start ``previous`` runs the segments in this
+process, on the threads the probe measured.
 """
 
 from __future__ import annotations
