@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 from ..codec.pipeline import CompressOptions
 from ..errors import ConfigError, ResumeError
 from ..jobs import Executor, JobsCancelled
-from ..segments.fit import DEFAULT_WARM_START, WARM_STARTS, SegmentedFit, is_segmented, load_plan, plan_segments
+from ..segments.fit import (
+    DEFAULT_WARM_START,
+    WARM_STARTS,
+    SegmentedFit,
+    SegmentPlan,
+    is_segmented,
+    load_plan,
+    plan_segments,
+)
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
 from ..train.distributed import leave
@@ -63,7 +71,8 @@ def build_parser() -> Parser:
         "--time",
         metavar="DURATION",
         help="a time budget (90s, 10m, 1h30m) for the whole way to a playable RUN/<clip>.nerv: plans the model, "
-        "frame size and epochs (options given here stay fixed), fits until the time, compresses",
+        "frame size, segments (a long clip, or --segment) and epochs (options given here stay fixed), fits until the "
+        "time, compresses",
     )
     p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
     add_model_size(p)
@@ -183,18 +192,21 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.segment is not None or (args.resume and is_segmented(args.output)):
-        if args.target is not None:
-            raise ConfigError("a size or quality target applies to a fit of the whole clip, not yet to --segment")
-        return _fit_segments(args, executor_from_args(args))
+    if args.time is not None and args.resume:
+        raise ConfigError("--time plans a new fit; resume a run with --resume alone (it keeps its time limit)")
+    segmented = args.segment is not None or (args.resume and is_segmented(args.output))
+    if segmented and args.target is not None:
+        raise ConfigError("a size or quality target applies to a fit of the whole clip, not yet to --segment")
     for flag, value in (("--warm-start", args.warm_start), ("--workers", args.workers), ("--cluster", args.cluster)):
-        if value is not None:
+        if value is not None and not segmented:
             raise ConfigError(f"{flag} applies to a segmented fit: add --segment N|auto")
-    config = config_from_args(args)
-    if args.time is not None:
+    if args.time is not None:  # the plan may cut the clip into segments
         from . import fit_time
 
-        return fit_time.main(args, config, _drive)
+        return fit_time.main(args, config_from_args(args), _drive, lambda plan, ex: _run_segments(args, plan, ex))
+    if segmented:
+        return _fit_segments(args, executor_from_args(args))
+    config = config_from_args(args)
     fitter = Fitter(config, args.output, resume=args.resume)
     if args.target is not None and fitter.world.main:
         from ..codec.ratecontrol import record_target
@@ -294,6 +306,11 @@ def _fit_segments(args: argparse.Namespace, executor: Executor) -> int:
         plan = plan_segments(
             config_from_args(args), args.output, length, args.warm_start or DEFAULT_WARM_START, compress
         )
+    return _run_segments(args, plan, executor)
+
+
+def _run_segments(args: argparse.Namespace, plan: SegmentPlan, executor: Executor) -> int:
+    """Run a segmented fit's ``plan`` on ``executor``, printing each segment as it ends; gather the result."""
     segments = SegmentedFit(plan, args.output, executor)
     cuts = f"scene cuts at {', '.join(str(frame) for frame, _ in plan.cuts)}" if plan.cuts else "no scene cuts"
     print(

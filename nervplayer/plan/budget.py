@@ -48,9 +48,11 @@ def plan_clip(
     info: VideoInfo | None = None,
     max_segments: int | None = 1,
     spent: Callable[[], float] = process_age,
+    segment_frames: int | None = None,
 ) -> Planned:
     """Plan ``config``'s clip for a budget of ``seconds``; ``given`` names the fields of ``config`` the user fixed
-    (:data:`GIVEN`). ``max_segments=1`` where the caller fits one model over the clip. ``spent`` says how much of
+    (:data:`GIVEN`). ``max_segments=1`` where the caller fits one model over the clip; ``segment_frames`` where the
+    user fixed the segment length (None: the planner's, :func:`~.planner.segment_length`). ``spent`` says how much of
     the budget is gone: the CLI's counts from the process start, the player's from Start (after planning).
     A budget too small for the clip's smallest plan is a :class:`ConfigError`, before anything long starts."""
     info, _, frames = clip_frames(config, info)
@@ -69,6 +71,7 @@ def plan_clip(
         size=size,
         epochs=config.epochs if "epochs" in given else None,
         lr=config.lr if "lr" in given else None,
+        segment_frames=segment_frames,
         max_segments=max_segments,
     )
     floor = req.spent + before_fit(req) + FIXED_AFTER_S
@@ -88,7 +91,8 @@ def plan_clip(
 
 def fit_config(planned: Planned, given: set[str]) -> FitConfig:
     """The FitConfig of a planned fit; its time limit is what is left of the budget now, less the decoding still
-    to come and what comes after the fit (call it just before the fit starts)."""
+    to come and what comes after the fit (call it just before the fit starts). In segments, that is the time of
+    all the segments' fits, which the segmented fit shares among them (segments/fit.py :func:`time_limits`)."""
     p, base = planned.plan, planned.config
     left = p.seconds - planned.spent() - p.before_seconds - p.after_seconds
     if left <= 0:

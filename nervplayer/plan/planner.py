@@ -10,6 +10,7 @@ Where the time goes (the constants are measured on this project's 2-core CPU, do
 
 * decoding and resizing the clip: ``DECODE_S_PER_MPIX`` seconds per million source pixels, plus fixed costs
   (``FIXED_BEFORE_S``, ``FIXED_AFTER_S``: building the model, the run folder, loading it back, writing the file);
+  a clip in segments pays the fixed costs once per segment, and decodes the clip once more to find its scene cuts;
 * training: ``epochs × frames × step`` (every segment sees every one of its frames once per epoch, so the total
   does not depend on how the clip is cut; segments run one after another on the device);
 * the evaluations: the fit's last one (one forward per frame) and the compression's (two per frame), a forward
@@ -140,22 +141,32 @@ def frame_sizes(req: Request) -> list[tuple[int, int]]:
     return sizes or [(req.height, req.width)]
 
 
-def before_fit(req: Request) -> float:
-    """Seconds before the fit trains: decoding and resizing the clip, building the model."""
-    return FIXED_BEFORE_S + DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
+def before_fit(req: Request, segments: int = 1) -> float:
+    """Seconds before the fit trains: decoding and resizing the clip (twice in segments: the scene cuts), building
+    each segment's model."""
+    decodes = 1 if segments == 1 else 2
+    return FIXED_BEFORE_S * segments + decodes * DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
 
 
-def after_fit(req: Request, step: float, finetune_epochs: int) -> float:
-    """Seconds after the fit trains: its last evaluation, the compression's fine-tune and evaluation, writing."""
-    return FIXED_AFTER_S + req.num_frames * step * (3 * FORWARD_SHARE + finetune_epochs)
+def after_fit(req: Request, step: float, finetune_epochs: int, segments: int = 1) -> float:
+    """Seconds after the fit trains: its last evaluation, the compression's fine-tune and evaluation, writing
+    (the fixed part once per segment)."""
+    return FIXED_AFTER_S * segments + req.num_frames * step * (3 * FORWARD_SHARE + finetune_epochs)
+
+
+def segment_count(req: Request) -> tuple[int, int]:
+    """(frames per segment, segments) of ``req``'s clip."""
+    segment = req.segment_frames or segment_length(req.num_frames, req.max_segments)
+    return segment, math.ceil(req.num_frames / segment)
 
 
 def plan_at(req: Request, arch: str, params: int, height: int, width: int, step: float) -> Plan | None:
     """The plan of one candidate, or None when the budget cannot give it ``MIN_EPOCHS``."""
     n = req.num_frames
-    segment = req.segment_frames or segment_length(n, req.max_segments)
+    segment, segments = segment_count(req)
+    before = before_fit(req, segments)
     epoch_s = n * step
-    train = req.seconds - req.spent - before_fit(req) - after_fit(req, step, 0)  # training: fit and fine-tune
+    train = req.seconds - req.spent - before - after_fit(req, step, 0, segments)  # training: fit and fine-tune
     if not train > 0:
         return None
     epochs = train / epoch_s if req.epochs is None else float(req.epochs)
@@ -166,11 +177,10 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         finetune = max(2, round(FINETUNE_SHARE * epochs))
     if epochs < MIN_EPOCHS:
         return None
-    after = after_fit(req, step, finetune)
-    fit_seconds = min(epochs * epoch_s, req.seconds - req.spent - before_fit(req) - after)
+    after = after_fit(req, step, finetune, segments)
+    fit_seconds = min(epochs * epoch_s, req.seconds - req.spent - before - after)
     if not fit_seconds > 0:
         return None
-    segments = math.ceil(n / segment)
     prune = PRUNE if finetune else 0.0
     return Plan(
         seconds=req.seconds,
@@ -185,13 +195,13 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         epochs=max(1, math.floor(epochs)),
         lr=req.lr or LR.get(arch, DEFAULT_LR),
         fit_seconds=fit_seconds,
-        before_seconds=before_fit(req),
+        before_seconds=before,
         after_seconds=after,
         finetune_epochs=finetune,
         prune=prune,
         bits=BITS,
         step_seconds=step,
-        estimated_seconds=req.spent + before_fit(req) + fit_seconds + after,
+        estimated_seconds=req.spent + before + fit_seconds + after,
         expected_psnr=expected_psnr(arch, fit_seconds / epoch_s, params / (segment * height * width)),
         expected_bytes=expected_bytes(params * segments, prune, BITS),
     )
@@ -207,7 +217,7 @@ def plan(req: Request, step_time: StepTime) -> Plan:
     sizes = frame_sizes(req)
     fastest: tuple[float, str, int, int, int] | None = None  # (step, arch, params, height, width) at the smallest
     for height, width in sizes:
-        held = req.segment_frames or segment_length(req.num_frames, req.max_segments)  # frames per model
+        held = segment_count(req)[0]  # frames per model
         plans = []
         for arch in archs:
             for params in ladder:
@@ -222,7 +232,10 @@ def plan(req: Request, step_time: StepTime) -> Plan:
     if fastest is None or not math.isfinite(fastest[0]):
         raise ConfigError(f"no {'/'.join(archs)} model could be measured on this device")
     step, arch, params, height, width = fastest
-    need = req.spent + before_fit(req) + after_fit(req, step, 0) + MIN_EPOCHS * req.num_frames * step
+    segments = segment_count(req)[1]
+    need = (
+        req.spent + before_fit(req, segments) + after_fit(req, step, 0, segments) + MIN_EPOCHS * req.num_frames * step
+    )
     raise ConfigError(
         f"a budget of {format_duration(req.seconds)} cannot hold one segment's smallest model: {arch} "
         f"{_count(params)} at {width}×{height} needs about {format_duration(need)} for one epoch over "

@@ -13,6 +13,9 @@ each segment from the previous one's final weights, one after another; ``base``:
 frames sampled across the whole range (about one segment's worth, at the segments' epochs), then every segment
 in parallel from it. docs/long-videos.md has the measurements behind :data:`DEFAULT_WARM_START`.
 
+A time limit in the plan's fit options (``nervplayer fit --time``) is the time of all the fits together: each fit
+gets a share, :func:`time_limits`, so that the whole ends within it.
+
 A resumed run uses the cuts recorded in the plan; each job resumes what its folder holds (segments/job.py), so
 nothing finished is fitted again. Pause, resume and cancel reach every job through the control file in its
 folder (segments/control.py); cancel also stops the executor from starting more jobs.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -138,6 +142,20 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
     return plan
 
 
+def time_limits(limit: float, lengths: list[int], base: int, at_once: int) -> tuple[float, list[float]]:
+    """The time limits of the base fit (of ``base`` frames; 0: none) and of each segment (of ``lengths`` frames)
+    when all of them must end within ``limit`` seconds, ``at_once`` segments running at a time after the base.
+    The base gets its share of the frames (of an epoch's time); one after another, each segment gets its share too
+    (the limits sum to ``limit``: every segment the same epochs); W at once, the segments run in ⌈S / W⌉ waves and
+    each gets the segments' time over the waves, whatever its length (so no wave outlasts its share; the W share
+    the machine as the planner's step time assumes, each running about W times slower)."""
+    base_limit = limit * base / (base + sum(lengths))
+    rest = limit - base_limit
+    if at_once == 1:
+        return base_limit, [rest * n / sum(lengths) for n in lengths]
+    return base_limit, [rest / math.ceil(len(lengths) / at_once)] * len(lengths)
+
+
 class SegmentedFit:
     """Runs a :class:`SegmentPlan` in ``run_dir`` on ``executor``; ``pause``/``resume``/``cancel`` from any
     thread. ``base_epochs``: the base model's epochs (warm start "base"; default the segments')."""
@@ -150,20 +168,30 @@ class SegmentedFit:
         template = plan.fit_config
         start, end = plan.segments[0][0], plan.segments[-1][1]
         folders = run_dir.resolve() / SEGMENTS
+        stride = max(template.stride, (end - start) // plan.target)
+        base_frames = len(range(start, end, stride)) if plan.warm_start == BASE else 0
+        at_once = 1 if plan.warm_start == "previous" else max(1, min(executor.workers, len(plan.segments)))
+        base_limit: float | None = None
+        limits: list[float | None] = [None] * len(plan.segments)
+        if template.time_limit is not None:
+            lengths = [e - s for s, e in plan.segments]
+            base_limit, shares = time_limits(template.time_limit, lengths, base_frames, at_once)
+            limits = [*shares]
         self.base: SegmentTask | None = None
         if plan.warm_start == BASE:
-            stride = max(template.stride, (end - start) // plan.target)
             epochs = base_epochs or template.epochs
-            base = dataclasses.replace(template, start=start, end=end, stride=stride, epochs=epochs, eval_every=epochs)
+            base = dataclasses.replace(
+                template, start=start, end=end, stride=stride, epochs=epochs, eval_every=epochs, time_limit=base_limit
+            )
             self.base = SegmentTask(BASE, str(folders / BASE), base.to_dict(), None)
         self.tasks: list[SegmentTask] = []
-        for s, e in plan.segments:
+        for (s, e), limit in zip(plan.segments, limits):
             init = None
             if self.base is not None:
                 init = str(Path(self.base.folder) / WEIGHTS)
             elif plan.warm_start == "previous" and self.tasks:
                 init = str(Path(self.tasks[-1].folder) / WEIGHTS)
-            config = dataclasses.replace(template, start=s, end=e, init_weights=init)
+            config = dataclasses.replace(template, start=s, end=e, init_weights=init, time_limit=limit)
             name = segment_name(s, e)
             self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress))
 
