@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from processes import gone
 
 from nervplayer import plugins
 from nervplayer.errors import ConfigError, NervError, PluginError
@@ -330,7 +331,7 @@ def test_a_spare_process_started_ahead_takes_the_next_fit_even_while_it_starts(t
         assert time.monotonic() < deadline
         time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
-    while not _gone(pid):
+    while not gone(pid):
         time.sleep(0.01)
     process = FitProcess(config(shapes_clip), tmp_path / "again")
     events = list(process)
@@ -340,16 +341,8 @@ def test_a_spare_process_started_ahead_takes_the_next_fit_even_while_it_starts(t
     assert remote.spare_ready(timeout=120)  # it has imported torch and loaded the plugins: a fit starts at once
     pid = remote.spare_pid()
     remote.close_spare()  # quitting: the spare ends, nothing is left running
-    assert pid is not None and _gone(pid)
+    assert pid is not None and gone(pid)
     assert remote.spare_pid() is None
-
-
-def _gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status  # a zombie has ended; only its exit status is left to collect
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -383,12 +376,12 @@ def test_a_parent_that_dies_or_exits_leaves_no_child(tmp_path, shapes_clip, end)
     )
     try:
         child = int(parent.stdout.readline())
-        assert not _gone(child)
+        assert not gone(child)
         if end == "kill -9":
             parent.send_signal(signal.SIGKILL)
         assert parent.wait(timeout=60) == (-signal.SIGKILL if end == "kill -9" else 0)
         deadline = time.monotonic() + 60
-        while not _gone(child):
+        while not gone(child):
             assert time.monotonic() < deadline, "the fit's child process outlived its parent"
             time.sleep(0.05)
     finally:

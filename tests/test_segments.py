@@ -64,10 +64,10 @@ def test_the_control_file_holds_a_job_while_paused_and_releases_it_on_resume_or_
 
     from nervplayer.segments.control import CANCEL, PAUSE, RUN, Control, write_control
 
-    control = Control(tmp_path, interval=0.01)
-    assert control.state() == RUN  # no file yet
+    assert Control(tmp_path, interval=0.01).state() == RUN  # no file yet
     for release in (RUN, CANCEL):
         write_control(tmp_path, PAUSE)
+        control = Control(tmp_path, interval=0.01)  # a fresh reader: a reused one may answer from its last read
         ended: list[str] = []
         waiter = threading.Thread(target=lambda: ended.append(control.wait_while_paused()))
         waiter.start()

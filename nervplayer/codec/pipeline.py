@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 import torch
@@ -260,13 +260,13 @@ class Compressor:
         masks: dict[str, torch.Tensor],
         bits: dict[str, int],
         opt: CompressOptions,
-    ) -> Iterator[FitEvent | dict[str, torch.Tensor]]:
+    ) -> Generator[FitEvent, None, dict[str, torch.Tensor] | None]:
         """Fine-tune in RUN/compress/<key>/ (resuming an interrupted one) with ``opt``'s prune ratio, epochs and
-        bits; yields events, then the weights."""
+        bits; yields its events and returns the float32 weights (None when cancelled: the checkpoint is kept, a
+        rerun resumes)."""
         folder = self.folder.path / "compress" / opt.finetune_key(self._weights_digest(), bits)
         if (folder / "model.safetensors").is_file():
-            yield load_weights(folder / "model.safetensors")
-            return
+            return {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
         resume = (folder / "config.json").is_file()
         epochs = opt.finetune_epochs
         config = dataclasses.replace(
@@ -293,8 +293,8 @@ class Compressor:
             fitter.store.close()
             self._fitter = None
         if finished is None or finished.status != "completed":
-            return
-        yield load_weights(folder / "model.safetensors")
+            return None
+        return {k: v.float() for k, v in load_weights(folder / "model.safetensors").items()}
 
     def run(self) -> Iterator[Event]:
         opt = self.options
@@ -346,16 +346,11 @@ class Compressor:
                 + (f", {opt.bits}-bit fake quantization" if opt.qat else ""),
             )
             t0 = time.perf_counter()
-            tuned = None
-            for item in self._finetune(state, masks, bits, opt):
-                if isinstance(item, dict):
-                    tuned = item
-                else:
-                    yield item
+            tuned = yield from self._finetune(state, masks, bits, opt)
             finetune_seconds = time.perf_counter() - t0
-            if tuned is None:  # cancelled: the checkpoint is kept, rerunning resumes
+            if tuned is None:
                 return
-            state = {k: v.float() for k, v in tuned.items()}
+            state = tuned
         if self._cancel.is_set():
             return
         if opt.layer_bits and not opt.qat:
@@ -452,17 +447,13 @@ class Compressor:
             )
             masks = global_magnitude_masks({k: original[k] for k in prunable}, chosen.prune) if chosen.prune else {}
             pruned = {k: v * masks[k] if k in masks else v for k, v in original.items()}
-            t1, tuned = time.perf_counter(), None
+            t1 = time.perf_counter()
             tuned_opt = dataclasses.replace(opt, prune=chosen.prune, bits=chosen.bits)
-            for item in self._finetune(pruned, masks, dict.fromkeys(pruned, chosen.bits), tuned_opt):
-                if isinstance(item, dict):
-                    tuned = item
-                else:
-                    yield item
+            tuned = yield from self._finetune(pruned, masks, dict.fromkeys(pruned, chosen.bits), tuned_opt)
             finetune_seconds = time.perf_counter() - t1
-            if tuned is None:  # cancelled: the checkpoint is kept, rerunning resumes
+            if tuned is None:
                 return
-            state, finetuned = {k: v.float() for k, v in tuned.items()}, opt.finetune_epochs
+            state, finetuned = tuned, opt.finetune_epochs
             yield Stage("search", f"again on the fine-tuned weights, {chosen.prune:.1%} pruning kept")
             t0 = time.perf_counter() - searched
             trials += search.trials

@@ -8,6 +8,7 @@ import os
 import signal
 from pathlib import Path
 
+from processes import gone
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -22,14 +23,6 @@ def error_dialogs(window) -> list[QMessageBox]:
 
 def save_processes() -> list[int]:
     return [p.pid for p in multiprocessing.active_children() if p.name == "nervplayer-save" and p.pid is not None]
-
-
-def gone(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status  # a zombie has ended; only its exit status is left to collect
 
 
 def digest(path: Path) -> str:
