@@ -185,6 +185,18 @@ def test_format_2_0_files_with_latents_still_open(arch):
     assert np.abs(video.frames(0, 6).astype(int) - expected[arch]).max() <= 1
 
 
+def test_format_2_2_and_3_0_files_still_open():
+    """Written at commit bbbc170 by tests/segmented_files.py: a 2.2 file with a story, and a 3.0 file of three
+    segments (frames 0:5, 5:12, 12:16)."""
+    expected = np.load(DATA / "format2.2-3.0-expected.npz")
+    story = NervVideo.open(DATA / "format2.2-story.nerv")
+    assert len(story.file.story.frame_psnr) == 8
+    assert np.abs(story.frames(0, 8).astype(int) - expected["story"]).max() <= 1
+    segments = NervVideo.open(DATA / "format3.0-segments.nerv")
+    assert segments.num_frames == 16
+    assert np.abs(segments.frames(0, 16).astype(int) - expected["segments"]).max() <= 1
+
+
 def _latent_bytes(nf: nervfile.NervFile) -> int:
     """Bytes of the latents' tables and streams in the encoded file."""
     from nervplayer.codec import container
