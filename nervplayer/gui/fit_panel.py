@@ -285,7 +285,7 @@ class FitPanel(QWidget):
 
     def update_cost(self) -> None:
         """Show the chosen network's parameters and multiply-adds per pixel for this clip, or why it cannot be."""
-        self.budget.setEnabled(self.preset.currentData() == BUDGET)
+        self._enable_budget()
         if self.info is None:
             self.cost.clear()
             return
@@ -304,6 +304,10 @@ class FitPanel(QWidget):
             return
         self.cost.setText(f"{summary.params:,} parameters · {summary.macs_per_pixel:,.0f} multiply-adds per pixel")
         self._model_ok(True)
+
+    def _enable_budget(self) -> None:
+        """The parameter budget is typed only when the size choice is "budget" and no time budget plans it."""
+        self.budget.setEnabled(self.preset.currentData() == BUDGET and self.budget_seconds is None)
 
     def _model_ok(self, ok: bool) -> None:
         self.model_ok = ok
@@ -324,8 +328,9 @@ class FitPanel(QWidget):
         replace the model and training options, which are off while a budget is chosen."""
         self.planned = None
         seconds = self.budget_seconds
-        for widget in (self.arch, self.preset, self.budget, self.epochs, self.lr):
+        for widget in (self.arch, self.preset, self.epochs, self.lr):
             widget.setEnabled(seconds is None)
+        self._enable_budget()
         if seconds is None or self.info is None:
             self.plan_label.clear()
             self._model_ok(self.model_ok)

@@ -65,6 +65,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, threads: int, gpu:
             if message == "stop":
                 request_stop()
             else:
+                # a new job starts unstopped; cleared here, in the order the messages came, so a stop that
+                # arrives before the job's first step is not cleared by the job's start
+                request_stop(False)
                 jobs.put(message)
                 if message is None:
                     return
@@ -74,7 +77,6 @@ def _worker_main(conn: multiprocessing.connection.Connection, threads: int, gpu:
         key, fn, args = message
         if "torch" in sys.modules:  # the job's module imported it: its intra-op threads are this worker's cores
             sys.modules["torch"].set_num_threads(threads)
-        request_stop(False)
         began = time.perf_counter()
         try:
             reply: tuple[Any, ...] = ("done", key, fn(*args), time.perf_counter() - began)
