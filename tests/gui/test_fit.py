@@ -46,10 +46,10 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     # how long the event loop stalls while fitting is measured by benches/gui_stall.py, not asserted here
 
     charts.redraw()
-    x, loss = charts.loss_raw.getData()
+    x, loss = charts.loss_raw.getOriginalDataset()
     assert len(loss) == charts.history.steps == 16  # 8 frames × 2 epochs, batch 1
-    assert len(charts.psnr_curve.getData()[1]) == 2 and len(charts.best_marker.data) == 1
-    assert len(charts.lr_curve.getData()[1]) > 0
+    assert len(charts.psnr_curve.getOriginalDataset()[1]) == 2 and len(charts.best_marker.data) == 1
+    assert len(charts.lr_curve.getOriginalDataset()[1]) > 0
     assert panel.bar.value() == 1000 and "completed" in panel.bar.format()
     assert window.session.unsaved and window.named_actions["save_nerv"].isEnabled()
     assert not np.isnan(player.timeline.psnr).any() and len(player.timeline.psnr) == 8

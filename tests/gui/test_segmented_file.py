@@ -37,4 +37,4 @@ def test_a_segmented_file_plays_and_scrubs_across_its_boundaries(make_window, qt
     assert [line.value() for line in story.boundaries] == [4.5, 11.5]
     colors = [line.pen.color().name() for line in story.boundaries]
     assert colors[0] == WARN and colors[1] != WARN  # the seam at frame 5, not at 12
-    assert len(story.frame_curve.getData()[1]) == 16
+    assert len(story.frame_curve.getOriginalDataset()[1]) == 16

@@ -53,8 +53,8 @@ def test_a_nerv_shows_its_story_in_the_lower_panel(make_window, qtbot, tmp_path)
     assert "kbit per frame" in text and "<b>nerv</b> network" in text
     assert "<b>fitted</b> 3 epochs · fusion6 loss" in text
     assert "unreadable" not in text and "press Start" not in text
-    assert not story.frames_chart.isHidden() and len(story.frame_curve.getData()[1]) == 16
-    assert list(story.psnr_curve.getData()[1]) == [18.0, 21.0, 22.5] and not story.loss_chart.isHidden()
+    assert not story.frames_chart.isHidden() and len(story.frame_curve.getOriginalDataset()[1]) == 16
+    assert list(story.psnr_curve.getOriginalDataset()[1]) == [18.0, 21.0, 22.5] and not story.loss_chart.isHidden()
     assert np.allclose(window.player.timeline.psnr, STORY["frame_psnr"])  # the timeline's strip too
     window.player.state.frame = 5
     assert story.frame_marker.value() == 5

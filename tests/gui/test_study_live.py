@@ -58,7 +58,9 @@ def test_a_study_started_from_the_player_shows_live_charts_per_run_and_its_summa
         charts = study.charts[index]
         assert charts.history.steps == 2 * 8 and charts.history.evaluations == 2
         charts.redraw()
-        assert len(charts.psnr_curve.getData()[1]) == 2 and len(charts.loss_raw.getData()[1]) == 16
+        assert (
+            len(charts.psnr_curve.getOriginalDataset()[1]) == 2 and len(charts.loss_raw.getOriginalDataset()[1]) == 16
+        )
         assert study.runs.item(index, 1).text() == "done" and float(study.runs.item(index, 2).text()) > 0
     summary = study.summary
     qtbot.waitUntil(summary.isVisible, timeout=10_000)
