@@ -3,6 +3,12 @@ per evaluation with the best so far marked, and the learning rate. x is the epoc
 
 Events only update :class:`FitHistory`; a timer redraws from the GUI thread at most ``MAX_FPS`` times a second, and
 only while the charts are visible (a redraw of the four panels is the window's largest piece of work while fitting).
+
+A redraw repaints only the curves: the axes repaint when their range changes, and ranges change rarely
+(:func:`settled_range` leaves headroom). Painting an axis means drawing its tick labels, the most expensive thing
+in a panel with software rendering, which is also why there is no grid: pyqtgraph draws a grid as part of the
+axes, so with one every new point repainted every axis (a redraw took about 100 ms on a 2-core CPU, now
+about 10 ms; benches/gui_stall.py).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, 
 from .history import FitHistory
 
 MAX_FPS = 10
+BUCKETS = 800  # per-step curves are drawn as their envelope over this many columns (wider than a panel)
 BLUE, ORANGE, GREEN, GOLD = "#4f8ef7", "#f5a142", "#5cc98a", "#ffd479"
 
 
@@ -45,17 +52,26 @@ class LogAxis(pg.AxisItem):
         return [log_label(10**v) if keep_all or n else "" for v, n in zip(values, nice)]
 
 
+def settled_range(
+    shown: tuple[float, float] | None, lo: float, hi: float, headroom: float = 0.25, floor: float = 1e-6
+) -> tuple[float, float] | None:
+    """The range to show data spanning [lo, hi], or None to keep ``shown``: it is kept while it holds the data and
+    is at most twice the data's span; a new one leaves ``headroom`` × the span free above and below, so that a
+    growing or falling curve moves its axis a few times, not at every point."""
+    span = max(hi - lo, floor)
+    if shown is not None and shown[0] <= lo and hi <= shown[1] and shown[1] - shown[0] <= 2 * span:
+        return None
+    return lo - headroom * span, hi + headroom * span
+
+
 def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = "", log: bool = False) -> pg.PlotItem:
     plot = layout.addPlot(row=0, col=col, axisItems={"left": LogAxis("left")} if log else None)
     plot.setLabel("left", label, units=units)
-    plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.getAxis("left").setWidth(58)
     for side in ("left", "bottom", "right"):
         plot.getAxis(side).enableAutoSIPrefix(False)
-    plot.setClipToView(True)
-    plot.setDownsampling(auto=True, mode="peak")
     return plot
 
 
@@ -66,6 +82,7 @@ class FitCharts(QWidget):
         self.history = history or FitHistory()
         self._drawn = -1
         self.redraws = 0
+        self._shown: dict[str, tuple[float, float]] = {}  # the ranges set, by panel
 
         header = QHBoxLayout()
         header.setContentsMargins(8, 4, 8, 0)
@@ -139,12 +156,32 @@ class FitCharts(QWidget):
 
     def _empty_ranges(self) -> None:
         """Axes before any data: epochs 0–1, loss 0.01–1, PSNR 10–40 dB, MS-SSIM 0.5–1, lr 1e-5–1e-3."""
-        self.loss_plot.setXRange(0, 1, padding=0)
-        self.loss_plot.setYRange(-2, 0, padding=0)
-        self.quality_plot.setYRange(10, 40, padding=0)
-        self.ssim_view.setYRange(0.5, 1.0, padding=0)
-        self.lr_plot.setYRange(-5, -3, padding=0)
-        self.loss_plot.enableAutoRange(x=True)
+        self._shown = {}
+        self._best: tuple[float, float] | None = None
+        for panel, lo, hi in (("x", 0, 1), ("loss", -2, 0), ("psnr", 10, 40), ("ssim", 0.5, 1), ("lr", -5, -3)):
+            self._set_range(panel, (lo, hi))
+
+    def _set_range(self, panel: str, shown: tuple[float, float]) -> None:
+        self._shown[panel] = shown
+        if panel == "x":
+            self.loss_plot.setXRange(*shown, padding=0)
+        else:
+            view = {"loss": self.loss_plot, "psnr": self.quality_plot, "ssim": self.ssim_view, "lr": self.lr_plot}
+            view[panel].setYRange(*shown, padding=0)
+
+    def _follow(
+        self,
+        panel: str,
+        lo: float,
+        hi: float,
+        headroom: float = 0.25,
+        bounds: tuple[float, float] = (-math.inf, math.inf),
+    ) -> None:
+        """Move ``panel``'s axis to hold [lo, hi] when it no longer does (see :func:`settled_range`), never past
+        ``bounds``."""
+        shown = settled_range(self._shown.get(panel), lo, hi, headroom)
+        if shown is not None:
+            self._set_range(panel, (max(shown[0], bounds[0]), min(shown[1], bounds[1])))
 
     def add(self, event: object) -> None:
         """Record a fit event; drawing happens on the next timer tick."""
@@ -179,34 +216,39 @@ class FitCharts(QWidget):
             return
         self._drawn = h.version
         self.redraws += 1
-        x, loss = h.loss()
-        _, smooth = h.smoothed_loss()
+        x, loss = h.loss(BUCKETS)
+        _, smooth = h.smoothed_loss(BUCKETS)
         self.loss_raw.setData(x, loss)
         self.loss_smooth.setData(x, smooth)
+        if h.planned is not None and len(x) and x[-1] <= h.planned[1]:  # the whole fit's epochs, from the start
+            if self._shown["x"] != h.planned:
+                self._set_range("x", h.planned)
+        elif len(x):
+            self._follow("x", float(x[0]), float(x[-1]), bounds=(math.floor(x[0]), math.inf))
         span = h.loss_range()
         if span is not None:
             lo, hi = span
-            self.loss_plot.setYRange(math.log10(lo), math.log10(max(hi, lo * 1.01)), padding=0.05)
+            self._follow("loss", math.log10(lo), math.log10(max(hi, lo * 1.01)), headroom=0.1)
         ex, psnr = h.psnr()
         self.psnr_curve.setData(ex, psnr)
         if len(psnr):
-            self.quality_plot.setYRange(float(np.min(psnr)) - 1, float(np.max(psnr)) + 1.5, padding=0)
+            self._follow("psnr", float(np.min(psnr)) - 1, float(np.max(psnr)) + 1)
         _, ssim = h.ms_ssim()
         self.ssim_curve.setData(ex, ssim)
         if len(ssim):
-            lo = float(np.min(ssim))
-            self.ssim_view.setYRange(lo - 0.02, min(1.0, float(np.max(ssim)) + 0.02), padding=0)
+            self._follow("ssim", float(np.min(ssim)) - 0.01, min(1.0, float(np.max(ssim)) + 0.01), bounds=(0, 1))
         best = h.best()
-        if best is not None:
+        if best is not None and best != self._best:  # the marker and its label repaint only when the best moves
+            self._best = best
             self.best_marker.setData([best[0]], [best[1]])
             self.best_label.setText(f"best {best[1]:.2f} dB")
             self.best_label.setPos(best[0], best[1])
-        lx, lr = h.lr()
+        lx, lr = h.lr(BUCKETS)
         keep = lr > 0
         self.lr_curve.setData(lx[keep], lr[keep])
         if keep.any():
             top = math.log10(float(lr[keep].max()))
-            self.lr_plot.setYRange(min(math.log10(float(lr[keep].min())), top - 1.05), top + 0.1, padding=0)
+            self._follow("lr", min(math.log10(float(lr[keep].min())), top - 1), top, headroom=0.05)
         parts = []
         if h.steps:
             parts.append(f"step {h.steps}   loss {smooth[-1]:.4g}")

@@ -163,6 +163,7 @@ class SessionView(QObject):
             player.timeline.set_psnr(event.per_frame_psnr)
             player.update_labels()
         elif isinstance(event, Started):
+            charts.add(event)
             window.fit_panel.started(event.epochs, event.start_epoch)
             window.update_actions()
             freeze_long_lived()  # the fit's objects on this side (its ground truth, the frame source) live on

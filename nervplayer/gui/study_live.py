@@ -249,6 +249,7 @@ class StudyWindow(QWidget):
             self.events.append(event)
         elif isinstance(event, Started):
             self._epochs, self._start_epoch, self._fit_began = event.epochs, event.start_epoch, self.clock()
+            self.charts[self._index].add(event)
         elif isinstance(event, (Step, Evaluated)):
             self.charts[self._index].add(event)
             if isinstance(event, Step):

@@ -1,12 +1,14 @@
-"""What the live charts plot: smoothing, spike-proof autoscale, best marker, labels (no drawing needed)."""
+"""What the live charts plot: smoothing, spike-proof autoscale, best marker, labels, the envelope of long fits and
+axes that move rarely (no drawing needed)."""
 
 import math
 
+import numpy as np
 import pytest
 
-from nervplayer.gui.charts import log_label
-from nervplayer.gui.history import FitHistory
-from nervplayer.train import Evaluated, Step
+from nervplayer.gui.charts import FitCharts, log_label, settled_range
+from nervplayer.gui.history import FitHistory, envelope
+from nervplayer.train import Evaluated, Started, Step
 
 
 def evaluated(epoch: int, psnr: float) -> Evaluated:
@@ -47,3 +49,48 @@ def test_log_labels():
     labels = [log_label(v) for v in (0.2, 3.0, 5e-4, 1e-5, 2.5e6)]
     assert labels == ["0.2", "3", "5·10⁻⁴", "10⁻⁵", "2.5·10⁶"]
     assert math.isclose(float(log_label(0.05)), 0.05)
+
+
+def test_envelope_keeps_spikes_and_the_last_point():
+    x = np.arange(10_000) / 100
+    y = np.ones(10_000)
+    y[4321] = 50.0  # one spike among ten thousand steps
+    ex, ey = envelope(x, y, 100)
+    assert len(ex) == len(ey) <= 2 * 100 + 100
+    assert ey.max() == 50.0 and ey.min() == 1.0 and (ex[-1], ey[-1]) == (x[-1], y[-1])
+    assert np.all(np.diff(ex) >= 0)  # still drawn left to right
+    short = np.arange(50.0)
+    assert envelope(short, short, 100)[1] is short  # nothing to reduce
+
+
+def test_long_fits_are_drawn_from_a_bounded_number_of_points():
+    h = FitHistory()
+    for i in range(1, 20_001):
+        h.add(Step(i / 1000, i, 1.0 / i, 1e-3))
+    assert h.steps == 20_000 and len(h.loss()[1]) == 20_000
+    x, loss = h.loss(500)
+    assert len(loss) <= 1_500 and x[-1] == 20.0 and loss[-1] == 1.0 / 20_000
+
+
+def test_axes_move_only_when_the_data_leaves_them():
+    assert settled_range(None, 0.0, 1.0) == (-0.25, 1.25)
+    assert settled_range((-0.25, 1.25), 0.1, 1.2) is None  # still inside: the axis stays
+    grown = settled_range((-0.25, 1.25), 0.0, 1.5)  # past the top: a new range with headroom
+    assert grown is not None and grown[1] > 1.5
+    assert settled_range((0.0, 100.0), 20.0, 21.0) is not None  # far too wide for the data: zoom in
+
+
+def test_the_charts_show_the_planned_epochs_and_keep_their_axes(qtbot):
+    charts = FitCharts()
+    qtbot.addWidget(charts)
+    charts.add(Started(1000, "cpu", "fp32", 10, 10, 45, 80, 30, 0.0, 10, "memory"))
+    for i in range(1, 51):
+        charts.add(Step(i / 10, i, 1.0 / i, 1e-3))
+    charts.redraw()
+    assert charts.loss_plot.viewRange()[0] == pytest.approx([0.0, 30.0])  # the whole fit, not the steps so far
+    loss_range = charts.loss_plot.viewRange()[1]
+    for i in range(51, 56):
+        charts.add(Step(i / 10, i, 1.0 / 50, 1e-3))
+    charts.redraw()
+    assert charts.redraws == 2 and charts.loss_plot.viewRange()[1] == loss_range  # a redraw that moved no axis
+    assert charts.history.planned == (0.0, 30.0)
