@@ -158,6 +158,7 @@ class FitCharts(QWidget):
         """Axes before any data: epochs 0–1, loss 0.01–1, PSNR 10–40 dB, MS-SSIM 0.5–1, lr 1e-5–1e-3."""
         self._shown = {}
         self._best: tuple[float, float] | None = None
+        self._evaluations_drawn = 0
         for panel, lo, hi in (("x", 0, 1), ("loss", -2, 0), ("psnr", 10, 40), ("ssim", 0.5, 1), ("lr", -5, -3)):
             self._set_range(panel, (lo, hi))
 
@@ -230,12 +231,13 @@ class FitCharts(QWidget):
             lo, hi = span
             self._follow("loss", math.log10(lo), math.log10(max(hi, lo * 1.01)), headroom=0.1)
         ex, psnr = h.psnr()
-        self.psnr_curve.setData(ex, psnr)
+        _, ssim = h.ms_ssim()
+        if len(psnr) != self._evaluations_drawn:  # most redraws bring steps only: the symbols stay as they are
+            self._evaluations_drawn = len(psnr)
+            self.psnr_curve.setData(ex, psnr)
+            self.ssim_curve.setData(ex, ssim)
         if len(psnr):
             self._follow("psnr", float(np.min(psnr)) - 1, float(np.max(psnr)) + 1)
-        _, ssim = h.ms_ssim()
-        self.ssim_curve.setData(ex, ssim)
-        if len(ssim):
             self._follow("ssim", float(np.min(ssim)) - 0.01, min(1.0, float(np.max(ssim)) + 0.01), bounds=(0, 1))
         best = h.best()
         if best is not None and best != self._best:  # the marker and its label repaint only when the best moves
