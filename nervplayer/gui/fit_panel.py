@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..errors import ConfigError, NervError
 from ..model import architectures
-from ..plan import Planned, fit_config
+from ..plan import Planned, expected_training, fit_config
 from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
@@ -397,7 +397,9 @@ class FitPanel(QWidget):
             if self.planned is None:
                 raise ConfigError("the plan of the time budget is not ready yet")
             config = fit_config(self.planned, PLANNED)
-        self.time_limit = config.time_limit
+            self.time_limit = expected_training(config, self.planned.plan)
+        else:
+            self.time_limit = config.time_limit
         return config
 
     def _form_config(self) -> FitConfig:

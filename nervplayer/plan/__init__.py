@@ -3,7 +3,7 @@ fit (architecture, model size, frame size, segment length, epochs, the compressi
 way to a playable ``.nerv`` fits the budget; print the plan before any long work and compare it with the result.
 """
 
-from .budget import Planned, compress_options, fit_config, outcome, plan_clip
+from .budget import Planned, compress_options, expected_training, fit_config, outcome, plan_clip
 from .duration import format_duration, parse_duration
 from .planner import Plan, Request, plan
 from .probe import Candidate, StepProbe, step_seconds
@@ -15,6 +15,7 @@ __all__ = [
     "Request",
     "StepProbe",
     "compress_options",
+    "expected_training",
     "fit_config",
     "format_duration",
     "outcome",

@@ -23,7 +23,7 @@ from ..train.fit import clip_frames
 from ..video import VideoInfo
 from .clock import process_age
 from .duration import format_duration
-from .planner import FIXED_AFTER_S, Plan, Request, before_fit, frame_sizes, plan
+from .planner import FIXED_AFTER_S, Plan, Request, after_steps, before_fit, frame_sizes, plan
 from .probe import StepProbe, device_label
 
 PROBE_SHARE = 0.04  # the probe's share of the budget
@@ -91,11 +91,13 @@ def plan_clip(
 
 def fit_config(planned: Planned, given: set[str]) -> FitConfig:
     """The FitConfig of a planned fit; its time limit is what is left of the budget now, less the decoding still
-    to come and what comes after the fit (call it just before the fit starts). In segments, that is the time of
-    all the segments' fits, which the segmented fit shares among them (segments/fit.py :func:`time_limits`)."""
+    to come and the fixed costs after the fit (call it just before the fit starts). The work after the fit that
+    grows with the step time (evaluations, fine-tune) stays inside the limit as ``time_after_steps``: the fit
+    reserves it at the step time it measures, not the probe's. In segments, the limit is that of all the
+    segments' fits, which the segmented fit shares among them (segments/fit.py :func:`time_limits`)."""
     p, base = planned.plan, planned.config
-    left = p.seconds - planned.spent() - p.before_seconds - p.after_seconds
-    if left <= 0:
+    left = p.seconds - planned.spent() - p.before_seconds - FIXED_AFTER_S * p.segments
+    if left <= p.after_seconds - FIXED_AFTER_S * p.segments:
         raise ConfigError(f"the budget of {format_duration(p.seconds)} ran out before the fit could start")
     keep_epochs = "epochs" in given
     return dataclasses.replace(
@@ -110,8 +112,17 @@ def fit_config(planned: Planned, given: set[str]) -> FitConfig:
         # used drives the schedule unless the steps run twice as fast as the probe measured
         epochs=base.epochs if keep_epochs else 2 * max(p.epochs, 1),
         time_limit=left,
+        time_after_steps=after_steps(p.finetune_epochs),
         eval_every=base.eval_every if "eval_every" in given else 10**9,
     )
+
+
+def expected_training(config: FitConfig, p: Plan) -> float | None:
+    """The training part of a planned fit's time limit at the probe's step time (what a progress bar counts
+    down to; the fit itself reserves the work after it at the step time it measures)."""
+    if config.time_limit is None:
+        return None
+    return config.time_limit - (p.after_seconds - FIXED_AFTER_S * p.segments)
 
 
 def compress_options(planned: Planned) -> CompressOptions:

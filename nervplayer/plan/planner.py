@@ -148,10 +148,16 @@ def before_fit(req: Request, segments: int = 1) -> float:
     return FIXED_BEFORE_S * segments + decodes * DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
 
 
+def after_steps(finetune_epochs: int) -> float:
+    """The work after the fit trains, in training steps per frame: its last evaluation and the compression's
+    (three forwards), and the compression's fine-tune."""
+    return 3 * FORWARD_SHARE + finetune_epochs
+
+
 def after_fit(req: Request, step: float, finetune_epochs: int, segments: int = 1) -> float:
-    """Seconds after the fit trains: its last evaluation, the compression's fine-tune and evaluation, writing
-    (the fixed part once per segment)."""
-    return FIXED_AFTER_S * segments + req.num_frames * step * (3 * FORWARD_SHARE + finetune_epochs)
+    """Seconds after the fit trains: :func:`after_steps` at ``step`` seconds a step, and writing (the fixed part,
+    once per segment)."""
+    return FIXED_AFTER_S * segments + req.num_frames * step * after_steps(finetune_epochs)
 
 
 def segment_count(req: Request) -> tuple[int, int]:

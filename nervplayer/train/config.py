@@ -49,6 +49,9 @@ class FitConfig:
     # match is loaded, the others keep their fresh values (a warm start: nervplayer/segments)
     init_weights: str | None = None
     time_limit: float | None = None  # seconds of training: the fit stops there, its LR schedule follows the time
+    # work after the fit that the time limit also holds, in training steps per frame of the clip (its last
+    # evaluation, a compression's decodes and fine-tune): the fit reserves it at the step time it measures
+    time_after_steps: float = 0.0
 
     # Fields that may differ between a run and its resumption without changing the result.
     # init_weights: a resumed fit starts from its checkpoint, never from them.
@@ -77,6 +80,8 @@ class FitConfig:
             raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ConfigError(f"time limit must be positive, got {self.time_limit}")
+        if not self.time_after_steps >= 0:
+            raise ConfigError(f"the work after the fit must be >= 0 steps a frame, got {self.time_after_steps}")
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"parameter budget must be positive, got {self.budget}")
         if self.precision not in PRECISIONS:

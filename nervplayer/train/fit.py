@@ -199,19 +199,26 @@ class Fitter:
     def _progress(self, t0: float) -> float:
         """Where the LR schedule is, in epochs: with a time limit, the share of the time used when that is
         further than the epochs done, so that a fit stopped by the time has annealed."""
-        limit = self.config.time_limit
-        if limit is None:
+        if self.config.time_limit is None:
             return self._at
-        used = (self.elapsed + time.perf_counter() - t0) / limit
+        spent = self.elapsed + time.perf_counter() - t0
+        used = spent / max(self._training_limit(spent), 1e-9)
         return max(self._at, min(used, 1.0) * self.config.epochs)
 
+    def _training_limit(self, spent: float) -> float:
+        """The time limit less the work after the fit (``time_after_steps``), at the mean step time so far."""
+        cfg = self.config
+        assert cfg.time_limit is not None
+        per_frame = spent / max(self.step, 1) / cfg.batch_size
+        return cfg.time_limit - cfg.time_after_steps * self.num_frames * per_frame
+
     def _time_is_up(self, t0: float) -> bool:
-        """Whether the next step would end nearer past the time limit than this one ends before it (the steps
-        being as long as the last one): the fit stops within half a step of its limit."""
+        """Whether the next step would end nearer past the training limit than this one ends before it (the
+        steps being as long as the last one): the fit stops within half a step of its limit."""
         now = time.perf_counter()
         step, self._last_step_end = now - max(self._last_step_end, t0), now
-        assert self.config.time_limit is not None
-        return self.elapsed + now - t0 + step / 2 >= self.config.time_limit
+        spent = self.elapsed + now - t0
+        return spent + step / 2 >= self._training_limit(spent)
 
     def run(self) -> Iterator[Event]:
         cfg, world = self.config, self.world
