@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from ..codec import Compressed
 from ..opening import Opened, describe_nerv
+from ..segments.status import of_file
 from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
 from ..train.remote import RemoteFitter
@@ -112,6 +113,7 @@ class SessionView(QObject):
                 lines.append(f"{size * 8 / nerv.num_frames / 1000:,.1f} kbit per frame")
             if len(story.frame_psnr) == nerv.num_frames:  # what the file measured, until the ground truth says
                 player.timeline.set_psnr([math.nan if p is None else p for p in story.frame_psnr])
+            player.timeline.set_segments(of_file(nerv))
             fit_hint = "Open a video (File ▸ Open) to fit a new model; headless: <tt>nervplayer fit VIDEO -o RUN</tt>."
             window.fit_panel.set_video(None, "<br>".join([*lines, "<br>" + fit_hint]))
             gt = (
