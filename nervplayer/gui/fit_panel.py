@@ -1,5 +1,7 @@
 """The fit panel: the options of a fit (architecture and its size, schedule, device, plugins and their
-parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
+parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit. A time
+budget's plan may cut the clip into segments (of the planner's length, or the one given): Start then runs a
+segmented fit, whose progress counts segments against the time."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..codec import CompressOptions
 from ..errors import ConfigError, NervError
 from ..model import architectures
-from ..plan import Planned, fit_config
+from ..plan import Planned, compress_options, fit_config
 from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
@@ -35,7 +38,7 @@ from .plugin_form import PluginForm
 
 SCALES = (1.0, 0.5, 0.25)
 NO_LIMIT = "no limit"
-TIMES = {NO_LIMIT: None, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
+TIMES = {NO_LIMIT: None, "30 s": 30.0, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
 PLANNED = {"size"}  # what a plan keeps of the form: the frame size (and range); it chooses the rest
 BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
 
@@ -105,7 +108,7 @@ class FitProgress:
 
 
 class FitPanel(QWidget):
-    plan_requested = Signal(object, float, object)  # (FitConfig, seconds, given): plan this before Start
+    plan_requested = Signal(object, float, object, object)  # (FitConfig, seconds, given, segment frames or None)
     start_clicked = Signal()
     pause_clicked = Signal()
     cancel_clicked = Signal()
@@ -155,10 +158,18 @@ class FitPanel(QWidget):
             "A time budget for the whole way to a .nerv: the model, its size and the epochs are planned to fit it "
             "(the frame size and range are kept)"
         )
+        self.segment = QSpinBox(minimum=0, maximum=100_000, value=0, suffix=" frames")
+        self.segment.setObjectName("segment-length")
+        self.segment.setSpecialValueText("planned")
+        self.segment.setToolTip(
+            "With a time budget: the frames per segment (a long clip is fitted in segments, one model each; "
+            "'planned': the planner's length, one segment for a short clip). nervplayer fit --time T --segment N"
+        )
         self.plan_label = QLabel()
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
         self.planned: Planned | None = None  # the plan of the chosen budget, once the session has made it
+        self.segments = 0  # segments of the running fit (0: one model)
         self.time_limit: float | None = None  # the time limit of the last config() made
 
         reg = get_registry()
@@ -182,6 +193,7 @@ class FitPanel(QWidget):
         training = QGroupBox("Training")
         f = QFormLayout(training)
         f.addRow("Time budget", self.time)
+        f.addRow("Segments of", self.segment)
         f.addRow("", self.plan_label)
         f.addRow("Epochs", self.epochs)
         f.addRow("Learning rate", self.lr)
@@ -258,6 +270,7 @@ class FitPanel(QWidget):
             self.first.valueChanged,
             self.last.valueChanged,
             self.device.currentIndexChanged,
+            self.segment.valueChanged,
         ):
             signal.connect(self.request_plan)
         self.arch.setCurrentIndex(self.arch.findData("nerv"))
@@ -331,13 +344,14 @@ class FitPanel(QWidget):
         for widget in (self.arch, self.preset, self.epochs, self.lr):
             widget.setEnabled(seconds is None)
         self._enable_budget()
+        self.segment.setEnabled(seconds is not None)
         if seconds is None or self.info is None:
             self.plan_label.clear()
             self._model_ok(self.model_ok)
             return
         self.plan_label.setText("planning: measuring the training speed on this device…")
         self._model_ok(self.model_ok)
-        self.plan_requested.emit(self._form_config(), seconds, PLANNED)
+        self.plan_requested.emit(self._form_config(), seconds, PLANNED, self.segment.value() or None)
 
     def show_plan(self, planned: Planned) -> None:
         """The plan the session made: its line, and Start uses it."""
@@ -346,6 +360,13 @@ class FitPanel(QWidget):
         self.planned = planned
         self.plan_label.setText(f"{planned.plan.line()} (measured in {planned.probe_seconds:.1f} s)")
         self._model_ok(self.model_ok)
+
+    def segmented_plan(self) -> tuple[CompressOptions, int] | None:
+        """(how each segment is compressed, frames per segment) when the plan cuts the clip, else None."""
+        planned = self.planned if self.budget_seconds is not None else None
+        if planned is None or planned.plan.segments < 2:
+            return None
+        return compress_options(planned), planned.plan.segment_frames
 
     def show_plan_failed(self, error: BaseException) -> None:
         self.planned = None
@@ -449,17 +470,28 @@ class FitPanel(QWidget):
             self.bar.setRange(0, 1000)
 
     def started(self, epochs: int, start_epoch: float) -> None:
+        self.segments = 0
         self.progress.start(epochs, start_epoch, self.time_limit)
         self.bar.setRange(0, 1000)
         self.set_state("running")
         self.update_progress(start_epoch)
 
+    def segments_started(self, count: int, time_limit: float | None) -> None:
+        """A segmented fit: the progress counts the ``count`` segments done, the time left follows the clock."""
+        self.segments = count
+        self.progress.start(count, 0.0, time_limit)
+        self.bar.setRange(0, 1000)
+        self.set_state("running")
+        self.update_progress(0.0)
+
     def update_progress(self, epoch: float) -> None:
+        """``epoch``: epochs done, or a segmented fit's segments done."""
         p = self.progress
         p.update(epoch)
         self.bar.setValue(round(1000 * p.fraction()))
         limit = f" · stops at {clock_text(p.time_limit)}" if p.time_limit is not None else f" / {p.epochs}"
-        self.bar.setFormat(f"epoch {epoch:.1f}{limit}")
+        what = f"{epoch:.0f} of {self.segments} segments done" if self.segments else f"epoch {epoch:.1f}"
+        self.bar.setFormat(f"{what}{limit}")
         spe, eta = p.seconds_per_epoch(), p.eta()
         if eta is not None:
             rate = f"{spe:.2f} s/epoch · " if spe is not None else ""
@@ -475,7 +507,9 @@ class FitPanel(QWidget):
     def finished(self, status: str) -> None:
         self.progress.pause()
         self.set_state("finished")
-        self.bar.setFormat(f"{status} at epoch {self.progress.epoch:.1f} / {self.progress.epochs}")
+        p = self.progress
+        at = f"{p.epoch:.0f} of {self.segments} segments" if self.segments else f"epoch {p.epoch:.1f} / {p.epochs}"
+        self.bar.setFormat(f"{status} at {at}")
 
     def show_saving(self, text: str, fraction: float | None = None) -> None:
         if fraction is None:

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QWidget
 
 from ..codec import Compressed
 from ..opening import Opened, describe_nerv
-from ..segments.status import of_file
+from ..segments.live import SegmentChanged, SegmentsStarted
+from ..segments.status import DONE, of_file
 from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
 from ..train.remote import RemoteFitter
@@ -170,6 +171,14 @@ class SessionView(QObject):
             freeze_long_lived()  # the fit's objects on this side (its ground truth, the frame source) live on
             self._fit_timer.start()
             self._refresh_timer.start()
+        elif isinstance(event, SegmentsStarted):  # a segmented fit: the strip shows each segment's state
+            player.timeline.set_segments(event.segments)
+            window.fit_panel.segments_started(len(event.segments), event.time_limit)
+            window.update_actions()
+            self._refresh_timer.start()  # the time left, once a second
+        elif isinstance(event, SegmentChanged):
+            player.timeline.set_segment(event.index, event.status)
+            window.fit_panel.update_progress(sum(s.state == DONE for s in player.timeline.segments))
         elif isinstance(event, Finished):
             self._fit_tick()
             player.refresh()
@@ -192,6 +201,9 @@ class SessionView(QObject):
             self._pending_epoch = None
 
     def _refresh_live(self) -> None:
+        panel = self.window.fit_panel
+        if panel.segments and self.session.phase == "running":  # a segmented fit: the time left follows the clock
+            panel.update_progress(panel.progress.epoch)
         if self._steps_since_refresh:
             self._steps_since_refresh = 0
             self.window.player.refresh()
