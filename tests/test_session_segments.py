@@ -80,3 +80,29 @@ def test_pause_resume_and_cancel_reach_every_segment(tmp_path):
     assert session.phase == "finished" and not session.unsaved
     session.save(tmp_path / "x.nerv", CompressOptions())  # nothing gathered: one clear error, nothing written
     assert not (tmp_path / "x.nerv").exists()
+
+
+def test_a_segment_that_fails_is_marked_failed_and_the_fit_ends_with_its_error(tmp_path, monkeypatch):
+    from nervplayer.errors import NervError
+    from nervplayer.segments import fit as segmented
+    from nervplayer.segments.status import FAILED
+
+    def broken(task):  # the segment's fit starts (its run folder has a config), then fails
+        (Path(task.folder) / "config.json").write_text("{}")
+        raise NervError("the disk is full")
+
+    monkeypatch.setattr(segmented, "run_segment", broken)
+    clip = write_video(tmp_path / "cut.mp4", two_scenes(6, 10, 32, 32))
+    session = Session(run_inline, tmp_path / "runs", fit_in_child=False)
+    session.video = probe(str(clip))
+    session.phase = "ready"
+    events, ended, failed = [], [], []
+    session.fit_event.connect(events.append)
+    session.fit_ended.connect(ended.append)
+    session.failed.connect(lambda title, error: failed.append(str(error)))
+    config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=2, device="cpu")
+    session.start_segmented_fit(config, STORE, 8, "cold")
+    changes = [(e.index, e.status.state) for e in events if isinstance(e, SegmentChanged)]
+    assert changes in ([(0, FITTING), (0, FAILED)], [(0, FAILED)])  # seen fitting if a poll came in between
+    assert ended == ["failed"] and failed == ["the disk is full"] and session.phase == "finished"
+    assert not session.unsaved

@@ -106,6 +106,7 @@ class FitPanel(QWidget):
         self.segment = QSpinBox(minimum=0, maximum=100_000, value=0, suffix=" frames")
         self.segment.setObjectName("segment-length")
         self.segment.setSpecialValueText("planned")
+        self.segment.setKeyboardTracking(False)  # typing 120 plans once, not for 1, 12 and 120
         self.segment.setToolTip(
             "With a time budget: the frames per segment (a long clip is fitted in segments, one model each; "
             "'planned': the planner's length, one segment for a short clip). nervplayer fit --time T --segment N"

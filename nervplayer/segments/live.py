@@ -89,10 +89,10 @@ def fit_segments(
             events.put(error)
 
     threading.Thread(target=run, name="segmented-fit", daemon=True).start()
-    folders = {task.name: Path(task.folder) for task in fit.tasks}
+    started = [Path(task.folder) / CONFIG for task in fit.tasks]  # a segment whose fit made its run folder
     while True:
-        for k, task in enumerate(fit.tasks):  # a segment whose fit has made its run folder is fitting
-            if states[k].state == PENDING and (folders[task.name] / CONFIG).is_file():
+        for k, config_file in enumerate(started):
+            if states[k].state == PENDING and config_file.is_file():
                 states[k] = states[k].with_state(FITTING)
                 yield SegmentChanged(k, states[k])
         try:
@@ -110,7 +110,7 @@ def fit_segments(
             return
         cancelled = isinstance(item, JobsCancelled)
         for k, s in enumerate(states):  # a cancelled segment keeps its checkpoint: pending, for a resume
-            if s.state == FITTING:
+            if s.state == FITTING or (s.state == PENDING and started[k].is_file() and not cancelled):
                 states[k] = s.with_state(PENDING if cancelled else FAILED)
                 yield SegmentChanged(k, states[k])
         if cancelled:
