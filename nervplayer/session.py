@@ -10,6 +10,11 @@ A fit trains in a child process (:mod:`~nervplayer.train.remote`), and a save (p
 :func:`compress`) runs in one too (:mod:`~nervplayer.jobs.child`), unless the session is made with
 ``fit_in_child=False``, which runs both in the job itself (the way the CLI does). Once a fit of the session has ended,
 a spare process is started for the next one, so that Start begins at once.
+
+A fit to a time budget whose plan cuts the clip into segments is a segmented fit (:meth:`Session.start_segmented_fit`,
+what ``nervplayer fit --time`` does with such a plan): its process cuts the clip and fits the segments, each one's
+state reaching ``fit_event`` (:mod:`~nervplayer.segments.live`); its ``.nerv`` is gathered as the last segment
+ends, and saving it copies that file where the user asks.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from .jobs.child import ChildJob, Context, Task, lower_priority
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
 from .plan import Planned, plan_clip
+from .segments.fit import DEFAULT_WARM_START
+from .segments.live import SegmentedRun, SegmentsEnded, SegmentsSaved, SegmentsStarted, save_gathered
 from .train import Finished, FitConfig, Fitter, Paused, Resumed, Started, Step
 from .train.child import prepare_process
 from .train.remote import FitProcess, RemoteFitter, prepare_spare
@@ -77,6 +84,8 @@ class Session:
         self.nerv: NervVideo | None = None
         self.phase: Phase = "empty"
         self.fitter: Fitter | RemoteFitter | None = None
+        self.segment_run: SegmentedRun | None = None  # a segmented fit's controls (then ``fitter`` is None)
+        self.gathered: Path | None = None  # the .nerv a segmented fit gathered into its run folder
         self.run_dir: Path | None = None
         self.unsaved = False  # a fit's result not yet saved as .nerv
         self.save_after_fit = False
@@ -90,7 +99,7 @@ class Session:
         self.fit_ended = Event()  # (status): completed, cancelled or failed
         self.save_requested = Event()  # (): ask the user where and how to save
         self.save_progress = Event()  # (text, fraction or None)
-        self.saved = Event()  # (Compressed)
+        self.saved = Event()  # (Compressed, or SegmentsSaved for a segmented fit)
         self.save_ended = Event()  # (what the progress bar says: saved, save cancelled, save failed)
         self.failed = Event()  # (title, error): something the user must hear about
         self.message = Event()  # (text, milliseconds; 0 until replaced)
@@ -178,7 +187,7 @@ class Session:
         """Open a video (to fit) or a ``.nerv`` (to play) in the background; ``opened`` or ``open_failed`` follows.
         A running fit or save is discarded (the caller asked the user first)."""
         self.discard()
-        self.fitter, self.run_dir = None, None
+        self.fitter, self.run_dir, self.segment_run, self.gathered = None, None, None, None
         self.message.emit(f"Opening {path}…", 0)
         cancel = threading.Event()
         if path.lower().endswith(".nerv"):
@@ -216,9 +225,11 @@ class Session:
             self.open_failed.emit(error)
 
     # --- fitting -------------------------------------------------------------------------------------------
-    def plan_fit(self, config: FitConfig, seconds: float, given: set[str]) -> None:
+    def plan_fit(self, config: FitConfig, seconds: float, given: set[str], segment_frames: int | None = None) -> None:
         """Plan a fit of the open video to a budget of ``seconds`` from Start (the probe runs now, in the
-        background); reports ``planned`` or ``plan_failed``. A new request replaces one still running."""
+        background); reports ``planned`` or ``plan_failed``. A new request replaces one still running. The plan
+        may cut a long clip into segments (of ``segment_frames`` each when given, else of the planner's length),
+        as ``nervplayer fit --time`` plans it: start it with :meth:`start_segmented_fit`."""
         video = self.video
         if video is None:
             return
@@ -228,7 +239,7 @@ class Session:
                 self.plan_failed.emit(error)
 
         def work() -> Planned:
-            return plan_clip(config, seconds, given, video, spent=lambda: 0.0)
+            return plan_clip(config, seconds, given, video, None, lambda: 0.0, segment_frames)
 
         self._start(Job("plan", work, on_done=self.planned.emit, on_failed=failed))
 
@@ -239,12 +250,7 @@ class Session:
             return
         if self.phase not in ("ready", "finished"):
             return
-        run_dir, n = self.runs_dir / f"{Path(config.video).stem}-{time.strftime('%Y%m%d-%H%M%S')}", 1
-        while run_dir.exists():
-            run_dir, n = run_dir.with_name(f"{run_dir.name}-{n}"), n + 1
-        self.run_dir, self.fitter = run_dir, None
-        self.unsaved, self.save_after_fit = False, False
-        self._set_phase("starting")
+        run_dir = self._new_run(config)
         self.message.emit("Preparing the fit: decoding the clip and building the model…", 0)
         cancel, made, video = threading.Event(), [], self.video
         in_child = self.fit_in_child
@@ -271,6 +277,43 @@ class Session:
 
         self._start(Job("fit", work, self._fit_event, self._fit_done, self._fit_failed, stop))
 
+    def start_segmented_fit(
+        self,
+        config: FitConfig,
+        compress: CompressOptions,
+        segment_frames: int | None,
+        warm_start: str = DEFAULT_WARM_START,
+        workers: int | None = None,
+    ) -> None:
+        """Fit the open video in segments of about ``segment_frames`` (None: the rule of ``--segment auto``),
+        each compressed with ``compress``, in the background; as ``nervplayer fit --segment N -o RUN`` does,
+        into a new run folder under ``runs_dir``. ``workers``: local worker processes (None: one segment at a
+        time in the fit's process). :meth:`toggle_pause` and :meth:`cancel` reach every segment."""
+        if self.video is None:
+            self.message.emit("Open a video to fit first", 4000)
+            return
+        if self.phase not in ("ready", "finished"):
+            return
+        run_dir = self._new_run(config)
+        self.message.emit("Cutting the clip into segments…", 0)
+        run = SegmentedRun(config, run_dir, segment_frames, warm_start, compress, self.fit_in_child, workers)
+        self.segment_run = run
+
+        def work() -> Iterator[Any]:
+            yield from run
+
+        self._start(Job("fit", work, self._fit_event, self._fit_done, self._fit_failed, run.cancel))
+
+    def _new_run(self, config: FitConfig) -> Path:
+        """A new run folder's path under ``runs_dir``, the session set for a fit starting in it."""
+        run_dir, n = self.runs_dir / f"{Path(config.video).stem}-{time.strftime('%Y%m%d-%H%M%S')}", 1
+        while run_dir.exists():
+            run_dir, n = run_dir.with_name(f"{run_dir.name}-{n}"), n + 1
+        self.run_dir, self.fitter, self.segment_run, self.gathered = run_dir, None, None, None
+        self.unsaved, self.save_after_fit = False, False
+        self._set_phase("starting")
+        return run_dir
+
     def _fit_event(self, event: Any) -> None:
         if isinstance(event, (Fitter, RemoteFitter)):
             self.fitter = event
@@ -288,8 +331,15 @@ class Session:
         elif isinstance(event, Finished):
             self.unsaved = True
             self._set_phase("finished")
+        elif isinstance(event, SegmentsStarted):
+            self._set_phase("running")
+            self.message.emit(f"Fitting {len(event.segments)} segments, into {event.run_dir}", 8000)
+        elif isinstance(event, SegmentsEnded):
+            self.gathered = Path(event.output) if event.output is not None else None
+            self.unsaved = self.gathered is not None
+            self._set_phase("finished")
         self.fit_event.emit(event)
-        if isinstance(event, Finished):
+        if isinstance(event, (Finished, SegmentsEnded)):
             self._prepare_next_fit()
             self.fit_ended.emit(event.status)
 
@@ -304,7 +354,7 @@ class Session:
             self.request_save()
 
     def _fit_failed(self, error: BaseException) -> None:
-        if self.fitter is None:  # failed while preparing: the source video is still what is shown
+        if self.fitter is None and self.phase == "starting":  # failed while preparing: the source video is shown
             self._set_phase("ready")
         else:
             self.unsaved = self.run_dir is not None and (self.run_dir / "checkpoint.pt").exists()
@@ -313,22 +363,29 @@ class Session:
         self._prepare_next_fit()
         self.failed.emit("The fit stopped", error)
 
+    def _control(self) -> Fitter | RemoteFitter | SegmentedRun | None:
+        """What pauses, resumes and cancels the fit: its fitter, or a segmented fit's every segment."""
+        return self.fitter if self.fitter is not None else self.segment_run
+
     def toggle_pause(self) -> None:
-        if self.fitter is None or self.phase not in ("running", "paused"):
+        control = self._control()
+        if control is None or self.phase not in ("running", "paused"):
             return
-        if self.fitter.paused:
-            self.fitter.resume()
+        if control.paused:
+            control.resume()
             self._set_phase("running")
         else:
-            self.fitter.pause()
+            control.pause()
             self._set_phase("paused")
 
     def cancel(self) -> None:
-        """Cancel the save, or the fit (it stops after the step in flight and keeps a checkpoint)."""
+        """Cancel the save, or the fit (it stops after the step in flight and keeps a checkpoint; a segmented
+        fit's every running segment does)."""
+        control = self._control()
         if self.phase == "saving" and "save" in self._jobs:
             self._jobs["save"][0].cancel()
-        elif self.fitter is not None and self.phase in ("running", "paused"):
-            self.fitter.cancel()
+        elif control is not None and self.phase in ("running", "paused"):
+            control.cancel()
             self.message.emit("Cancelling: the fit stops after this step and keeps a checkpoint", 5000)
 
     # --- saving --------------------------------------------------------------------------------------------
@@ -337,6 +394,8 @@ class Session:
         ``save_requested`` asks the user for the options."""
         if self.run_dir is None:
             self.message.emit("Nothing to save yet: fit a video first", 4000)
+        elif self.fitting and self.segment_run is not None:  # stopping it would leave segments unfinished
+            self.message.emit("A segmented fit's .nerv is ready when its last segment ends: save it then", 6000)
         elif self.fitting:
             self.save_after_fit = True
             self.cancel()
@@ -350,6 +409,12 @@ class Session:
             self.message.emit("Nothing to save yet: fit a video first", 4000)
             return
         self._set_phase("saving")
+        if self.segment_run is not None:  # compressed segment by segment already: the gathered file is copied
+            gathered = self.gathered
+            self.save_progress.emit("saving the segmented .nerv…", None)
+            copy = lambda: save_gathered(gathered, output)  # noqa: E731
+            self._start(Job("save", copy, on_done=self._save_event, on_failed=self._save_failed))
+            return
         self.save_progress.emit("preparing…", None)
         cancel, made, in_child = threading.Event(), [], self.fit_in_child
 
@@ -383,9 +448,11 @@ class Session:
         elif isinstance(event, Step):
             total = self._finetune_epochs
             self.save_progress.emit(f"fine-tuning: epoch {event.epoch:.1f} / {total}", event.epoch / total)
-        elif isinstance(event, Compressed):
+        elif isinstance(event, (Compressed, SegmentsSaved)):
             self.unsaved = False
             self.saved.emit(event)
+            if isinstance(event, SegmentsSaved):  # the whole save: its one result
+                self._save_done(None)
 
     def _save_done(self, _result: Any, bar: str | None = None) -> None:
         self._set_phase("finished")
@@ -407,7 +474,7 @@ def compress(
     yield from compressor.run()
 
 
-def describe_saved(c: Compressed) -> str:
+def describe_saved(c: Compressed | SegmentsSaved) -> str:
     psnr = c.metrics.get("psnr")
     quality = f" · PSNR {psnr:.2f} dB" if psnr is not None else ""
     saved = f"Saved {Path(c.path).name}: {c.file_bytes / 1024:.1f} KiB · {c.bpp:.4f} bpp{quality}"

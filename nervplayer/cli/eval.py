@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from ..codec import NervVideo
-from ..codec.evaluate import Seam, check_source, evaluate_video, seam_lines, seams
+from ..codec.evaluate import Seam, check_source, evaluate_against, frame_pair, reference_of, seam_lines, seams
 from ..device import resolve_device
 from ..model.render import times
 from ..train import FitConfig, load_source, open_run
@@ -57,8 +57,9 @@ def main(argv: list[str]) -> int:
     found: list[Seam] = []
     if args.model.is_file():
         nerv = NervVideo.open(args.model, args.device, memory_budget=args.memory_budget)
-        metrics, seen, first = evaluate_video(nerv, args.model, args.video, any_source=args.any_source)
-        found = seams(list(metrics.psnr), nerv.segments, first)
+        reference = reference_of(nerv, args.model, args.video, any_source=args.any_source)
+        metrics, seen, first = evaluate_against(nerv, reference)
+        found = seams(list(metrics.psnr), nerv.segments, first, frame_pair(nerv, reference))
     else:
         metrics, seen, first = evaluate_run(args.model, args.video, args.device, args.any_source)
     if args.json:

@@ -27,6 +27,8 @@ from ..codec.rd import (
 )
 from ..device import resolve_device
 from ..errors import ConfigError
+from ..segments.fit import SegmentPlan, is_segmented
+from ..segments.rd import segmented_reference, segmented_sweep
 from ..train import Evaluated, Run, open_run
 from ..video import FrameStore
 from .options import Parser, output_file
@@ -100,28 +102,35 @@ def main(argv: list[str]) -> int:
         CompressOptions(bits=b).validate()
     for pr in prunes:
         CompressOptions(prune=pr).validate()
-    groups = [[open_run(path) for path in group] for group in args.run]
-    first = groups[0][0]
-    for run in (r for g in groups for r in g):
-        if (run.source["sha256"], run.source["start"], run.source["end"], run.source["size"]) != (
-            first.source["sha256"],
-            first.source["start"],
-            first.source["end"],
-            first.source["size"],
-        ):
-            raise ConfigError(
-                f"{run.path} was fitted to other frames than {first.path} (clip, range or size "
-                "differ): one plot compares runs of the same frames"
-            )
-    reference = source_reference(first, args.source, resolve_device(args.device))
     files = args.output.with_suffix(".files")
-    curves = [_curve(group, prunes, bits, base, files, reference, args, k) for k, group in enumerate(groups)]
+    if any(is_segmented(path) for group in args.run for path in group):
+        if len(args.run) > 1 or len(args.run[0]) > 1 or args.targets:
+            raise ConfigError("a segmented run is measured alone: one RUN, its prune x bits sweep (no --targets)")
+        run_dir = args.run[0][0]
+        plan, reference, fps = segmented_reference(run_dir, args.source, resolve_device(args.device))
+        curves = [_segmented_curve(run_dir, plan, prunes, bits, base, files, reference, args)]
+    else:
+        groups = [[open_run(path) for path in group] for group in args.run]
+        first = groups[0][0]
+        for run in (r for g in groups for r in g):
+            if (run.source["sha256"], run.source["start"], run.source["end"], run.source["size"]) != (
+                first.source["sha256"],
+                first.source["start"],
+                first.source["end"],
+                first.source["size"],
+            ):
+                raise ConfigError(
+                    f"{run.path} was fitted to other frames than {first.path} (clip, range or size "
+                    "differ): one plot compares runs of the same frames"
+                )
+        reference, fps = source_reference(first, args.source, resolve_device(args.device)), float(first.source["fps"])
+        curves = [_curve(group, prunes, bits, base, files, reference, args, k) for k, group in enumerate(groups)]
     codecs: list[RDResult] = []
     extra: dict = {}
     if args.codecs:
         for codec in CODECS:
             pts = []
-            for item in classic(reference, float(first.source["fps"]), codec):
+            for item in classic(reference, fps, codec):
                 pts.append(item)
                 print(
                     f"{codec:<9} {item.label:<8} {item.bpp:8.4f} bpp  PSNR {item.psnr:6.2f} dB  "
@@ -222,5 +231,39 @@ def _curve(
         + f"{args.finetune_epochs} fine-tune epochs, {'per-tensor' if args.per_tensor else 'per-channel'}, "
         f"{args.coder}; bpp = file bytes; times in seconds for the whole clip (encoding = quantize + "
         "code, fitting excluded)",
+        points,
+    )
+
+
+def _segmented_curve(
+    run_dir: Path,
+    plan: SegmentPlan,
+    prunes: list[float],
+    bits: list[int],
+    base: CompressOptions,
+    files: Path,
+    reference: FrameStore,
+    args: argparse.Namespace,
+) -> RDResult:
+    """The curve of a segmented run: each point a gathered file, with its seam table (in the JSON's points)."""
+    points: list[RDPoint] = []
+    for item in segmented_sweep(run_dir, plan, prunes, bits, base, files / run_dir.name, reference):
+        if isinstance(item, RDPoint):
+            points.append(item)
+            flagged = sum(s["flagged"] or s.get("flicker", {}).get("flagged", False) for s in item.params["seams"])
+            print(
+                f"{run_dir.name} {item.label:<14} {item.bpp:8.4f} bpp  PSNR {item.psnr:6.2f} dB  "
+                f"MS-SSIM {item.ms_ssim:.4f}  {len(item.params['seams'])} seams ({flagged} flagged)",
+                file=sys.stderr,
+            )
+        elif isinstance(item, Evaluated):
+            print(f"  fine-tuned: PSNR {item.psnr:.2f} dB", file=sys.stderr)
+    config, (start, end) = plan.fit_config, (plan.segments[0][0], plan.segments[-1][1])
+    return RDResult(
+        f"{config.arch} in {len(plan.segments)} segments ({run_dir.name})",
+        f"{plan.source['name']} frames {start}:{end} in {len(plan.segments)} segments (warm start "
+        f"{plan.warm_start}); prune ratios {prunes} x bits {bits}, {args.finetune_epochs} fine-tune epochs per "
+        f"segment, {'per-tensor' if args.per_tensor else 'per-channel'}, {args.coder}; bpp = the gathered file's "
+        "bytes; each point's params hold its seam table; times in seconds for the whole clip",
         points,
     )

@@ -75,6 +75,12 @@ class RDResult:
 
 def quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[float, float]:
     """Mean PSNR and MS-SSIM of uint8 frames [N, H, W, 3] against the reference store."""
+    ps, ms = frame_quality(frames, reference, batch)
+    return sum(ps) / len(ps), sum(ms) / len(ms)
+
+
+def frame_quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[list[float], list[float]]:
+    """PSNR and MS-SSIM of each of the uint8 frames [N, H, W, 3] against the reference store."""
     ps, ms = [], []
     for i in range(0, len(frames), batch):
         idx = list(range(i, min(i + batch, len(frames))))
@@ -82,7 +88,7 @@ def quality(frames: np.ndarray, reference: FrameStore, batch: int = 8) -> tuple[
         target = reference.get(idx).cpu().float().div(255)
         ps.append(psnr(pred, target))
         ms.append(ms_ssim(pred, target, per_frame=True))
-    return float(torch.cat(ps).mean()), float(torch.cat(ms).mean())
+    return torch.cat(ps).tolist(), torch.cat(ms).tolist()
 
 
 def reference_frames(reference: FrameStore) -> np.ndarray:

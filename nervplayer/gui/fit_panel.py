@@ -1,10 +1,9 @@
 """The fit panel: the options of a fit (architecture and its size, schedule, device, plugins and their
-parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit."""
+parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit. A time
+budget's plan may cut the clip into segments (of the planner's length, or the one given): Start then runs a
+segmented fit, whose progress counts segments against the time."""
 
 from __future__ import annotations
-
-import time
-from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDoubleValidator
@@ -23,19 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..codec import CompressOptions
 from ..errors import ConfigError, NervError
 from ..model import architectures
-from ..plan import Planned, expected_training, fit_config
+from ..plan import Planned, compress_options, expected_training, fit_config
 from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
 from ..video import VideoInfo
 from .icons import icon
 from .plugin_form import PluginForm
+from .progress import FitProgress, clock_text
 
 SCALES = (1.0, 0.5, 0.25)
 NO_LIMIT = "no limit"
-TIMES = {NO_LIMIT: None, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
+TIMES = {NO_LIMIT: None, "30 s": 30.0, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
 PLANNED = {"size"}  # what a plan keeps of the form: the frame size (and range); it chooses the rest
 BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
 
@@ -51,61 +52,8 @@ def available_devices() -> list[str]:
     return devices
 
 
-def clock_text(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
-class FitProgress:
-    """Seconds per epoch and time left, over the time actually spent training (pauses excluded)."""
-
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._clock = clock
-        self.start(1, 0.0)
-
-    def start(self, epochs: int, start_epoch: float, time_limit: float | None = None) -> None:
-        """``time_limit``: the fit's (seconds of training); the progress and time left then follow the clock."""
-        self.epochs, self.first, self.epoch = epochs, start_epoch, start_epoch
-        self.time_limit = time_limit
-        self._active = 0.0
-        self._since: float | None = self._clock()  # None while paused
-
-    def update(self, epoch: float) -> None:
-        self.epoch = epoch
-
-    def pause(self) -> None:
-        if self._since is not None:
-            self._active += self._clock() - self._since
-            self._since = None
-
-    def resume(self) -> None:
-        if self._since is None:
-            self._since = self._clock()
-
-    def elapsed(self) -> float:
-        return self._active + (self._clock() - self._since if self._since is not None else 0.0)
-
-    def seconds_per_epoch(self) -> float | None:
-        done = self.epoch - self.first
-        return self.elapsed() / done if done > 0.02 else None
-
-    def eta(self) -> float | None:
-        spe = self.seconds_per_epoch()
-        by_steps = None if spe is None else spe * max(self.epochs - self.epoch, 0)
-        if self.time_limit is None:
-            return by_steps
-        by_time = max(self.time_limit - self.elapsed(), 0.0)
-        return by_time if by_steps is None else min(by_time, by_steps)
-
-    def fraction(self) -> float:
-        """How far the fit is: by the epochs, or by the time when it has a limit (whichever is further)."""
-        done = self.epoch / max(self.epochs, 1)
-        return done if self.time_limit is None else max(done, min(self.elapsed() / self.time_limit, 1.0))
-
-
 class FitPanel(QWidget):
-    plan_requested = Signal(object, float, object)  # (FitConfig, seconds, given): plan this before Start
+    plan_requested = Signal(object, float, object, object)  # (FitConfig, seconds, given, segment frames or None)
     start_clicked = Signal()
     pause_clicked = Signal()
     cancel_clicked = Signal()
@@ -155,10 +103,19 @@ class FitPanel(QWidget):
             "A time budget for the whole way to a .nerv: the model, its size and the epochs are planned to fit it "
             "(the frame size and range are kept)"
         )
+        self.segment = QSpinBox(minimum=0, maximum=100_000, value=0, suffix=" frames")
+        self.segment.setObjectName("segment-length")
+        self.segment.setSpecialValueText("planned")
+        self.segment.setKeyboardTracking(False)  # typing 120 plans once, not for 1, 12 and 120
+        self.segment.setToolTip(
+            "With a time budget: the frames per segment (a long clip is fitted in segments, one model each; "
+            "'planned': the planner's length, one segment for a short clip). nervplayer fit --time T --segment N"
+        )
         self.plan_label = QLabel()
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
         self.planned: Planned | None = None  # the plan of the chosen budget, once the session has made it
+        self.segments = 0  # segments of the running fit (0: one model)
         self.time_limit: float | None = None  # the time limit of the last config() made
 
         reg = get_registry()
@@ -182,6 +139,7 @@ class FitPanel(QWidget):
         training = QGroupBox("Training")
         f = QFormLayout(training)
         f.addRow("Time budget", self.time)
+        f.addRow("Segments of", self.segment)
         f.addRow("", self.plan_label)
         f.addRow("Epochs", self.epochs)
         f.addRow("Learning rate", self.lr)
@@ -258,6 +216,7 @@ class FitPanel(QWidget):
             self.first.valueChanged,
             self.last.valueChanged,
             self.device.currentIndexChanged,
+            self.segment.valueChanged,
         ):
             signal.connect(self.request_plan)
         self.arch.setCurrentIndex(self.arch.findData("nerv"))
@@ -331,13 +290,14 @@ class FitPanel(QWidget):
         for widget in (self.arch, self.preset, self.epochs, self.lr):
             widget.setEnabled(seconds is None)
         self._enable_budget()
+        self.segment.setEnabled(seconds is not None)
         if seconds is None or self.info is None:
             self.plan_label.clear()
             self._model_ok(self.model_ok)
             return
         self.plan_label.setText("planning: measuring the training speed on this device…")
         self._model_ok(self.model_ok)
-        self.plan_requested.emit(self._form_config(), seconds, PLANNED)
+        self.plan_requested.emit(self._form_config(), seconds, PLANNED, self.segment.value() or None)
 
     def show_plan(self, planned: Planned) -> None:
         """The plan the session made: its line, and Start uses it."""
@@ -346,6 +306,13 @@ class FitPanel(QWidget):
         self.planned = planned
         self.plan_label.setText(f"{planned.plan.line()} (measured in {planned.probe_seconds:.1f} s)")
         self._model_ok(self.model_ok)
+
+    def segmented_plan(self) -> tuple[CompressOptions, int] | None:
+        """(how each segment is compressed, frames per segment) when the plan cuts the clip, else None."""
+        planned = self.planned if self.budget_seconds is not None else None
+        if planned is None or planned.plan.segments < 2:
+            return None
+        return compress_options(planned), planned.plan.segment_frames
 
     def show_plan_failed(self, error: BaseException) -> None:
         self.planned = None
@@ -451,17 +418,28 @@ class FitPanel(QWidget):
             self.bar.setRange(0, 1000)
 
     def started(self, epochs: int, start_epoch: float) -> None:
+        self.segments = 0
         self.progress.start(epochs, start_epoch, self.time_limit)
         self.bar.setRange(0, 1000)
         self.set_state("running")
         self.update_progress(start_epoch)
 
+    def segments_started(self, count: int, time_limit: float | None) -> None:
+        """A segmented fit: the progress counts the ``count`` segments done, the time left follows the clock."""
+        self.segments = count
+        self.progress.start(count, 0.0, time_limit)
+        self.bar.setRange(0, 1000)
+        self.set_state("running")
+        self.update_progress(0.0)
+
     def update_progress(self, epoch: float) -> None:
+        """``epoch``: epochs done, or a segmented fit's segments done."""
         p = self.progress
         p.update(epoch)
         self.bar.setValue(round(1000 * p.fraction()))
         limit = f" · stops at {clock_text(p.time_limit)}" if p.time_limit is not None else f" / {p.epochs}"
-        self.bar.setFormat(f"epoch {epoch:.1f}{limit}")
+        what = f"{epoch:.0f} of {self.segments} segments done" if self.segments else f"epoch {epoch:.1f}"
+        self.bar.setFormat(f"{what}{limit}")
         spe, eta = p.seconds_per_epoch(), p.eta()
         if eta is not None:
             rate = f"{spe:.2f} s/epoch · " if spe is not None else ""
@@ -477,7 +455,9 @@ class FitPanel(QWidget):
     def finished(self, status: str) -> None:
         self.progress.pause()
         self.set_state("finished")
-        self.bar.setFormat(f"{status} at epoch {self.progress.epoch:.1f} / {self.progress.epochs}")
+        p = self.progress
+        at = f"{p.epoch:.0f} of {self.segments} segments" if self.segments else f"epoch {p.epoch:.1f} / {p.epochs}"
+        self.bar.setFormat(f"{status} at {at}")
 
     def show_saving(self, text: str, fraction: float | None = None) -> None:
         if fraction is None:

@@ -224,13 +224,17 @@ class MainWindow(QMainWindow):
             return
         if self.session.phase not in ("ready", "finished") or not self._confirm_discard():
             return
+        segmented = self.fit_panel.segmented_plan() if config is None else None
         try:
             config = config or self.fit_panel.config()
         except (ValueError, NervError) as e:
             show_error(self, "Cannot start the fit", e)
             return
         self.view.clear_fit()
-        self.session.start_fit(config, preview=self.player.state.frame)
+        if segmented is not None:  # the plan cuts the clip: nervplayer fit --time T (--segment N)
+            self.session.start_segmented_fit(config, *segmented)
+        else:
+            self.session.start_fit(config, preview=self.player.state.frame)
 
     def toggle_pause_fit(self) -> None:
         self.session.toggle_pause()
@@ -244,6 +248,12 @@ class MainWindow(QMainWindow):
 
     def ask_save_options(self) -> None:
         suggested = Path(self.session.path or "video").with_suffix(".nerv")
+        if self.session.segment_run is not None:  # compressed segment by segment already: only where to
+            files = QFileDialog(self, "Save the segmented .nerv", str(suggested), "nervplayer files (*.nerv)")
+            files.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+            files.fileSelected.connect(lambda path: self.save_nerv_to(Path(path), CompressOptions()))
+            files.open()
+            return
         dialog = SaveDialog(suggested, self.fit_panel.progress.epochs, self)
         dialog.accepted.connect(
             lambda: self.save_nerv_to(dialog.output(), dialog.options(self.fit_panel.device.currentText()))

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import QWidget
 
 from ..codec import Compressed
 from ..opening import Opened, describe_nerv
+from ..segments.live import SegmentChanged, SegmentsStarted
+from ..segments.status import DONE, of_file
 from ..session import Phase, describe_saved
 from ..train import Evaluated, Finished, Fitter, Started, Step
 from ..train.remote import RemoteFitter
@@ -112,6 +114,7 @@ class SessionView(QObject):
                 lines.append(f"{size * 8 / nerv.num_frames / 1000:,.1f} kbit per frame")
             if len(story.frame_psnr) == nerv.num_frames:  # what the file measured, until the ground truth says
                 player.timeline.set_psnr([math.nan if p is None else p for p in story.frame_psnr])
+            player.timeline.set_segments(of_file(nerv))
             fit_hint = "Open a video (File ▸ Open) to fit a new model; headless: <tt>nervplayer fit VIDEO -o RUN</tt>."
             window.fit_panel.set_video(None, "<br>".join([*lines, "<br>" + fit_hint]))
             gt = (
@@ -169,6 +172,14 @@ class SessionView(QObject):
             freeze_long_lived()  # the fit's objects on this side (its ground truth, the frame source) live on
             self._fit_timer.start()
             self._refresh_timer.start()
+        elif isinstance(event, SegmentsStarted):  # a segmented fit: the strip shows each segment's state
+            player.timeline.set_segments(event.segments)
+            window.fit_panel.segments_started(len(event.segments), event.time_limit)
+            window.update_actions()
+            self._refresh_timer.start()  # the time left, once a second
+        elif isinstance(event, SegmentChanged):
+            player.timeline.set_segment(event.index, event.status)
+            window.fit_panel.update_progress(sum(s.state == DONE for s in player.timeline.segments))
         elif isinstance(event, Finished):
             self._fit_tick()
             player.refresh()
@@ -191,6 +202,9 @@ class SessionView(QObject):
             self._pending_epoch = None
 
     def _refresh_live(self) -> None:
+        panel = self.window.fit_panel
+        if panel.segments and self.session.phase == "running":  # a segmented fit: the time left follows the clock
+            panel.update_progress(panel.progress.epoch)
         if self._steps_since_refresh:
             self._steps_since_refresh = 0
             self.window.player.refresh()

@@ -1,6 +1,8 @@
 """The timeline: one cell per frame (so every position is an exact index), the A–B loop, the frames decoded
 ahead (a streaming player's loaded bar, while a slow source buffers) and under it the per-frame PSNR strip (worst
-frame per pixel column, taller and greener is better)."""
+frame per pixel column, taller and greener is better). A segmented file or fit adds a segment strip between the two:
+one cell per segment, coloured by its PSNR once done (:data:`SEGMENT_DB`), grey while pending, blue while fitting,
+dark red when failed; its tooltip names the segment's frames, size and PSNR. One segment shows no strip."""
 
 from __future__ import annotations
 
@@ -11,12 +13,17 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from ..segments.status import DONE, FAILED, FITTING, SegmentStatus
 from .state import PlaybackState
 from .timecode import timecode
 
 _MARGIN = 8
 _TRACK_H = 12
 _STRIP_H = 18
+_SEG_H = 8  # the segment strip, when shown
+SEGMENT_DB = (20.0, 40.0)  # a segment's PSNR from red to green: absolute, so that segments of one file compare
+_SEG_COLORS = {FITTING: QColor(66, 133, 244), FAILED: QColor(140, 30, 30)}
+_PENDING = QColor(78, 80, 88)
 
 
 def psnr_colors(t: np.ndarray) -> np.ndarray:
@@ -38,6 +45,7 @@ class Timeline(QWidget):
         self.psnr = np.full(state.num_frames, np.nan)
         self._strip: tuple[tuple, QImage, np.ndarray] | None = None
         self.loaded: np.ndarray | None = None  # bool per frame: decoded and ready to play
+        self.segments: list[SegmentStatus] = []  # shown when there are two or more
         for event in (state.frame_changed, state.loop_changed):
             event.connect(lambda *_: self.update())
         state.clip_changed.connect(self._clip_changed)
@@ -47,6 +55,48 @@ class Timeline(QWidget):
 
     def _clip_changed(self) -> None:
         self.set_psnr(None)
+        self.set_segments(None)
+
+    # --- segment strip -------------------------------------------------------------------------------------
+    def set_segments(self, segments: list[SegmentStatus] | None) -> None:
+        """The segments of what plays (None or one segment: no strip)."""
+        self.segments = list(segments or [])
+        self.setFixedHeight(_TRACK_H + _STRIP_H + 16 + (_SEG_H + 4 if self.shows_segments else 0))
+        self.update()
+
+    def set_segment(self, k: int, status: SegmentStatus) -> None:
+        """Segment ``k`` changed state (a segmented fit: pending, fitting, done with its PSNR, failed)."""
+        if 0 <= k < len(self.segments) and self.segments[k] != status:
+            self.segments[k] = status
+            self.update()
+
+    @property
+    def shows_segments(self) -> bool:
+        return len(self.segments) > 1
+
+    def segment_at(self, frame: int) -> int | None:
+        """The segment holding ``frame``, when the strip is shown."""
+        if self.shows_segments:
+            for k, s in enumerate(self.segments):
+                if s.start <= frame < s.end:
+                    return k
+        return None
+
+    def segment_color(self, k: int) -> QColor:
+        s = self.segments[k]
+        if s.state == DONE and s.psnr is not None:
+            lo, hi = SEGMENT_DB
+            r, g, b = psnr_colors(np.array((s.psnr - lo) / (hi - lo))).tolist()
+            return QColor(r, g, b)
+        if s.state == DONE:
+            return QColor(150, 154, 164)
+        return _SEG_COLORS.get(s.state, _PENDING)
+
+    def tooltip(self, frame: int) -> str:
+        value = self.psnr[frame] if frame < len(self.psnr) else np.nan
+        text = f"frame {frame} · {timecode(frame, self.state.fps)}" + ("" if np.isnan(value) else f" · {value:.2f} dB")
+        k = self.segment_at(frame)
+        return text if k is None else f"{text}\n{self.segments[k].describe(k)}"
 
     # --- PSNR strip ----------------------------------------------------------------------------------------
     def set_psnr(self, values: np.ndarray | list[float] | None) -> None:
@@ -103,9 +153,7 @@ class Timeline(QWidget):
         i = self.frame_at(event.position().x())
         if event.buttons() & Qt.MouseButton.LeftButton:
             self.scrubbed.emit(i)
-        value = self.psnr[i] if i < len(self.psnr) else np.nan
-        text = f"frame {i} · {timecode(i, self.state.fps)}" + ("" if np.isnan(value) else f" · {value:.2f} dB")
-        QToolTip.showText(event.globalPosition().toPoint(), text, self)
+        QToolTip.showText(event.globalPosition().toPoint(), self.tooltip(i), self)
 
     # --- painting ------------------------------------------------------------------------------------------
     def _strip_image(self, width: int) -> QImage:
@@ -165,6 +213,9 @@ class Timeline(QWidget):
                 p.drawLine(round(b), 1, round(b), _TRACK_H + 7)
             p.setPen(Qt.PenStyle.NoPen)
         strip_top = 4 + _TRACK_H + 6
+        if self.shows_segments:
+            self._paint_segments(p, strip_top, cell)
+            strip_top += _SEG_H + 4
         if self.width() > 2 * _MARGIN and not np.isnan(self.psnr).all():
             p.drawImage(_MARGIN, strip_top, self._strip_image(int(w)))
         x = self.x_of(self.state.frame)
@@ -173,6 +224,13 @@ class Timeline(QWidget):
         p.setBrush(QColor(255, 255, 255))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawEllipse(QRectF(x - 7, 4 + _TRACK_H / 2 - 7, 14, 14))
+
+    def _paint_segments(self, p: QPainter, top: float, cell: float) -> None:
+        """One cell per segment, a gap of a pixel at each boundary."""
+        for k, s in enumerate(self.segments):
+            p.setBrush(self.segment_color(k))
+            x0, x1 = _MARGIN + s.start * cell, _MARGIN + s.end * cell
+            p.drawRect(QRectF(x0, top, max(x1 - x0 - 1, 1), _SEG_H))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

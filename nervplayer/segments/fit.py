@@ -165,6 +165,7 @@ class SegmentedFit:
         self.run_dir = run_dir
         self.executor = executor
         self._cancelled = False
+        self._state = RUN  # what run() tells the jobs first: a pause that came before it holds
         template = plan.fit_config
         start, end = plan.segments[0][0], plan.segments[-1][1]
         folders = run_dir.resolve() / SEGMENTS
@@ -201,6 +202,7 @@ class SegmentedFit:
         return self.run_dir / f"{Path(self.plan.source['name']).stem}.nerv"
 
     def _signal(self, state: str) -> None:
+        self._state = state
         for task in ([self.base] if self.base else []) + self.tasks:
             write_control(Path(task.folder), state)
 
@@ -219,7 +221,7 @@ class SegmentedFit:
     def run(self, on_done: Callable[[SegmentResult], None] | None = None) -> Path:
         """Fit every segment not yet finished, gather them into :attr:`output` and return it; raises
         :class:`~nervplayer.jobs.JobsCancelled` when cancelled (what finished is kept, the rest resumes)."""
-        self._signal(RUN)
+        self._signal(PAUSE if self._state == PAUSE else RUN)  # a cancel before it: stopped below
         results: dict[str, SegmentResult] = {}
         if self.base is not None:
             results.update(self._run([self.base], on_done))

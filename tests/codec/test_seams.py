@@ -1,16 +1,17 @@
 """Seams between segments (issue 18 item 3): the frames either side of each boundary against their segments'
-means, in ``nervplayer eval`` (text and JSON) and ``nervplayer info``."""
+means, and whether the boundary flickers, in ``nervplayer eval`` (text and JSON) and ``nervplayer info``."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from clips import moving_shapes, write_video
 from segmented_files import SIZE, segmented_nerv
 
 from nervplayer.cli.main import main
-from nervplayer.codec.evaluate import SEAM_TOLERANCE, seams
+from nervplayer.codec.evaluate import FLICKER_PAIRS, SEAM_TOLERANCE, seams
 from nervplayer.video import file_hash
 
 
@@ -36,6 +37,58 @@ def test_unknown_values_do_not_count():
     assert seam.before == 30.0 and seam.after is None and seam.mean_after == 29.0 and not seam.flagged
 
 
+def _clip(cut: bool = False) -> np.ndarray:
+    """16 frames of a slowly moving mid-grey gradient (no clipping below); ``cut``: another scene from frame 8."""
+    y, x = np.mgrid[0:24, 0:40]
+    frames = np.stack([np.repeat(((x + y + i) % 64 + 96)[..., None], 3, axis=2) for i in range(16)])
+    if cut:
+        frames[8:] = 255 - frames[8:]
+    return frames.astype(np.uint8)
+
+
+def _decoded(source: np.ndarray, patterns: list[int]) -> np.ndarray:
+    """The source with a fixed error pattern per segment (frames 0:8 and 8:16): ``patterns`` their seeds."""
+    out = source.astype(int)
+    for k, seed in enumerate(patterns):
+        error = np.random.default_rng(seed).integers(-6, 7, source.shape[1:])
+        out[8 * k : 8 * k + 8] += error
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_boundary_between_two_models_whose_errors_differ_flickers_and_one_that_does_not_does_not():
+    source = _clip()
+    psnr = [30.0] * 16
+    for patterns, flickers in (([1, 2], True), ([1, 1], False)):
+        decoded = _decoded(source, patterns)
+        frames = (lambda idx, d=decoded: d[idx], lambda idx: source[idx])
+        (seam,) = seams(psnr, [(0, 8), (8, 16)], first=10, frames=frames)
+        f = seam.flicker
+        assert seam.frame == 18 and f is not None
+        assert f.source == pytest.approx(np.abs(source[8].astype(int) - source[7]).mean())
+        assert f.within == pytest.approx(0.0)  # one error pattern per segment: inside, the decode adds nothing
+        assert f.flagged is flickers and (f.added > 3.0) is flickers
+        assert seam.record()["flicker"]["flagged"] is flickers
+
+
+def test_a_scene_cut_the_decode_follows_is_no_flicker_however_large_the_change():
+    source = _clip(cut=True)
+    decoded = _decoded(source, [3, 3])
+    (seam,) = seams([30.0] * 16, [(0, 8), (8, 16)], frames=(lambda idx: decoded[idx], lambda idx: source[idx]))
+    f = seam.flicker
+    assert f is not None and f.decoded > 20 and f.source > 20 and f.added < 0.5 and not f.flagged
+
+
+def test_flicker_reads_only_the_frames_near_the_boundary():
+    source, asked = _clip(), []
+
+    def decode(idx):
+        asked.extend(idx)
+        return source[idx]
+
+    seams([30.0] * 16, [(0, 2), (2, 16)], frames=(decode, lambda idx: source[idx]))
+    assert asked == list(range(2 + FLICKER_PAIRS + 1))
+
+
 def test_eval_of_a_segmented_file_prints_and_reports_its_seams(tmp_path, capsys):
     clip = write_video(tmp_path / "clip.mp4", moving_shapes(16, *SIZE))
     source = {"name": "clip.mp4", "sha256": file_hash(clip)}
@@ -54,6 +107,11 @@ def test_eval_of_a_segmented_file_prints_and_reports_its_seams(tmp_path, capsys)
     assert first["psnr_before"] == pytest.approx(psnr[4]) and first["psnr_after"] == pytest.approx(psnr[5])
     assert first["mean_before"] == pytest.approx(sum(psnr[:5]) / 5)
     assert first["mean_after"] == pytest.approx(sum(psnr[5:12]) / 7)
+    # the flicker beside it: random-weight segments differ from each other far more than within themselves
+    flick = first["flicker"]
+    assert {"decoded", "source", "added", "within", "ratio", "flagged"} <= set(flick)
+    assert flick["added"] > flick["within"] and flick["flagged"]
+    assert "Δ decoded" in text and "FLICKER" in text
 
 
 def test_info_lists_the_segments_and_their_seams(tmp_path, capsys):

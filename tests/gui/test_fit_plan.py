@@ -2,7 +2,7 @@
 
 import pytest
 
-from nervplayer.gui.fit_panel import FitProgress
+from nervplayer.gui.progress import FitProgress
 from nervplayer.sample import sample_video as sample_path
 
 SAMPLE = sample_path()
