@@ -46,11 +46,11 @@ def counting(folder: str, steps: int, die_after: int | None = None) -> list[int]
 
 
 def until_stopped(folder: str) -> int:
-    """Steps until the executor asks it to stop (two minutes at most), checkpointing each one; writes its pid."""
+    """Steps until the executor asks it to stop (five minutes at most), checkpointing each one; writes its pid."""
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     (path / "pid").write_text(str(os.getpid()))
-    for step in range(6000):
+    for step in range(15_000):
         if stop_requested():
             (path / "checkpoint").write_text(str(step))
             raise Cancelled("stopped")

@@ -105,7 +105,8 @@ def test_a_job_that_raises_a_nerv_error_ends_the_run_with_it(executor, tmp_path)
     began = time.monotonic()
     with pytest.raises(ConfigError, match="--segment 0 is not a segment length"):
         executor.run(jobs)
-    assert time.monotonic() - began < 60  # the other job was stopped, not waited for (2 minutes)
+    # the other job was stopped, not waited for (it runs 5 minutes); a loaded machine starts Ray's workers slowly
+    assert time.monotonic() - began < 150
 
 
 def test_a_job_whose_worker_is_killed_runs_again_from_its_checkpoint(executor, tmp_path):
@@ -136,7 +137,7 @@ def test_cancel_starts_nothing_more_and_stops_the_running_jobs(executor, tmp_pat
     began = time.monotonic()
     with pytest.raises(JobsCancelled):
         executor.run(jobs)
-    assert time.monotonic() - began < 90  # the running jobs stopped at their next step (they run 2 minutes)
+    assert time.monotonic() - began < 150  # the running jobs stopped at their next step (they run 5 minutes)
     assert not (folders[-1] / "pid").exists()  # never started
     if isinstance(executor, LocalExecutor):  # the running jobs checkpointed at their stop, and no worker is left
         started = [f for f in folders if (f / "pid").exists()]
