@@ -1,6 +1,6 @@
 """How long the player's event loop stalls while a fit trains: in a child process (the default) or in a thread of
 the GUI's own process (``Session(fit_in_child=False)``), against the same window with no fit (``idle``), optionally
-with a CPU hog on every core.
+with CPU hogs (one per core, or as many as ``--hogs`` says: the issue's "a core busy" is ``--hogs 1``).
 
 Opens the window (offscreen works) on a clip, starts a fit from the fit panel and, until it finishes, ticks a
 10 ms precise QTimer on the GUI thread and records how late each tick fires; every half second it also scrubs to
@@ -14,7 +14,7 @@ millisecond, and the stacks seen within a late tick's gap are counted; every gar
 thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is counted apart.
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
-        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--profile]
+        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--hogs N] [--profile]
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
     window.session.fit_event.connect(
         lambda e: first_step.append(time.perf_counter()) if isinstance(e, Step) and not first_step else None
     )
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 1)] if args.load else []
+    count = args.hogs if args.hogs is not None else (os.cpu_count() or 1) if args.load else 0
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(count)]
     rows = []
     try:
         for fit in range(1 if mode == "idle" else args.fits):
@@ -216,7 +217,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
             rows.append(
                 {
                     "mode": mode if fit == 0 else f"{mode} (fit {fit + 1})",
-                    "load": "hog" if args.load else "none",
+                    "load": f"{count} hog{'s' if count > 1 else ''}" if count else "none",
                     "prepare s": f"{running - started:.1f}",
                     "start to first step s": f"{first_step[0] - started:.2f}" if first_step else "",
                     "prepare late max ms": f"{preparing_ms:.1f}",
@@ -255,6 +256,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--fits", type=int, default=1, help="fits one after the other in the same window")
     p.add_argument("--after-seconds", type=float, default=5.0, help="how long scrubs are timed once a fit has finished")
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
+    p.add_argument("--hogs", type=int, help="this many CPU hogs instead (1: a core busy)")
     p.add_argument("--profile", action="store_true", help="say what the GUI thread runs while it is late")
     args = p.parse_args(argv)
     from PySide6.QtWidgets import QApplication
