@@ -155,57 +155,59 @@ class _Costs:
         return float(costs[i]), int(_CANDIDATES[i])
 
 
-def fit(symbols: np.ndarray, alphabet: int, shape: tuple[int, ...], contextual: bool) -> Laplace:
+def fit(symbols: np.ndarray, alphabet: int, shape: tuple[int, ...], contextual: bool) -> tuple[Laplace, float]:
     """The parameters that code ``symbols`` (the tensor's, in [0, alphabet), row-major) in the fewest bits,
-    their own bytes included: the median as the centre, then 1 to 8 contexts at quantiles of the activity."""
+    their own bytes included, and that many bits (ideal): the median as the centre, then 1 to 8 contexts at
+    quantiles of the activity."""
     x = symbols.astype(np.int64).ravel()
     centre = int(np.median(x)) if x.size else 0
-    used, index = np.unique(x, return_inverse=True)
+    counts = np.bincount(x, minlength=alphabet)
+    used = np.flatnonzero(counts)
     costs = _Costs(alphabet, centre, used)
-    activity = np.zeros(x.size, dtype=np.int32)
-    options: list[tuple[int, ...]] = [()]
-    if contextual and rows(shape) <= MAX_ROWS and x.size:
-        activity = _all_activity(np.abs(x - centre).astype(np.int32).reshape(layout(shape))).ravel()
-        for k in (2, 3, 4, 6, 8):
-            quantiles = np.quantile(activity, np.arange(1, k) / k, method="higher")
-            options.append(tuple(int(c) for c in np.unique(quantiles) if c >= 1))
-    best: tuple[float, Laplace] | None = None
-    for cuts in dict.fromkeys(options):
+    bits, decay = costs.best(counts[used].astype(np.float64))
+    best = (bits + 8.0 * (_HEAD.size + 2), Laplace(centre, (), (decay,)))
+    if not (contextual and rows(shape) <= MAX_ROWS and x.size):
+        return best[1], best[0]
+    index = np.zeros(alphabet, dtype=np.int64)
+    index[used] = np.arange(len(used))
+    index = index[x]
+    activity = _all_activity(np.abs(x - centre).astype(np.int32).reshape(layout(shape))).ravel()
+    options = [np.unique(np.quantile(activity, np.arange(1, k) / k, method="higher")) for k in (2, 3, 4, 6, 8)]
+    for cuts in dict.fromkeys(tuple(int(c) for c in option if c >= 1) for option in options):
         ctx = np.searchsorted(np.array(cuts, dtype=np.int64), activity, side="right")
         total, decays = 8.0 * (_HEAD.size + 4 * len(cuts) + 2), []
         for k in range(len(cuts) + 1):
-            bits, d = costs.best(np.bincount(index[ctx == k], minlength=len(used)).astype(np.float64))
+            bits, decay = costs.best(np.bincount(index[ctx == k], minlength=len(used)).astype(np.float64))
             total += bits
-            decays.append(d)
-        if best is None or total < best[0]:
+            decays.append(decay)
+        if total < best[0]:
             best = (total, Laplace(centre, cuts, tuple(decays)))
-    assert best is not None
-    return best[1]
+    return best[1], best[0]
 
 
-def encode(
-    symbols: np.ndarray, alphabet: int, shape: tuple[int, ...], contextual: bool, coder: str
-) -> tuple[bytes, bytes]:
-    """``(parameters, stream)`` of ``symbols`` (in [0, alphabet)) of a tensor of ``shape``."""
-    params = fit(symbols, alphabet, shape, contextual)
+def encode(symbols: np.ndarray, alphabet: int, shape: tuple[int, ...], params: Laplace, coder: str) -> bytes:
+    """The stream of ``symbols`` (in [0, alphabet)) of a tensor of ``shape`` with the parameters ``params``
+    (:func:`fit`'s); :meth:`Laplace.pack` gives the parameters' bytes."""
     x = symbols.astype(np.int64).ravel()
     if not x.size:
-        return params.pack(), b""
+        return b""
     if len(params.decays) == 1:
-        return params.pack(), encode_categorical(x, weights(alphabet, params.centre, params.decays[0]), coder)
+        return encode_categorical(x, weights(alphabet, params.centre, params.decays[0]), coder)
     models = [model_of(weights(alphabet, params.centre, d)) for d in params.decays]
     slices, _, height, _ = layout(shape)
     grid = x.reshape(layout(shape))
-    dev = np.abs(grid - params.centre).astype(np.int32)
-    ctx = np.searchsorted(np.array(params.thresholds), _all_activity(dev), side="right")
-    chunks: list[tuple[Any, ...]] = []
-    for t in range(slices):
-        for h in range(height):
-            row, row_ctx = grid[t, :, h], ctx[t, :, h]
-            chunks += [
-                (row[row_ctx == k].astype(np.int32), models[k]) for k in range(len(models)) if (row_ctx == k).any()
-            ]
-    return params.pack(), encode_chunks(coder, chunks)
+    ctx = np.searchsorted(np.array(params.thresholds), _all_activity(np.abs(grid - params.centre)), side="right")
+    # stream order: row (t, h), then context, then channel and position: one chunk per (row, context) present
+    key = (
+        (np.arange(slices)[:, None, None, None] * height + np.arange(height)[None, None, :, None]) * len(models) + ctx
+    ).ravel()
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
+    ends = np.append(starts[1:], len(order))
+    ordered = x[order].astype(np.int32)
+    return encode_chunks(
+        coder, [(ordered[a:b], models[int(key[order[a]]) % len(models)]) for a, b in zip(starts, ends)]
+    )
 
 
 def decode(

@@ -75,27 +75,23 @@ def restore(coded: np.ndarray, shape: tuple[int, ...], bits: int, zero: int, wha
     return coded
 
 
-def _encode(symbols: np.ndarray, bits: int, entropy: str, q: Quantized, kind: str, coder: str) -> tuple[bytes, bytes]:
-    if entropy == "table":
-        return encode_symbols(symbols, bits, coder)
-    return context.encode(symbols, 1 << bits, q.shape, contextual(q, kind), coder)
-
-
 def encode_tensor(q: Quantized, kind: str, coder: str) -> tuple[bytes, bytes, str, str]:
     """``(table, stream, predictor, entropy model)`` of a stored tensor's symbols, the smallest of: latents
     predicted in time or not (a barely trained grid is still its random initialisation), each against its
-    histogram (``table``) or a ``laplace`` model (codec/context.py; with contexts for latents). ``raw`` coding
-    counts plain b-bit symbols."""
+    histogram (``table``) or a ``laplace`` model (codec/context.py; with contexts for latents), naming the model
+    in the header counted. ``raw`` coding counts plain b-bit symbols."""
     if coder == "raw":
         return (*encode_symbols(q.symbols, q.bits, coder), "none", "table")
     inputs = [("none", q.symbols, q.bits)]
     if predictable(q, kind):
         inputs.append(("time", residuals(q.symbols, q.shape, q.bits, zero_symbol(q)), q.bits + 1))
-    options = [
-        (*_encode(symbols, bits, entropy, q, kind, coder), predictor, entropy)
-        for predictor, symbols, bits in inputs
-        for entropy in context.ENTROPY_MODELS
-    ]
+    options = [(*encode_symbols(symbols, bits, coder), predictor, "table") for predictor, symbols, bits in inputs]
+    smallest = min(len(o[0]) + len(o[1]) for o in options)
+    for predictor, symbols, bits in inputs:
+        params, estimate = context.fit(symbols, 1 << bits, q.shape, contextual(q, kind))
+        if estimate / 8 + _ENTROPY_KEY_BYTES < smallest:  # the stream lands within a few bytes of the estimate
+            stream = context.encode(symbols, 1 << bits, q.shape, params, coder)
+            options.append((params.pack(), stream, predictor, "laplace"))
     return min(options, key=lambda o: len(o[0]) + len(o[1]) + (o[3] != "table") * _ENTROPY_KEY_BYTES)
 
 

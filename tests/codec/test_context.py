@@ -20,6 +20,12 @@ DATA = Path(__file__).parent.parent / "data"
 FIXTURE = DATA / "format2.3-laplace.nerv"
 
 
+def code(symbols: np.ndarray, alphabet: int, shape: tuple[int, ...], contextual: bool, coder: str = "ans"):
+    """(parameters, stream) as the writer makes them."""
+    params, _ = context.fit(symbols, alphabet, shape, contextual)
+    return params.pack(), context.encode(symbols, alphabet, shape, params, coder)
+
+
 def test_tables_are_the_documented_integers():
     """docs/format.md defines the weights exactly; these pin them (a decoder that differs cannot decode)."""
     w = context.weights(6, 2, 1 << 15)  # θ = 1/2
@@ -37,18 +43,19 @@ def test_tables_are_the_documented_integers():
 @pytest.mark.parametrize("contextual", [False, True])
 def test_symbols_round_trip(coder, contextual):
     q = quantize(busy_latents((6, 3, 7, 9)), 8, False)
-    table, stream = context.encode(q.symbols, 256, q.shape, contextual, coder)
+    table, stream = code(q.symbols, 256, q.shape, contextual, coder)
     out = context.decode(table, stream, q.symbols.size, 256, q.shape, contextual, coder, "t")
     assert out.dtype == np.uint16 and np.array_equal(out, q.symbols)
 
 
 def test_contexts_pay_for_themselves_on_latents_with_local_structure():
     q = quantize(busy_latents((8, 4, 12, 20)), 8, False)
-    params = context.fit(q.symbols, 256, q.shape, True)
+    params, estimate = context.fit(q.symbols, 256, q.shape, True)
     assert len(params.decays) > 1
-    plain = sum(map(len, context.encode(q.symbols, 256, q.shape, False, "ans")))
-    with_contexts = sum(map(len, context.encode(q.symbols, 256, q.shape, True, "ans")))
+    plain = sum(map(len, code(q.symbols, 256, q.shape, False)))
+    with_contexts = sum(map(len, code(q.symbols, 256, q.shape, True)))
     assert with_contexts < 0.9 * plain
+    assert abs(with_contexts - estimate / 8) < 8  # the writer chooses by the estimate
 
 
 def _params(k: int, centre: int, thresholds: list[int], decays: list[int]) -> bytes:
@@ -80,7 +87,7 @@ def test_a_tensor_with_too_many_rows_has_no_contexts():
     shape = (context.MAX_ROWS + 1, 2)
     with pytest.raises(NervFormatError, match="at most"):
         context.unpack(_params(2, 3, [4], [1, 2]), 256, shape, True, "t")
-    assert len(context.fit(np.zeros(2 * shape[0], np.uint16), 256, shape, True).decays) == 1
+    assert len(context.fit(np.zeros(2 * shape[0], np.uint16), 256, shape, True)[0].decays) == 1
 
 
 def test_a_laplace_tensor_in_a_raw_file_is_a_format_error():
