@@ -135,13 +135,16 @@ def measure(path: str, bits: int, prune: float) -> dict[str, Any]:
             x = latentcode.residuals(q.symbols, q.shape, q.bits, latentcode.zero_symbol(q))
         alphabet = 1 << b
         ax = 0 if kind == "weights" else 1
-        if q.mask is None and len(q.shape) >= 2 and q.shape[ax] > 1:
-            per = np.moveaxis(x.reshape(q.shape), ax, 0).reshape(q.shape[ax], -1)
+        if len(q.shape) >= 2 and q.shape[ax] > 1:
+            if q.mask is None:
+                per = list(np.moveaxis(x.reshape(q.shape), ax, 0).reshape(q.shape[ax], -1))
+            else:  # kept symbols, row-major: split by each output channel's kept count
+                per = np.split(x, np.cumsum(q.mask.reshape(q.shape[0], -1).sum(axis=1))[:-1])
             add("channel tables", kind, KEY + sum(table_bytes(r, alphabet) for r in per))
             add("channel laplace", kind, KEY + sum(4 + _laplace_at_median(r, alphabet) for r in per))
         else:
             add("channel tables", kind, len(table) + len(stream))
-            add("channel laplace", kind, 4 + _laplace_at_median(x, alphabet))
+            add("channel laplace", kind, KEY + 4 + _laplace_at_median(x, alphabet))
         add("laplace", kind, _laplace_bytes(x, alphabet, q.shape, False))
         if kind == "latents":
             add("context laplace", kind, _laplace_bytes(x, alphabet, q.shape, latentcode.contextual(q, kind)))

@@ -98,6 +98,16 @@ def test_a_laplace_tensor_in_a_raw_file_is_a_format_error():
         nervfile.decode(header, sections)
 
 
+def test_a_reader_that_does_not_know_the_model_refuses_the_file():
+    """A 2.2 reader ignores the unknown key ``entropy`` and reads the parameters as a histogram: it must fail
+    with a format error rather than decode other symbols (docs/format.md, Versions)."""
+    header, sections = container.unpack(nervfile.encode(context_grid_nerv())[0])
+    laplace = [e for e in header["tensors"] if e.pop("entropy", "table") == "laplace"]
+    assert len(laplace) > 1
+    with pytest.raises(NervFormatError, match="table"):
+        nervfile.decode(header, sections)
+
+
 @pytest.mark.parametrize("coder", ["ans", "range"])
 def test_a_file_with_contexts_decodes_bit_for_bit(coder, tmp_path):
     nf = context_grid_nerv(coder)
