@@ -134,6 +134,15 @@ def test_format_2_3_fixture_still_opens():
     assert np.abs(video.frames(0, 16).astype(int) - expected["grid"]).max() <= 1
 
 
+def test_info_marks_the_tensors_coded_with_the_model():
+    from nervplayer.codec.report import describe
+
+    header, _ = container.read(FIXTURE)
+    lines = describe(header, FIXTURE.stat().st_size).splitlines()
+    assert any(line.startswith("grids.0") and "latents^~" in line for line in lines)
+    assert lines[-1].startswith("~ coded with laplace models")
+
+
 def write_fixture() -> None:
     """Write the 2.3 fixture and its frames (decoded from the in-memory model): ``python -m
     tests.codec.test_context``."""
