@@ -1,12 +1,13 @@
-"""Temporal prediction of latent symbols: a latent tensor (grid levels, per-frame embeddings) is coded as the
-differences of consecutive slices along its first axis, the frame / time axis.
+"""How a stored tensor's symbols are coded: temporal prediction of latents (grid levels, per-frame embeddings) as
+the differences of consecutive slices along their first axis, the frame / time axis, and the choice, per tensor,
+of the smallest coding: predicted or not, against a histogram table (codec/entropy.py) or a ``laplace`` model
+(codec/context.py).
 
 Latents of neighbouring frames are alike, so the difference of slice t and slice t − 1 is much narrower than the
-values themselves: on a grid fit of bunny it lowers the latents' empirical entropy by 25–35 % (docs/models.md),
-where per-channel or context-sized tables gained under 5 %. Slice 0 is predicted by the symbol of the value 0,
-so every residual is centred on zero. Residuals span ``[−(2^b − 1), 2^b − 1]`` and are coded, shifted by
-``2^b − 1``, as ``b + 1``-bit symbols with the usual per-tensor table (codec/entropy.py). Decoding is a cumulative
-sum in integers: exact, and checked to land inside ``[0, 2^b)``.
+values themselves: on a grid fit of bunny it lowers the latents' empirical entropy by 25–35 % (docs/models.md).
+Slice 0 is predicted by the symbol of the value 0, so every residual is centred on zero. Residuals span
+``[−(2^b − 1), 2^b − 1]`` and are coded, shifted by ``2^b − 1``, as ``b + 1``-bit symbols. Decoding is a
+cumulative sum in integers: exact, and checked to land inside ``[0, 2^b)``.
 """
 
 from __future__ import annotations
