@@ -4,6 +4,8 @@ contexts, the validation of every stored parameter, and a format-2.3 file that u
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +134,26 @@ def test_format_2_3_fixture_still_opens():
         assert np.array_equal(video.file.tensors[name].symbols, q.symbols), name
     expected = np.load(DATA / "format2.3-expected.npz")
     assert np.abs(video.frames(0, 16).astype(int) - expected["grid"]).max() <= 1
+
+
+def test_a_file_with_inconsistent_context_tables_exits_2_with_one_line(tmp_path):
+    """The fixture with grids.0's second threshold set equal to its first (checksums fixed), as a user meets it."""
+    header, sections = container.unpack(FIXTURE.read_bytes())
+    params = bytearray(sections["TABL"])  # grids.0's parameters open the section: K, centre, τ₁, τ₂, decays
+    assert header["tensors"][0]["name"] == "grids.0" and params[0] == 3
+    params[7:9] = params[5:7]
+    sections["TABL"] = bytes(params)
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(container.pack({k: v for k, v in header.items() if k != "sections"}, list(sections.items())))
+    result = subprocess.run(
+        [sys.executable, "-m", "nervplayer", "decode", str(bad), "--frame", "0", "-o", str(tmp_path / "x.png")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and not (tmp_path / "x.png").exists()
+    assert result.stderr.startswith("nervplayer: error: ") and result.stderr.count("\n") == 1
+    assert "grids.0: laplace context thresholds" in result.stderr and "not increasing" in result.stderr
 
 
 def test_info_marks_the_tensors_coded_with_the_model():
