@@ -238,13 +238,12 @@ def decode(
         for t in range(out.shape[0]):
             current = np.zeros(out.shape[1:], dtype=np.int32)
             for h in range(out.shape[2]):
-                ctx = np.searchsorted(thresholds, _activity(previous, current, h), side="right")
-                row = np.zeros(ctx.shape, dtype=np.int32)
-                for k, model in enumerate(models):
-                    where = ctx == k
-                    n = int(where.sum())
-                    if n:
-                        row[where] = dec.decode(model, n)
+                ctx = np.searchsorted(thresholds, _activity(previous, current, h), side="right").ravel()
+                order = np.argsort(ctx, kind="stable")  # the row's positions by context, as the stream holds them
+                counts = np.bincount(ctx, minlength=len(models)).tolist()
+                row = np.empty(ctx.size, dtype=np.int32)
+                row[order] = np.concatenate([dec.decode(m, n) for m, n in zip(models, counts) if n])
+                row = row.reshape(current[:, h].shape)
                 out[t, :, h] = row
                 current[:, h] = np.abs(row - params.centre)
             previous = current
