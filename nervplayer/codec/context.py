@@ -241,9 +241,9 @@ def decode(
                 ctx = np.searchsorted(thresholds, _activity(previous, current, h), side="right").ravel()
                 order = np.argsort(ctx, kind="stable")  # the row's positions by context, as the stream holds them
                 counts = np.bincount(ctx, minlength=len(models)).tolist()
-                row = np.empty(ctx.size, dtype=np.int32)
-                row[order] = np.concatenate([dec.decode(m, n) for m, n in zip(models, counts) if n])
-                row = row.reshape(current[:, h].shape)
+                flat = np.empty(ctx.size, dtype=np.int32)
+                flat[order] = np.concatenate([dec.decode(m, n) for m, n in zip(models, counts) if n])
+                row = flat.reshape(current[:, h].shape)
                 out[t, :, h] = row
                 current[:, h] = np.abs(row - params.centre)
             previous = current
