@@ -130,7 +130,7 @@ def encode_symbols(symbols: np.ndarray, bits: int, coder: str) -> tuple[bytes, b
     used = np.flatnonzero(counts)
     index = np.zeros(1 << bits, dtype=np.int32)
     index[used] = np.arange(len(used), dtype=np.int32)
-    stream = _encode_categorical(index[symbols], counts[used], coder)
+    stream = encode_categorical(index[symbols], counts[used], coder)
     return pack_counts(counts), stream
 
 
@@ -146,21 +146,21 @@ def decode_symbols(table: bytes, stream: bytes, count: int, bits: int, coder: st
             raise NervFormatError(f"{what}: stream data for an empty tensor")
         return np.zeros(0, dtype=np.uint16)
     used = np.flatnonzero(counts)
-    return _decode_categorical(stream, counts[used], used.astype(np.uint16), count, coder, what)
+    return decode_categorical(stream, counts[used], used.astype(np.uint16), count, coder, what)
 
 
-def _model(counts: np.ndarray) -> Any:  # a constriction model: the library ships no type hints
+def model_of(counts: np.ndarray) -> Any:  # a constriction model: the library ships no type hints
     # Built from exact integer counts with perfect=False: a deterministic function of the stored table.
     return _constriction().model.Categorical(counts.astype(np.float64), perfect=False)
 
 
-def _encode_categorical(idx: np.ndarray, counts: np.ndarray, coder: str) -> bytes:
+def encode_categorical(idx: np.ndarray, counts: np.ndarray, coder: str) -> bytes:
     if len(counts) == 1:  # a single-symbol alphabet carries no information
         return b""
-    return _encode_chunks(coder, [(idx.astype(np.int32), _model(counts))])
+    return encode_chunks(coder, [(idx.astype(np.int32), model_of(counts))])
 
 
-def _decode_categorical(
+def decode_categorical(
     stream: bytes, counts: np.ndarray, symbols: np.ndarray, count: int, coder: str, what: str
 ) -> np.ndarray:
     """``count`` symbols (uint16), decoded in chunks straight into the result: a few bytes of a very skewed or
@@ -169,7 +169,7 @@ def _decode_categorical(
         if stream:
             raise NervFormatError(f"{what}: stream data for a constant tensor")
         return np.full(count, symbols[0], dtype=np.uint16)
-    model = _model(counts)
+    model = model_of(counts)
     out = np.empty(count, dtype=np.uint16)
 
     def chunk(start: int) -> Callable[[Any], np.ndarray]:
@@ -180,11 +180,11 @@ def _decode_categorical(
 
         return step
 
-    _decode_chunks(stream, coder, what, [chunk(start) for start in range(0, count, _CHUNK)])
+    decode_chunks(stream, coder, what, [chunk(start) for start in range(0, count, _CHUNK)])
     return out
 
 
-def _encode_chunks(coder: str, chunks: list[tuple]) -> bytes:
+def encode_chunks(coder: str, chunks: list[tuple]) -> bytes:
     """Code ``(symbols, model[, params])`` chunks so that they decode in the given order."""
     st = _constriction()
     if coder == "ans":  # a stack: encode last chunk first
@@ -200,7 +200,7 @@ def _encode_chunks(coder: str, chunks: list[tuple]) -> bytes:
     return enc.get_compressed().astype("<u4").tobytes()
 
 
-def _decode_chunks(
+def decode_chunks(
     stream: bytes, coder: str, what: str, steps: Sequence[Callable[[Any], np.ndarray]]
 ) -> list[np.ndarray]:
     """Run the decoding ``steps`` on ``stream`` and insist that exactly the whole stream was used."""
@@ -266,7 +266,7 @@ def encode_mask(mask: np.ndarray, model: str, coder: str) -> tuple[bytes, bytes]
     if not chunks:
         return table, b""
     family = _constriction().model.Bernoulli(perfect=False)
-    return table, _encode_chunks(
+    return table, encode_chunks(
         coder, [(rows[c].ravel().astype(np.int32), family, np.repeat(p[c], rows.shape[1])) for c in chunks]
     )
 
@@ -298,7 +298,7 @@ def decode_mask(
         if chunks:
             family = _constriction().model.Bernoulli(perfect=False)
             steps = [lambda dec, ch=ch: dec.decode(family, np.repeat(p[ch], n)) for ch in chunks]
-            for ch, bits in zip(chunks, _decode_chunks(stream, coder, f"{what} mask", steps)):
+            for ch, bits in zip(chunks, decode_chunks(stream, coder, f"{what} mask", steps)):
                 rows[ch] = bits.reshape(len(ch), n).astype(bool)
         elif stream:
             raise NervFormatError(f"{what}: mask stream data for a mask with nothing to code")

@@ -1,12 +1,13 @@
-"""Temporal prediction of latent symbols: a latent tensor (grid levels, per-frame embeddings) is coded as the
-differences of consecutive slices along its first axis, the frame / time axis.
+"""How a stored tensor's symbols are coded: temporal prediction of latents (grid levels, per-frame embeddings) as
+the differences of consecutive slices along their first axis, the frame / time axis, and the choice, per tensor,
+of the smallest coding: predicted or not, against a histogram table (codec/entropy.py) or a ``laplace`` model
+(codec/context.py).
 
 Latents of neighbouring frames are alike, so the difference of slice t and slice t − 1 is much narrower than the
-values themselves: on a grid fit of bunny it lowers the latents' empirical entropy by 25–35 % (docs/models.md),
-where per-channel or context-sized tables gained under 5 %. Slice 0 is predicted by the symbol of the value 0,
-so every residual is centred on zero. Residuals span ``[−(2^b − 1), 2^b − 1]`` and are coded, shifted by
-``2^b − 1``, as ``b + 1``-bit symbols with the usual per-tensor table (codec/entropy.py). Decoding is a cumulative
-sum in integers: exact, and checked to land inside ``[0, 2^b)``.
+values themselves: on a grid fit of bunny it lowers the latents' empirical entropy by 25–35 % (docs/models.md).
+Slice 0 is predicted by the symbol of the value 0, so every residual is centred on zero. Residuals span
+``[−(2^b − 1), 2^b − 1]`` and are coded, shifted by ``2^b − 1``, as ``b + 1``-bit symbols. Decoding is a
+cumulative sum in integers: exact, and checked to land inside ``[0, 2^b)``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NervFormatError
+from . import context
 from .entropy import decode_symbols, encode_symbols, entropy_bits
 from .quantize import MAX_BITS, QuantizedTensor, levels
 from .stepquant import StepQuantizedTensor
 
 PREDICTORS = ("none", "time")
+Quantized = QuantizedTensor | StepQuantizedTensor
 _CHUNK = 1 << 18  # values restored at a time
+_ENTROPY_KEY_BYTES = len(', "entropy": "laplace"')  # what naming the model costs in the header
 
 
-def predictable(q: QuantizedTensor | StepQuantizedTensor, kind: str) -> bool:
+def predictable(q: Quantized, kind: str) -> bool:
     """Latents with at least two slices, one range for the whole tensor, no pruning mask, below 16 bits (the
     residuals need one bit more)."""
     return (
@@ -35,7 +39,12 @@ def predictable(q: QuantizedTensor | StepQuantizedTensor, kind: str) -> bool:
     )
 
 
-def zero_symbol(q: QuantizedTensor | StepQuantizedTensor) -> int:
+def contextual(q: Quantized, kind: str) -> bool:
+    """Whether the ``laplace`` model may select by neighbours: unmasked latents (every position has a symbol)."""
+    return kind == "latents" and q.mask is None
+
+
+def zero_symbol(q: Quantized) -> int:
     """The symbol that decodes closest to 0, within ``[0, 2^b)``; from the stored parameters only, in float32."""
     if isinstance(q, StepQuantizedTensor):
         z = -q.offset
@@ -67,34 +76,49 @@ def restore(coded: np.ndarray, shape: tuple[int, ...], bits: int, zero: int, wha
     return coded
 
 
-def encode_tensor(q: QuantizedTensor | StepQuantizedTensor, kind: str, coder: str) -> tuple[bytes, bytes, str]:
-    """``(table, stream, predictor)`` of a stored tensor's symbols: latents predicted in time where that is
-    smaller (a barely trained grid is still its random initialisation; ``raw`` coding counts plain b-bit
-    symbols), everything else as it is."""
-    plain = encode_symbols(q.symbols, q.bits, coder)
-    if coder == "raw" or not predictable(q, kind):
-        return (*plain, "none")
-    predicted = encode_symbols(residuals(q.symbols, q.shape, q.bits, zero_symbol(q)), q.bits + 1, coder)
-    return (*predicted, "time") if sum(map(len, predicted)) < sum(map(len, plain)) else (*plain, "none")
+def encode_tensor(q: Quantized, kind: str, coder: str) -> tuple[bytes, bytes, str, str]:
+    """``(table, stream, predictor, entropy model)`` of a stored tensor's symbols, the smallest of: latents
+    predicted in time or not (a barely trained grid is still its random initialisation), each against its
+    histogram (``table``) or a ``laplace`` model (codec/context.py; with contexts for latents), naming the model
+    in the header counted. ``raw`` coding counts plain b-bit symbols."""
+    if coder == "raw":
+        return (*encode_symbols(q.symbols, q.bits, coder), "none", "table")
+    inputs = [("none", q.symbols, q.bits)]
+    if predictable(q, kind):
+        inputs.append(("time", residuals(q.symbols, q.shape, q.bits, zero_symbol(q)), q.bits + 1))
+    options = [(*encode_symbols(symbols, bits, coder), predictor, "table") for predictor, symbols, bits in inputs]
+    smallest = min(len(o[0]) + len(o[1]) for o in options)
+    for predictor, symbols, bits in inputs:
+        params, estimate = context.fit(symbols, 1 << bits, q.shape, contextual(q, kind))
+        if estimate / 8 + _ENTROPY_KEY_BYTES < smallest:  # the stream lands within a few bytes of the estimate
+            stream = context.encode(symbols, 1 << bits, q.shape, params, coder)
+            options.append((params.pack(), stream, predictor, "laplace"))
+    return min(options, key=lambda o: len(o[0]) + len(o[1]) + (o[3] != "table") * _ENTROPY_KEY_BYTES)
 
 
 def decode_tensor(
     predictor: str,
-    q: QuantizedTensor | StepQuantizedTensor,
+    entropy: str,
+    q: Quantized,
+    kind: str,
     table: bytes,
     stream: bytes,
     count: int,
     coder: str,
     what: str,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_tensor`; ``q`` carries the tensor's checked shape, bits and quantizer."""
-    if predictor == "none":
-        return decode_symbols(table, stream, count, q.bits, coder, what)
-    coded = decode_symbols(table, stream, count, q.bits + 1, coder, what)
-    return restore(coded, q.shape, q.bits, zero_symbol(q), what)
+    """Inverse of :func:`encode_tensor`; ``q`` carries the tensor's checked shape, bits, quantizer and mask."""
+    bits = q.bits + (predictor == "time")
+    if entropy != "table" and coder == "raw":
+        raise NervFormatError(f"{what}: raw coding has no {entropy} model")
+    if entropy == "table":
+        coded = decode_symbols(table, stream, count, bits, coder, what)
+    else:
+        coded = context.decode(table, stream, count, 1 << bits, q.shape, contextual(q, kind), coder, what)
+    return coded if predictor == "none" else restore(coded, q.shape, q.bits, zero_symbol(q), what)
 
 
-def coded_entropy_bits(q: QuantizedTensor | StepQuantizedTensor, kind: str, coder: str) -> float:
+def coded_entropy_bits(q: Quantized, kind: str, coder: str) -> float:
     """Zeroth-order entropy, in bits, of what :func:`encode_tensor` codes for ``q`` (tables aside): the bound
     the coded stream is measured against."""
     plain = entropy_bits(q.symbols)

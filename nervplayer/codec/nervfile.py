@@ -29,7 +29,7 @@ from ..model.spec import NERV, ModelSpec
 from ..plugins import PluginEntry, get_registry
 from ..plugins.api import Kind
 from ..version import __version__
-from . import container, latentcode, segtable, stepquant
+from . import container, context, latentcode, segtable, stepquant
 from .entropy import (
     CODERS,
     MASK_MODELS,
@@ -154,7 +154,7 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
     pieces: dict[str, list[bytes]] = {tag: [] for tag in SECTIONS}
     kinds = {name: kind for name, (_, kind) in stored_shapes(nf.model).items()}
     for name, q in nf.tensors.items():
-        table, stream, predict = latentcode.encode_tensor(q, kinds[name], nf.coder)
+        table, stream, predict, entropy = latentcode.encode_tensor(q, kinds[name], nf.coder)
         mask_table, mask_stream = (b"", b"") if q.mask is None else encode_mask(q.mask, nf.mask_model, nf.coder)
         step = isinstance(q, StepQuantizedTensor)
         if isinstance(q, StepQuantizedTensor):
@@ -179,6 +179,7 @@ def encode(nf: NervFile) -> tuple[bytes, dict[str, int]]:
                 "kind": kinds[name],
                 "scheme": "step" if step else "affine",
                 "predict": predict,
+                **({"entropy": entropy} if entropy != "table" else {}),
             }
         )
     header = {**nf.header(), "tensors": entries}
@@ -333,7 +334,9 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
                     f"±{stepquant.MAX_VALUE:g}"
                 )
             table, stream = take("TABL", e["table_bytes"]), take("WGHT", e["weights_bytes"])
-            symbols = latentcode.decode_tensor(e["predict"], sq, table, stream, e["kept"], coder, what)
+            symbols = latentcode.decode_tensor(
+                e["predict"], e["entropy"], sq, e["kind"], table, stream, e["kept"], coder, what
+            )
             tensors[e["name"]] = dataclasses.replace(sq, symbols=symbols)
             continue
         c = channel_count(shape, e["per_channel"])
@@ -343,11 +346,13 @@ def decode(header: dict[str, Any], sections: dict[str, bytes], name: str = "<byt
             raise NervFormatError(f"{what}: invalid quantization range")
         table, mask_table = take("TABL", e["table_bytes"]), take("TABL", e["mask_table_bytes"])
         stream = take("WGHT", e["weights_bytes"])
-        q = QuantizedTensor(shape, e["bits"], e["per_channel"], minimum, maximum, np.zeros(0, np.uint16), None)
-        symbols = latentcode.decode_tensor(e["predict"], q, table, stream, e["kept"], coder, what)
         mask_stream = take("MASK", e["mask_bytes"])
         mask = decode_mask(mask_table, mask_stream, shape, e["kept"], mask_model, coder, what) if e["masked"] else None
-        tensors[e["name"]] = dataclasses.replace(q, symbols=symbols, mask=mask)
+        q = QuantizedTensor(shape, e["bits"], e["per_channel"], minimum, maximum, np.zeros(0, np.uint16), mask)
+        symbols = latentcode.decode_tensor(
+            e["predict"], e["entropy"], q, e["kind"], table, stream, e["kept"], coder, what
+        )
+        tensors[e["name"]] = dataclasses.replace(q, symbols=symbols)
     return NervFile(
         model=spec,
         tensors=tensors,
@@ -516,6 +521,8 @@ class _Validator:
                 or (e.get("per_channel") and e["scheme"] == "affine")
             ):
                 raise self.fail(f"{w}: only unmasked latents with one range below {MAX_BITS} bits are predicted")
+            e.setdefault("entropy", "table")  # before format 2.3
+            self.choice(e, "entropy", context.ENTROPY_MODELS, w)
             if e["scheme"] == "step" and (e.get("masked") or e.get("per_channel")):
                 raise self.fail(f"{w}: a step-quantized tensor has no mask and one step")
             self.number(e, "bits", MIN_BITS, MAX_BITS, w)

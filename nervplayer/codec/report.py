@@ -41,14 +41,15 @@ def describe(header: dict[str, Any], file_bytes: int) -> str:
     if header.get("created"):
         lines.append("created    " + ", ".join(f"{k} {val}" for k, val in header["created"].items()))
     lines.append(
-        f"{'tensor':<22} {'kind':<9} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} "
+        f"{'tensor':<22} {'kind':<10} {'shape':<18} {'bits':>4} {'kept':>9} {'weights B':>10} "
         f"{'mask B':>8} {'table B':>8}"
     )
     for t in header["tensors"]:
         kind = t.get("kind", "weights")[:7] + ("*" if t.get("scheme") == "step" else "")
         kind += "^" if t.get("predict") == "time" else ""
+        kind += "~" if t.get("entropy") == "laplace" else ""
         lines.append(
-            f"{t['name']:<22} {kind:<9} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} "
+            f"{t['name']:<22} {kind:<10} {'x'.join(map(str, t['shape'])):<18} {t['bits']:>4} "
             f"{t['kept']:>9,} {t['weights_bytes']:>10,} {t['mask_bytes'] + t['mask_table_bytes']:>8,} "
             f"{t['table_bytes']:>8,}"
         )
@@ -56,6 +57,8 @@ def describe(header: dict[str, Any], file_bytes: int) -> str:
         lines.append("* quantized with the step learned in training")
     if any(t.get("predict") == "time" for t in header["tensors"]):
         lines.append("^ coded as differences of consecutive frames / time slices")
+    if any(t.get("entropy") == "laplace" for t in header["tensors"]):
+        lines.append("~ coded with laplace models, their parameters in 'table B' (docs/format.md)")
     return "\n".join(lines)
 
 

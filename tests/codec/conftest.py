@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,6 +99,38 @@ def tiny_grid_nerv() -> nervfile.NervFile:
         mask_model="tensor",
         source={"name": "synthetic.mp4", "sha256": "0" * 64},
         compression={},
+    )
+
+
+def busy_latents(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Latents like a fitted grid's: a slow walk along time whose amplitude varies smoothly over the frame
+    (flat regions near zero, busy ones wide), so a symbol's neighbours tell how wide it is likely to be."""
+    gen = np.random.default_rng(seed)
+    t, c, h, w = shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    amplitude = np.exp(-6 * ((yy - 0.3) ** 2 + (xx + 0.2) ** 2))[None, None]
+    walk = np.cumsum(gen.laplace(0, 0.3, shape), axis=0) * 0.2 + gen.laplace(0, 1.0, (1, c, h, w))
+    return (walk * amplitude).astype(np.float32)
+
+
+def context_grid_nerv(coder: str = "ans") -> nervfile.NervFile:
+    """A grid file whose finest levels hold :func:`busy_latents` (the file codes them with contexts)."""
+    spec = architectures.resolve("grid", Frames(24, 40, 16), budget=21_000)
+    torch.manual_seed(0)  # after sizing, which may build models (once: its result is cached)
+    state = {k: v + torch.randn_like(v) * 0.1 for k, v in architectures.build(spec).state_dict().items()}
+    for name in ("grids.0", "grids.1"):
+        state[name] = torch.from_numpy(busy_latents(tuple(state[name].shape)))
+    return pack_model(
+        state,
+        spec,
+        dict.fromkeys(state, 8),
+        True,
+        {},
+        video=dict(VIDEO),
+        activation=dict(ACTIVATION),
+        coder=coder,
+        mask_model="tensor",
+        source={"name": "synthetic.mp4", "sha256": "0" * 64},
     )
 
 

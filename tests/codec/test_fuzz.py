@@ -2,7 +2,7 @@
 anything else (no crash, no hang, no giant allocation). Three mutators, ~1000 examples each: raw bytes (caught
 by the checksums), header values with the checksum fixed (the validator), section payloads with the checksums
 fixed (the entropy decoders). Every coder is covered (the valid file is drawn from one per coder, and one whose
-latents are coded as temporal differences), the module
+latents are coded as temporal differences, and a grid whose latents use the laplace model with contexts), the module
 runs under an address-space cap (:data:`MEMORY_CAP` above what the process uses at its start) and each case under
 a :data:`CASE_TIMEOUT`, so a giant allocation or a hang fails its case instead of stalling the machine."""
 
@@ -22,12 +22,15 @@ from nervplayer.codec import NervVideo, container, nervfile
 from nervplayer.codec.entropy import CODERS
 from nervplayer.errors import NervFormatError
 
-from .conftest import tiny_grid_nerv, tiny_latent_nerv, tiny_nerv, tiny_step_nerv
+from .conftest import context_grid_nerv, tiny_grid_nerv, tiny_latent_nerv, tiny_nerv, tiny_step_nerv
 
 VALIDS = [
     nervfile.encode(tiny_nerv(coder=coder, mask_model="channel" if coder == "range" else "tensor"))[0]
     for coder in CODERS
-] + [nervfile.encode(tiny_latent_nerv())[0]]  # latents coded as temporal differences
+] + [
+    nervfile.encode(tiny_latent_nerv())[0],  # latents coded as temporal differences
+    nervfile.encode(context_grid_nerv())[0],  # laplace models, latents with contexts (codec/context.py)
+]
 VALID = VALIDS[0]
 PRE = struct.Struct("<8sHHII")
 SETTINGS = settings(
@@ -184,12 +187,33 @@ def test_payload_mutations_with_valid_checksums(valid, which, edits, resize):
     opens_or_fails_cleanly(container.pack({k: v for k, v in header.items() if k != "sections"}, sections))
 
 
+CONTEXT_VALID = VALIDS[-1]
+
+
+@settings(SETTINGS, max_examples=500)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_laplace_parameter_mutations(edits):
+    """The stored laplace parameters of the contextual tensor (contexts, centre, thresholds, decays) mutated,
+    with the checksums fixed: either the same symbols come out or a format error."""
+    header, sections = split(CONTEXT_VALID)
+    first = header["tensors"][0]  # grids.0: its parameters open TABL
+    assert first.get("entropy") == "laplace" and first["table_bytes"] > 7
+    which = [tag for tag, _ in sections].index("TABL")
+    payload = bytearray(sections[which][1])
+    for pos, value in edits:
+        payload[pos % first["table_bytes"]] = value
+    sections[which] = ("TABL", bytes(payload))
+    opens_or_fails_cleanly(container.pack({k: v for k, v in header.items() if k != "sections"}, sections))
+
+
 # Semantic mutations: header values that stay valid JSON of plausible shape but mean something hostile or wrong
 # (types swapped, numbers huge, negative, fractional or infinite, lists of the wrong length), on every header path
-# of a file of each kind: a grid, a step-quantized (rate-aware) NeRV, an HNeRV with predicted latents, a pruned
-# NeRV. A header that is read must also be readable by everything that reads one: ``info``'s description, the
-# player's summary and the decoder.
-SEMANTIC_VALIDS = [nervfile.encode(make())[0] for make in (tiny_grid_nerv, tiny_step_nerv, tiny_latent_nerv)] + [VALID]
+# of a file of each kind: a grid, a step-quantized (rate-aware) NeRV, an HNeRV with predicted latents, a grid with
+# contextual laplace models, a pruned NeRV. A header that is read must also be readable by everything that reads
+# one: ``info``'s description, the player's summary and the decoder.
+SEMANTIC_VALIDS = [
+    nervfile.encode(make())[0] for make in (tiny_grid_nerv, tiny_step_nerv, tiny_latent_nerv, context_grid_nerv)
+] + [VALID]
 SEMANTIC_PATHS = [[p for p in _paths(split(v)[0]) if p and p[0] != "sections"] for v in SEMANTIC_VALIDS]
 INF = float("inf")  # written as 1e999, which JSON parsers read as infinity
 hostile_value = st.one_of(

@@ -32,7 +32,7 @@ def test_compress_stores_the_runs_curves_per_frame_psnr_and_recipe(run_copy, tmp
     assert sum(story.frame_psnr) / 16 == pytest.approx(nf.metrics["psnr"], abs=1e-2)
     assert story.recipe["epochs"] == 3 and story.recipe["lr"] == 5e-3 and not story.problems
     with open(out, "rb") as f:
-        assert f.read(12)[8:] == b"\x02\x00\x02\x00"  # format 2.2
+        assert f.read(12)[8:] == b"\x02\x00\x03\x00"  # format 2.3 (a story needs 2.2)
 
 
 def test_the_story_stays_small_whatever_the_run(tmp_path):
