@@ -243,12 +243,16 @@ class Session:
 
         self._start(Job("plan", work, on_done=self.planned.emit, on_failed=failed))
 
-    def start_fit(self, config: FitConfig, preview: int = 0) -> None:
-        """Fit the open video with ``config`` in the background, into a new run folder under ``runs_dir``."""
+    def _ready_to_fit(self) -> bool:
+        """A video is open and no fit or save runs (the user is told when there is no video)."""
         if self.video is None:
             self.message.emit("Open a video to fit first", 4000)
-            return
-        if self.phase not in ("ready", "finished"):
+            return False
+        return self.phase in ("ready", "finished")
+
+    def start_fit(self, config: FitConfig, preview: int = 0) -> None:
+        """Fit the open video with ``config`` in the background, into a new run folder under ``runs_dir``."""
+        if not self._ready_to_fit():
             return
         run_dir = self._new_run(config)
         self.message.emit("Preparing the fit: decoding the clip and building the model…", 0)
@@ -289,10 +293,7 @@ class Session:
         each compressed with ``compress``, in the background; as ``nervplayer fit --segment N -o RUN`` does,
         into a new run folder under ``runs_dir``. ``workers``: local worker processes (None: one segment at a
         time in the fit's process). :meth:`toggle_pause` and :meth:`cancel` reach every segment."""
-        if self.video is None:
-            self.message.emit("Open a video to fit first", 4000)
-            return
-        if self.phase not in ("ready", "finished"):
+        if not self._ready_to_fit():
             return
         run_dir = self._new_run(config)
         self.message.emit("Cutting the clip into segments…", 0)
