@@ -190,11 +190,15 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
             first_step.clear()
             probe = Probe(window)
             started = time.perf_counter()
+            preparing = Profile() if args.profile and mode != "idle" else None
             if mode != "idle":
                 window.start_fit()
                 wait_until(lambda: window.session.phase == "running", 600)
             running = time.perf_counter()
             preparing_ms = max(probe.late, default=0.0) * 1000
+            if preparing is not None:
+                print(f"--- {mode}, fit {fit + 1}: Start until the fit runs")
+                preparing.report(probe.ticks)
             probe.late.clear()  # from the first training step: preparing the fit is measured apart
             probe.ticks.clear()
             probe.scrubs.clear()
