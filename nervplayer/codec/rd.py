@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 import numpy as np
 import torch
@@ -159,6 +159,18 @@ def targeted(
             yield e
 
 
+def compressed(compressor: Compressor) -> Generator[Event, None, Compressed | None]:
+    """Run ``compressor``, passing on its fine-tune's events (a curve's progress); its report, None if it was
+    cancelled."""
+    report = None
+    for ev in compressor.run():
+        if isinstance(ev, Compressed):
+            report = ev
+        elif not isinstance(ev, Stage) or ev.name == "finetune":
+            yield ev
+    return report
+
+
 def _point(
     run_path: str | Path,
     opts: CompressOptions,
@@ -170,13 +182,8 @@ def _point(
 ) -> Iterator[Event | RDPoint]:
     """Compress once to ``path`` and measure the file: pipeline events, then one RDPoint."""
     pixels = reference.num_frames * reference.height * reference.width
-    report = None
     opts = dataclasses.replace(opts, evaluate=False)
-    for ev in Compressor(run_path, path, opts, source=source, reference=reference).run():
-        if isinstance(ev, Compressed):
-            report = ev
-        elif not isinstance(ev, Stage) or ev.name == "finetune":
-            yield ev
+    report = yield from compressed(Compressor(run_path, path, opts, source=source, reference=reference))
     if report is None:
         return  # cancelled
     video = NervVideo.open(path, resolve_device(opts.device))

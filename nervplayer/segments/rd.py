@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from ..codec.evaluate import frame_pair, seams
-from ..codec.pipeline import Compressed, CompressOptions, Compressor, Event, Stage
-from ..codec.rd import RDPoint, frame_quality
+from ..codec.pipeline import CompressOptions, Compressor, Event
+from ..codec.rd import RDPoint, compressed, frame_quality
 from ..codec.reader import NervVideo
 from ..codec.segmented import SegmentPart, gather
 from ..device import resolve_device
@@ -60,12 +60,7 @@ def segmented_sweep(
             first = plan.segments[0][0]
             for s, e in plan.segments:
                 out = folder / f"{segment_name(s, e)}.nerv"
-                report = None
-                for ev in Compressor(_folder(run_dir, (s, e)), out, opts, source=source).run():
-                    if isinstance(ev, Compressed):
-                        report = ev
-                    elif not isinstance(ev, Stage) or ev.name == "finetune":
-                        yield ev
+                report = yield from compressed(Compressor(_folder(run_dir, (s, e)), out, opts, source=source))
                 if report is None:
                     return  # cancelled
                 encoding += report.encode_seconds
