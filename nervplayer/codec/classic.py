@@ -5,13 +5,14 @@ Frames go through yuv420p (what players expect); odd sizes are padded by edge re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 import numpy as np
 
@@ -56,6 +57,23 @@ def write_video(
     return count
 
 
+@contextlib.contextmanager
+def _same_scheduling() -> Iterator[None]:
+    """Give the calling thread back its scheduling policy. SVT-AV1 run as root moves the thread that opens it to
+    real-time scheduling (SCHED_FIFO, priority 99), and every thread started from it afterwards inherits that:
+    later compute threads that busy-wait for each other at that priority starve the machine (a test run hung in
+    a decode after an AV1 curve)."""
+    if not hasattr(os, "sched_getscheduler"):  # Linux only
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) != (policy, param.sched_priority):
+            os.sched_setscheduler(0, policy, param)
+
+
 def _encode(
     out: BinaryIO,
     frames: Iterable[np.ndarray],
@@ -74,7 +92,7 @@ def _encode(
         opts[option] = str(quality)
     count = 0
     try:
-        with av.open(out, mode="w", format=container) as c:
+        with _same_scheduling(), av.open(out, mode="w", format=container) as c:
             stream = None
             for frame in frames:
                 frame = _even(frame)
