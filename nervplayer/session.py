@@ -32,7 +32,8 @@ from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
 from .codec.ratecontrol import summary
 from .device import memory_report
 from .errors import Cancelled
-from .jobs.child import ChildJob, Context, Task, lower_priority
+from .jobs.child import ChildJob, Context, Task
+from .jobs.priority import lower_priority
 from .observable import Event
 from .opening import Opened, load_clip, load_nerv, truth_for
 from .plan import Planned, plan_clip

@@ -22,7 +22,8 @@ from processes import gone
 
 from nervplayer import plugins
 from nervplayer.errors import ConfigError, NervError, PluginError
-from nervplayer.jobs.child import NICENESS, ChildError, portable
+from nervplayer.jobs.child import ChildError, portable
+from nervplayer.jobs.priority import NICENESS
 from nervplayer.model.render import render
 from nervplayer.train import (
     Checkpointed,

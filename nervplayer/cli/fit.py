@@ -222,6 +222,7 @@ def main(argv: list[str]) -> int:
             return _drive(fitter, args.output)
     finally:
         fitter.store.close()  # the frame cache, if the clip was too large for memory
+        del fitter  # under torchrun its DDP holds the process group, which must end first (see leave)
         leave()
 
 

@@ -40,12 +40,10 @@ import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 from ..errors import NervError
 
-NICENESS = 10  # the work's priority below the player's (and below anything else the user runs)
 ORPHAN_GRACE_SECONDS = 30.0  # an orphaned child still running after this (a step or a request that long) exits
 REQUEST_TIMEOUT_S = 120.0  # a child that answers no request in this long is taken as hung
 
@@ -103,26 +101,6 @@ def portable(error: BaseException) -> BaseException:
             pass
     details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return ChildError(type(error).__name__, str(error), details)
-
-
-def lower_priority(niceness: int = NICENESS, keep: frozenset[int] = frozenset()) -> None:
-    """Lower the priority of every thread of this process by ``niceness``, but those whose native ids are in
-    ``keep``. On Linux a nice value is per thread: ``os.nice`` alone would leave the compute threads torch started
-    during the work's start-up at the window's priority. Threads started later inherit the priority of the
-    thread that starts them, lowered by then."""
-    tasks = Path("/proc/self/task")
-    if not tasks.is_dir():  # elsewhere the nice value is the process's
-        if hasattr(os, "nice"):
-            with contextlib.suppress(OSError):
-                os.nice(niceness)
-        return
-    lower = min(19, os.getpriority(os.PRIO_PROCESS, 0) + niceness)  # 0: this thread's
-    done: set[int] = set(keep)
-    while new := {int(task.name) for task in tasks.iterdir()} - done:  # again for any thread started meanwhile
-        for tid in new:
-            with contextlib.suppress(OSError):  # a thread that has ended since
-                os.setpriority(os.PRIO_PROCESS, tid, max(lower, os.getpriority(os.PRIO_PROCESS, tid)))
-        done |= new
 
 
 # ---- the child's side -------------------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ from ..codec.pipeline import CompressOptions
 from ..codec.segtable import SegmentedFile
 from ..errors import ConfigError
 from ..jobs import Executor, JobsCancelled, SerialExecutor
-from ..jobs.child import ChildJob, Task, lower_priority
+from ..jobs.child import ChildJob, Task
 from ..jobs.factory import executor_for
+from ..jobs.priority import lower_priority
 from ..train import FitConfig
 from ..train.child import prepare_process
 from ..train.runfolder import CONFIG

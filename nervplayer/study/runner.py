@@ -22,7 +22,8 @@ from typing import Any, Iterator
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError
-from ..jobs.child import Context, Task, lower_priority
+from ..jobs.child import Context, Task
+from ..jobs.priority import lower_priority
 from ..train import Event, FitConfig, Fitter, runfolder
 from .catalogue import Study, Variant, get_study
 from .summary import RUNS, STUDY_FILE, StudyOutputs, collect, write_outputs

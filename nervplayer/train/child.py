@@ -31,7 +31,8 @@ import torch
 from .. import plugins
 from ..allocator import keep_freed_memory
 from ..device import Precision, memory_report
-from ..jobs.child import Context, lower_priority
+from ..jobs.child import Context
+from ..jobs.priority import lower_priority
 from ..model import architectures
 from ..model.render import times, to_uint8
 from ..model.spec import ModelSpec

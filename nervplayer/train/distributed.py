@@ -13,6 +13,7 @@ run folder (config, metrics, checkpoints, weights), so the folder has the same f
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import os
 from dataclasses import dataclass
@@ -75,8 +76,12 @@ def join(world: World, device: torch.device) -> torch.device:
 
 
 def leave() -> None:
-    """Leave the process group (end of a distributed fit)."""
+    """Leave the process group (end of a distributed fit), once the caller has let go of its fit. The fit's
+    DistributedDataParallel holds the group through reference cycles: left to the interpreter's exit, the group is
+    destroyed during finalization, where Gloo's threads abort the process now and then ("terminate called without
+    an active exception", rank 1 of 2, about 1 run in 10 on a loaded CPU). Collected here, none did in 60."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
