@@ -29,7 +29,6 @@ from .. import plugins
 from ..device import Precision
 from ..errors import NervError
 from ..jobs.child import ChildJob, Ended, Spare, Task
-from ..jobs.priority import run_lowered
 from ..model.spec import ModelSpec
 from ..video import FrameStore, VideoInfo, build_store, iter_frames
 from .child import Description, ModelCopy, Usage, Weights, fit, prepare_process
@@ -220,12 +219,7 @@ class FitProcess:
 
 def ground_truth(config: FitConfig, video: VideoInfo | None = None) -> FrameStore:
     """The frames a fit of ``config`` trains on (range, size), decoded into a store on the host, as the fit
-    decodes them, below the caller's priority (the window's GUI thread comes first); ``video`` is the clip's probe
-    if the caller has it."""
-
-    def decode() -> FrameStore:
-        info, end, frames = clip_frames(config, video)
-        h, w, count = frames.height, frames.width, frames.num_frames
-        return build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, torch.device("cpu"))
-
-    return run_lowered(decode)
+    decodes them; ``video`` is the clip's probe if the caller has it."""
+    info, end, frames = clip_frames(config, video)
+    h, w, count = frames.height, frames.width, frames.num_frames
+    return build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, torch.device("cpu"))

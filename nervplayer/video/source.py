@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled
-from ..jobs.priority import run_lowered
 from ..paths import cache_dir
 from .reader import iter_frames, probe
 from .store import FrameStore, build_store, default_budget_bytes
@@ -102,20 +101,8 @@ def load_video(
 
     Frames that fit ``budget_bytes`` (default :func:`memory_budget_bytes`) are kept in memory; a larger clip is
     decoded once into a uint8 disk cache and read back frame by frame, as the trainer's frame store does. Setting
-    ``cancel`` stops the decoding with :class:`~nervplayer.errors.Cancelled`. It decodes below the calling thread's
-    priority (the window's GUI thread comes first).
+    ``cancel`` stops the decoding with :class:`~nervplayer.errors.Cancelled`.
     """
-    return run_lowered(lambda: _load_video(path, size, start, end, budget_bytes, cancel))
-
-
-def _load_video(
-    path: str,
-    size: tuple[int, int] | None,
-    start: int,
-    end: int | None,
-    budget_bytes: int | None,
-    cancel: threading.Event | None,
-) -> ArraySource | StoreSource:
     info = probe(path)
     end = info.num_frames if end is None else min(end, info.num_frames)
     h, w = size or (info.height, info.width)
