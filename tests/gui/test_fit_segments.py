@@ -37,17 +37,19 @@ def test_a_time_budget_in_segments_fits_each_segment_out_of_the_window_and_saves
     # the window trains nothing: the segments fit in a child process
     spare = remote.spare_pid()
     assert any(p.pid != spare for p in multiprocessing.active_children())
-    qtbot.waitUntil(lambda: "left" in panel.timing.text(), timeout=10_000)  # the time left, before any segment ends
     folders = [window.session.run_dir / "segments" / name for name in ("0000_0008", "0008_0016")]
 
     def controls():
         return [(f / CONTROL).read_text().strip() if (f / CONTROL).is_file() else None for f in folders]
 
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)  # reaches every segment, running or not
+    # paused at once: the 30 s the fit may run (paused time does not count) cannot have passed, however slow the
+    # test (a loaded run once clicked Pause after the fit had ended); it reaches every segment, running or not
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: controls() == [PAUSE, PAUSE], timeout=30_000)
     assert window.session.phase == "paused" and panel.pause_button.text() == "Resume"
     qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: controls() == [RUN, RUN], timeout=30_000)
+    qtbot.waitUntil(lambda: "left" in panel.timing.text(), timeout=10_000)  # the time left, before any segment ends
     assert "of 2 segments done" in panel.bar.format() and "stops at" in panel.bar.format()
     qtbot.waitUntil(lambda: window.session.phase == "finished", timeout=120_000)
     assert window.session.unsaved and panel.bar.format().startswith("completed at 2 of 2 segments")
