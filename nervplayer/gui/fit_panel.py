@@ -248,6 +248,10 @@ class FitPanel(QWidget):
         if self.info is None:
             self.cost.clear()
             return
+        if self.budget_seconds is not None:  # the chosen network would mislead: the plan chooses another
+            self.cost.setText("the time budget's plan (below) chooses the network")
+            self._model_ok(True)
+            return
         scale = self.scale.currentData() or 1.0
         frames = Frames(
             round(self.info.height * scale),
@@ -289,11 +293,10 @@ class FitPanel(QWidget):
         seconds = self.budget_seconds
         for widget in (self.arch, self.preset, self.epochs, self.lr):
             widget.setEnabled(seconds is None)
-        self._enable_budget()
         self.segment.setEnabled(seconds is not None)
+        self.update_cost()  # with a budget, the plan's network; without, the chosen one again
         if seconds is None or self.info is None:
             self.plan_label.clear()
-            self._model_ok(self.model_ok)
             return
         self.plan_label.setText("planning: measuring the training speed on this device…")
         self._model_ok(self.model_ok)

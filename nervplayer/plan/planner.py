@@ -105,7 +105,8 @@ class Plan:
         )
         return (
             f"about {format_duration(self.estimated_seconds)} on {self.device} · {seg} · {self.width}×{self.height} "
-            f"· {self.epochs} epochs · expect ≈ {self.expected_psnr:.0f} dB, ≈ {_bytes(self.expected_bytes)}"
+            f"· {self.epochs} epoch{'s' if self.epochs != 1 else ''} · expect ≈ {self.expected_psnr:.0f} dB, "
+            f"≈ {_bytes(self.expected_bytes)}"
         )
 
 

@@ -1,5 +1,7 @@
 """The fit panel's time budget: the plan is shown before Start, Start uses it, and the time left follows the clock."""
 
+import re
+
 import pytest
 
 from nervplayer.gui.progress import FitProgress
@@ -14,13 +16,14 @@ def test_choosing_a_time_shows_the_plan_before_start(make_window, qtbot):
     panel = window.fit_panel
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
     panel.scale.setCurrentIndex(panel.scale.findData(0.25))
-    assert panel.plan_label.text() == "" and panel.epochs.isEnabled()
+    assert panel.plan_label.text() == "" and panel.epochs.isEnabled() and "parameters" in panel.cost.text()
     panel.time.setCurrentText("10 min")
+    assert "plan" in panel.cost.text() and "parameters" not in panel.cost.text()  # not the form's network
     assert not panel.start_button.isEnabled()  # until the plan is made
     assert not panel.epochs.isEnabled() and not panel.arch.isEnabled()  # the plan chooses them
     qtbot.waitUntil(lambda: panel.planned is not None, timeout=120_000)
     line = panel.plan_label.text()
-    assert line.startswith("about ") and " epochs · expect ≈ " in line and "measured in" in line
+    assert line.startswith("about ") and re.search(r" epochs? · expect ≈ ", line) and "measured in" in line
     assert panel.start_button.isEnabled()
     config = panel.config()
     plan = panel.planned.plan
@@ -28,7 +31,7 @@ def test_choosing_a_time_shows_the_plan_before_start(make_window, qtbot):
     assert (config.arch, config.budget, config.size) == (plan.arch, plan.params, (plan.height, plan.width))
     panel.time.setCurrentText("no limit")
     assert panel.planned is None and panel.plan_label.text() == "" and panel.epochs.isEnabled()
-    assert panel.config().time_limit is None
+    assert panel.config().time_limit is None and "parameters" in panel.cost.text()
 
 
 def test_time_left_follows_the_clock_under_a_time_limit():
