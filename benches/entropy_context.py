@@ -37,7 +37,7 @@ import torch
 
 from nervplayer.codec import context, latentcode, nervfile
 from nervplayer.codec.entropy import entropy_bits, pack_counts
-from nervplayer.codec.pipeline import activation_ref, pack_learned, pack_model, video_record
+from nervplayer.codec.packing import activation_ref, pack_learned, pack_model, video_record
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.model import architectures
 from nervplayer.train import open_run

@@ -16,7 +16,7 @@ import zlib
 import torch
 
 from nervplayer.codec import container, nervfile
-from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.packing import pack_model
 from nervplayer.errors import NervFormatError
 from nervplayer.model import architectures
 from nervplayer.plugins import get_registry

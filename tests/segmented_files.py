@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from nervplayer.codec import nervfile
-from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.packing import pack_model
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.codec.segmented import SegmentPart, gather
 from nervplayer.codec.story import Story

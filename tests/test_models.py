@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nervplayer.codec import CompressOptions, Compressor, NervVideo, nervfile
-from nervplayer.codec.pipeline import pack_model
+from nervplayer.codec.packing import pack_model
 from nervplayer.codec.quantize import quantize
 from nervplayer.model import architectures
 from nervplayer.plugins import load_plugins

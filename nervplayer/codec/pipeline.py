@@ -15,39 +15,33 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
-import numpy as np
 import torch
 
 from ..device import resolve_device
 from ..errors import Cancelled, ConfigError, VideoError
-from ..metrics import ms_ssim, psnr
-from ..model import ModelConfig, architectures
-from ..model.render import times
-from ..model.spec import NERV, ModelSpec
-from ..plugins import get_registry
+from ..model import architectures
+from ..model.spec import NERV
 from ..train import Finished, FitConfig, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
 from ..train.events import Event as FitEvent
 from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
-from .entropy import CODERS, MASK_MODELS, huffman_bits
-from .latentcode import coded_entropy_bits
-from .nervfile import NervFile, encode, save, stored_shapes
+from .entropy import CODERS, MASK_MODELS
+from .measure import Compressed, SearchProbe, compressed_report, file_metrics
+from .nervfile import NervFile, encode, save
+from .packing import activation_ref, pack_learned, pack_model, video_record
 from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
-from .quantize import MAX_BITS, MIN_BITS, QuantizedTensor, quantize
-from .ratecontrol import SEARCH_FRAMES, WINDOW, RateSearch, Setting, Target, TargetUnreachable, families
-from .reader import NervVideo
-from .stepquant import StepQuantizedTensor, quantize_step
+from .quantize import MAX_BITS, MIN_BITS
+from .ratecontrol import WINDOW, RateSearch, Setting, Target, TargetUnreachable, families
 from .story import Story, frame_values, recipe, run_curves
 
 
@@ -106,30 +100,6 @@ class Stage:
     detail: str = ""
 
 
-@dataclass
-class Compressed:
-    """What ``nervplayer compress`` prints."""
-
-    path: str
-    file_bytes: int
-    sizes: dict[str, int]  # bytes per part: header, ranges, tables, weights, mask
-    bpp: float
-    params: int
-    kept: int
-    sparsity: float  # of the prunable weights
-    bits: dict[str, int]  # per tensor
-    weight_bits: int  # coded weight symbols, bits
-    weight_entropy: float  # zeroth-order empirical entropy of the coded symbols (per-tensor histograms), bits
-    estimates: dict[str, float]  # the paper's size estimates, bits
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    encode_seconds: float = 0.0
-    finetune_seconds: float = 0.0
-    target: Target | None = None  # the rate target asked for
-    setting: str = ""  # what rate control chose for it
-    search_seconds: float = 0.0  # rate control's time, the fine-tune excluded
-    search_trials: int = 0  # settings it encoded or decoded
-
-
 Event = FitEvent | Stage | Compressed
 
 
@@ -146,73 +116,6 @@ def source_reference(run: Run, video: str | None, device: torch.device) -> Frame
         )
     store, _ = load_source(FitConfig(video=path, start=src["start"], end=src["end"], size=tuple(src["size"])), device)
     return store
-
-
-def _spec(config: ModelSpec | ModelConfig, fields: dict[str, Any]) -> ModelSpec:
-    if isinstance(config, ModelConfig):
-        return ModelSpec.from_nerv(config, int(fields["video"]["num_frames"]))
-    return config
-
-
-def pack_model(
-    state: dict[str, torch.Tensor],
-    config: ModelSpec | ModelConfig,
-    bits: dict[str, int],
-    per_channel: bool,
-    masks: dict[str, torch.Tensor],
-    spread: float = 1.0,
-    **fields: Any,
-) -> NervFile:
-    """Quantize the stored tensors of ``state`` (affine, ``bits`` each) into a :class:`NervFile` (``fields`` are
-    the remaining NervFile fields). ``per_channel`` applies to weights; latents take one range per tensor, which
-    their temporal prediction needs (codec/latentcode.py) and which costs them almost no precision. ``spread``:
-    every range widened about its centre (see :func:`~.quantize.quantize`)."""
-    spec = _spec(config, fields)
-    tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {}
-    for name, (_, kind) in stored_shapes(spec).items():
-        mask = masks.get(name)
-        tensors[name] = quantize(
-            state[name].detach().float().cpu().contiguous().numpy(),
-            bits[name],
-            per_channel and kind == "weights",
-            None if mask is None else mask.cpu().numpy(),
-            spread,
-        )
-    return NervFile(model=spec, tensors=tensors, **fields)
-
-
-def pack_learned(state: dict[str, torch.Tensor], spec: ModelSpec, steps: dict[str, float], **fields: Any) -> NervFile:
-    """The stored tensors of a rate-aware fit, each quantized with its learned step exactly as training did."""
-    tensors: dict[str, QuantizedTensor | StepQuantizedTensor] = {
-        name: quantize_step(state[name], steps[name]) for name in stored_shapes(spec)
-    }
-    return NervFile(model=spec, tensors=tensors, **fields)
-
-
-def activation_ref(run: Run) -> dict[str, Any]:
-    """The activation plugin as the header records it: id, installed version, parameters with defaults filled."""
-    spec = run.model_spec
-    return {
-        "id": spec.activation,
-        "version": get_registry().get("activation", spec.activation).version,
-        "params": get_registry().resolve_params("activation", spec.activation, spec.activation_params),
-    }
-
-
-def video_record(run: Run) -> dict[str, Any]:
-    """The header's ``video`` entry: what a player needs, and where the frames came from."""
-    src, fit, cfg = run.source, run.fit_config, run.model_spec
-    ph, pw = run.model_config.padded_size if cfg.arch == NERV else (cfg.height, cfg.width)
-    return {
-        "num_frames": src["end"] - src["start"],
-        "fps": float(src["fps"]),
-        "start": src["start"],
-        "end": src["end"],
-        "stride": fit.stride,
-        "size": [cfg.height, cfg.width],
-        "original_size": list(src["original_size"]),
-        "crop": {"top": 0, "left": 0, "height": cfg.height, "width": cfg.width, "rendered": [ph, pw]},
-    }
 
 
 class Compressor:
@@ -391,7 +294,7 @@ class Compressor:
             yield from self._evaluate(nf, reference)
         yield Stage("write", str(self.output))
         sizes = save(nf, self.output)
-        yield self._report(nf, sizes, encode_seconds, finetune_seconds)
+        yield compressed_report(nf, sizes, str(self.output), encode_seconds, finetune_seconds)
 
     def _story(self) -> Story:
         return Story(curves=run_curves(self.folder.path), recipe=recipe(self.folder.fit_config))
@@ -399,7 +302,7 @@ class Compressor:
     def _evaluate(self, nf: NervFile, reference: FrameStore) -> Iterator[Stage]:
         """Measure ``nf`` on every frame into its metrics and story."""
         yield Stage("evaluate", "decoding and comparing with the source and the uncompressed model")
-        nf.metrics, per_frame = self._metrics(nf, reference)
+        nf.metrics, per_frame = file_metrics(nf, reference, self.folder.build_model(self.device), self.device)
         nf.story.frame_psnr = frame_values(per_frame)
 
     # --- rate control ---------------------------------------------------------------------------------------
@@ -418,7 +321,7 @@ class Compressor:
         pixels = int(fields["video"]["num_frames"]) * cfg.height * cfg.width
         fields = {**fields, "story": self._story()}
         prunable = self._prunable()
-        probe = _Probe(reference, self.device)
+        probe = SearchProbe(reference, self.device)
         fixed_bits = opt.bits if "bits" in opt.fixed else None
         fixed_prune = opt.prune if "prune" in opt.fixed else None
         what = "the learned steps' scale" if steps is not None else "bit widths, pruning ratios and steps"
@@ -487,7 +390,7 @@ class Compressor:
         finally:
             part.unlink(missing_ok=True)
         trials += search.trials
-        report = self._report(nf, sizes, encode_seconds, finetune_seconds)
+        report = compressed_report(nf, sizes, str(self.output), encode_seconds, finetune_seconds)
         yield dataclasses.replace(
             report,
             target=target,
@@ -537,61 +440,6 @@ class Compressor:
             compression=made,
         )
 
-    def _metrics(self, nf: NervFile, reference: FrameStore, batch: int = 4) -> tuple[dict[str, Any], list[float]]:
-        """Mean PSNR / MS-SSIM of the decoded file against the source and against the uncompressed model, and of
-        the uncompressed model against the source (two forward passes per batch of frames); and the decoded
-        file's PSNR per frame."""
-        video = NervVideo(nf, self.device)
-        model = self.folder.build_model(self.device)
-        n = nf.num_frames
-        pairs = (
-            ("psnr", "ms_ssim", "decoded", "source"),
-            ("psnr_vs_model", "ms_ssim_vs_model", "decoded", "model"),
-            ("model_psnr", "model_ms_ssim", "model", "source"),
-        )
-        values: dict[str, list[torch.Tensor]] = {name: [] for pair in pairs for name in pair[:2]}
-        with torch.inference_mode():
-            for start in range(0, n, batch):
-                idx = list(range(start, min(start + batch, n)))
-                frames = {"decoded": video.predict(idx), "model": model(times(idx, n, self.device)).float()}
-                frames["source"] = reference.get(idx).to(frames["decoded"].device).float().div(255)
-                for p_name, m_name, a, b in pairs:
-                    values[p_name].append(psnr(frames[a], frames[b]).cpu())
-                    values[m_name].append(ms_ssim(frames[a], frames[b], per_frame=True).cpu())
-        means = {name: _mean(torch.cat(v).numpy()) for name, v in values.items()}
-        return means, torch.cat(values["psnr"]).tolist()
-
-    def _report(
-        self, nf: NervFile, sizes: dict[str, int], encode_seconds: float, finetune_seconds: float
-    ) -> Compressed:
-        total = sum(sizes.values())
-        pixels = nf.num_frames * nf.model.height * nf.model.width
-        kept = sum(q.symbols.size for q in nf.tensors.values())
-        pruned_total = sum(q.numel for q in nf.tensors.values() if q.mask is not None)
-        pruned_kept = sum(q.symbols.size for q in nf.tensors.values() if q.mask is not None)
-        return Compressed(
-            path=str(self.output),
-            file_bytes=total,
-            sizes=sizes,
-            bpp=total * 8 / pixels,
-            params=sum(q.numel for q in nf.tensors.values()),
-            kept=kept,
-            sparsity=1 - pruned_kept / pruned_total if pruned_total else 0.0,
-            bits={k: q.bits for k, q in nf.tensors.items()},
-            weight_bits=sizes["weights"] * 8,
-            weight_entropy=sum(
-                coded_entropy_bits(q, kind, nf.coder)
-                for q, (_, kind) in zip(nf.tensors.values(), stored_shapes(nf.model).values())
-            ),
-            estimates={
-                "paper_bits": float(sum(q.symbols.size * q.bits for q in nf.tensors.values())),
-                "huffman_bits": float(sum(huffman_bits(q.symbols) for q in nf.tensors.values())),
-            },
-            metrics=dict(nf.metrics),
-            encode_seconds=encode_seconds,
-            finetune_seconds=finetune_seconds,
-        )
-
 
 def _coded_bytes(pack: Callable[[Setting], NervFile], setting: Setting) -> int | None:
     """The exact size of the file at ``setting``; None where it cannot be written (a step out of range)."""
@@ -599,36 +447,3 @@ def _coded_bytes(pack: Callable[[Setting], NervFile], setting: Setting) -> int |
         return len(encode(pack(setting))[0])
     except ValueError:
         return None
-
-
-class _Probe:
-    """Rate control's quality measure: mean PSNR of a file on :data:`~.ratecontrol.SEARCH_FRAMES` frames spread
-    over the clip (all of them in a short one), decoded as a player would."""
-
-    def __init__(self, reference: FrameStore, device: torch.device, batch: int = 8) -> None:
-        n, k = reference.num_frames, min(reference.num_frames, SEARCH_FRAMES)
-        self.indices = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
-        self.count = len(self.indices)
-        self.reference = reference
-        self.device = device
-        self.batch = batch
-
-    def psnr(self, pack: Callable[[Setting], NervFile], setting: Setting) -> float:
-        try:
-            video = NervVideo(pack(setting), self.device)
-        except ValueError:
-            return -math.inf
-        values = []
-        with torch.inference_mode():
-            for i in range(0, self.count, self.batch):
-                idx = self.indices[i : i + self.batch]
-                decoded = video.predict(idx)
-                source = self.reference.get(idx).to(decoded.device).float().div(255)
-                values.append(psnr(decoded, source).cpu())
-        return float(torch.cat(values).mean())
-
-
-def _mean(values: np.ndarray) -> float | None:
-    """Mean for the JSON header: None rather than NaN (JSON has no NaN)."""
-    mean = float(np.mean(values))
-    return mean if np.isfinite(mean) else None

@@ -25,7 +25,8 @@ from ..metrics import ms_ssim, psnr
 from ..train import open_run
 from ..video import FrameStore
 from .classic import CODECS, encode_clip
-from .pipeline import Compressed, CompressOptions, Compressor, Event, Stage
+from .measure import Compressed
+from .pipeline import CompressOptions, Compressor, Event, Stage
 from .ratecontrol import Target, TargetUnreachable
 from .reader import NervVideo
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..codec.measure import Compressed
 from ..codec.nervfile import NervFile, load
-from ..codec.pipeline import Compressed, CompressOptions, Compressor
+from ..codec.pipeline import CompressOptions, Compressor
 from ..errors import NervFormatError
 from ..train import Evaluated, Finished, FitConfig, Fitter, Paused, Started
 from ..train.runfolder import CHECKPOINT, CONFIG, METRICS_CSV, METRICS_JSONL, WEIGHTS

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nervplayer.codec import nervfile
-from nervplayer.codec.pipeline import pack_learned, pack_model
+from nervplayer.codec.packing import pack_learned, pack_model
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.model import ModelConfig, NeRV, architectures
 from nervplayer.model.spec import ModelSpec

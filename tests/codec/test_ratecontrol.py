@@ -14,7 +14,8 @@ import torch
 
 from nervplayer.cli.main import main
 from nervplayer.codec import NervVideo, nervfile
-from nervplayer.codec.pipeline import pack_model, source_reference
+from nervplayer.codec.packing import pack_model
+from nervplayer.codec.pipeline import source_reference
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.codec.ratecontrol import TARGET_FILE, parse_size, parse_target
 from nervplayer.metrics import psnr
