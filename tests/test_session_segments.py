@@ -4,6 +4,7 @@ every segment, and Save writing the gathered format-3 .nerv."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from clips import write_video
@@ -34,7 +35,9 @@ def test_a_segmented_fit_reports_each_segment_and_saves_the_gathered_file(tmp_pa
     session.phase_changed.connect(phases.append)
     session.fit_ended.connect(ended.append)
     config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=2, eval_every=2, device="cpu")
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
     session.start_segmented_fit(config, STORE, 8, "cold")
+    assert os.getpriority(os.PRIO_PROCESS, 0) == niceness  # inline, the caller's process keeps its priority
     started = next(e for e in events if isinstance(e, SegmentsStarted))
     assert [(s.start, s.end, s.state) for s in started.segments] == [(0, 6, PENDING), (6, 16, PENDING)]  # at the cut
     changes = [(e.index, e.status.state) for e in events if isinstance(e, SegmentChanged)]

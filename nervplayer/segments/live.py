@@ -73,7 +73,6 @@ def fit_segments(
     """Cut ``config``'s clip into segments of about ``length`` frames in the new run folder ``run_dir``, fit and
     gather them (a :class:`~nervplayer.jobs.child.Task`): ``workers`` local worker processes, or None for one
     segment at a time in this process. Yields the events of the module docstring; a segment's error ends it."""
-    lower_priority()
     plan = plan_segments(config, run_dir, length, warm_start, compress)
     executor: Executor = SerialExecutor() if workers is None else executor_for(workers)
     fit = SegmentedFit(plan, run_dir, executor)
@@ -118,6 +117,13 @@ def fit_segments(
             yield SegmentsEnded("cancelled", None)
             return
         raise item
+
+
+def fit_segments_in_child(context: Attachable, *args: Any) -> Iterator[Any]:
+    """:func:`fit_segments` as the task of a child process, below the window's priority (inline, the caller's
+    process keeps its own: lowering it would lower every thread of a script, or of a test run)."""
+    lower_priority()
+    yield from fit_segments(context, *args)
 
 
 class Attached:
@@ -165,7 +171,7 @@ class SegmentedRun:
         self._inline = Attached()
         self._job = (
             ChildJob(
-                Task(fit_segments, self.args),
+                Task(fit_segments_in_child, self.args),
                 prepare_process,
                 (plugins.options(),),
                 "the segmented fit's process",
