@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,33 @@ def test_bad_rounding_flags_are_one_line_and_exit_2(args, message, shapes_clip, 
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_soft_rounding_fit_killed_mid_fit_resumes_to_the_uninterrupted_result(shapes_clip, tmp_path):
+    from nervplayer.cli.main import main as cli_main
+    from nervplayer.train.checkpoint import load_weights
+
+    args = [str(shapes_clip), "--arch", "grid", "--params", "21000", "--frames", "0:8", "--batch-size", "2"]
+    args += ["--epochs", "6", "--lr", "0.01", "--eval-every", "100", "--checkpoint-every", "1", "--device", "cpu"]
+    args += ["--precision", "fp32", "--rate-lambda", "0.01", "--soft-rounding", "--hard-rounding", "0.3"]
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nervplayer", "fit", *args, "-o", str(run)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoint.pt").is_file():
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the fit ended"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (run / "model.safetensors").exists()
+    assert cli_main(["fit", "--resume", "-o", str(run)]) == 0
+    assert cli_main(["fit", *args, "-o", str(tmp_path / "straight")]) == 0
+    a, b = load_weights(tmp_path / "straight" / "model.safetensors"), load_weights(run / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
