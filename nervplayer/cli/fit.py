@@ -111,6 +111,19 @@ def build_parser() -> Parser:
         help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat",
     )
     p.add_argument(
+        "--soft-rounding",
+        action="store_true",
+        default=None,
+        help="round softly with annealed noise in training, hard in the final --hard-rounding share of the fit "
+        "(C3 / Cool-chic's recipe); implies --qat",
+    )
+    p.add_argument(
+        "--hard-rounding",
+        type=float,
+        metavar="SHARE",
+        help="with --soft-rounding, the final share of the fit (0..1) that rounds hard (default 0.1)",
+    )
+    p.add_argument(
         "--segment",
         type=segment_length,
         metavar="N|auto",
@@ -175,8 +188,10 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         "qat": args.qat,
         "qat_bits": args.qat_bits,
         "rate_lambda": args.rate_lambda,
+        "soft_rounding": args.soft_rounding,
+        "hard_rounding": args.hard_rounding,
     }
-    if args.rate_lambda:
+    if args.rate_lambda or args.soft_rounding:
         given["qat"] = True
     for kind in ("activation", "loss", "scheduler"):
         if getattr(args, f"{kind}_param"):
@@ -187,7 +202,11 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         given["start"], given["end"] = args.frames
     base.update({k: v for k, v in given.items() if v is not None})
     known = {f.name for f in fields(FitConfig)}
-    return FitConfig(**{k: v for k, v in base.items() if k in known})
+    config = FitConfig(**{k: v for k, v in base.items() if k in known})
+    if args.hard_rounding is not None and not config.soft_rounding:
+        raise ConfigError("--hard-rounding is the final share of a --soft-rounding fit; give --soft-rounding too")
+    config.validate()  # before a plan's probes or a clip's decoding
+    return config
 
 
 def main(argv: list[str]) -> int:

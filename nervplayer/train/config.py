@@ -39,6 +39,9 @@ class FitConfig:
     qat: bool = False  # quantize every stored tensor in training, with a learned step per tensor (train/rate.py)
     qat_bits: int = 8  # bit width the learned steps start from
     rate_lambda: float = 0.0  # weight of the rate term (estimated bits per pixel of the stored tensors)
+    # soft rounding with annealed noise in the fit's main phase, hard rounding in its final share (train/softround.py)
+    soft_rounding: bool = False
+    hard_rounding: float = 0.1  # the final share of a soft-rounding fit (0..1) that rounds hard
     device: str = "auto"
     precision: str = "auto"
     seed: int = 1
@@ -78,6 +81,10 @@ class FitConfig:
             raise ConfigError(f"rate lambda must be >= 0, got {self.rate_lambda}")
         if self.rate_lambda and not self.qat:
             raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
+        if self.soft_rounding and not self.qat:
+            raise ConfigError("soft rounding (--soft-rounding) needs quantization-aware training (--qat)")
+        if not 0 <= self.hard_rounding <= 1:
+            raise ConfigError(f"the hard-rounding share of the fit must be in 0..1, got {self.hard_rounding}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise ConfigError(f"time limit must be positive, got {self.time_limit}")
         if not self.time_after_steps >= 0:

@@ -259,7 +259,9 @@ class Fitter:
                 if self._cancel.is_set() and not world.distributed:
                     stopped = True
                     break
-                lr = self.schedule(self._progress(t0), cfg.epochs, self.base_lr)
+                progress = self._progress(t0)
+                lr = self.schedule(progress, cfg.epochs, self.base_lr)
+                self.network.anneal(progress / cfg.epochs, self.step)
                 # an uneven last batch: weigh each process's mean loss by its share, as one process would
                 share = len(indices) * world.size / min(cfg.batch_size, len(order) - self.pos * cfg.batch_size)
                 try:

@@ -5,6 +5,10 @@ content-adaptive model encodes from the frames.
 The training step, the fit's evaluations and the player's decoding all run the model through
 :meth:`FitNetwork.forward`, so what training sees, what an evaluation scores and what a ``.nerv`` decodes are the
 same frames. ``lock`` is held during a training step and during decoding: the weights are never torn.
+
+A soft-rounding fit (``--soft-rounding``, train/softround.py) is told before each training step where the fit
+is (:meth:`FitNetwork.anneal`); only the training forward (the one given target frames) rounds softly, every
+decode rounds hard.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .checkpoint import load_weights
 from .config import FitConfig
 from .distributed import World, replicate
 from .rate import STEP_LR, RateQuantizer
+from .softround import Annealing, SoftRounding, noise_start
 
 Forward = Callable[[Sequence[int], torch.Tensor], torch.Tensor]  # (indices, target frames) → predicted frames
 
@@ -47,6 +52,7 @@ class FitNetwork:
         precision: Precision,
         qat_bits: int | None = None,
         rate_lambda: float = 0.0,
+        annealing: Annealing | None = None,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -60,6 +66,10 @@ class FitNetwork:
         #: the learned steps of a rate-aware fit (``qat_bits`` given), else None
         self.quantizer = RateQuantizer(model, stored, qat_bits).to(device) if qat_bits is not None else None
         self.content_adaptive = bool(getattr(model, "content_adaptive", False))
+        #: the soft-rounding schedule of a ``--soft-rounding`` fit, else None
+        self.annealing = annealing
+        #: how the next training step rounds (:meth:`anneal`); None: hard
+        self.rounding: SoftRounding | None = None
 
     @classmethod
     def build(
@@ -88,7 +98,12 @@ class FitNetwork:
         stored = architectures.architecture(spec.arch, plugins)[1].stored(model)
         n, pixels = store.num_frames, store.num_frames * store.height * store.width
         qat_bits = config.qat_bits if config.qat else None
-        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, config.rate_lambda)
+        annealing = (
+            Annealing(config.hard_rounding, noise_start(config.rate_lambda), config.seed)
+            if config.soft_rounding
+            else None
+        )
+        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, config.rate_lambda, annealing)
 
     @property
     def stored_params(self) -> int:
@@ -103,6 +118,11 @@ class FitNetwork:
             groups.append({"params": list(self.quantizer.parameters()), "lr_scale": STEP_LR / lr})
         return groups
 
+    def anneal(self, progress: float, step: int) -> None:
+        """Before training step ``step`` at fit ``progress`` (0..1): how that step rounds (soft rounding's
+        schedule; hard without one)."""
+        self.rounding = None if self.annealing is None else self.annealing.at(progress, step, self.device)
+
     def times(self, indices: Sequence[float]) -> torch.Tensor:
         """The model's input for frame ``indices`` (t = index / N) on the network's device."""
         return times(indices, self.num_frames, self.device)
@@ -114,16 +134,18 @@ class FitNetwork:
 
     def forward(self, indices: Sequence[int], target: torch.Tensor | None = None) -> torch.Tensor:
         """The model's frames: the training forward when ``target`` is given (content-adaptive models see the
-        frames), else decoding from the stored state; with QAT, through the quantized stored tensors."""
+        frames), else decoding from the stored state; with QAT, through the quantized stored tensors (rounded as
+        :meth:`anneal` set in training, always hard in decoding)."""
         t = self.times(indices)
+        rounding = self.rounding if target is not None else None
         kwargs = (
-            {"frames": target, "quantize": self._latent_quantize(len(indices))}
+            {"frames": target, "quantize": self._latent_quantize(len(indices), rounding)}
             if target is not None and self.content_adaptive
             else {}
         )
         if self.quantizer is None:
             return self.model(t, **kwargs)
-        tensors = self.quantizer.quantized_parameters(self.model)
+        tensors = self.quantizer.quantized_parameters(self.model, rounding)
         if target is None:  # decoding: the reader's (contiguous) layout, so the frames match it bit for bit
             tensors = {k: v.contiguous() for k, v in {**dict(self.model.named_buffers()), **tensors}.items()}
         out: torch.Tensor = functional_call(self.model, tensors, (t,), kwargs)
@@ -143,11 +165,13 @@ class FitNetwork:
         bits = self.quantizer.take_rate_bits()
         return self.rate_lambda * bits / self.pixels if self.rate_lambda and bits is not None else None
 
-    def _latent_quantize(self, batch: int) -> Callable[[str, torch.Tensor], torch.Tensor] | None:
+    def _latent_quantize(
+        self, batch: int, rounding: SoftRounding | None = None
+    ) -> Callable[[str, torch.Tensor], torch.Tensor] | None:
         """What a content-adaptive model passes its latents through: the learned-step quantizer (their rate
-        scaled from the batch to the clip), or nothing without QAT."""
+        scaled from the batch to the clip; rounded by ``rounding``, hard without), or nothing without QAT."""
         q = self.quantizer
-        return None if q is None else (lambda name, x: q.quantize(name, x, self.num_frames / batch))
+        return None if q is None else (lambda name, x: q.quantize(name, x, self.num_frames / batch, rounding=rounding))
 
     @torch.no_grad()
     def encode_latents(self, store: FrameStore, batch_size: int = 8) -> None:

@@ -9,6 +9,9 @@ learned per tensor (LSQ: the rounding is the identity in the backward pass, so `
 Rate: each tensor's symbols are modelled by a discretised Laplace density with the tensor's mean absolute
 symbol as its scale; ``−Σ log2 P(q)`` is differentiable in the weights, the steps and the scale, and tracks the
 size the entropy coder reaches (it codes against the exact histogram, which is never worse than the fit).
+
+A soft-rounding fit (train/softround.py) passes a training step's ``SoftRounding`` as ``rounding``: its symbols are
+then continuous (soft-rounded, noisy), and the rate is estimated on them; ``rounding=None`` is the hard rounding.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import operator
 
 import torch
 from torch import nn
+
+from .softround import SoftRounding
 
 QMIN, QMAX = -(1 << 15), (1 << 15) - 1
 # Adam's learning rate of the log2 steps, whatever the model's: Adam moves a parameter by about its learning
@@ -34,14 +39,19 @@ def _round_ste(y: torch.Tensor) -> torch.Tensor:
     return y.round().detach() + (y - y.detach())
 
 
-def quantize_with_step(x: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x̂, q): the fake-quantized tensor and its integer symbols (as floats), both differentiable."""
-    q = _round_ste((x.float() / step).clamp(QMIN, QMAX))
+def quantize_with_step(
+    x: torch.Tensor, step: torch.Tensor, rounding: SoftRounding | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂, q): the fake-quantized tensor and its integer symbols (as floats), both differentiable; with a
+    ``rounding``, soft-rounded noisy symbols instead of integers."""
+    y = (x.float() / step).clamp(QMIN, QMAX)
+    q = _round_ste(y) if rounding is None else rounding(y)
     return q * step, q
 
 
 def laplace_bits(q: torch.Tensor) -> torch.Tensor:
-    """Bits to code integer symbols ``q`` under a discretised zero-mean Laplace with scale mean(|q|)."""
+    """Bits to code symbols ``q`` (integers, or a soft-rounding step's continuous ones) under a discretised
+    zero-mean Laplace with scale mean(|q|)."""
     b = q.abs().mean().clamp_min(0.05)
     upper = _laplace_cdf(q + 0.5, b)
     lower = _laplace_cdf(q - 0.5, b)
@@ -87,20 +97,29 @@ class RateQuantizer(nn.Module):
         """Every step as a float32-exact Python float (what a ``.nerv`` stores)."""
         return {name: float(self.step(name).detach().float().cpu()) for name in self.names}
 
-    def quantize(self, name: str, x: torch.Tensor, weight: float = 1.0, temporal: bool = False) -> torch.Tensor:
+    def quantize(
+        self,
+        name: str,
+        x: torch.Tensor,
+        weight: float = 1.0,
+        temporal: bool = False,
+        rounding: SoftRounding | None = None,
+    ) -> torch.Tensor:
         """Fake-quantize ``x`` (a stored tensor or a batch of latents); its symbols count ``weight`` times in
         the rate of this step (a batch of B latents of an N-frame clip counts N / B times). ``temporal``: the
         whole latent tensor, whose file codes the differences of consecutive slices (codec/latentcode.py), so
-        the rate is that of the differences where they are cheaper."""
-        x_hat, q = quantize_with_step(x, self.step(name))
+        the rate is that of the differences where they are cheaper. ``rounding``: a soft-rounding step's."""
+        x_hat, q = quantize_with_step(x, self.step(name), rounding)
         self._symbols.append((q, weight, temporal))
         return x_hat.to(x.dtype)
 
-    def quantized_parameters(self, model: nn.Module) -> dict[str, torch.Tensor]:
+    def quantized_parameters(self, model: nn.Module, rounding: SoftRounding | None = None) -> dict[str, torch.Tensor]:
         """Fake-quantized versions of the model's stored parameters (for ``torch.func.functional_call``)."""
         params = dict(model.named_parameters())
         return {
-            name: self.quantize(name, p, temporal=self.kinds[name] == "latents" and p.dim() >= 2 and len(p) >= 2)
+            name: self.quantize(
+                name, p, temporal=self.kinds[name] == "latents" and p.dim() >= 2 and len(p) >= 2, rounding=rounding
+            )
             for name, p in params.items()
             if name in self.kinds
         }
