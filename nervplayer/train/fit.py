@@ -220,7 +220,8 @@ class Fitter:
         """The time limit less the work after the fit (``time_after_steps``), at the mean step time so far."""
         cfg = self.config
         assert cfg.time_limit is not None
-        per_frame = spent / max(self.step, 1) / cfg.batch_size
+        steps_time = spent - (self.warmup["seconds"] if self.warmup else 0.0)  # the warm-up's steps are not counted
+        per_frame = steps_time / max(self.step, 1) / cfg.batch_size
         return cfg.time_limit - cfg.time_after_steps * self.num_frames * per_frame
 
     def _time_is_up(self, t0: float) -> bool:
@@ -374,8 +375,8 @@ class Fitter:
                 if self.quantizer is not None and best.network.quantizer is not None:
                     self.quantizer.load_state_dict(best.network.quantizer.state_dict())
                 self.optimizer.load_state_dict(best.optimizer.state_dict())
-        self.warmup = warm.record()
-        self.elapsed += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.warmup, self.elapsed = {**warm.record(), "seconds": seconds}, self.elapsed + seconds
         self.folder.write_config(self.record())
         if not self._cancel.is_set() and (saved := self._save_checkpoint()):
             yield saved  # a fit resumed from here has the chosen start
