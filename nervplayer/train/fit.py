@@ -360,7 +360,8 @@ class Fitter:
                     t0 += time.perf_counter() - paused
                 if self._cancel.is_set():
                     break
-                losses.append(step(indices, frames, lr))
+                with self.network.lock:  # start 0 trains the fit's own network, which a decode may read
+                    losses.append(step(indices, frames, lr))
                 if i == 0 and warm.out_of_time(len(losses), time.perf_counter() - started):
                     break
             if i == 0:
