@@ -90,7 +90,8 @@ def test_a_resumed_fit_keeps_its_start_and_equals_a_straight_run(shapes_clip, tm
     list(resumed.run())
     assert _same(_weights(straight), _weights(resumed))
     record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["warmup"] == straight.warmup
+    assert record["warmup"] == stopped.warmup == resumed.warmup
+    assert {**record["warmup"], "seconds": 0} == {**straight.warmup, "seconds": 0}  # the same choice
 
 
 @pytest.mark.parametrize(
@@ -98,6 +99,7 @@ def test_a_resumed_fit_keeps_its_start_and_equals_a_straight_run(shapes_clip, tm
     [
         (["--starts", "0"], {}, "starts must be in 1..16, got 0"),
         (["--starts", "17"], {}, "starts must be in 1..16, got 17"),
+        (["--optimizer", "sgd"], {}, "invalid choice: 'sgd' (choose from 'adam', 'soap')"),
         (["--starts", "2"], {"WORLD_SIZE": "2", "RANK": "0"}, "under torchrun give --starts 1"),
     ],
 )
