@@ -24,6 +24,7 @@ from ..segments.fit import (
 )
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
+from ..train.config import MAX_STARTS, OPTIMIZERS
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import (
@@ -124,6 +125,19 @@ def build_parser() -> Parser:
         help="with --soft-rounding, the final share of the fit (0..1) that rounds hard (default 0.1)",
     )
     p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="adam (default), or soap: SOAP on the network's weight matrices and kernels, Adam on latents and "
+        "biases (needs the soap extra: pip install 'nervplayer[soap]')",
+    )
+    p.add_argument(
+        "--starts",
+        type=int,
+        metavar="N",
+        help=f"fit N random draws briefly (3 %% of the fit in all) and go on from the best, 1..{MAX_STARTS} "
+        "(default 1)",
+    )
+    p.add_argument(
         "--segment",
         type=segment_length,
         metavar="N|auto",
@@ -190,6 +204,8 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         "rate_lambda": args.rate_lambda,
         "soft_rounding": args.soft_rounding,
         "hard_rounding": args.hard_rounding,
+        "optimizer": args.optimizer,
+        "starts": args.starts,
     }
     if args.rate_lambda or args.soft_rounding:
         given["qat"] = True

@@ -22,7 +22,7 @@ from ..atomic import atomic_open, atomic_write_bytes
 from ..errors import NervError, ResumeError
 
 if TYPE_CHECKING:  # run-folder readers (``nervplayer frame``) import this module: they need neither
-    from .adam import Adam
+    from .optim import FitOptimizer
     from .rate import RateQuantizer
 
 
@@ -98,7 +98,7 @@ class TrainingState:
     def __init__(
         self,
         model: torch.nn.Module,
-        optimizer: Adam,
+        optimizer: FitOptimizer,
         scaler: torch.amp.GradScaler,
         quantizer: RateQuantizer | None,
         device: torch.device,
@@ -139,10 +139,10 @@ class TrainingState:
         return Position(int(state["epoch"]), int(state["pos"]), int(state["step"]), float(state["elapsed"]))
 
 
-def _regroup(saved: dict[str, Any], optimizer: Adam) -> dict[str, Any]:
-    """An optimizer state saved with one parameter group (rate-aware checkpoints before the steps had their own
+def _regroup(saved: dict[str, Any], optimizer: FitOptimizer) -> dict[str, Any]:
+    """An Adam state saved with one parameter group (rate-aware checkpoints before the steps had their own
     rate) split into the optimizer's groups, in parameter order, each keeping its own ``lr_scale``."""
-    if len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
+    if "param_groups" not in saved or len(saved["param_groups"]) != 1 or len(optimizer.param_groups) == 1:
         return saved
     ids = iter(saved["param_groups"][0]["params"])
     groups = [

@@ -9,6 +9,8 @@ from ..errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
+OPTIMIZERS = ("adam", "soap")  # train/optim.py
+MAX_STARTS = 16
 
 
 @dataclass
@@ -55,6 +57,11 @@ class FitConfig:
     # work after the fit that the time limit also holds, in training steps per frame of the clip (its last
     # evaluation, a compression's decodes and fine-tune): the fit reserves it at the step time it measures
     time_after_steps: float = 0.0
+    # the encoder recipe's optimiser and warm-up (train/optim.py, train/starts.py): "soap" preconditions the
+    # network's weight matrices and kernels (Adam on the rest); starts > 1 fits that many random draws briefly
+    # and keeps the best (a fresh draw only: a warm start, init_weights or a fine-tune, is its own start)
+    optimizer: str = "adam"
+    starts: int = 1
 
     # Fields that may differ between a run and its resumption without changing the result.
     # init_weights: a resumed fit starts from its checkpoint, never from them.
@@ -91,6 +98,10 @@ class FitConfig:
             raise ConfigError(f"the work after the fit must be >= 0 steps a frame, got {self.time_after_steps}")
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"parameter budget must be positive, got {self.budget}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}")
+        if not 1 <= self.starts <= MAX_STARTS:
+            raise ConfigError(f"starts must be in 1..{MAX_STARTS}, got {self.starts}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; available: {', '.join(PRECISIONS)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -12,6 +12,7 @@ and rate state (train/network.py, ``FitNetwork``), the training step (train/step
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -29,13 +30,14 @@ from ..plugins import Registry, get_registry
 from ..plugins.api import Frames
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
-from .adam import Adam
 from .checkpoint import Position, TrainingState
 from .config import FitConfig
 from .distributed import check_batches, global_losses, join, shard, world_from_env
 from .evaluator import Evaluator
 from .events import Checkpointed, Event, Finished, Paused, Resumed, Started, Step
 from .network import FitNetwork
+from .optim import build_optimizer, soap_class
+from .starts import WarmUp, start_seeds, warmup_steps
 from .step import TrainingStep
 
 
@@ -119,10 +121,15 @@ class Fitter:
         self.plugins.factory("activation", config.activation, config.activation_params)
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
+        if config.optimizer == "soap":
+            soap_class()  # a missing package fails before minutes of decoding
         #: this process among the processes of a ``torchrun`` fit (rank 0 of 1 otherwise)
         self.world = world_from_env()
         if config.time_limit is not None and self.world.distributed:  # each process would stop at its own step
             raise ConfigError("a time limit runs in one process; under torchrun give --epochs instead")
+        fresh = init_state is None and config.init_weights is None
+        if config.starts > 1 and fresh and not resume and self.world.distributed:
+            raise ConfigError("a multi-start warm-up runs in one process; under torchrun give --starts 1")
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
         # The model is sized before the clip is decoded: a bad model option or budget fails at once.
@@ -133,6 +140,8 @@ class Fitter:
             self.device = join(self.world, self.device)
         self.folder = runfolder.RunFolder(self.run_dir, self.world)
         checkpoint = self.folder.prepare(config, resume)
+        # the multi-start warm-up draws fresh weights: a resumed fit has its chosen ones, a warm start is its own
+        self._starts = config.starts if fresh and checkpoint is None else 1
         self.store, self.source = load_source(config, self.device, self.folder.cache_dir, clip)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
@@ -146,11 +155,13 @@ class Fitter:
         self.predict, self.decode = self.network.predict, self.network.decode
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
         # fused: one kernel for the whole update (CUDA and, from torch 2.4, the CPU: 1.13x a CPU step)
-        fused = self.device.type in ("cuda", "cpu")
-        self.optimizer = Adam(self.network.param_groups(self.base_lr), self.base_lr, (0.5, 0.999), 1e-8, fused=fused)
+        fused = self.optimizer_fused = self.device.type in ("cuda", "cpu")
+        self.optimizer = build_optimizer(config.optimizer, self.network, self.base_lr, fused)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
         forward = self.network.training_forward(self.world)
         self.train_step = TrainingStep(self.network, self.optimizer, self.scaler, self.loss_fn, masks, forward)
+        #: what the multi-start warm-up chose (seeds, scores, steps), kept in checkpoints and config.json
+        self.warmup: dict[str, Any] | None = None if checkpoint is None else checkpoint.get("warmup")
         self.state = TrainingState(self.model, self.optimizer, self.scaler, self.quantizer, self.device)
         seen, unseen = self.train_indices, self.unseen_indices
         self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
@@ -184,7 +195,7 @@ class Fitter:
         (``torchrun``) trained it in its latest session."""
         frames = (self.train_indices, self.unseen_indices)
         record = runfolder.fit_record(self.config, self.spec, self.plugins, self.source, self.stored_params, *frames)
-        return {**record, "world_size": self.world.size}
+        return {**record, "world_size": self.world.size, **({"warmup": self.warmup} if self.warmup else {})}
 
     @property
     def stored_params(self) -> int:
@@ -209,7 +220,8 @@ class Fitter:
         """The time limit less the work after the fit (``time_after_steps``), at the mean step time so far."""
         cfg = self.config
         assert cfg.time_limit is not None
-        per_frame = spent / max(self.step, 1) / cfg.batch_size
+        steps_time = spent - (self.warmup["seconds"] if self.warmup else 0.0)  # the warm-up's steps are not counted
+        per_frame = steps_time / max(self.step, 1) / cfg.batch_size
         return cfg.time_limit - cfg.time_after_steps * self.num_frames * per_frame
 
     def _time_is_up(self, t0: float) -> bool:
@@ -235,6 +247,8 @@ class Fitter:
             self.steps_per_epoch,
             getattr(self.store, "kind", "memory"),
         )
+        if self._starts > 1:
+            yield from self._warm_up()
         # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
         # Under torchrun each flush is the one collective that also agrees on stopping (_flush).
         flush_every = 1 if self.device.type == "cpu" else 25
@@ -323,8 +337,71 @@ class Fitter:
     def _save_checkpoint(self) -> Checkpointed | None:
         if not self.folder.writes:
             return None
-        path = self.folder.save_checkpoint(self.state.state(Position(self.epoch, self.pos, self.step, self.elapsed)))
+        state = self.state.state(Position(self.epoch, self.pos, self.step, self.elapsed))
+        path = self.folder.save_checkpoint({**state, **({"warmup": self.warmup} if self.warmup else {})})
         return Checkpointed(str(path), self._at)
+
+    def _warm_up(self) -> Iterator[Event]:
+        """The multi-start warm-up (train/starts.py): train each start on the same batches at the same rates,
+        keep the best (weights, learned steps and optimizer state), checkpoint it. Its steps are not reported (the
+        fit's step and epoch counters start after it) and its time counts against a time limit."""
+        cfg, t0 = self.config, time.perf_counter()
+        warm = WarmUp(start_seeds(cfg.seed, self._starts), *warmup_steps(cfg, self.steps_per_epoch, cfg.time_limit))
+        best: TrainingStep | None = None
+        for i, seed in enumerate(warm.seeds):
+            step = self.train_step if i == 0 else self._candidate(seed)
+            losses: list[torch.Tensor] = []
+            started = time.perf_counter()
+            for indices, frames, lr in self._warmup_batches(warm.steps):
+                if not self._running.is_set():
+                    paused = time.perf_counter()
+                    yield Paused(self._at)
+                    self._running.wait()
+                    yield Resumed(self._at)
+                    started += time.perf_counter() - paused
+                    t0 += time.perf_counter() - paused
+                if self._cancel.is_set():
+                    break
+                with self.network.lock:  # start 0 trains the fit's own network, which a decode may read
+                    losses.append(step(indices, frames, lr))
+                if i == 0 and warm.out_of_time(len(losses), time.perf_counter() - started):
+                    break
+            if i == 0:
+                warm.steps = len(losses)  # the other starts run as many as the first (under a time limit)
+            if warm.score(losses) and i > 0:
+                best = step
+            if self._cancel.is_set():
+                break
+        if best is not None:
+            with self.network.lock:
+                self.model.load_state_dict(best.model.state_dict())
+                if self.quantizer is not None and best.network.quantizer is not None:
+                    self.quantizer.load_state_dict(best.network.quantizer.state_dict())
+                self.optimizer.load_state_dict(best.optimizer.state_dict())
+        seconds = time.perf_counter() - t0
+        self.warmup, self.elapsed = {**warm.record(), "seconds": seconds}, self.elapsed + seconds
+        self.folder.write_config(self.record())
+        if not self._cancel.is_set() and (saved := self._save_checkpoint()):
+            yield saved  # a fit resumed from here has the chosen start
+
+    def _candidate(self, seed: int) -> TrainingStep:
+        """A start other than the fit's own: the network drawn from ``seed``, its optimizer, its training step."""
+        config = dataclasses.replace(self.config, seed=seed)
+        network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision)
+        optimizer = build_optimizer(config.optimizer, network, self.base_lr, self.optimizer_fused)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
+        return TrainingStep(network, optimizer, scaler, self.loss_fn)
+
+    def _warmup_batches(self, steps: int) -> Iterator[tuple[list[int], torch.Tensor, float]]:
+        """The first ``steps`` batches of the fit's frame order, with the rates its schedule starts with."""
+        cfg, n, epoch = self.config, 0, 0
+        while True:
+            for indices, frames in self.store.batches(epoch_order(cfg.seed, epoch, self.train_indices), cfg.batch_size):
+                if n == steps:
+                    return
+                yield list(indices), frames, self.schedule(n / self.steps_per_epoch, cfg.epochs, self.base_lr)
+                n += 1
+            epoch += 1
 
     def _finish(self, status: str) -> Iterator[Event]:
         self.network.encode_latents(self.store)  # a stopped run's checkpoint holds its current weights' latents too

@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .adam import Adam
 from .network import FitNetwork
+from .optim import FitOptimizer
 
 PHASES = ("data", "forward", "loss", "backward", "optimizer")  # what ``mark`` is called after, in order
 
@@ -27,7 +27,7 @@ class TrainingStep:
     def __init__(
         self,
         network: FitNetwork,
-        optimizer: Adam,
+        optimizer: FitOptimizer,
         scaler: torch.amp.GradScaler,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         masks: dict[str, torch.Tensor] | None = None,
