@@ -351,7 +351,7 @@ class Compressor:
         )
         loss = get_registry().create("loss", fit.loss, fit.loss_params)
         found = search_steps(nf, original, reference, loss, lam, self.device, self._cancel.is_set)
-        made = {"step_search_lambda": lam, "step_shifts": found.shifts} if found.shifts else {}
+        made = {"step_search_lambda": lam} if found.shifts else {}  # the steps themselves are in the file
         return found.steps, found.describe(), made
 
     def _story(self) -> Story:

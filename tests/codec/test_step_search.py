@@ -4,6 +4,7 @@ chose, leaves the file byte for byte alone when no shift pays, and refuses what 
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -139,8 +140,7 @@ def test_a_step_made_too_fine_is_coarsened_back(runs, tmp_path, capsys):
     nf = nervfile.load(tmp_path / "a.nerv")
     q = nf.tensors[name]
     assert isinstance(q, StepQuantizedTensor)
-    assert nf.compression["step_shifts"][name] >= 1 and q.step >= step
-    assert nf.compression["step_search_lambda"] == LAMBDA
+    assert q.step >= step and nf.compression["step_search_lambda"] == LAMBDA
     out = capsys.readouterr().out
     assert "tensors changed" in out and "step search (λ 0.01): " in out
 
@@ -157,15 +157,16 @@ def test_the_file_decodes_exactly_to_the_symbols_the_search_chose(arch, runs, tm
     r = open_run(run)
     state = {k: v.float() for k, v in r.state_dict().items()}
     learned = r.quant_steps()
-    assert learned is not None and nf.compression["step_shifts"]
-    chosen = {}
+    assert learned is not None and nf.compression["step_search_lambda"] == LAMBDA
+    chosen, shifts = {}, {}
     for n, q in nf.tensors.items():
         assert isinstance(q, StepQuantizedTensor)
-        k = nf.compression["step_shifts"].get(n, 0)
-        assert q.step == np.float32(learned[n] * 2.0**k)
+        shifts[n] = round(math.log2(q.step / learned[n]))
+        assert q.step == np.float32(learned[n] * 2.0 ** shifts[n]) and abs(shifts[n]) <= stepsearch.MAX_SHIFT
         expected = quantize_step(state[n], q.step)  # round(x / s') from the fit's floats, training's function
         assert q.offset == expected.offset and np.array_equal(q.symbols, expected.symbols)
         chosen[n] = torch.from_numpy(expected.dequantize())
+    assert shifts[name] >= 1  # the halved step, coarsened back
     model = r.build_model("cpu")
     model.load_state_dict(chosen, strict=False)
     idx = list(range(nf.num_frames))
@@ -191,14 +192,14 @@ def test_when_no_shift_pays_the_file_is_byte_identical_to_a_plain_compress(runs,
 
 
 def test_with_a_size_target_the_target_search_runs_on_the_searched_steps(runs, tmp_path, capsys):
-    run, name, _ = _halved(runs("grid"), tmp_path / "run")
+    run, _, _ = _halved(runs("grid"), tmp_path / "run")
     _compress(run, tmp_path / "full.nerv", "--no-eval")
     cap = int((tmp_path / "full.nerv").stat().st_size * 0.6)
     capsys.readouterr()
     _compress(run, tmp_path / "c.nerv", "--step-search", "--target-size", f"{cap}B", "--no-eval")
     assert 0.97 * cap <= (tmp_path / "c.nerv").stat().st_size <= cap
     made = nervfile.load(tmp_path / "c.nerv").compression
-    assert made["step_shifts"][name] >= 1 and made["step_scale"] >= 1
+    assert made["step_search_lambda"] == LAMBDA and made["step_scale"] >= 1
     out = capsys.readouterr().out
     assert "step search (λ 0.01): " in out and f"requested {cap:,} bytes · achieved" in out
 
@@ -207,7 +208,7 @@ def test_a_run_fitted_without_a_rate_term_is_not_searched_unless_given_a_lambda(
     run = runs("grid", 0.0)
     _compress(run, tmp_path / "a.nerv", "--step-search", "--no-eval")
     assert "step search: skipped: the run was fitted without a rate term (λ 0)" in capsys.readouterr().out
-    assert "step_shifts" not in nervfile.load(tmp_path / "a.nerv").compression
+    assert "step_search_lambda" not in nervfile.load(tmp_path / "a.nerv").compression
     _compress(run, tmp_path / "b.nerv", "--step-search", "--step-search-lambda", "1", "--no-eval")
     assert "step search (λ 1): " in capsys.readouterr().out
 
