@@ -43,6 +43,7 @@ class Compressed:
     setting: str = ""  # what rate control chose for it
     search_seconds: float = 0.0  # rate control's time, the fine-tune excluded
     search_trials: int = 0  # settings it encoded or decoded
+    step_search: str = ""  # what the step search (--step-search) did, one line
 
 
 def compressed_report(
@@ -109,8 +110,7 @@ class SearchProbe:
     over the clip (all of them in a short one), decoded as a player would."""
 
     def __init__(self, reference: FrameStore, device: torch.device, batch: int = 8) -> None:
-        n, k = reference.num_frames, min(reference.num_frames, SEARCH_FRAMES)
-        self.indices = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+        self.indices = spread_frames(reference.num_frames, SEARCH_FRAMES)
         self.count = len(self.indices)
         self.reference = reference
         self.device = device
@@ -129,6 +129,12 @@ class SearchProbe:
                 source = self.reference.get(idx).to(decoded.device).float().div(255)
                 values.append(psnr(decoded, source).cpu())
         return float(torch.cat(values).mean())
+
+
+def spread_frames(n: int, k: int) -> list[int]:
+    """``k`` frame indices spread evenly over ``n`` frames, first and last included (all of them when n ≤ k)."""
+    k = min(n, k)
+    return sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
 
 
 def _mean(values: np.ndarray) -> float | None:

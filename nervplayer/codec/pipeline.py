@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import threading
 import time
@@ -28,6 +29,7 @@ from ..device import resolve_device
 from ..errors import Cancelled, ConfigError, VideoError
 from ..model import architectures
 from ..model.spec import NERV
+from ..plugins import get_registry
 from ..train import Finished, FitConfig, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
 from ..train.events import Event as FitEvent
@@ -42,6 +44,7 @@ from .prune import global_magnitude_masks, sparsity
 from .qat import enable_fake_quant
 from .quantize import MAX_BITS, MIN_BITS
 from .ratecontrol import WINDOW, RateSearch, Setting, Target, TargetUnreachable, families
+from .stepsearch import decode_bound, search_steps
 from .story import Story, frame_values, recipe, run_curves
 
 
@@ -59,6 +62,9 @@ class CompressOptions:
     evaluate: bool = True  # decode the result and measure it against the source
     target: Target | None = None  # rate control: bits, pruning and step are searched to meet it
     fixed: tuple[str, ...] = ()  # of "bits", "prune": what the user set, which a target search keeps
+    # a rate-aware run's learned steps searched in powers of two (codec/stepsearch.py), at the run's λ or this one
+    step_search: bool = False
+    step_search_lambda: float | None = None
 
     def validate(self) -> None:
         if not 0 <= self.prune < 1:
@@ -78,6 +84,10 @@ class CompressOptions:
             )
         if self.target is not None and self.layer_bits:
             raise ConfigError("a target chooses one bit width for the whole model: drop --layer-bits")
+        if self.step_search_lambda is not None and not self.step_search:
+            raise ConfigError("--step-search-lambda is the λ of --step-search: give --step-search too")
+        if self.step_search_lambda is not None and not 0 < self.step_search_lambda < math.inf:
+            raise ConfigError(f"--step-search-lambda must be a positive number, got {self.step_search_lambda:g}")
 
     def finetune_key(self, weights_digest: str, bits: dict[str, int]) -> str:
         """Folder name of the fine-tune: the same run weights (``weights_digest``) and the same options that shape
@@ -204,8 +214,14 @@ class Compressor:
         run, cfg = self.folder, self.folder.model_spec
         if opt.layer_bits and cfg.arch != NERV:
             raise ConfigError(f"per-layer bit widths are implemented for nerv models only, not {cfg.arch!r}")
+        steps = run.quant_steps()
+        if opt.step_search and steps is None:
+            raise ConfigError(
+                f"--step-search searches the learned steps of a rate-aware fit (fit --qat --rate-lambda); "
+                f"{run.path} is a plain fit: compress it without --step-search"
+            )
         reference = self.reference
-        if reference is None and (opt.evaluate or opt.layer_bits or opt.target):
+        if reference is None and (opt.evaluate or opt.layer_bits or opt.target or opt.step_search):
             reference = source_reference(run, self.source, self.device)
         original = {k: v.float() for k, v in run.state_dict().items()}
         fields: dict[str, Any] = dict(
@@ -215,11 +231,17 @@ class Compressor:
             mask_model=opt.mask_model,
             source={"name": run.source["name"], "sha256": run.source["sha256"]},
         )
-        steps = run.quant_steps()
+        note, made = "", dict[str, Any]()  # the step search's report line and header record
+        if opt.step_search:
+            assert steps is not None and reference is not None  # refused above without steps; loaded above
+            try:
+                steps, note, made = yield from self._step_search(original, fields, steps, reference)
+            except Cancelled:  # stopped mid-search: nothing written
+                return
         if opt.target is not None:
             assert reference is not None  # loaded above when a target is set
             with contextlib.suppress(Cancelled):  # stopped mid-search: nothing written, as a cancelled fine-tune
-                yield from self._targeted(opt.target, original, fields, steps, reference)
+                yield from self._targeted(opt.target, original, fields, steps, reference, note, made)
             return
         if steps is not None:  # a rate-aware fit: the file holds exactly what training saw
             yield Stage(
@@ -228,10 +250,14 @@ class Compressor:
             )
             t0 = time.perf_counter()
             nf = pack_learned(
-                original, cfg, steps, **fields, compression={"learned_steps": True, "from_run": run.path.name}
+                original,
+                cfg,
+                steps,
+                **fields,
+                compression={"learned_steps": True, "from_run": run.path.name, **made},
             )
             encode(nf)
-            yield from self._finish(nf, reference, time.perf_counter() - t0, 0.0)
+            yield from self._finish(nf, reference, time.perf_counter() - t0, 0.0, note)
             return
         yield Stage("prune", f"{opt.prune:.0%} of the stem and block weights (global magnitude)")
         masks = global_magnitude_masks({k: original[k] for k in self._prunable()}, opt.prune) if opt.prune else {}
@@ -286,7 +312,12 @@ class Compressor:
         yield from self._finish(nf, reference, time.perf_counter() - t0, finetune_seconds)
 
     def _finish(
-        self, nf: NervFile, reference: FrameStore | None, encode_seconds: float, finetune_seconds: float
+        self,
+        nf: NervFile,
+        reference: FrameStore | None,
+        encode_seconds: float,
+        finetune_seconds: float,
+        step_search: str = "",
     ) -> Iterator[Event]:
         nf.story = self._story()
         if self.options.evaluate:
@@ -294,7 +325,34 @@ class Compressor:
             yield from self._evaluate(nf, reference)
         yield Stage("write", str(self.output))
         sizes = save(nf, self.output)
-        yield compressed_report(nf, sizes, str(self.output), encode_seconds, finetune_seconds)
+        report = compressed_report(nf, sizes, str(self.output), encode_seconds, finetune_seconds)
+        yield dataclasses.replace(report, step_search=step_search)
+
+    def _step_search(
+        self, original: dict[str, torch.Tensor], fields: dict[str, Any], steps: dict[str, float], reference: FrameStore
+    ) -> Generator[Stage, None, tuple[dict[str, float], str, dict[str, Any]]]:
+        """The learned ``steps`` searched in powers of two (:mod:`.stepsearch`): the steps to write, the report's
+        line, and what the header's ``compression`` records (nothing when no step changed: the file is then
+        byte for byte the one a compress without the search writes)."""
+        fit = self.folder.fit_config
+        lam = fit.rate_lambda if self.options.step_search_lambda is None else self.options.step_search_lambda
+        if not lam:
+            return (
+                steps,
+                "step search: skipped: the run was fitted without a rate term (λ 0), so a finer step "
+                "always wins; give --step-search-lambda to trade at a λ of your own",
+                {},
+            )
+        nf = pack_learned(original, self.folder.model_spec, steps, **fields)
+        decodes, frames = decode_bound(nf)
+        yield Stage(
+            "step search",
+            f"powers of two around the learned steps at λ {lam:g}: at most {decodes} decodes of {frames} frames",
+        )
+        loss = get_registry().create("loss", fit.loss, fit.loss_params)
+        found = search_steps(nf, original, reference, loss, lam, self.device, self._cancel.is_set)
+        made = {"step_search_lambda": lam} if found.shifts else {}  # the steps themselves are in the file
+        return found.steps, found.describe(), made
 
     def _story(self) -> Story:
         return Story(curves=run_curves(self.folder.path), recipe=recipe(self.folder.fit_config))
@@ -313,6 +371,8 @@ class Compressor:
         fields: dict[str, Any],
         steps: dict[str, float] | None,
         reference: FrameStore,
+        step_search: str = "",
+        made: dict[str, Any] | None = None,
     ) -> Iterator[Event]:
         """Search the setting that meets ``target`` (see :mod:`.ratecontrol`), fine-tune once at its pruning ratio
         where that applies, search the widths and steps again on the tuned weights, check the file on every
@@ -333,7 +393,7 @@ class Compressor:
             def pack(s: Setting) -> NervFile:
                 if self._cancel.is_set():
                     raise Cancelled("rate control stopped")
-                return self._pack(state, s, fields, steps, prunable, finetuned)
+                return self._pack(state, s, fields, steps, prunable, finetuned, made or {})
 
             return RateSearch(curves, lambda s: _coded_bytes(pack, s), lambda s: probe.psnr(pack, s))
 
@@ -368,7 +428,7 @@ class Compressor:
         part = self.output.with_name(self.output.name + ".part")  # the file as written, checked before it is kept
         try:
             for _ in range(4):
-                nf = self._pack(state, trial.setting, fields, steps, prunable, finetuned)
+                nf = self._pack(state, trial.setting, fields, steps, prunable, finetuned, made or {})
                 nf.story = dataclasses.replace(fields["story"])
                 nf.compression["target"] = target.label()
                 if opt.evaluate or cap is None:
@@ -397,6 +457,7 @@ class Compressor:
             setting=trial.setting.describe(),
             search_seconds=time.perf_counter() - t0,
             search_trials=trials,
+            step_search=step_search,
         )
 
     def _pack(
@@ -407,9 +468,10 @@ class Compressor:
         steps: dict[str, float] | None,
         prunable: list[str],
         finetune_epochs: int,
+        searched: dict[str, Any],
     ) -> NervFile:
-        """The file of ``state`` written at ``setting``."""
-        made: dict[str, Any] = {"from_run": self.folder.path.name}
+        """The file of ``state`` written at ``setting`` (``searched``: what the step search records)."""
+        made: dict[str, Any] = {"from_run": self.folder.path.name, **searched}
         if setting.bits is None:
             assert steps is not None  # learned-step settings come from a rate-aware fit
             scale = 2.0**setting.knob
