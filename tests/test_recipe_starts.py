@@ -16,7 +16,9 @@ import torch
 
 from nervplayer.cli.main import main
 from nervplayer.train import Checkpointed, FitConfig, Fitter, Step
+from nervplayer.train import fit as fit_module
 from nervplayer.train.checkpoint import load_checkpoint
+from nervplayer.train.starts import start_step, warmup_batches
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,8 +72,8 @@ def test_three_starts_continue_from_the_best_one(shapes_clip, tmp_path):
 
     # the chosen start, trained again alone on the warm-up's batches, is what the fit goes on from
     again = Fitter(_config(shapes_clip, qat=True), tmp_path / "again")
-    step = again.train_step if warm["chosen"] == cfg.seed else again._candidate(warm["chosen"])
-    for indices, frames, lr in again._warmup_batches(warm["steps"]):
+    step = again.train_step if warm["chosen"] == cfg.seed else start_step(again, warm["chosen"])
+    for indices, frames, lr in warmup_batches(again, warm["steps"]):
         step(indices, frames, lr)
     assert _same(saved["model"], step.model.state_dict())
     others = [s for s in warm["seeds"] if s != warm["chosen"]]
@@ -85,7 +87,7 @@ def test_a_resumed_fit_keeps_its_start_and_equals_a_straight_run(shapes_clip, tm
     list(straight.run())
     stopped = Fitter(cfg, tmp_path / "run")
     _cancel_after(stopped, 20)
-    monkeypatch.setattr(Fitter, "_warm_up", lambda self: pytest.fail("the resumed fit redid the warm-up"))
+    monkeypatch.setattr(fit_module, "warm_up", lambda fit: pytest.fail("the resumed fit redid the warm-up"))
     resumed = Fitter(cfg, tmp_path / "run", resume=True)
     list(resumed.run())
     assert _same(_weights(straight), _weights(resumed))

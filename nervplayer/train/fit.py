@@ -12,7 +12,6 @@ and rate state (train/network.py, ``FitNetwork``), the training step (train/step
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
@@ -37,8 +36,10 @@ from .evaluator import Evaluator
 from .events import Checkpointed, Event, Finished, Paused, Resumed, Started, Step
 from .network import FitNetwork
 from .optim import build_optimizer, soap_class
-from .starts import WarmUp, start_seeds, warmup_steps
+from .order import epoch_order
+from .starts import warm_up
 from .step import TrainingStep
+from .timelimit import TimeLimit
 
 
 def clip_frames(config: FitConfig, info: VideoInfo | None = None) -> tuple[VideoInfo, int, Frames]:
@@ -140,8 +141,8 @@ class Fitter:
             self.device = join(self.world, self.device)
         self.folder = runfolder.RunFolder(self.run_dir, self.world)
         checkpoint = self.folder.prepare(config, resume)
-        # the multi-start warm-up draws fresh weights: a resumed fit has its chosen ones, a warm start is its own
-        self._starts = config.starts if fresh and checkpoint is None else 1
+        #: starts of the multi-start warm-up: a resumed fit has its chosen one, a warm start is its own
+        self.starts = config.starts if fresh and checkpoint is None else 1
         self.store, self.source = load_source(config, self.device, self.folder.cache_dir, clip)
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
@@ -167,12 +168,14 @@ class Fitter:
         self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
-        self._last_step_end = 0.0  # when the last step ended (perf_counter): the time limit's step length
+        self.time_limit = None if config.time_limit is None else TimeLimit(config, self.num_frames)
         self._running = threading.Event()
         self._running.set()
         self._cancel = threading.Event()
         if checkpoint is not None:
             self.epoch, self.pos, self.step, self.elapsed = astuple(self.state.restore(checkpoint))
+        if self.time_limit is not None and self.warmup:
+            self.time_limit.untimed = self.warmup["seconds"]
         self.folder.write_config(self.record())  # a resumed run may extend its epochs: the record follows
 
     # ---- control, from any thread ----
@@ -189,6 +192,16 @@ class Fitter:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def hold(self) -> Iterator[Event]:
+        """While paused (between steps): ``Paused``, then ``Resumed`` once resumed or cancelled."""
+        yield Paused(self._at)
+        self._running.wait()
+        yield Resumed(self._at)
 
     def record(self) -> dict[str, Any]:
         """What config.json holds: enough to rerun the fit and to rebuild the model, and how many processes
@@ -208,29 +221,11 @@ class Fitter:
         return self.epoch + self.pos / self.steps_per_epoch
 
     def _progress(self, t0: float) -> float:
-        """Where the LR schedule is, in epochs: with a time limit, the share of the time used when that is
-        further than the epochs done, so that a fit stopped by the time has annealed."""
-        if self.config.time_limit is None:
+        """Where the LR schedule is, in epochs (under a time limit, train/timelimit.py: at least the share of the
+        time used)."""
+        if self.time_limit is None:
             return self._at
-        spent = self.elapsed + time.perf_counter() - t0
-        used = spent / max(self._training_limit(spent), 1e-9)
-        return max(self._at, min(used, 1.0) * self.config.epochs)
-
-    def _training_limit(self, spent: float) -> float:
-        """The time limit less the work after the fit (``time_after_steps``), at the mean step time so far."""
-        cfg = self.config
-        assert cfg.time_limit is not None
-        steps_time = spent - (self.warmup["seconds"] if self.warmup else 0.0)  # the warm-up's steps are not counted
-        per_frame = steps_time / max(self.step, 1) / cfg.batch_size
-        return cfg.time_limit - cfg.time_after_steps * self.num_frames * per_frame
-
-    def _time_is_up(self, t0: float) -> bool:
-        """Whether the next step would end nearer past the training limit than this one ends before it (the
-        steps being as long as the last one): the fit stops within half a step of its limit."""
-        now = time.perf_counter()
-        step, self._last_step_end = now - max(self._last_step_end, t0), now
-        spent = self.elapsed + now - t0
-        return spent + step / 2 >= self._training_limit(spent)
+        return self.time_limit.progress(self._at, self.elapsed + time.perf_counter() - t0, self.step)
 
     def run(self) -> Iterator[Event]:
         cfg, world = self.config, self.world
@@ -247,8 +242,8 @@ class Fitter:
             self.steps_per_epoch,
             getattr(self.store, "kind", "memory"),
         )
-        if self._starts > 1:
-            yield from self._warm_up()
+        if self.starts > 1:
+            yield from warm_up(self)
         # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
         # Under torchrun each flush is the one collective that also agrees on stopping (_flush).
         flush_every = 1 if self.device.type == "cpu" else 25
@@ -262,13 +257,11 @@ class Fitter:
                 left = shard(left, cfg.batch_size, world)
             t0, stopped, timed_out = time.perf_counter(), False, False
             for indices, frames in self.store.batches(left, cfg.batch_size // world.size):
-                if not self._running.is_set():
+                if self.paused:
                     self.elapsed += time.perf_counter() - t0
                     if not world.distributed:  # a flush is a collective there: only where every process makes it
                         yield from self._flush(pending)
-                    yield Paused(self._at)
-                    self._running.wait()
-                    yield Resumed(self._at)
+                    yield from self.hold()
                     t0 = time.perf_counter()
                 if self._cancel.is_set() and not world.distributed:
                     stopped = True
@@ -293,7 +286,7 @@ class Fitter:
                 if len(pending) >= flush_every and (yield from self._flush(pending)):
                     stopped = True
                     break
-                if cfg.time_limit is not None and self._time_is_up(t0):
+                if self.time_limit is not None and self.time_limit.is_up(self.elapsed, t0, self.step):
                     timed_out = True
                     break
             self.elapsed += time.perf_counter() - t0
@@ -313,7 +306,7 @@ class Fitter:
             if due and (ev := self.evaluator(self.epoch, self.step, self.elapsed, spe)):
                 self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
                 yield ev
-            if not last and self.epoch % cfg.checkpoint_every == 0 and (saved := self._save_checkpoint()):
+            if not last and self.epoch % cfg.checkpoint_every == 0 and (saved := self.save_checkpoint()):
                 yield saved
         yield from self._finish("completed")
 
@@ -334,86 +327,18 @@ class Fitter:
         pending.clear()
         return stop
 
-    def _save_checkpoint(self) -> Checkpointed | None:
+    def save_checkpoint(self) -> Checkpointed | None:
         if not self.folder.writes:
             return None
         state = self.state.state(Position(self.epoch, self.pos, self.step, self.elapsed))
         path = self.folder.save_checkpoint({**state, **({"warmup": self.warmup} if self.warmup else {})})
         return Checkpointed(str(path), self._at)
 
-    def _warm_up(self) -> Iterator[Event]:
-        """The multi-start warm-up (train/starts.py): train each start on the same batches at the same rates,
-        keep the best (weights, learned steps and optimizer state), checkpoint it. Its steps are not reported (the
-        fit's step and epoch counters start after it) and its time counts against a time limit."""
-        cfg, t0 = self.config, time.perf_counter()
-        warm = WarmUp(start_seeds(cfg.seed, self._starts), *warmup_steps(cfg, self.steps_per_epoch, cfg.time_limit))
-        best: TrainingStep | None = None
-        for i, seed in enumerate(warm.seeds):
-            step = self.train_step if i == 0 else self._candidate(seed)
-            losses: list[torch.Tensor] = []
-            started = time.perf_counter()
-            for indices, frames, lr in self._warmup_batches(warm.steps):
-                if not self._running.is_set():
-                    paused = time.perf_counter()
-                    yield Paused(self._at)
-                    self._running.wait()
-                    yield Resumed(self._at)
-                    started += time.perf_counter() - paused
-                    t0 += time.perf_counter() - paused
-                if self._cancel.is_set():
-                    break
-                with self.network.lock:  # start 0 trains the fit's own network, which a decode may read
-                    losses.append(step(indices, frames, lr))
-                if i == 0 and warm.out_of_time(len(losses), time.perf_counter() - started):
-                    break
-            if i == 0:
-                warm.steps = len(losses)  # the other starts run as many as the first (under a time limit)
-            if warm.score(losses) and i > 0:
-                best = step
-            if self._cancel.is_set():
-                break
-        if best is not None:
-            with self.network.lock:
-                self.model.load_state_dict(best.model.state_dict())
-                if self.quantizer is not None and best.network.quantizer is not None:
-                    self.quantizer.load_state_dict(best.network.quantizer.state_dict())
-                self.optimizer.load_state_dict(best.optimizer.state_dict())
-        seconds = time.perf_counter() - t0
-        self.warmup, self.elapsed = {**warm.record(), "seconds": seconds}, self.elapsed + seconds
-        self.folder.write_config(self.record())
-        if not self._cancel.is_set() and (saved := self._save_checkpoint()):
-            yield saved  # a fit resumed from here has the chosen start
-
-    def _candidate(self, seed: int) -> TrainingStep:
-        """A start other than the fit's own: the network drawn from ``seed``, its optimizer, its training step."""
-        config = dataclasses.replace(self.config, seed=seed)
-        network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision)
-        optimizer = build_optimizer(config.optimizer, network, self.base_lr, self.optimizer_fused)
-        scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.needs_scaler)
-        return TrainingStep(network, optimizer, scaler, self.loss_fn)
-
-    def _warmup_batches(self, steps: int) -> Iterator[tuple[list[int], torch.Tensor, float]]:
-        """The first ``steps`` batches of the fit's frame order, with the rates its schedule starts with."""
-        cfg, n, epoch = self.config, 0, 0
-        while True:
-            for indices, frames in self.store.batches(epoch_order(cfg.seed, epoch, self.train_indices), cfg.batch_size):
-                if n == steps:
-                    return
-                yield list(indices), frames, self.schedule(n / self.steps_per_epoch, cfg.epochs, self.base_lr)
-                n += 1
-            epoch += 1
-
     def _finish(self, status: str) -> Iterator[Event]:
         self.network.encode_latents(self.store)  # a stopped run's checkpoint holds its current weights' latents too
-        if (saved := self._save_checkpoint()) is not None:
+        if (saved := self.save_checkpoint()) is not None:
             yield saved
         weights = None
         if status == "completed" and self.folder.writes:
             weights = str(self.folder.save_weights(self.model.state_dict(), self.network.weights_metadata()))
         yield Finished(status, self._at, self.step, self.elapsed, self.evaluator.last, weights)
-
-
-def epoch_order(seed: int, epoch: int, frames: list[int]) -> list[int]:
-    """An epoch's shuffled frame order: a function of (seed, epoch) only, so a resumed run repeats it."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return [frames[i] for i in torch.randperm(len(frames), generator=g).tolist()]

@@ -6,19 +6,29 @@ How long: :data:`SHARE` of the fit's planned steps (or of its time limit) in all
 :data:`MIN_STEPS` each. The score is the objective itself (loss and rate term) averaged over the last half of a
 start's steps: every start saw the same frames in the same order, and it costs no extra forward pass. The chosen
 start keeps its optimizer state: its moments were estimated on these very weights, and a fresh state would
-repeat the bias-corrected first steps the warm-up has already taken. The fit (train/fit.py) runs the steps;
-this module holds the plan and the choice.
+repeat the bias-corrected first steps the warm-up has already taken. :func:`warm_up` runs it for a
+:class:`~nervplayer.train.fit.Fitter`, with the fit's own training step as the first start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
 from .config import FitConfig
+from .events import Event
+from .network import FitNetwork
+from .optim import build_optimizer
+from .order import epoch_order
+from .step import TrainingStep
+
+if TYPE_CHECKING:
+    from .fit import Fitter
 
 SHARE = 0.03  # of the planned steps (or the time limit) the whole warm-up takes
 MIN_STEPS = 8  # each start's: fewer say little beyond the draw's first loss
@@ -69,3 +79,68 @@ class WarmUp:
         """What config.json and the checkpoints keep of the warm-up."""
         scores = [s if math.isfinite(s) else None for s in self.scores]  # JSON has no inf
         return {"seeds": self.seeds[: len(scores)], "scores": scores, "steps": self.steps, "chosen": self.chosen}
+
+
+def warm_up(fit: Fitter) -> Iterator[Event]:
+    """Run the warm-up of ``fit``: train each start on the same batches at the same rates, keep the best
+    (weights, learned steps and optimizer state) in the fit, checkpoint it. Its steps are not reported (the fit's
+    step and epoch counters start after it) and its time counts against a time limit."""
+    cfg, t0 = fit.config, time.perf_counter()
+    warm = WarmUp(start_seeds(cfg.seed, fit.starts), *warmup_steps(cfg, fit.steps_per_epoch, cfg.time_limit))
+    best: TrainingStep | None = None
+    for i, seed in enumerate(warm.seeds):
+        step = fit.train_step if i == 0 else start_step(fit, seed)
+        losses: list[torch.Tensor] = []
+        started = time.perf_counter()
+        for indices, frames, lr in warmup_batches(fit, warm.steps):
+            if fit.paused:
+                paused = time.perf_counter()
+                yield from fit.hold()
+                started += time.perf_counter() - paused
+                t0 += time.perf_counter() - paused
+            if fit.cancelled:
+                break
+            with fit.network.lock:  # start 0 trains the fit's own network, which a decode may read
+                losses.append(step(indices, frames, lr))
+            if i == 0 and warm.out_of_time(len(losses), time.perf_counter() - started):
+                break
+        if i == 0:
+            warm.steps = len(losses)  # the other starts run as many as the first (under a time limit)
+        if warm.score(losses) and i > 0:
+            best = step
+        if fit.cancelled:
+            break
+    if best is not None:
+        with fit.network.lock:
+            fit.model.load_state_dict(best.model.state_dict())
+            if fit.quantizer is not None and best.network.quantizer is not None:
+                fit.quantizer.load_state_dict(best.network.quantizer.state_dict())
+            fit.optimizer.load_state_dict(best.optimizer.state_dict())
+    seconds = time.perf_counter() - t0
+    fit.warmup, fit.elapsed = {**warm.record(), "seconds": seconds}, fit.elapsed + seconds
+    if fit.time_limit is not None:
+        fit.time_limit.untimed = seconds
+    fit.folder.write_config(fit.record())
+    if not fit.cancelled and (saved := fit.save_checkpoint()):
+        yield saved  # a fit resumed from here has the chosen start
+
+
+def start_step(fit: Fitter, seed: int) -> TrainingStep:
+    """A start other than the fit's own: the network drawn from ``seed``, its optimizer, its training step."""
+    config = dataclasses.replace(fit.config, seed=seed)
+    network = FitNetwork.build(fit.spec, fit.plugins, config, fit.store, fit.precision)
+    optimizer = build_optimizer(config.optimizer, network, fit.base_lr, fit.optimizer_fused)
+    scaler = torch.amp.GradScaler(fit.device.type, enabled=fit.precision.needs_scaler)
+    return TrainingStep(network, optimizer, scaler, fit.loss_fn)
+
+
+def warmup_batches(fit: Fitter, steps: int) -> Iterator[tuple[list[int], torch.Tensor, float]]:
+    """The first ``steps`` batches of the fit's frame order, with the rates its schedule starts with."""
+    cfg, n, epoch = fit.config, 0, 0
+    while True:
+        for indices, frames in fit.store.batches(epoch_order(cfg.seed, epoch, fit.train_indices), cfg.batch_size):
+            if n == steps:
+                return
+            yield list(indices), frames, fit.schedule(n / fit.steps_per_epoch, cfg.epochs, fit.base_lr)
+            n += 1
+        epoch += 1

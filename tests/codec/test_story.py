@@ -109,3 +109,14 @@ def test_info_tells_the_story_and_says_when_the_curves_are_unreadable(tmp_path):
     assert bad.returncode == 0 and "Traceback" not in bad.stderr
     assert "the stored training curves are unreadable (epoch is not a list)" in bad.stdout
     assert "over 16 frames" in bad.stdout
+
+
+def test_the_recipe_names_the_encoder_switches_a_run_changed_and_only_those():
+    from nervplayer.codec.story import recipe
+    from nervplayer.train.config import FitConfig
+
+    plain = recipe(FitConfig(video="clip.mp4", qat=True))
+    assert not {"soft_rounding", "hard_rounding", "starts", "optimizer"} & set(plain)
+    changed = recipe(FitConfig(video="clip.mp4", qat=True, soft_rounding=True, starts=5, optimizer="soap"))
+    assert changed["soft_rounding"] is True and changed["hard_rounding"] == 0.1
+    assert changed["starts"] == 5 and changed["optimizer"] == "soap"
