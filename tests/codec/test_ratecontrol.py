@@ -4,13 +4,12 @@ smallest file that reaches them, unreachable targets and meaningless sizes are o
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from cli_subprocess import error_line, run_nervplayer
 
 from nervplayer.cli.main import main
 from nervplayer.codec import NervVideo, nervfile
@@ -25,7 +24,6 @@ from nervplayer.train import FitConfig, Fitter, open_run
 from nervplayer.train.runfolder import CHECKPOINT
 
 MODELS = load_plugins(safe_mode=True).ids("model")
-REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -57,22 +55,6 @@ def runs(tmp_path_factory, shapes_clip):
 def _compress(run: Path, out: Path, *extra: str) -> None:
     argv = ["compress", str(run), "-o", str(out), "--finetune-epochs", "0", "--device", "cpu", *extra]
     assert main(argv) == 0
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "nervplayer", *args], capture_output=True, text=True, env=env, timeout=600
-    )
-
-
-def _error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """Exit 2, no traceback, and the error is one line, the last (after the stages compress printed)."""
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert [line for line in lines if "error" in line] == lines[-1:], result.stderr
-    return lines[-1]
 
 
 def _one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
@@ -182,14 +164,14 @@ def test_a_psnr_target_is_reached_and_a_smaller_setting_would_not_reach_it(runs,
 def test_a_target_the_model_cannot_meet_names_the_closest_and_writes_nothing(runs, tmp_path):
     run = str(runs("hnerv"))
     out = tmp_path / "x.nerv"
-    low = _error_line(_cli("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "500B"))
+    low = error_line(run_nervplayer("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "500B"))
     assert "requested 500 bytes cannot be met by this model: its smallest file is" in low
-    high = _error_line(_cli("compress", run, "-o", str(out), "--device", "cpu", "--target-psnr", "60"))
+    high = error_line(run_nervplayer("compress", run, "-o", str(out), "--device", "cpu", "--target-psnr", "60"))
     assert "requested PSNR 60 dB cannot be met by this model: the best it reaches is" in high
-    big = _error_line(_cli("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "2MB"))
+    big = error_line(run_nervplayer("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "2MB"))
     assert "its largest file is" in big
-    fixed = _error_line(
-        _cli("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "30KB", "--bits", "3")
+    fixed = error_line(
+        run_nervplayer("compress", run, "-o", str(out), "--device", "cpu", "--target-size", "30KB", "--bits", "3")
     )
     assert "requested 30,000 bytes cannot be met by this model" in fixed
     assert not out.exists() and not list(tmp_path.iterdir())
@@ -206,13 +188,13 @@ def test_a_target_the_model_cannot_meet_names_the_closest_and_writes_nothing(run
     ],
 )
 def test_sizes_that_mean_nothing_are_refused(option, says, tmp_path):
-    line = _one_line_exit_2(_cli("compress", str(tmp_path), "-o", str(tmp_path / "x.nerv"), option))
+    line = _one_line_exit_2(run_nervplayer("compress", str(tmp_path), "-o", str(tmp_path / "x.nerv"), option))
     assert line.startswith("nervplayer compress: error: argument --target-size: ") and says in line
 
 
 def test_target_size_with_both_bits_and_prune_is_refused(tmp_path, fitted_run):
     line = _one_line_exit_2(
-        _cli(
+        run_nervplayer(
             "compress",
             str(fitted_run),
             "-o",
@@ -235,7 +217,7 @@ def test_sizes_mean_what_the_help_says():
     assert parse_size("150000B") == 150_000
     assert parse_size("64KiB") == 65_536 and parse_size("1.5kb") == 1500
     assert parse_target("psnr:30").kind == "psnr" and parse_target("bpp:0.05").value == 0.05
-    help_text = " ".join(_cli("compress", "--help").stdout.split())
+    help_text = " ".join(run_nervplayer("compress", "--help").stdout.split())
     assert "1 KB = 1000 bytes" in help_text and "1 MiB = 1048576 bytes" in help_text
 
 

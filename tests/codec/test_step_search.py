@@ -5,15 +5,13 @@ chose, leaves the file byte for byte alone when no shift pays, and refuses what 
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_subprocess import error_line, run_nervplayer
 
 from nervplayer.cli.main import main
 from nervplayer.codec import Compressed, CompressOptions, Compressor, NervVideo, nervfile, stepsearch
@@ -29,7 +27,6 @@ from nervplayer.train import FitConfig, Fitter, open_run
 from nervplayer.train.checkpoint import load_weights, save_weights, weights_metadata
 from nervplayer.train.runfolder import WEIGHTS
 
-REPO = Path(__file__).parents[2]
 LAMBDA = 0.01
 
 
@@ -63,21 +60,6 @@ def runs(tmp_path_factory, shapes_clip):
 
 def _compress(run: Path, out: Path, *extra: str) -> None:
     assert main(["compress", str(run), "-o", str(out), "--device", "cpu", *extra]) == 0
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "nervplayer", *args], capture_output=True, text=True, env=env, timeout=600
-    )
-
-
-def _one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if "error" in line]
-    assert lines == result.stderr.strip().splitlines()[-1:], result.stderr
-    return lines[0]
 
 
 def _objective(run: Path, steps: dict[str, float]) -> float:
@@ -215,11 +197,13 @@ def test_a_run_fitted_without_a_rate_term_is_not_searched_unless_given_a_lambda(
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, fitted_run, runs):
     out = str(tmp_path / "x.nerv")
-    line = _one_line_exit_2(_cli("compress", str(fitted_run), "-o", out, "--step-search", "--device", "cpu"))
+    line = error_line(run_nervplayer("compress", str(fitted_run), "-o", out, "--step-search", "--device", "cpu"))
     assert "--step-search searches the learned steps of a rate-aware fit" in line and "is a plain fit" in line
-    line = _one_line_exit_2(_cli("compress", str(runs()), "-o", out, "--step-search-lambda", "0.1"))
+    line = error_line(run_nervplayer("compress", str(runs()), "-o", out, "--step-search-lambda", "0.1"))
     assert "give --step-search too" in line
     for bad in ("-1", "0", "nan", "inf"):
-        line = _one_line_exit_2(_cli("compress", str(runs()), "-o", out, "--step-search", "--step-search-lambda", bad))
+        line = error_line(
+            run_nervplayer("compress", str(runs()), "-o", out, "--step-search", "--step-search-lambda", bad)
+        )
         assert "--step-search-lambda must be a positive number" in line
     assert not Path(out).exists()
