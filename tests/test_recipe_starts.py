@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,8 +188,11 @@ def test_the_warm_up_counts_against_a_time_limit_but_not_as_steps(shapes_clip, t
     (time_after_steps) is the fit's own steps', not inflated by the warm-up's."""
     cfg = _config(shapes_clip, epochs=1000, starts=3, time_limit=8.0, time_after_steps=1.0)
     fitter = Fitter(cfg, tmp_path / "run")
-    events = list(fitter.run())
-    steps = [ev for ev in events if isinstance(ev, Step)]
+    arrivals = [time.perf_counter() for ev in fitter.run() if isinstance(ev, Step)]
     assert fitter.warmup is not None and fitter.warmup["seconds"] > 0
-    assert len(steps) > 20, len(steps)
+    # Against the fit's own step time, as this machine ran it (a loaded machine runs fewer steps): the inflated
+    # estimate reserved more than the whole limit at the first step and stopped the fit there.
+    step_s = float(np.median(np.diff(arrivals)))
+    room = 8.0 - fitter.warmup["seconds"] - fitter.num_frames * step_s  # less one epoch's steps after the fit
+    assert len(arrivals) >= 0.5 * room / step_s, (len(arrivals), room, step_s)
     assert fitter.elapsed <= 8.0 + 1.0

@@ -110,6 +110,15 @@ def check_batches(num_frames: int, batch_size: int, world: World) -> None:
         )
 
 
+def check_one_process(time_limit: bool, warm_up: bool, world: World) -> None:
+    """Refuse, before any work, what only one process can run: a time limit (each process would stop at its own
+    step) and a multi-start warm-up."""
+    if time_limit and world.distributed:
+        raise ConfigError("a time limit runs in one process; under torchrun give --epochs instead")
+    if warm_up and world.distributed:
+        raise ConfigError("a multi-start warm-up runs in one process; under torchrun give --starts 1")
+
+
 class _Replica(torch.nn.Module):
     """The trained modules under one root, so DDP sees every trained parameter (weights, learned quantization
     steps); its forward is the fit's own (content-adaptive inputs, quantized tensors)."""

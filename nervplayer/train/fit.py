@@ -6,23 +6,23 @@ first, so ``Fitter(config, run_dir, resume=True)`` continues exactly where it st
 
 The loop is all a ``Fitter`` holds; the pieces it runs live beside it: the run folder (train/runfolder.py,
 ``RunFolder``), what a checkpoint holds (train/checkpoint.py, ``TrainingState``), the network with its quantization
-and rate state (train/network.py, ``FitNetwork``), the training step (train/step.py) and the evaluations
-(train/evaluator.py, ``Evaluator``). A job over one segment of a clip is the same ``Fitter`` over that frame range.
+and rate state (train/network.py, ``FitNetwork``), the training step (train/step.py), the losses read back
+(train/pending.py, ``PendingSteps``), the evaluations (train/evaluator.py, ``Evaluator``) and the controls
+(train/control.py, ``Controls``). A job over one segment of a clip is the same ``Fitter`` over that frame range.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import astuple
 from pathlib import Path
-from typing import Any, Generator, Iterator
+from typing import Any, Iterator
 
 import torch
 
 from ..device import Precision, resolve_device, resolve_precision
-from ..errors import ConfigError, DeviceError, NervError
+from ..errors import ConfigError
 from ..model import ModelConfig, architectures
 from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, get_registry
@@ -31,14 +31,16 @@ from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, 
 from . import runfolder
 from .checkpoint import Position, TrainingState
 from .config import FitConfig
-from .distributed import check_batches, global_losses, join, shard, world_from_env
+from .control import Controls
+from .distributed import check_batches, check_one_process, join, shard, world_from_env
 from .evaluator import Evaluator
-from .events import Checkpointed, Event, Finished, Paused, Resumed, Started, Step
+from .events import Checkpointed, Evaluated, Event, Finished, Started
 from .network import FitNetwork
 from .optim import build_optimizer, soap_class
 from .order import epoch_order
+from .pending import PendingStep, PendingSteps
 from .starts import warm_up
-from .step import TrainingStep
+from .step import TrainingStep, out_of_memory_hint
 from .timelimit import TimeLimit
 
 
@@ -97,7 +99,7 @@ def load_source(
     return store, source
 
 
-class Fitter:
+class Fitter(Controls):
     """Trains a model (any ``model`` plugin) on a clip's frame range ``config.start:end`` (a whole clip, or one
     segment of it). See the module docstring for the threading contract. ``init_state`` starts from given weights
     and ``masks`` (name → bool tensor) keeps pruned weights at zero: the compression pipeline fine-tunes through
@@ -115,6 +117,7 @@ class Fitter:
         preview_index: int = 0,
     ) -> None:
         config.validate()
+        super().__init__()
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.plugins = plugins or get_registry()
@@ -126,11 +129,8 @@ class Fitter:
             soap_class()  # a missing package fails before minutes of decoding
         #: this process among the processes of a ``torchrun`` fit (rank 0 of 1 otherwise)
         self.world = world_from_env()
-        if config.time_limit is not None and self.world.distributed:  # each process would stop at its own step
-            raise ConfigError("a time limit runs in one process; under torchrun give --epochs instead")
         fresh = init_state is None and config.init_weights is None
-        if config.starts > 1 and fresh and not resume and self.world.distributed:
-            raise ConfigError("a multi-start warm-up runs in one process; under torchrun give --starts 1")
+        check_one_process(config.time_limit is not None, config.starts > 1 and fresh and not resume, self.world)
         self.device = resolve_device(config.device)
         self.precision: Precision = resolve_precision(config.precision, self.device)
         # The model is sized before the clip is decoded: a bad model option or budget fails at once.
@@ -169,39 +169,11 @@ class Fitter:
         self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
         self.time_limit = None if config.time_limit is None else TimeLimit(config, self.num_frames)
-        self._running = threading.Event()
-        self._running.set()
-        self._cancel = threading.Event()
         if checkpoint is not None:
             self.epoch, self.pos, self.step, self.elapsed = astuple(self.state.restore(checkpoint))
         if self.time_limit is not None and self.warmup:
             self.time_limit.untimed = self.warmup["seconds"]
         self.folder.write_config(self.record())  # a resumed run may extend its epochs: the record follows
-
-    # ---- control, from any thread ----
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def hold(self) -> Iterator[Event]:
-        """While paused (between steps): ``Paused``, then ``Resumed`` once resumed or cancelled."""
-        yield Paused(self._at)
-        self._running.wait()
-        yield Resumed(self._at)
 
     def record(self) -> dict[str, Any]:
         """What config.json holds: enough to rerun the fit and to rebuild the model, and how many processes
@@ -217,15 +189,15 @@ class Fitter:
 
     # ---- the loop ----
     @property
-    def _at(self) -> float:  # the fractional epoch the fit is at
+    def at(self) -> float:  # the fractional epoch the fit is at
         return self.epoch + self.pos / self.steps_per_epoch
 
     def _progress(self, t0: float) -> float:
         """Where the LR schedule is, in epochs (under a time limit, train/timelimit.py: at least the share of the
         time used)."""
         if self.time_limit is None:
-            return self._at
-        return self.time_limit.progress(self._at, self.elapsed + time.perf_counter() - t0, self.step)
+            return self.at
+        return self.time_limit.progress(self.at, self.elapsed + time.perf_counter() - t0, self.step)
 
     def run(self) -> Iterator[Event]:
         cfg, world = self.config, self.world
@@ -238,18 +210,14 @@ class Fitter:
             self.store.height,
             self.store.width,
             cfg.epochs,
-            self._at,
+            self.at,
             self.steps_per_epoch,
             getattr(self.store, "kind", "memory"),
         )
         if self.starts > 1:
             yield from warm_up(self)
-        # CPU: report every step; accelerators: read losses back in groups, to keep host syncs out of the step.
-        # Under torchrun each flush is the one collective that also agrees on stopping (_flush).
-        flush_every = 1 if self.device.type == "cpu" else 25
-        pending: list[tuple[float, int, torch.Tensor, float, float]] = []
-        epoch_started = time.perf_counter()
-        lr = self.base_lr
+        pending, losses = PendingSteps(self.device, world), self.evaluator.losses
+        epoch_started, lr = time.perf_counter(), self.base_lr
         while self.epoch < cfg.epochs:
             order = epoch_order(cfg.seed, self.epoch, self.train_indices)
             left = order[self.pos * cfg.batch_size :]
@@ -260,10 +228,10 @@ class Fitter:
                 if self.paused:
                     self.elapsed += time.perf_counter() - t0
                     if not world.distributed:  # a flush is a collective there: only where every process makes it
-                        yield from self._flush(pending)
+                        yield from pending.flush(self.cancelled, losses)
                     yield from self.hold()
                     t0 = time.perf_counter()
-                if self._cancel.is_set() and not world.distributed:
+                if self.cancelled and not world.distributed:
                     stopped = True
                     break
                 progress = self._progress(t0)
@@ -271,68 +239,45 @@ class Fitter:
                 self.network.anneal(progress / cfg.epochs, self.step)
                 # an uneven last batch: weigh each process's mean loss by its share, as one process would
                 share = len(indices) * world.size / min(cfg.batch_size, len(order) - self.pos * cfg.batch_size)
-                try:
-                    with self.network.lock:
-                        loss = self.train_step(indices, frames, lr, weight=share)
-                except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
-                    raise DeviceError(
-                        f"out of memory on {self.device} at batch size {cfg.batch_size} and "
-                        f"{self.store.width}x{self.store.height}: try a smaller --batch-size or "
-                        "--scale; the last checkpoint is kept"
-                    ) from None
-                self.pos += 1
-                self.step += 1
-                pending.append((self._at, self.step, loss, lr, share))
-                if len(pending) >= flush_every and (yield from self._flush(pending)):
+                with self.network.lock, out_of_memory_hint(self.device, cfg.batch_size, self.store):
+                    loss = self.train_step(indices, frames, lr, weight=share)
+                self.pos, self.step = self.pos + 1, self.step + 1
+                if pending.add(PendingStep(self.at, self.step, loss, lr, share)) and (
+                    yield from pending.flush(self.cancelled, losses)
+                ):
                     stopped = True
                     break
                 if self.time_limit is not None and self.time_limit.is_up(self.elapsed, t0, self.step):
                     timed_out = True
                     break
             self.elapsed += time.perf_counter() - t0
-            if (yield from self._flush(pending)) or stopped:
+            if (yield from pending.flush(self.cancelled, losses)) or stopped:
                 yield from self._finish("cancelled")
                 return
             if timed_out:  # the time is up: the last weights (the schedule has annealed) are the result
-                if ev := self.evaluator(self.epoch, self.step, self.elapsed, self.elapsed / max(self._at, 1e-9)):
-                    self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
-                    yield ev
+                yield from self._evaluate(self.elapsed / max(self.at, 1e-9), lr)
                 yield from self._finish("completed")
                 return
             self.epoch, self.pos = self.epoch + 1, 0
             spe, epoch_started = time.perf_counter() - epoch_started, time.perf_counter()
             last = self.epoch == cfg.epochs
-            due = self.epoch % cfg.eval_every == 0 or last
-            if due and (ev := self.evaluator(self.epoch, self.step, self.elapsed, spe)):
-                self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
-                yield ev
+            if self.epoch % cfg.eval_every == 0 or last:
+                yield from self._evaluate(spe, lr)
             if not last and self.epoch % cfg.checkpoint_every == 0 and (saved := self.save_checkpoint()):
                 yield saved
         yield from self._finish("completed")
 
-    def _flush(self, pending: list[tuple[float, int, torch.Tensor, float, float]]) -> Generator[Step, None, bool]:
-        """Report the pending steps' losses (under torchrun the global batch's, reduced across the processes);
-        return whether the fit stops: cancelled, in any process under torchrun (they agree in the same
-        collective, so every one stops before the same step)."""
-        if not pending:
-            return self._cancel.is_set() and not self.world.distributed
-        losses, stop = global_losses(
-            torch.stack([p[2] for p in pending]).float(), [p[4] for p in pending], self._cancel.is_set(), self.world
-        )
-        for (e, s, _, lr, _), loss in zip(pending, losses.cpu().tolist()):
-            if not math.isfinite(loss):
-                raise NervError(f"training diverged at step {s} (loss {loss}); lower the learning rate")
-            self.evaluator.losses.append(loss)
-            yield Step(e, s, loss, lr)
-        pending.clear()
-        return stop
+    def _evaluate(self, seconds_per_epoch: float, lr: float) -> Iterator[Evaluated]:
+        if ev := self.evaluator(self.epoch, self.step, self.elapsed, seconds_per_epoch):
+            self.folder.append_metrics(ev, self.evaluator.take_loss(), lr)
+            yield ev
 
     def save_checkpoint(self) -> Checkpointed | None:
         if not self.folder.writes:
             return None
         state = self.state.state(Position(self.epoch, self.pos, self.step, self.elapsed))
         path = self.folder.save_checkpoint({**state, **({"warmup": self.warmup} if self.warmup else {})})
-        return Checkpointed(str(path), self._at)
+        return Checkpointed(str(path), self.at)
 
     def _finish(self, status: str) -> Iterator[Event]:
         self.network.encode_latents(self.store)  # a stopped run's checkpoint holds its current weights' latents too
@@ -341,4 +286,4 @@ class Fitter:
         weights = None
         if status == "completed" and self.folder.writes:
             weights = str(self.folder.save_weights(self.model.state_dict(), self.network.weights_metadata()))
-        yield Finished(status, self._at, self.step, self.elapsed, self.evaluator.last, weights)
+        yield Finished(status, self.at, self.step, self.elapsed, self.evaluator.last, weights)

@@ -25,7 +25,7 @@ from .events import Event
 from .network import FitNetwork
 from .optim import build_optimizer
 from .order import epoch_order
-from .step import TrainingStep
+from .step import TrainingStep, out_of_memory_hint
 
 if TYPE_CHECKING:
     from .fit import Fitter
@@ -100,7 +100,8 @@ def warm_up(fit: Fitter) -> Iterator[Event]:
                 t0 += time.perf_counter() - paused
             if fit.cancelled:
                 break
-            with fit.network.lock:  # start 0 trains the fit's own network, which a decode may read
+            # start 0 trains the fit's own network, which a decode may read
+            with fit.network.lock, out_of_memory_hint(fit.device, cfg.batch_size, fit.store):
                 losses.append(step(indices, frames, lr))
             if i == 0 and warm.out_of_time(len(losses), time.perf_counter() - started):
                 break

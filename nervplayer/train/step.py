@@ -11,10 +11,13 @@ synchronises the device and reads a clock there, so what it measures is exactly 
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 import torch
 
+from ..errors import DeviceError
+from ..video import FrameStore
 from .network import FitNetwork
 from .optim import FitOptimizer
 
@@ -82,3 +85,15 @@ class TrainingStep:
                 for name, mask in self.masks.items():
                     params[name].mul_(mask)
         return loss.detach()
+
+
+@contextmanager
+def out_of_memory_hint(device: torch.device, batch_size: int, store: FrameStore) -> Iterator[None]:
+    """A failed accelerator allocation in a step, as one line that says what to lower."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError from torch 2.5, same class
+        raise DeviceError(
+            f"out of memory on {device} at batch size {batch_size} and {store.width}x{store.height}: try a "
+            "smaller --batch-size or --scale; the last checkpoint is kept"
+        ) from None
