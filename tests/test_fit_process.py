@@ -4,6 +4,7 @@ behind when the parent is killed."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from processes import gone
+from processes import gone, stop
 
 from nervplayer import plugins
 from nervplayer.errors import ConfigError, NervError, PluginError
@@ -35,6 +36,7 @@ from nervplayer.train import (
     Resumed,
     Started,
     Step,
+    decoder,
     open_run,
     remote,
 )
@@ -264,33 +266,49 @@ def test_the_fit_process_trains_at_the_lower_priority_and_decodes_at_the_windows
     assert all(value == base for tid, value in after.items() if tid not in niceness), after
 
 
-def test_the_live_frames_are_decoded_in_the_child_and_the_weights_travel_once(tmp_path, shapes_clip):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_once(tmp_path, shapes_clip, monkeypatch):
     """While the fit runs the parent holds no weights: the child decodes the frames asked for from its latest
-    snapshot (paused: the weights the checkpoint keeps); its final weights come with the Finished, and the parent
-    decodes the same frames, bit for bit, once the child has ended."""
+    snapshot (paused: the weights the checkpoint keeps) until its decode process, started by that first request,
+    serves them (the same frames, even with the child stopped), and ends with the fit; the final weights come
+    with the Finished, and the parent decodes the same frames, bit for bit, once the child has ended."""
+    monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 5.0)  # the stopped child, if asked, fails the test soon
     run = tmp_path / "run"
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
     events = iter(process)
-    remote = next(events)
-    assert isinstance(remote, RemoteFitter)
-    while_paused = None
+    fitter = next(events)
+    assert isinstance(fitter, RemoteFitter)
+    while_paused = decoder_pid = None
     for event in events:
         if isinstance(event, Step) and event.step == 3:
-            remote.pause()
+            fitter.pause()
         elif isinstance(event, Paused):
-            while_paused = remote.decode([0, 1, 2, 3])
-            assert remote._copy is None  # decoded by the child: no weights here yet
-            floats = remote.predict([2])
+            while_paused = fitter.decode([0, 1, 2, 3])  # the child's: its decode process starts now
+            assert fitter._copy is None  # decoded by the child: no weights here yet
+            floats = fitter.predict([2])
             assert floats.dtype == torch.float32 and floats.shape == (1, 3, 64, 64)
-            remote.cancel()
-    assert while_paused is not None and process.exitcode == 0 and remote._copy is not None
-    assert np.array_equal(remote.decode([0, 1, 2, 3]), while_paused)  # here, from the final weights
+            assert process.decoder is not None and process.decoder.ready(timeout=60)
+            decoder_pid = process.decoder.pid
+            assert decoder_pid not in (None, fitter.pid, os.getpid())
+            base = os.getpriority(os.PRIO_PROCESS, 0)  # the window's priority, every thread of it
+            assert set(_thread_niceness(decoder_pid).values()) == {base}
+            stop(fitter.pid)  # the child answers nothing now: the decode process does
+            try:
+                assert np.array_equal(fitter.decode([0, 1, 2, 3]), while_paused)
+                assert torch.equal(fitter.predict([2]), floats)
+            finally:
+                os.kill(fitter.pid, signal.SIGCONT)
+            fitter.cancel()
+    assert decoder_pid is not None and gone(decoder_pid)  # it ended with the fit
+    assert while_paused is not None and process.exitcode == 0 and fitter._copy is not None
+    assert np.array_equal(fitter.decode([0, 1, 2, 3]), while_paused)  # here, from the final weights
     checkpoint = Fitter(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run", resume=True)
     kept = ModelCopy(checkpoint.spec, checkpoint.device, checkpoint.num_frames)  # the fit's model runs channels
     kept.load(checkpoint.model.state_dict())  # last, a copy contiguous: compare the weights through one layout
     assert np.array_equal(kept.decode([0, 1, 2, 3]), while_paused)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_clip, monkeypatch):
     monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 2.0)
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run")
@@ -299,7 +317,7 @@ def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_c
     for event in events:
         if isinstance(event, Step):
             break
-    os.kill(fitter.pid, signal.SIGSTOP)  # hung: it answers nothing
+    stop(fitter.pid)  # hung: it answers nothing
     try:
         asked = time.monotonic()
         with pytest.raises(NervError, match="answered no decode request"):
@@ -308,6 +326,24 @@ def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_c
     finally:
         os.kill(fitter.pid, signal.SIGCONT)
     assert fitter.decode([0]).shape == (1, 64, 64, 3)  # the late answer to the request given up is not taken
+    decoder = process.decoder  # the same for the decode process that those requests started
+    assert decoder is not None and decoder.ready(timeout=60) and decoder.pid is not None
+    stop(decoder.pid)
+    try:
+        asked = time.monotonic()
+        with pytest.raises(NervError, match="decode process answered no decode request"):
+            fitter.decode([0])
+        assert time.monotonic() - asked < 10
+    finally:
+        os.kill(decoder.pid, signal.SIGCONT)
+    with pytest.warns(RuntimeWarning, match="decode process ended unexpectedly"):
+        os.kill(decoder.pid, signal.SIGKILL)  # its crash is reported; the fit goes on, the child decodes
+        deadline = time.monotonic() + 10
+        while decoder.failure is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert fitter.decode([0]).shape == (1, 64, 64, 3)
+    assert any(isinstance(event, Step) for event in itertools.islice(events, 3))
     os.kill(fitter.pid, signal.SIGKILL)  # dead, with no final weights sent
     with pytest.raises(NervError, match="ended unexpectedly"):
         for _ in events:
@@ -342,10 +378,10 @@ def test_a_spare_process_started_ahead_takes_the_next_fit_even_while_it_starts(t
 
     remote.prepare_spare()
     assert remote.spare_ready(timeout=120)  # it has imported torch and loaded the plugins: a fit starts at once
-    pid = remote.spare_pid()
-    remote.close_spare()  # quitting: the spare ends, nothing is left running
-    assert pid is not None and gone(pid)
-    assert remote.spare_pid() is None
+    pid, decoding = remote.spare_pid(), decoder.spare_pid()  # and its decode process's spare beside it
+    remote.close_spare()  # quitting: the spares end, nothing is left running
+    assert pid is not None and gone(pid) and decoding is not None and gone(decoding)
+    assert remote.spare_pid() is None and decoder.spare_pid() is None
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -7,21 +7,27 @@ ahead has imported torch and loaded the plugins by the time the user presses Sta
 :class:`~nervplayer.train.Fitter`, yields a :class:`Description` first, then (at a lower priority: the training
 yields the cores to the player) every event of ``Fitter.run()`` in order.
 
-The live model's frames are decoded here, where the weights are, not in the window: a :class:`ModelCopy` takes a
+The live model's frames are decoded where the weights are, not in the window: a :class:`ModelCopy` takes a
 snapshot of the weights before each ``Evaluated``, ``Paused`` and ``Finished`` and at most every
-:data:`SNAPSHOT_SECONDS` in between, and the child's request thread, at the window's priority, answers the
-parent's ``decode`` and ``predict`` requests from it while the fit trains on. The copy's weights travel to the
-parent once, as a :class:`Weights` before the ``Finished`` (or the failure), so that the parent decodes the same
-frames once this process has ended.
+:data:`SNAPSHOT_SECONDS` in between, numbered (the :class:`Usage` that follows says the number). The
+:class:`WeightsOutlet` sends each snapshot to the fit's decode process (:mod:`~nervplayer.train.decoder`), which
+answers the window's requests for frames; until it serves, or if it has gone, the child's request thread, at the
+window's priority, answers the parent's ``decode`` and ``predict`` requests from the copy here. The copy's weights
+travel to the parent once, as a :class:`Weights` before the ``Finished`` (or the failure), so that the parent
+decodes the same frames once this process has ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing import AuthenticationError, current_process
+from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -41,6 +47,7 @@ from .events import Evaluated, Event, Finished, Paused
 from .fit import Fitter
 
 SNAPSHOT_SECONDS = 0.5  # how stale the parent's copy of the weights may get while training
+SEND_TIMEOUT_S = 2.0  # a decode process that takes a snapshot no faster than this is dropped (the fit goes on)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Description:
     precision: Precision
     spec: ModelSpec
     source: dict[str, Any]  # the run's source record: path, start, end, size
+    weights_address: Any  # the :class:`WeightsOutlet`'s, for the decode process to connect to
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,11 @@ class Weights:
 
 @dataclass(frozen=True)
 class Usage:
-    """The child's memory in use, as :func:`~nervplayer.device.memory_report` (sent with each weight snapshot)."""
+    """The child's memory in use, as :func:`~nervplayer.device.memory_report`, sent after each weight snapshot
+    with its number."""
 
     memory: tuple[int | None, str]
+    snapshot: int
 
 
 def decoding_state(fitter: Fitter) -> dict[str, torch.Tensor]:
@@ -118,6 +128,72 @@ class ModelCopy:
         )
 
 
+class WeightsOutlet:
+    """Where the decode process takes the fit's weights: each :meth:`snapshot` is loaded into the copy and sent,
+    numbered, to every decode process connected (a new one gets the latest first). The fit's thread sends, before
+    the event that follows: the decode process has the snapshot by the time the window hears of it, and no
+    thread of this process that the fit's might starve stands between them. A decode process that does not take
+    a snapshot within :data:`SEND_TIMEOUT_S` is dropped."""
+
+    def __init__(self, copy: ModelCopy) -> None:
+        self._copy = copy
+        self._listener = Listener(authkey=current_process().authkey)
+        self.address = self._listener.address
+        self._lock = threading.Lock()  # one sender at a time (the fit's thread, or a new connection's first)
+        self._version = 0
+        self._peers: list[Connection] = []
+        threading.Thread(target=self._accept, name="weights-outlet", daemon=True).start()
+
+    def snapshot(self, state: Mapping[str, torch.Tensor]) -> int:
+        """Load ``state`` into the copy and send it on; the snapshot's number."""
+        with self._lock:
+            self._copy.load(state)
+            self._version += 1
+            if self._peers:
+                self._send(self._peers, (self._version, self._copy.state()))
+            return self._version
+
+    def _send(self, peers: list[Connection], message: Any) -> None:
+        for peer in list(peers):
+            try:
+                peer.send(message)
+            except (OSError, ValueError):  # gone, or too slow (a message cut short ends it)
+                with contextlib.suppress(ValueError):
+                    self._peers.remove(peer)
+                peer.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                peer = self._listener.accept()
+            except (AuthenticationError, EOFError, ConnectionError):
+                continue
+            except OSError:  # closed
+                return
+            _limit_sends(peer, SEND_TIMEOUT_S)
+            with self._lock:
+                self._peers.append(peer)
+                self._send([peer], (self._version, self._copy.state()))
+
+    def close(self) -> None:
+        """Stop listening; the decode processes see the end of file and end."""
+        with self._lock:
+            for peer in self._peers:
+                peer.close()
+            self._peers.clear()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+
+
+def _limit_sends(connection: Connection, seconds: float) -> None:
+    """A send on ``connection`` (a socket's) that blocks ``seconds`` fails instead (where the system can say so)."""
+    if hasattr(socket, "SO_SNDTIMEO"):
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(connection.fileno())) as sock:
+            whole = int(seconds)
+            timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
 def prepare_process(plugin_options: dict[str, Any]) -> None:
     """The setup of a nervplayer child process: the allocator as the nervplayer command keeps it, the plugins as the
     parent has them now (``plugins.options()``), loaded (a second) before the user asks for the work, and the video
@@ -138,11 +214,13 @@ def fit(
         plugins.configure(**plugin_options)
     fitter: Fitter | None = None
     copy: ModelCopy | None = None
+    outlet: WeightsOutlet | None = None
     try:
         fitter = Fitter(config, run_dir, preview_index=preview_index)
         context.attach(fitter)
         copy = frames = ModelCopy(fitter.spec, fitter.device, fitter.num_frames)
-        copy.load(decoding_state(fitter))
+        outlet = WeightsOutlet(copy)
+        snapshot = outlet.snapshot(decoding_state(fitter))
 
         def answer(kind: str, indices: list[int]) -> np.ndarray:
             return frames.decode(indices) if kind == "decode" else frames.predict(indices).cpu().numpy()
@@ -157,16 +235,17 @@ def fit(
             fitter.precision,
             fitter.spec,
             fitter.source,
+            outlet.address,
         )
         # Training (not the start-up the user waits for) yields the cores to the player; the frames the player
         # waits for do not.
         lower_priority(keep=frozenset({server.native_id or 0}))
-        yield Usage(memory_report(fitter.device))
+        yield Usage(memory_report(fitter.device), snapshot)
         last = time.monotonic()
         for event in fitter.run():
             if isinstance(event, (Evaluated, Paused, Finished)) or time.monotonic() - last >= SNAPSHOT_SECONDS:
-                copy.load(decoding_state(fitter))
-                yield Usage(memory_report(fitter.device))
+                snapshot = outlet.snapshot(decoding_state(fitter))
+                yield Usage(memory_report(fitter.device), snapshot)
                 last = time.monotonic()
             if isinstance(event, Finished):
                 yield Weights(copy.state())
@@ -180,5 +259,7 @@ def fit(
             yield Weights(state)
         raise
     finally:
+        if outlet is not None:
+            outlet.close()
         if fitter is not None:
             fitter.store.close()

@@ -7,8 +7,10 @@ fit begins without the seconds a new process takes to import torch, else a new o
 :class:`RemoteFitter` first, then the fit's events in order, as ``Fitter.run()`` does, but for a ``Paused`` or
 ``Resumed`` that a later resume or pause has made stale by the time it arrives (no "paused" shown while the fit
 runs). Iterate in a worker thread: reads block.
-The live model's frames are decoded in the child, where the weights are: :meth:`RemoteFitter.decode` asks it for
-them (never waiting on a child that has ended: then the final weights it sent decode them here).
+The live model's frames are decoded beside the child, where the weights are: :meth:`RemoteFitter.decode` asks the
+fit's decode process (:mod:`~nervplayer.train.decoder`, started on the first request once the fit trains) for
+them, the child itself until that serves or if it has gone (never waiting on a child that has ended: then the
+final weights it sent decode them here).
 An error in the child is raised here (a ``NervError`` as itself, anything else as a ``ChildError``); a child that
 dies is a ``NervError``. A parent that dies (even by ``kill -9``) leaves no child: it cancels, keeps its checkpoint
 and exits. A consumer that stops reading (an exception, a ``break``) stops the fit too, when the iterator is closed.
@@ -31,9 +33,11 @@ from ..errors import NervError
 from ..jobs.child import ChildJob, Ended, Spare, Task
 from ..model.spec import ModelSpec
 from ..video import FrameStore, VideoInfo, build_store, iter_frames
+from . import decoder
 from .child import Description, ModelCopy, Usage, Weights, fit, prepare_process
 from .config import FitConfig
-from .events import Event, Paused, Resumed
+from .decoder import DecodeProcess
+from .events import Event, Paused, Resumed, Step
 from .fit import clip_frames
 
 FRAME_TIMEOUT_S = 120.0  # a child that answers no request for frames in this long is taken as hung
@@ -117,8 +121,10 @@ _spare = Spare("nervplayer-fit")
 
 def prepare_spare() -> None:
     """Start a fit process ahead, in the background, unless one waits already: the next :class:`FitProcess` takes
-    it and its fit begins at once instead of after the seconds a new process takes to import torch."""
+    it and its fit begins at once instead of after the seconds a new process takes to import torch. Its decode
+    process's spare too (:func:`~nervplayer.train.decoder.prepare_spare`)."""
     _spare.prepare(prepare_process, plugins.options())
+    decoder.prepare_spare()
 
 
 def spare_pid() -> int | None:
@@ -132,8 +138,9 @@ def spare_ready(timeout: float = 0.0) -> bool:
 
 
 def close_spare() -> None:
-    """End the spare fit process, if any."""
+    """End the spare fit process and the spare decode process, if any."""
     _spare.close()
+    decoder.close_spare()
 
 
 class FitProcess:
@@ -147,7 +154,9 @@ class FitProcess:
         same_clip = video is not None and Path(video.path).resolve() == Path(config.video).resolve()
         self._video = video if same_clip else None  # the opened clip's probe: probing again reads the whole file
         self.fitter: RemoteFitter | None = None
-        options = plugins.options()
+        self.decoder: DecodeProcess | None = None  # the live frames' process, from the fit's first step
+        self._snapshot = 0  # the number of the child's latest weight snapshot heard of
+        self._options = options = plugins.options()
         self._job = ChildJob(
             Task(fit, (config, Path(run_dir), preview_index, options)),
             prepare_process,
@@ -167,9 +176,13 @@ class FitProcess:
         return self._job.exitcode
 
     def frames(self, kind: str, indices: list[int]) -> np.ndarray:
-        """The child's ``decode`` (uint8) or ``predict`` (float32, on the host) of ``indices``; raises
-        :class:`~nervplayer.jobs.child.Ended` once the child no longer answers, and a ``NervError`` if it answers
-        nothing in :data:`FRAME_TIMEOUT_S`."""
+        """``decode`` (uint8) or ``predict`` (float32, on the host) of ``indices`` from the child's latest weight
+        snapshot, by the decode process or else the child; raises :class:`~nervplayer.jobs.child.Ended` once the
+        child no longer answers, and a ``NervError`` if the one asked answers nothing in :data:`FRAME_TIMEOUT_S`."""
+        if self.decoder is not None:
+            decoded = self.decoder.frames(kind, indices, self._snapshot, FRAME_TIMEOUT_S)
+            if decoded is not None:
+                return decoded
         frames: np.ndarray = self._job.request(kind, indices, FRAME_TIMEOUT_S)
         return frames
 
@@ -186,6 +199,7 @@ class FitProcess:
             self._job.start()  # the spare's process if one waits: the fit is built there while the clip decodes
             truth = ground_truth(self._config, self._video)
             shown_paused = False  # as the last Paused or Resumed passed on says
+            description: Description | None = None
             for message in self._job:
                 if isinstance(message, Description):
                     if (truth.num_frames, truth.height, truth.width) != (
@@ -194,9 +208,10 @@ class FitProcess:
                         message.width,
                     ):
                         raise NervError(f"{self._config.video} changed while the fit started; start it again")
-                    self.fitter = RemoteFitter(message, self, truth)
+                    description, self.fitter = message, RemoteFitter(message, self, truth)
                     yield self.fitter
                 elif isinstance(message, Usage):
+                    self._snapshot = message.snapshot
                     if self.fitter is not None:
                         self.fitter.memory = message.memory
                 elif isinstance(message, Weights):
@@ -210,9 +225,14 @@ class FitProcess:
                         shown_paused = pause
                         yield message
                 else:
+                    if self.decoder is None and isinstance(message, Step) and description is not None:
+                        # not before: its start (torch's imports) would compete with the fit's
+                        self.decoder = DecodeProcess(description, self._options)
                     yield message
         finally:
             self._job.stop(timeout=10.0)
+            if self.decoder is not None:
+                self.decoder.stop()
             if self.fitter is not None:
                 self.fitter.ended()
 

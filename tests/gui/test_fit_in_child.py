@@ -8,15 +8,15 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from nervplayer.codec import CompressOptions
-from nervplayer.train import FitConfig, Paused, remote
+from nervplayer.train import FitConfig, Paused, decoder, remote
 from nervplayer.train.remote import RemoteFitter
 from nervplayer.video.source import LiveSource
 
 
 def children() -> list[int]:
-    """The fit processes running, but the spare one started ahead for the next fit."""
-    spare = remote.spare_pid()
-    return [p.pid for p in multiprocessing.active_children() if p.pid is not None and p.pid != spare]
+    """The fit's processes running (its own, its decode process), but the spares started ahead for the next fit."""
+    spares = {remote.spare_pid(), decoder.spare_pid()}
+    return [p.pid for p in multiprocessing.active_children() if p.pid is not None and p.pid not in spares]
 
 
 def error_dialogs(window) -> list[QMessageBox]:
