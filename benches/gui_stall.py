@@ -9,9 +9,17 @@ and, once the fit has finished, scrubs the same model for ``--after-seconds`` mo
 running. ``--fits N`` fits N times in the same window, one after the other (a child process's fits after the first
 take the spare process started ahead, once it is ready). Prints one table row per fit.
 
+The event loop sleeps between events, as ``app.exec()`` does in the player (until December 2026 this bench
+polled ``processEvents`` instead: its GUI thread was then always on a CPU, a CPU hog of its own). "GUI thread
+CPU %" is the GUI thread's CPU time over the fit's wall time.
+
 ``--profile`` also says what stalls the GUI thread: a sampler thread reads the GUI thread's Python stack every
-millisecond, and the stacks seen within a late tick's gap are counted; every garbage collection is timed (and its
-thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is counted apart.
+millisecond, and the stacks seen within a late tick's gap are counted; for each gap, the GUI thread's time on a
+CPU, waiting for one (on the run queue) and blocked (asleep past the timer: the interpreter lock, or another
+lock), from Linux's ``/proc/.../schedstat``, and the CPU time every thread of the window and every child process
+(the fit's, a hog, with its nice value) had in it; the window's other Python threads' stacks in the gaps; every
+garbage collection is timed (and its thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is
+counted apart.
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
         [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--hogs N] [--profile]
@@ -20,7 +28,9 @@ thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is counte
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
+import contextlib
 import gc
 import os
 import random
@@ -30,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,29 +52,45 @@ if TYPE_CHECKING:
 # its main module, and should not pay for them.
 
 INTERVAL_MS = 10
+POLL_MS = 5  # how often wait_until looks at its predicate
+USAGE_EVERY = 20  # --profile: the CPU time of every thread and child process, every 20 samples (reading it costs)
 HOG = "while True: pass"
 
 
 def wait_until(predicate, timeout: float) -> None:
-    """Run the event loop until ``predicate()`` holds (or fail after ``timeout`` seconds)."""
-    from PySide6.QtCore import QEventLoop
+    """Run the event loop until ``predicate()`` holds (or fail after ``timeout`` seconds). The loop sleeps between
+    events, as the player's ``app.exec()`` does: polling ``processEvents`` would keep the GUI thread on a CPU, a
+    CPU hog of its own that the scheduler then treats as one."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
     deadline = time.monotonic() + timeout
     loop = QEventLoop()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out waiting for the window")
-        loop.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    def look() -> None:
+        if predicate() or time.monotonic() > deadline:
+            loop.quit()
+
+    timer = QTimer(interval=POLL_MS, timeout=look)
+    timer.start()
+    if not predicate():
+        loop.exec()
+    timer.stop()
+    if not predicate():
+        raise TimeoutError("timed out waiting for the window")
 
 
 class Profile:
-    """``--profile``: the GUI thread's stacks while the event loop is late, garbage collections, starved samples."""
+    """``--profile``: the GUI thread's stacks while the event loop is late, where its time went in each late gap
+    (on a CPU, waiting for one, or neither: blocked, on the interpreter lock or on nothing to do), what the
+    window's other Python threads ran meanwhile, garbage collections, starved samples."""
 
     def __init__(self) -> None:
         self.gui = threading.get_ident()
-        self.samples: list[tuple[float, str]] = []
+        self._schedstat = Path(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+        self.samples: list[tuple[float, str, tuple[int, int], list[str]]] = []  # time, stack, (run, wait) ns, others
         self.collections: list[tuple[int, float, bool]] = []  # generation, ms, on the GUI thread
         self.starved: list[float] = []  # ms the sampler could not run
+        self.usage: list[tuple[float, dict[str, int]]] = []  # each thread's and child's CPU time, every ~20 ms
         self._gc_began = 0.0
         self._running = True
         gc.callbacks.append(self._gc)
@@ -77,39 +104,113 @@ class Profile:
             ms = (time.perf_counter() - self._gc_began) * 1000
             self.collections.append((info["generation"], ms, threading.get_ident() == self.gui))
 
+    def _cpu(self) -> tuple[int, int]:
+        """The GUI thread's nanoseconds on a CPU and waiting for one, so far (0, 0 where Linux does not say)."""
+        try:
+            run, wait, _ = self._schedstat.read_text().split()
+        except (OSError, ValueError):
+            return 0, 0
+        return int(run), int(wait)
+
+    @staticmethod
+    def _stack(frame: FrameType | None, depth: int) -> str:
+        stack = []
+        while frame is not None and len(stack) < depth:
+            code = frame.f_code
+            stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
+            frame = frame.f_back
+        return " < ".join(stack)
+
+    @staticmethod
+    def _run_ns(task: Path) -> int:
+        try:
+            return int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def _cpu_by_task(self) -> dict[str, int]:
+        """Nanoseconds on a CPU so far: each thread of this process, each child process (its threads summed)."""
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        used: dict[str, int] = collections.defaultdict(int)
+        children: set[str] = set()
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(OSError):
+                children.update((task / "children").read_text().split())
+                comm = (task / "comm").read_text().strip()
+                used[f"window {names.get(int(task.name), comm)}"] += self._run_ns(task)
+        for pid in children:
+            with contextlib.suppress(OSError, IndexError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                kind = "hog" if HOG.encode() in command else "spare/fit" if b"spawn_main" in command else "other"
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    nice = (task / "stat").read_text().rsplit(")", 1)[1].split()[16]
+                    used[f"{kind} {pid} nice {nice}"] += self._run_ns(task)
+        return used
+
     def _sample(self) -> None:
         last = time.perf_counter()
+        me = threading.get_ident()
+        count = 0
         while self._running:
+            if count % USAGE_EVERY == 0:
+                self.usage.append((time.perf_counter(), self._cpu_by_task()))
+            count += 1
             time.sleep(0.001)
             now = time.perf_counter()
             if now - last > 0.02:
                 self.starved.append((now - last) * 1000)
             last = now
-            frame = sys._current_frames().get(self.gui)
-            stack = []
-            while frame is not None and len(stack) < 8:
-                code = frame.f_code
-                stack.append(f"{Path(code.co_filename).name}:{frame.f_lineno} {code.co_name}")
-                frame = frame.f_back
-            self.samples.append((now, " < ".join(stack)))
+            cpu = self._cpu()
+            frames = sys._current_frames()
+            names = {t.ident: t.name for t in threading.enumerate()}
+            others = [
+                f"{names.get(ident, ident)}: {self._stack(frame, 3)}"
+                for ident, frame in frames.items()
+                if ident not in (self.gui, me)
+            ]
+            stack = self._stack(frames.get(self.gui), 8)
+            del frames  # a frame kept alive keeps its locals alive: a paint event's QPainter would outlive it
+            self.samples.append((now, stack, cpu, others))
 
     def report(self, ticks: list[float], threshold_ms: float = 20.0) -> None:
         """Print what the GUI thread ran within the gaps between ``ticks`` (perf_counter times) longer than
-        ``threshold_ms``, the collections and the starved samples."""
+        ``threshold_ms``, where its time went, the other threads' stacks, the collections and the starved
+        samples."""
         self._running = False
+        self._thread.join()
         gc.callbacks.remove(self._gc)
         gaps = [(a, b) for a, b in zip(ticks, ticks[1:]) if (b - a) * 1000 > INTERVAL_MS + threshold_ms]
         counts: collections.Counter[str] = collections.Counter()
-        i = 0
-        for t, stack in self.samples:
-            while i < len(gaps) and gaps[i][1] < t:
-                i += 1
-            if i < len(gaps) and gaps[i][0] <= t:
+        others: collections.Counter[str] = collections.Counter()
+        times = [t for t, *_ in self.samples]
+        print(f"\n{len(gaps)} gaps over {INTERVAL_MS + threshold_ms:g} ms; the GUI thread's time in each:")
+        for a, b in gaps:
+            first = max(bisect.bisect_right(times, a) - 1, 0)  # the samples that enclose the gap
+            end = min(bisect.bisect_left(times, b), len(times) - 1)
+            if not self.samples or first >= end:
+                continue
+            (t0, _, (run0, wait0), _), (t1, _, (run1, wait1), _) = self.samples[first], self.samples[end]
+            run, wait = (run1 - run0) / 1e6, (wait1 - wait0) / 1e6
+            print(
+                f"  gap {(b - a) * 1000:6.1f} ms (sampled {(t1 - t0) * 1000:.1f}): on a CPU {run:5.1f}, waiting "
+                f"for one {wait:5.1f}, blocked {(t1 - t0) * 1000 - run - wait:5.1f} ms; {end - first} samples"
+            )
+            used_at = [t for t, _ in self.usage]
+            u0 = self.usage[max(bisect.bisect_right(used_at, a) - 1, 0)]
+            u1 = self.usage[min(bisect.bisect_left(used_at, b), len(self.usage) - 1)]
+            ran = sorted(((v - u0[1].get(k, 0)) / 1e6, k) for k, v in u1[1].items())[::-1]
+            print(
+                f"    on the CPUs in {(u1[0] - u0[0]) * 1000:.1f} ms: "
+                + ", ".join(f"{k} {ms:.1f}" for ms, k in ran if ms >= 1.0)
+            )
+            for _, stack, _, other in self.samples[first + 1 : end + 1]:
                 counts[stack] += 1
-        print(
-            f"\n{len(gaps)} gaps over {INTERVAL_MS + threshold_ms:g} ms; the GUI thread stacks in them (1 ms samples):"
-        )
+                others.update(other)
+        print("the GUI thread's stacks in them (1 ms samples):")
         for stack, n in counts.most_common(12):
+            print(f"  {n:5d}  {stack}")
+        print("the other Python threads' stacks in them:")
+        for stack, n in others.most_common(12):
             print(f"  {n:5d}  {stack}")
         for generation in (0, 1, 2):
             ms = [m for g, m, _ in self.collections if g == generation]
@@ -131,9 +232,9 @@ class Probe:
 
         self.player = window.player
         self.late: list[float] = []
-        self.ticks: list[float] = []
-        self.scrubs: list[float] = []
         self._last = time.perf_counter()
+        self.ticks: list[float] = [self._last]  # the first tick's gap counts from here
+        self.scrubs: list[float] = []
         self._scrub: tuple[int, float] | None = None
         self._next_scrub = self._last + 0.5
         self.timer = QTimer(timerType=Qt.TimerType.PreciseTimer, interval=INTERVAL_MS, timeout=self._tick)
@@ -194,7 +295,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
             if mode != "idle":
                 window.start_fit()
                 wait_until(lambda: window.session.phase == "running", 600)
-            running = time.perf_counter()
+            running, cpu = time.perf_counter(), time.thread_time()
             preparing_ms = max(probe.late, default=0.0) * 1000
             if preparing is not None:
                 print(f"--- {mode}, fit {fit + 1}: Start until the fit runs")
@@ -207,7 +308,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
                 wait_until(lambda: time.perf_counter() - running > args.idle_seconds, args.idle_seconds + 60)
             else:
                 wait_until(lambda: window.session.phase == "finished", 3600)
-            fitted = time.perf_counter()
+            fitted, cpu = time.perf_counter(), time.thread_time() - cpu
             if profile is not None:
                 print(f"--- {mode}, fit {fit + 1}")
                 profile.report(probe.ticks)
@@ -229,6 +330,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
                     "ticks": len(late_ms),
                     "late max ms": f"{late_ms.max():.1f}",
                     "late p99 ms": f"{np.percentile(late_ms, 99):.1f}",
+                    "GUI thread CPU %": f"{100 * cpu / (fitted - running):.0f}",
                     "scrubs": int(np.count_nonzero(~np.isnan(scrub_ms))),
                     "scrub median ms": f"{np.nanmedian(scrub_ms):.1f}",
                     "scrub max ms": f"{np.nanmax(scrub_ms):.1f}",
