@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).parents[1]
 
 
@@ -25,3 +27,17 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.strip().splitlines()
     assert [line for line in lines if "error" in line] == lines[-1:], result.stderr
     return lines[-1]
+
+
+def main_error_line(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The same contract from ``main`` in this process: no interpreter to start, so a test can try many bad inputs
+    at the cost of one, with one of them still run through :func:`run_nervplayer` as the user meets it."""
+    from nervplayer.cli.main import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own errors exit
+        code = e.code
+    err = capsys.readouterr().err
+    return error_line(subprocess.CompletedProcess(["nervplayer", *args], code, "", err))

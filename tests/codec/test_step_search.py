@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_subprocess import error_line, run_nervplayer
+from cli_subprocess import error_line, main_error_line, run_nervplayer
 
 from nervplayer.cli.main import main
 from nervplayer.codec import Compressed, CompressOptions, Compressor, NervVideo, nervfile, stepsearch
@@ -195,15 +195,13 @@ def test_a_run_fitted_without_a_rate_term_is_not_searched_unless_given_a_lambda(
     assert "step search (λ 1): " in capsys.readouterr().out
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path, fitted_run, runs):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, fitted_run, runs, capsys):
     out = str(tmp_path / "x.nerv")
     line = error_line(run_nervplayer("compress", str(fitted_run), "-o", out, "--step-search", "--device", "cpu"))
     assert "--step-search searches the learned steps of a rate-aware fit" in line and "is a plain fit" in line
-    line = error_line(run_nervplayer("compress", str(runs()), "-o", out, "--step-search-lambda", "0.1"))
+    line = main_error_line(capsys, "compress", str(runs()), "-o", out, "--step-search-lambda", "0.1")
     assert "give --step-search too" in line
     for bad in ("-1", "0", "nan", "inf"):
-        line = error_line(
-            run_nervplayer("compress", str(runs()), "-o", out, "--step-search", "--step-search-lambda", bad)
-        )
+        line = main_error_line(capsys, "compress", str(runs()), "-o", out, "--step-search", "--step-search-lambda", bad)
         assert "--step-search-lambda must be a positive number" in line
     assert not Path(out).exists()
