@@ -308,6 +308,18 @@ def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_onc
     assert np.array_equal(kept.decode([0, 1, 2, 3]), while_paused)
 
 
+def _gives_up_on_a_hung(pid: int, fitter: RemoteFitter, match: str) -> None:
+    """With process ``pid`` stopped (hung: it answers nothing), a decode fails within the timeout, not forever."""
+    stop(pid)
+    try:
+        asked = time.monotonic()
+        with pytest.raises(NervError, match=match):
+            fitter.decode([0])
+        assert time.monotonic() - asked < 10
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_clip, monkeypatch):
     monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 2.0)
@@ -317,25 +329,11 @@ def test_a_decode_never_waits_on_a_child_that_is_dead_or_hung(tmp_path, shapes_c
     for event in events:
         if isinstance(event, Step):
             break
-    stop(fitter.pid)  # hung: it answers nothing
-    try:
-        asked = time.monotonic()
-        with pytest.raises(NervError, match="answered no decode request"):
-            fitter.decode([0])
-        assert time.monotonic() - asked < 10
-    finally:
-        os.kill(fitter.pid, signal.SIGCONT)
+    _gives_up_on_a_hung(fitter.pid, fitter, "answered no decode request")
     assert fitter.decode([0]).shape == (1, 64, 64, 3)  # the late answer to the request given up is not taken
     decoder = process.decoder  # the same for the decode process that those requests started
     assert decoder is not None and decoder.ready(timeout=60) and decoder.pid is not None
-    stop(decoder.pid)
-    try:
-        asked = time.monotonic()
-        with pytest.raises(NervError, match="decode process answered no decode request"):
-            fitter.decode([0])
-        assert time.monotonic() - asked < 10
-    finally:
-        os.kill(decoder.pid, signal.SIGCONT)
+    _gives_up_on_a_hung(decoder.pid, fitter, "decode process answered no decode request")
     with pytest.warns(RuntimeWarning, match="decode process ended unexpectedly"):
         os.kill(decoder.pid, signal.SIGKILL)  # its crash is reported; the fit goes on, the child decodes
         deadline = time.monotonic() + 10
