@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from nervplayer.cli.main import main
+from nervplayer.train.checkpoint import load_checkpoint
 
 TINY = ["--model", "stem_dim=32", "--model", "fc_c=4", "--model", "lower_width=4"]
 
@@ -77,8 +78,9 @@ def test_ctrl_c_checkpoints_and_resume_finishes(shapes_clip, tmp_path):
     assert proc.returncode == 130, err
     assert "nervplayer fit --resume -o" in err and "Traceback" not in err
     assert (run / "checkpoint.pt").exists() and not (run / "model.safetensors").exists()
+    finish = str(load_checkpoint(run / "checkpoint.pt")["epoch"] + 2)  # two epochs more: the resume, not a long fit
     resumed = subprocess.run(
-        [sys.executable, "-m", "nervplayer.cli.main", "fit", "--resume", "-o", str(run), "--epochs", "150"],
+        [sys.executable, "-m", "nervplayer.cli.main", "fit", "--resume", "-o", str(run), "--epochs", finish],
         capture_output=True,
         text=True,
         timeout=600,
