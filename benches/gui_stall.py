@@ -7,7 +7,8 @@ Opens the window (offscreen works) on a clip, starts a fit from the fit panel an
 another frame and times until that frame is painted. It also times Start to the first training step on screen,
 and, once the fit has finished, scrubs the same model for ``--after-seconds`` more: the scrub latency with no fit
 running. ``--fits N`` fits N times in the same window, one after the other (a child process's fits after the first
-take the spare process started ahead, once it is ready). Prints one table row per fit.
+take the spare process started ahead, once it is ready). Prints one table row per fit; "fit's process ends s
+after" is how long the fit's child process ran on after the fit had finished (watched in ``/proc``).
 
 The event loop sleeps between events, as ``app.exec()`` does in the player (until December 2026 this bench
 polled ``processEvents`` instead: its GUI thread was then always on a CPU, a CPU hog of its own). "GUI thread
@@ -224,6 +225,27 @@ class Profile:
             print(f"sampler starved {len(self.starved)} times (no GIL or no CPU), max {max(self.starved):.1f} ms")
 
 
+def process_ends(pid: int, since: float) -> list[float]:
+    """Seconds from ``since`` to the end of process ``pid`` (gone or a zombie), filled in by a thread that looks
+    every 10 ms (Linux; stays empty elsewhere, or if it has not ended within a minute)."""
+    ended: list[float] = []
+    stat = Path(f"/proc/{pid}/stat")
+
+    def watch() -> None:
+        while time.perf_counter() - since < 60:
+            try:
+                gone = stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            except OSError:  # reaped
+                gone = True
+            if gone:
+                ended.append(time.perf_counter() - since)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=watch, name="process-end", daemon=True).start()
+    return ended
+
+
 class Probe:
     """A 10 ms timer's lateness on the GUI thread, and the scrubs timed in between."""
 
@@ -309,6 +331,8 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
             else:
                 wait_until(lambda: window.session.phase == "finished", 3600)
             fitted, cpu = time.perf_counter(), time.thread_time() - cpu
+            pid = getattr(window.session.fitter, "pid", None) if mode == "child" else None
+            fit_ends = process_ends(pid, fitted) if pid is not None and Path("/proc").is_dir() else []
             if profile is not None:
                 print(f"--- {mode}, fit {fit + 1}")
                 profile.report(probe.ticks)
@@ -335,6 +359,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
                     "scrub median ms": f"{np.nanmedian(scrub_ms):.1f}",
                     "scrub max ms": f"{np.nanmax(scrub_ms):.1f}",
                     "scrub after fit median ms": f"{np.nanmedian(after_ms):.1f}" if mode != "idle" else "",
+                    "fit's process ends s after": fit_ends,  # filled in meanwhile: printed at the end
                 }
             )
     finally:
@@ -381,7 +406,11 @@ def main(argv: list[str]) -> int:
     print("| " + " | ".join(rows[0]) + " |")
     print("|" + "---|" * len(rows[0]))
     for row in rows:
-        print("| " + " | ".join(str(v) for v in row.values()) + " |")
+        print(
+            "| "
+            + " | ".join(", ".join(f"{s:.2f}" for s in v) if isinstance(v, list) else str(v) for v in row.values())
+            + " |"
+        )
     return 0
 
 
