@@ -273,6 +273,9 @@ def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_onc
     serves them (the same frames, even with the child stopped), and ends with the fit; the final weights come
     with the Finished, and the parent decodes the same frames, bit for bit, once the child has ended."""
     monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 5.0)  # the stopped child, if asked, fails the test soon
+    temp = tmp_path / "tmp"  # the children's temporary folder: they leave nothing there
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     run = tmp_path / "run"
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)
     events = iter(process)
@@ -300,6 +303,7 @@ def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_onc
                 os.kill(fitter.pid, signal.SIGCONT)
             fitter.cancel()
     assert decoder_pid is not None and gone(decoder_pid)  # it ended with the fit
+    assert not list(temp.iterdir())  # their sockets' folders too (the children end without the usual teardown)
     assert while_paused is not None and process.exitcode == 0 and fitter._copy is not None
     assert np.array_equal(fitter.decode([0, 1, 2, 3]), while_paused)  # here, from the final weights
     checkpoint = Fitter(config(shapes_clip, epochs=500, eval_every=100), tmp_path / "run", resume=True)

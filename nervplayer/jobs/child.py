@@ -235,6 +235,9 @@ def _leave() -> None:
     stop_children()
     if multiprocessing.active_children():
         return
+    # multiprocessing's own work at exit, which os._exit skips: a listener's socket and the temporary folder that
+    # holds it (one left in /tmp by every fit's process otherwise)
+    multiprocessing.util._run_finalizers()  # type: ignore[attr-defined]  # private, as old as the module
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or missing stream
             stream.flush()
