@@ -294,6 +294,7 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
     window.session.fit_in_child = mode == "child"
     panel = window.fit_panel
     wait_until(lambda: panel.state == "ready", 120)
+    panel.arch.setCurrentIndex(panel.arch.findData("nerv"))  # nerv-xs, as measured before hnerv became the default
     panel.scale.setCurrentIndex(panel.scale.findData(args.scale))
     if args.last is not None:
         panel.last.setValue(min(args.last, panel.last.maximum()))

@@ -49,7 +49,9 @@ def main() -> None:
     video = args.video or str(synthetic_folder(tmp / "frames", args.synthetic, h, w))
     t0 = time.perf_counter()
     fitter = Fitter(
-        FitConfig(video=video, preset=args.preset, epochs=1, scale=args.scale, cache_budget_mb=args.cache_budget),
+        FitConfig(
+            video=video, arch="nerv", preset=args.preset, epochs=1, scale=args.scale, cache_budget_mb=args.cache_budget
+        ),
         tmp / "run",
     )
     load_s = time.perf_counter() - t0

@@ -41,6 +41,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     base = FitConfig(
         video=args.video,
+        arch="nerv",
         preset=args.preset,
         epochs=args.epochs,
         size=args.size,

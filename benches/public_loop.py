@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> FitConfig:
     return FitConfig(
         video=args.video,
+        arch="nerv",
         preset=args.preset,
         epochs=args.epochs,
         lr=args.lr,

@@ -80,7 +80,8 @@ class HnervArchitecture(ModelArchitecture):
     """HNeRV: per-frame embeddings from a ConvNeXt encoder, a decoder with growing kernels (docstring of
     :mod:`nervplayer.model.hnerv`)."""
 
-    presets = {"hnerv-s": {}}
+    # hnerv-xs: laptop size, the 0.3M model measured in docs/models.md at 320x180 (301,615 values, 132 frames)
+    presets = {"hnerv-xs": {"c0": 32, "lower_width": 6}, "hnerv-s": {}}
     default_preset = "hnerv-s"
 
     def configure(self, frames: Frames, params: dict[str, Any], scale: float = 1.0) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def test_a_fit_never_imports_dynamo(shapes_clip, tmp_path):
     code = (
         "import sys\n"
         "from nervplayer.train import FitConfig, Fitter\n"
-        f"cfg = FitConfig(video={str(shapes_clip)!r}, preset='nerv-xs', epochs=1, device='cpu')\n"
+        f"cfg = FitConfig(video={str(shapes_clip)!r}, arch='nerv', preset='nerv-xs', epochs=1, device='cpu')\n"
         f"for ev in Fitter(cfg, {str(tmp_path / 'run')!r}).run(): pass\n"
         "print('torch._dynamo' in sys.modules)\n"
     )

@@ -251,7 +251,7 @@ def test_fit_option_errors_are_caught_before_decoding(files, tmp_path):
     }
     for args, message in cases.items():
         out = tmp_path / "run"
-        line = assert_one_line_error(nervplayer("fit", files["video"], "-o", out, *args))
+        line = assert_one_line_error(nervplayer("fit", files["video"], "-o", out, "--arch", "nerv", *args))
         assert message in line, line
         assert not out.exists()
 

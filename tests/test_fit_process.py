@@ -49,7 +49,7 @@ TINY = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
 
 
 def config(clip: Path, **changes) -> FitConfig:
-    return replace(FitConfig(video=str(clip), preset="nerv-xs", epochs=2, end=4, model=TINY), **changes)
+    return replace(FitConfig(video=str(clip), arch="nerv", preset="nerv-xs", epochs=2, end=4, model=TINY), **changes)
 
 
 def test_events_arrive_in_order_and_the_parent_decodes_with_the_final_weights(tmp_path, shapes_clip):
@@ -396,7 +396,7 @@ def test_a_parent_that_dies_or_exits_leaves_no_child(tmp_path, shapes_clip, end)
         from nervplayer.train.remote import FitProcess
 
         if __name__ == "__main__":
-            config = FitConfig(video={str(shapes_clip)!r}, preset="nerv-xs", epochs=500, eval_every=100,
+            config = FitConfig(video={str(shapes_clip)!r}, arch="nerv", preset="nerv-xs", epochs=500, eval_every=100,
                                end=4, model={TINY!r})
             process = FitProcess(config, {str(run)!r})
             for event in process:

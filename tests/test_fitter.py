@@ -21,7 +21,7 @@ def collect(fitter, on_event=None):
 
 
 def test_fits_synthetic_clip_to_30_db(shapes_clip):
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=50, lr=5e-3, eval_every=25)
+    cfg = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=50, lr=5e-3, eval_every=25)
     events = collect(Fitter(cfg))
     evals = [e for e in events if isinstance(e, Evaluated)]
     assert [e.epoch for e in evals] == [25, 50]
@@ -36,7 +36,9 @@ def test_fits_synthetic_clip_to_30_db(shapes_clip):
 
 def test_run_folder_contents(shapes_clip, tmp_path):
     run = tmp_path / "run"
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1, model=TINY)
+    cfg = FitConfig(
+        video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1, model=TINY
+    )
     events = collect(Fitter(cfg, run))
     assert sum(isinstance(e, Checkpointed) for e in events) == 4
     record = json.loads((run / "config.json").read_text())
@@ -54,7 +56,14 @@ def test_run_folder_contents(shapes_clip, tmp_path):
 
 def test_resume_equals_a_straight_run(shapes_clip, tmp_path):
     cfg = FitConfig(
-        video=str(shapes_clip), preset="nerv-xs", epochs=4, eval_every=2, checkpoint_every=1, model=TINY, lr=1e-3
+        video=str(shapes_clip),
+        arch="nerv",
+        preset="nerv-xs",
+        epochs=4,
+        eval_every=2,
+        checkpoint_every=1,
+        model=TINY,
+        lr=1e-3,
     )
     straight = Fitter(cfg, tmp_path / "straight")
     collect(straight)
@@ -80,7 +89,9 @@ def test_a_rate_aware_checkpoint_with_one_parameter_group_resumes(shapes_clip, t
     from nervplayer.train.rate import STEP_LR
     from nervplayer.train.runfolder import CHECKPOINT
 
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=2, model=TINY, lr=1e-3, rate_lambda=0.01, qat=True)
+    cfg = FitConfig(
+        video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=2, model=TINY, lr=1e-3, rate_lambda=0.01, qat=True
+    )
     first = Fitter(cfg, tmp_path / "run")
     collect(first, lambda fitter, ev: fitter.cancel() if isinstance(ev, Step) and ev.step == 5 else None)
     path = tmp_path / "run" / CHECKPOINT
@@ -96,7 +107,7 @@ def test_a_rate_aware_checkpoint_with_one_parameter_group_resumes(shapes_clip, t
 
 
 def test_stride_reports_unseen_frames_apart(shapes_clip):
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=30, lr=1e-3, eval_every=30, stride=2)
+    cfg = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=30, lr=1e-3, eval_every=30, stride=2)
     fitter = Fitter(cfg)
     ev = [e for e in collect(fitter) if isinstance(e, Evaluated)][-1]
     assert fitter.train_indices == list(range(0, 16, 2)) and fitter.unseen_indices == list(range(1, 16, 2))
@@ -108,7 +119,7 @@ def test_stride_reports_unseen_frames_apart(shapes_clip):
 
 def test_pause_resume_cancel_from_another_thread(shapes_clip):
     # far more steps than a pause needs to land (the fit is cancelled below): a loaded machine cannot finish it first
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=5000, model=TINY)
+    cfg = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=5000, model=TINY)
     fitter = Fitter(cfg)
     kinds = []
     paused = threading.Event()
@@ -135,13 +146,13 @@ def test_pause_resume_cancel_from_another_thread(shapes_clip):
 
 
 def test_decode_returns_frames_of_the_clip_size(shapes_clip):
-    fitter = Fitter(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY))
+    fitter = Fitter(FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=TINY))
     frames = fitter.decode([0, 3, 7.5])
     assert frames.shape == (3, 64, 64, 3) and frames.dtype.name == "uint8"
 
 
 def test_disk_frame_store_trains_like_memory(shapes_clip, tmp_path):
-    base = dict(video=str(shapes_clip), preset="nerv-xs", epochs=2, model=TINY, eval_every=2)
+    base = dict(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=2, model=TINY, eval_every=2)
     mem = Fitter(FitConfig(**base))
     disk = Fitter(FitConfig(**base, cache_budget_mb=0), tmp_path / "run")
     assert disk.store.kind == "disk" and mem.store.kind == "memory"
@@ -152,7 +163,7 @@ def test_disk_frame_store_trains_like_memory(shapes_clip, tmp_path):
 
 
 def test_existing_run_folder_is_never_overwritten(shapes_clip, tmp_path):
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY)
+    cfg = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=TINY)
     collect(Fitter(cfg, tmp_path / "run"))
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
     with pytest.raises(ConfigError, match="already holds a run"):

@@ -16,6 +16,7 @@ from nervplayer.model import architectures
 from nervplayer.plugins import load_plugins
 from nervplayer.plugins.api import Frames
 from nervplayer.train import Evaluated, FitConfig, Fitter, open_run
+from nervplayer.train.fit import model_spec
 
 MODELS = load_plugins(safe_mode=True).ids("model")
 DATA = Path(__file__).parent / "data"
@@ -170,6 +171,10 @@ def test_format_1_nerv_file_and_run_folder_still_open():
     assert np.abs(video.frames(0, 16).astype(int) - expected["nerv"]).max() <= 1
     run = open_run(DATA / "run-format1")
     assert run.model_spec.arch == "nerv" and run.model_config.fc_c == 4
+    # its config.json names no architecture: it still means nerv (resuming it builds the network it saved)
+    assert "arch" not in run.record["fit"] and run.fit_config.arch == "nerv"
+    spec = run.model_spec
+    assert model_spec(run.fit_config, Frames(spec.height, spec.width, spec.num_frames)).config == spec.config
     from nervplayer.model.render import render
 
     frames = render(run.build_model(), list(range(16)), 16)
@@ -324,7 +329,10 @@ def test_cli_bad_model_input_is_one_line_before_the_clip_is_decoded(shapes_clip,
         "param out of range": (["--arch", "hnerv", "--model", "reduction=9"], "'reduction' must be in [1.0, 4.0]"),
         "unknown param": (["--arch", "grid", "--model", "fc_c=3"], "model 'grid' has no parameter 'fc_c'"),
         "bad count": (["--params", "lots"], "300k, 1.5M"),
-        "wrong preset": (["--arch", "hnerv", "--preset", "nerv-s"], "unknown preset 'nerv-s'; available"),
+        "wrong preset": (
+            ["--arch", "hnerv", "--preset", "nerv-s"],
+            "'nerv-s' is a preset of model 'nerv', not of 'hnerv'",
+        ),
         "too many strides": (["--arch", "hnerv", "--model", f"strides={[2] * 13}"], "a list of 1 to 12 integers"),
     }
     for name, (args, message) in cases.items():

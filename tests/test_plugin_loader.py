@@ -145,6 +145,7 @@ def test_docs_worked_example_loads_and_trains(tmp_path, shapes_clip):
     )
     cfg = FitConfig(
         video=str(shapes_clip),
+        arch="nerv",
         preset="nerv-xs",
         epochs=2,
         activation="gaussian",

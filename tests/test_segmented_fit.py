@@ -31,7 +31,9 @@ def cut_clip(tmp_path_factory):
 
 
 def config(clip, epochs=2, **kw):
-    return FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=epochs, eval_every=epochs, **kw)
+    return FitConfig(
+        video=str(clip), arch="nerv", preset="nerv-xs", model=TINY, loss="l2", epochs=epochs, eval_every=epochs, **kw
+    )
 
 
 def test_the_cut_is_a_boundary_and_the_gathered_file_decodes_as_its_segments(cut_clip, tmp_path):

@@ -25,7 +25,7 @@ def segmented_run(tmp_path_factory):
     """A fitted segmented run of a 16-frame clip with a cut at frame 6: segments 0:6, 6:11, 11:16."""
     root = tmp_path_factory.mktemp("segrd")
     clip = write_video(root / "cut.mp4", two_scenes(6, 10, 32, 32))
-    config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=2, eval_every=2)
+    config = FitConfig(video=str(clip), arch="nerv", preset="nerv-xs", model=TINY, loss="l2", epochs=2, eval_every=2)
     plan = plan_segments(config, root / "run", 5, "cold", STORE)
     SegmentedFit(plan, root / "run", SerialExecutor()).run()
     return root / "run", clip, plan

@@ -81,7 +81,7 @@ def test_open_fit_and_save_a_clip(tmp_path, shapes_clip, in_child):
     opened = next(e[1] for e in seen if e[0] == "opened")
     assert isinstance(opened.frames, ArraySource) and opened.frames.num_frames == 16
 
-    config = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, end=4, model=TINY)
+    config = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, end=4, model=TINY)
     fit_events: list[Any] = []
     session.fit_event.connect(fit_events.append)
     session.start_fit(config)
@@ -108,7 +108,7 @@ def test_after_a_fit_in_a_child_process_the_next_one_starts_in_a_spare_started_a
     remote.close_spare()  # whatever an earlier test left
     session = Session(run_inline, tmp_path / "runs")
     session.open(str(shapes_clip))
-    config = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, end=4, model=TINY)
+    config = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, end=4, model=TINY)
     fits: list[Any] = []
     session.fit_event.connect(lambda e: fits.append(e) if type(e).__name__ == "RemoteFitter" else None)
     session.start_fit(config)
@@ -125,7 +125,7 @@ def test_a_discarded_fit_never_reports_and_stopping_never_waits(tmp_path, shapes
     session.open(str(shapes_clip))
     run_inline(runner.jobs[-1])  # the open job reports
     assert session.phase == "ready"
-    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY))
+    session.start_fit(FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=TINY))
     fit = runner.jobs[-1]
     assert session.phase == "starting"
     session.discard()  # returns at once: the held job has not even started
@@ -169,7 +169,7 @@ def test_a_cancel_before_the_child_process_describes_its_fit_reaches_it(tmp_path
     session = Session(runner, tmp_path / "runs")
     session.open(str(shapes_clip))
     run_inline(runner.jobs[-1])
-    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=50, end=4, model=TINY))
+    session.start_fit(FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=50, end=4, model=TINY))
     job = runner.jobs[-1]
     job.cancel()  # the app quits while the child is still starting
     events = list(job.work())
@@ -184,7 +184,9 @@ def test_an_error_in_the_child_process_is_reported_as_itself(tmp_path, shapes_cl
     session = Session(run_inline, tmp_path / "runs")
     seen = record(session)
     session.open(str(shapes_clip))
-    session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, loss="nope", model=TINY))
+    session.start_fit(
+        FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, loss="nope", model=TINY)
+    )
     failed = [e for e in seen if e[0] == "failed"]
     assert len(failed) == 1 and isinstance(failed[0][2], PluginError) and "unknown loss" in str(failed[0][2])
     assert session.phase == "ready" and session.fitter is None

@@ -34,7 +34,9 @@ def test_a_segmented_fit_reports_each_segment_and_saves_the_gathered_file(tmp_pa
     session.fit_event.connect(events.append)
     session.phase_changed.connect(phases.append)
     session.fit_ended.connect(ended.append)
-    config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=2, eval_every=2, device="cpu")
+    config = FitConfig(
+        video=str(clip), arch="nerv", preset="nerv-xs", model=TINY, loss="l2", epochs=2, eval_every=2, device="cpu"
+    )
     niceness = os.getpriority(os.PRIO_PROCESS, 0)
     session.start_segmented_fit(config, STORE, 8, "cold")
     assert os.getpriority(os.PRIO_PROCESS, 0) == niceness  # inline, the caller's process keeps its priority
@@ -77,7 +79,7 @@ def test_pause_resume_and_cancel_reach_every_segment(tmp_path):
             assert [(f / CONTROL).read_text().strip() for f in folders] == ["cancel", "cancel"]
 
     session.fit_event.connect(on_event)
-    config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=50, device="cpu")
+    config = FitConfig(video=str(clip), arch="nerv", preset="nerv-xs", model=TINY, loss="l2", epochs=50, device="cpu")
     session.start_segmented_fit(config, STORE, 8, "cold")
     assert isinstance(seen[-1], SegmentsEnded) and seen[-1].status == "cancelled"
     assert session.phase == "finished" and not session.unsaved
@@ -103,7 +105,7 @@ def test_a_segment_that_fails_is_marked_failed_and_the_fit_ends_with_its_error(t
     session.fit_event.connect(events.append)
     session.fit_ended.connect(ended.append)
     session.failed.connect(lambda title, error: failed.append(str(error)))
-    config = FitConfig(video=str(clip), preset="nerv-xs", model=TINY, loss="l2", epochs=2, device="cpu")
+    config = FitConfig(video=str(clip), arch="nerv", preset="nerv-xs", model=TINY, loss="l2", epochs=2, device="cpu")
     session.start_segmented_fit(config, STORE, 8, "cold")
     changes = [(e.index, e.status.state) for e in events if isinstance(e, SegmentChanged)]
     assert changes in ([(0, FITTING), (0, FAILED)], [(0, FAILED)])  # seen fitting if a poll came in between

@@ -36,6 +36,7 @@ VALUES = {
 def base_config(clip: Path, **kw) -> FitConfig:
     return FitConfig(
         video=str(clip),
+        arch="nerv",
         preset="nerv-xs",
         epochs=2,
         lr=5e-3,
@@ -162,8 +163,10 @@ def test_bad_values_fail_before_any_run(name, values, message, shapes_clip, tmp_
 def test_quick_scales_runs_down(tmp_path):
     from nervplayer.study import quick_config
 
-    q = quick_config(FitConfig(video="x.mp4", epochs=300, scale=0.5))
+    q = quick_config(FitConfig(video="x.mp4", arch="nerv", epochs=300, scale=0.5))
     assert (q.preset, q.epochs, q.end, q.scale, q.eval_every) == ("nerv-xs", 30, 32, None, 3)
+    default = quick_config(FitConfig(video="x.mp4"))  # the default architecture at its laptop size
+    assert (default.arch, default.preset) == ("hnerv", "hnerv-xs")
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:

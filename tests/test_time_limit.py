@@ -26,6 +26,7 @@ def test_fit_stops_at_its_time_limit_with_the_result_saved(shapes_clip, tmp_path
     limit = 6.0
     config = FitConfig(
         video=str(shapes_clip),
+        arch="nerv",
         preset="nerv-xs",
         model=TINY,
         epochs=100_000,  # far more than the time allows: the limit is what stops it
@@ -56,7 +57,14 @@ def test_fit_stops_at_its_time_limit_with_the_result_saved(shapes_clip, tmp_path
 
 def test_without_a_time_limit_the_schedule_follows_the_epochs(shapes_clip, tmp_path):
     config = FitConfig(
-        video=str(shapes_clip), preset="nerv-xs", model=TINY, epochs=2, eval_every=2, precision="fp32", device="cpu"
+        video=str(shapes_clip),
+        arch="nerv",
+        preset="nerv-xs",
+        model=TINY,
+        epochs=2,
+        eval_every=2,
+        precision="fp32",
+        device="cpu",
     )
     events = list(Fitter(config, tmp_path / "run").run())
     assert events[-1].status == "completed" and events[-1].epoch == 2
@@ -70,6 +78,7 @@ def test_the_work_after_the_fit_is_reserved_at_the_measured_step_time(shapes_cli
     limit = 6.0
     config = FitConfig(
         video=str(shapes_clip),
+        arch="nerv",
         preset="nerv-xs",
         model=TINY,
         epochs=1,

@@ -73,7 +73,9 @@ def test_cli_fits_a_clip_to_a_time_in_segments_and_gathers_them(shapes_clip, tmp
 def test_time_with_resume_of_a_segmented_run_is_refused(shapes_clip, tmp_path):
     run = tmp_path / "run"
     tiny = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
-    config = FitConfig(video=str(shapes_clip), preset="nerv-xs", model=tiny, loss="l2", epochs=1, eval_every=1)
+    config = FitConfig(
+        video=str(shapes_clip), arch="nerv", preset="nerv-xs", model=tiny, loss="l2", epochs=1, eval_every=1
+    )
     plan_segments(config, run, 8, "cold", CompressOptions(prune=0.0, finetune_epochs=0, device="cpu"))
     r, _ = _nervplayer("fit", "--resume", "--time", "40s", "-o", str(run))
     assert r.returncode == 2, r.stderr

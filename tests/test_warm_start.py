@@ -9,7 +9,7 @@ TINY = {"stem_dim": 64, "fc_c": 8, "lower_width": 8}
 
 
 def _fit(clip, folder, **kw):
-    cfg = FitConfig(video=str(clip), preset="nerv-xs", epochs=1, eval_every=1, model=TINY, **kw)
+    cfg = FitConfig(video=str(clip), arch="nerv", preset="nerv-xs", epochs=1, eval_every=1, model=TINY, **kw)
     fitter = Fitter(cfg, folder)
     for _ in fitter.run():
         pass
@@ -21,11 +21,13 @@ def test_a_fit_starts_from_the_weights_whose_shapes_match(shapes_clip, tmp_path)
     first = _fit(shapes_clip, tmp_path / "a")
     weights = tmp_path / "a" / "model.safetensors"
     saved = load_weights(weights)
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY, init_weights=str(weights))
+    cfg = FitConfig(
+        video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=TINY, init_weights=str(weights)
+    )
     warm = Fitter(cfg, tmp_path / "b")
     state = warm.model.state_dict()
     assert all(torch.equal(state[k].float().cpu(), v.float()) for k, v in saved.items())
-    cold = Fitter(FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=TINY, seed=1))
+    cold = Fitter(FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=TINY, seed=1))
     assert any(not torch.equal(cold.model.state_dict()[k], state[k]) for k in saved)
     assert first.config.init_weights is None
 
@@ -33,10 +35,11 @@ def test_a_fit_starts_from_the_weights_whose_shapes_match(shapes_clip, tmp_path)
 def test_tensors_of_another_shape_keep_their_fresh_values(shapes_clip, tmp_path):
     _fit(shapes_clip, tmp_path / "a")
     other = {**TINY, "fc_c": 12}  # the head and first block change shape, the stem does not
-    cfg = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, model=other, seed=1)
+    cfg = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, model=other, seed=1)
     fresh = Fitter(cfg).model.state_dict()
     warm_cfg = FitConfig(
         video=str(shapes_clip),
+        arch="nerv",
         preset="nerv-xs",
         epochs=1,
         model=other,

@@ -1,4 +1,4 @@
-"""``nervplayer fit VIDEO -o RUN``: fit a model (NeRV by default, any ``model`` plugin with ``--arch``) to a video,
+"""``nervplayer fit VIDEO -o RUN``: fit a model (HNeRV by default, any ``model`` plugin with ``--arch``) to a video,
 with a progress bar; Ctrl-C checkpoints and stops."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..codec.pipeline import CompressOptions
 from ..errors import ConfigError, ResumeError
 from ..jobs import Executor, JobsCancelled
+from ..model import architectures
 from ..segments.fit import (
     DEFAULT_WARM_START,
     WARM_STARTS,
@@ -24,7 +25,7 @@ from ..segments.fit import (
 )
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
-from ..train.config import MAX_STARTS, OPTIMIZERS
+from ..train.config import DEFAULT_ARCH, DEFAULT_SIZE, MAX_STARTS, OPTIMIZERS
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import (
@@ -55,9 +56,9 @@ def segment_length(text: str) -> int | str:
 def build_parser() -> Parser:
     p = Parser(
         prog="nervplayer fit",
-        description="Fit a NeRV to a video file or a folder of PNG/JPEG frames. "
-        "Defaults are the paper's recipe (NeRV-S, 1200 epochs, Adam(0.5, 0.999), lr 5e-4, warmup+cosine, "
-        "Fusion6).",
+        description="Fit a neural video model to a video file or a folder of PNG/JPEG frames. "
+        f"Defaults: {DEFAULT_ARCH} as big as {DEFAULT_SIZE} (the same stored values), the paper's recipe (1200 epochs, "
+        "Adam(0.5, 0.999), lr 5e-4, warmup+cosine, Fusion6); the paper's NeRV-S is --preset nerv-s.",
     )
     p.add_argument("video", nargs="?", help="video file or frame folder (optional with --resume)")
     p.add_argument("-o", "--output", required=True, type=Path, help="run folder to write")
@@ -75,8 +76,16 @@ def build_parser() -> Parser:
         "frame size, segments (a long clip, or --segment) and epochs (options given here stay fixed), fits until the "
         "time, compresses",
     )
-    p.add_argument("--arch", help="model plugin: nerv (default), hnerv, grid, or an installed one")
-    add_model_size(p)
+    p.add_argument(
+        "--arch",
+        help=f"model plugin: {DEFAULT_ARCH} (default; the best rate-distortion measured, docs/models.md), nerv, grid, "
+        "or an installed one; without it, a --preset of one model (nerv-s, nerv-xs...) picks that model",
+    )
+    add_model_size(
+        p,
+        f"default: the model's own preset, nerv-s for nerv; {DEFAULT_ARCH} without --preset or --params is sized to "
+        f"the stored values {DEFAULT_SIZE} has at the frame size",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
     p.add_argument("--batch-size", type=int)
@@ -207,6 +216,8 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         "optimizer": args.optimizer,
         "starts": args.starts,
     }
+    if not args.resume or args.arch is not None:  # a resumed run keeps its architecture
+        given["arch"] = architectures.arch_of(args.arch, args.preset, DEFAULT_ARCH)
     if args.rate_lambda or args.soft_rounding:
         given["qat"] = True
     for kind in ("activation", "loss", "scheduler"):

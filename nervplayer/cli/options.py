@@ -61,13 +61,9 @@ def parameter_count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_model_size(p: argparse.ArgumentParser) -> None:
+def add_model_size(p: argparse.ArgumentParser, default: str = "default: the model's own, nerv-s for nerv") -> None:
     """``--preset`` and ``--params``: how big a model is, as ``fit``, ``bench`` and ``study`` take it."""
-    p.add_argument(
-        "--preset",
-        help="a preset of the model, e.g. nerv-xs | nerv-s | nerv-m | nerv-l (default: the "
-        "model's own, nerv-s for nerv)",
-    )
+    p.add_argument("--preset", help=f"a preset of the model, e.g. nerv-xs | nerv-s | nerv-m | nerv-l ({default})")
     p.add_argument(
         "--params",
         dest="budget",

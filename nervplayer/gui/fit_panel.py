@@ -29,6 +29,7 @@ from ..plan import Planned, compress_options, expected_training, fit_config
 from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
+from ..train.config import DEFAULT_ARCH
 from ..video import VideoInfo
 from .icons import icon
 from .plugin_form import PluginForm
@@ -39,6 +40,7 @@ NO_LIMIT = "no limit"
 TIMES = {NO_LIMIT: None, "30 s": 30.0, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
 PLANNED = {"size"}  # what a plan keeps of the form: the frame size (and range); it chooses the rest
 BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
+LAPTOP = {"nerv": "nerv-xs", "hnerv": "hnerv-xs"}  # the default sizes: a laptop fits them in minutes
 
 
 def available_devices() -> list[str]:
@@ -219,7 +221,7 @@ class FitPanel(QWidget):
             self.segment.valueChanged,
         ):
             signal.connect(self.request_plan)
-        self.arch.setCurrentIndex(self.arch.findData("nerv"))
+        self.arch.setCurrentIndex(self.arch.findData(DEFAULT_ARCH))
         self._fill_presets()
         self.set_state("empty")
 
@@ -231,7 +233,7 @@ class FitPanel(QWidget):
         for name in architectures.presets(arch):
             self.preset.addItem(name, name)
         self.preset.addItem("parameter budget", BUDGET)
-        default = "nerv-xs" if arch == "nerv" else BUDGET  # sizes a laptop fits in minutes
+        default = LAPTOP.get(arch, BUDGET)
         self.preset.setCurrentIndex(max(self.preset.findData(default), 0))
         self.preset.blockSignals(False)
         self.update_cost()

@@ -47,6 +47,24 @@ def presets(arch: str, plugins: Registry | None = None) -> list[str]:
     return list(architecture(arch, plugins)[1].presets)
 
 
+def arch_of(arch: str | None, preset: str | None, default: str, plugins: Registry | None = None) -> str:
+    """The architecture a fit asks for: ``arch`` when given (``preset``, when given, must be one of its), else the
+    one architecture whose presets hold ``preset`` (``nerv-s`` → ``nerv``), else ``default``."""
+    if arch is not None:
+        if preset is not None and preset not in presets(arch, plugins):
+            owner = arch_of(None, preset, "", plugins)
+            whose = f"a preset of model {owner!r}" if owner else "not a preset of any installed model"
+            raise ConfigError(
+                f"preset {preset!r} is {whose}, not of {arch!r} (its presets: {', '.join(presets(arch, plugins))})"
+            )
+        return arch
+    if preset is not None:
+        owners = [e.id for e in list_models(plugins) if preset in presets(e.id, plugins)]
+        if len(owners) == 1:
+            return owners[0]
+    return default
+
+
 def parse_count(text: str) -> int:
     """``"300k"`` → 300000, ``"1.5M"`` → 1500000, ``"2e6"`` → 2000000."""
     t = text.strip().lower().replace("_", "").replace(",", "")
@@ -129,6 +147,7 @@ def _size_to_budget(
             if n > 2 * budget:
                 break
     if not feasible:
+        spec_at(1.0)  # the reason the architecture gives at its own size, when it has one
         raise ConfigError(f"model {arch!r} cannot be built for {frames.width}x{frames.height}")
     below = [s for s in feasible if counts[s] <= budget]
     above = [s for s in feasible if counts[s] > budget]

@@ -11,17 +11,28 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 OPTIMIZERS = ("adam", "soap")  # train/optim.py
 MAX_STARTS = 16
+# The architecture and size of a fit that names neither: HNeRV had the best rate-distortion of the three built-ins
+# (docs/models.md, "Measured"), sized to the stored values the paper's NeRV-S has at the clip's frame size.
+DEFAULT_ARCH = "hnerv"
+DEFAULT_SIZE = "nerv-s"
+# What a stored record (a run folder's config.json, a segment's or a study's runs) meant by a field it lacks: the
+# defaults of the version that wrote it, not today's.
+LEGACY_DEFAULTS: dict[str, Any] = {"arch": "nerv", "size_as": None}
 
 
 @dataclass
 class FitConfig:
-    """A fit of one clip. Defaults are the paper's recipe (NeRV-S, Adam(0.5, 0.999), lr 5e-4, warmup + cosine,
-    Fusion6, batch 1, 1200 epochs, evaluation every 50 epochs)."""
+    """A fit of one clip. Defaults are the paper's recipe (Adam(0.5, 0.999), lr 5e-4, warmup + cosine, Fusion6,
+    batch 1, 1200 epochs, evaluation every 50 epochs) on HNeRV sized as NeRV-S (``arch="nerv"``: the paper's
+    NeRV-S itself)."""
 
     video: str
-    arch: str = "nerv"  # model plugin id
-    preset: str | None = None  # a preset of the model plugin; None = its default (nerv: nerv-s)
+    arch: str = DEFAULT_ARCH  # model plugin id
+    preset: str | None = None  # a preset of the model plugin; None = its default (nerv: nerv-s), but see size_as
     budget: int | None = None  # stored values (weights + latents) to size the model to, within ±5 %
+    # with neither preset nor budget, a model of DEFAULT_ARCH is sized to the stored values this nerv preset has at the
+    # clip's frame size (a default fit is as big as a nerv-s one); None: the architecture's own default preset
+    size_as: str | None = DEFAULT_SIZE
     epochs: int = 1200
     lr: float = 5e-4
     batch_size: int = 1
@@ -114,8 +125,10 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitConfig:
+        """A stored config; a field it lacks means what it meant when the record was written
+        (:data:`LEGACY_DEFAULTS`), so a run from before the default architecture changed still means nerv."""
         known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
+        d = {**LEGACY_DEFAULTS, **{k: v for k, v in d.items() if k in known}}
         if d.get("size"):
             d["size"] = tuple(d["size"])
         return cls(**d)

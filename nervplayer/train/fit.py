@@ -30,7 +30,7 @@ from ..plugins.api import Frames
 from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
 from .checkpoint import Position, TrainingState
-from .config import FitConfig
+from .config import DEFAULT_ARCH, FitConfig
 from .control import Controls
 from .distributed import check_batches, check_one_process, join, shard, world_from_env
 from .evaluator import Evaluator
@@ -65,11 +65,21 @@ def model_spec(config: FitConfig, frames: Frames, plugins: Registry | None = Non
         frames,
         config.model,
         config.preset,
-        config.budget,
+        default_budget(config, frames, plugins),
         config.activation,
         config.activation_params,
         plugins,
     )
+
+
+def default_budget(config: FitConfig, frames: Frames, plugins: Registry | None = None) -> int | None:
+    """``config.budget``, or for a default-architecture fit with neither a preset nor a budget, the stored values
+    the ``size_as`` nerv preset has at the clip's frame size (``FitConfig.size_as``)."""
+    if config.budget is not None or config.preset is not None or config.size_as is None:
+        return config.budget
+    if config.arch != DEFAULT_ARCH:
+        return None
+    return architectures.describe("nerv", frames, preset=config.size_as, plugins=plugins).params
 
 
 def load_source(

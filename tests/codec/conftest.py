@@ -168,6 +168,7 @@ def fitted_run(tmp_path_factory, shapes_clip):
     run = tmp_path_factory.mktemp("runs") / "run"
     cfg = FitConfig(
         video=str(shapes_clip),
+        arch="nerv",
         preset="nerv-xs",
         epochs=3,
         lr=5e-3,

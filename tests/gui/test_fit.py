@@ -31,6 +31,7 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     window = make_window([str(SAMPLE)])
     panel, charts, player = window.fit_panel, window.charts, window.player
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=120_000)
+    panel.arch.setCurrentIndex(panel.arch.findData("nerv"))
     panel.preset.setCurrentIndex(panel.preset.findData("nerv-xs"))
     panel.scale.setCurrentIndex(panel.scale.findData(0.25))  # 80×45: a CPU test, not a benchmark
     panel.last.setValue(7)
@@ -137,18 +138,24 @@ def test_plugin_parameters_become_form_fields(make_window):
     panel.set_video(VideoInfo("clip.mp4", "video", 30, 25.0, 64, 48))
     config = panel.config()
     assert (config.scheduler, config.scheduler_params) == ("step", {"step_size": 100, "gamma": 0.5})
-    assert (config.activation, config.loss, config.preset, config.end) == ("gelu", "l1", "nerv-xs", 30)
+    assert (config.activation, config.loss, config.end) == ("gelu", "l1", 30)
+    assert (config.arch, config.preset, config.budget) == ("hnerv", "hnerv-xs", None)
 
 
 def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make_window):
     from nervplayer.errors import ConfigError
+    from nervplayer.model.architectures import describe
+    from nervplayer.plugins.api import Frames
     from nervplayer.video import VideoInfo
 
     window = make_window(["/nonexistent.mp4"])
     panel = window.fit_panel
     panel.set_video(VideoInfo("clip.mp4", "video", 16, 25.0, 160, 96))
     assert {"nerv", "hnerv", "grid"} <= {panel.arch.itemData(i) for i in range(panel.arch.count())}
-    assert "parameters" in panel.cost.text() and not panel.budget.isEnabled()  # nerv-xs: a preset
+    # the default: hnerv at its laptop size, a preset (not a typed budget)
+    assert (panel.arch.currentData(), panel.preset.currentData()) == ("hnerv", "hnerv-xs")
+    params = int(panel.cost.text().split(" parameters")[0].replace(",", ""))
+    assert params == describe("hnerv", Frames(96, 160, 16), preset="hnerv-xs").params and not panel.budget.isEnabled()
     panel.arch.setCurrentIndex(panel.arch.findData("grid"))  # no presets: sized to the budget
     panel.budget.setText("50k")
     panel.budget.editingFinished.emit()

@@ -84,7 +84,9 @@ def test_closing_the_window_ends_the_child(make_window, qtbot, shapes_clip):
 def test_an_error_in_the_child_shows_the_dialog(make_window, qtbot, shapes_clip):
     window = make_window([str(shapes_clip)])
     qtbot.waitUntil(lambda: window.fit_panel.state == "ready", timeout=30_000)
-    window.session.start_fit(FitConfig(video=str(shapes_clip), preset="nerv-xs", loss="nope"))  # in the child
+    window.session.start_fit(
+        FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", loss="nope")
+    )  # in the child
     qtbot.waitUntil(lambda: bool(error_dialogs(window)), timeout=60_000)
     assert "unknown loss 'nope'" in error_dialogs(window)[0].informativeText()
     assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()

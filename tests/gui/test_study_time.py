@@ -38,7 +38,7 @@ def done() -> Finished:
 
 
 def test_the_study_window_shows_run_k_of_n_and_the_time_left(qtbot, tmp_path, shapes_clip):
-    base = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=10, end=8, device="cpu")
+    base = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=10, end=8, device="cpu")
     runner = StudyRunner(get_study("lr"), base, tmp_path / "study", ["5e-3", "1e-2", "2e-2"])
     window = StudyWindow(runner, lambda folder: None)
     qtbot.addWidget(window)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_open_study_shows_its_plot_and_table(make_window, qtbot, tmp_path, shapes_clip):
-    base = FitConfig(video=str(shapes_clip), preset="nerv-xs", epochs=1, lr=5e-3, end=8, model={"fc_c": 8})
+    base = FitConfig(video=str(shapes_clip), arch="nerv", preset="nerv-xs", epochs=1, lr=5e-3, end=8, model={"fc_c": 8})
     events = list(StudyRunner(get_study("lr"), base, tmp_path / "study", ["5e-3", "1e-2"]).run())
     rows = events[-1].outputs.rows
     window = make_window([str(shapes_clip)])
