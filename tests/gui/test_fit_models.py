@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
+from nervplayer.gui.fit_panel import BUDGET
 from nervplayer.gui.state import CompareMode
 from nervplayer.video.source import LiveSource
 
@@ -24,6 +25,7 @@ def test_fit_play_compare_save_and_reopen(arch, make_window, qtbot, tmp_path, sh
     panel, player = window.fit_panel, window.player
     qtbot.waitUntil(lambda: panel.state == "ready", timeout=30_000)
     panel.arch.setCurrentIndex(panel.arch.findData(arch))
+    panel.preset.setCurrentIndex(panel.preset.findData(BUDGET))  # hnerv's own default is a preset (hnerv-xs)
     panel.last.setValue(7)
     panel.budget.setText("25k")
     panel.budget.editingFinished.emit()
