@@ -190,9 +190,11 @@ def test_the_warm_up_counts_against_a_time_limit_but_not_as_steps(shapes_clip, t
     fitter = Fitter(cfg, tmp_path / "run")
     arrivals = [time.perf_counter() for ev in fitter.run() if isinstance(ev, Step)]
     assert fitter.warmup is not None and fitter.warmup["seconds"] > 0
-    # Against the fit's own step time, as this machine ran it (a loaded machine runs fewer steps): the inflated
-    # estimate reserved more than the whole limit at the first step and stopped the fit there.
-    step_s = float(np.median(np.diff(arrivals)))
+    # Against the fit's own steps, as this machine ran them (a loaded machine runs fewer): they span at least half
+    # the time left after the warm-up and the reserve; the inflated estimate stopped the fit after its first step.
+    assert len(arrivals) > 1, len(arrivals)
+    span = arrivals[-1] - arrivals[0]
+    step_s = span / (len(arrivals) - 1)  # the mean, checkpoints and a busy core's pauses included
     room = 8.0 - fitter.warmup["seconds"] - fitter.num_frames * step_s  # less one epoch's steps after the fit
-    assert len(arrivals) >= 0.5 * room / step_s, (len(arrivals), room, step_s)
+    assert span >= 0.5 * room, (len(arrivals), span, room, step_s)
     assert fitter.elapsed <= 8.0 + 1.0
