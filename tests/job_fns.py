@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Iterator
 
 from nervplayer.errors import Cancelled, ConfigError
 from nervplayer.jobs import stop_requested
@@ -56,3 +57,17 @@ def until_stopped(folder: str) -> int:
             raise Cancelled("stopped")
         time.sleep(0.02)
     return -1
+
+
+_setup_niceness: int | None = None
+
+
+def note_setup_niceness() -> None:
+    """A child's setup that notes the nice value it ran at (on Linux, its thread's)."""
+    global _setup_niceness
+    _setup_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def niceness_seen(context: object) -> Iterator[tuple[int | None, int]]:
+    """A child's task: the nice value its setup ran at, and the task's own."""
+    yield _setup_niceness, os.getpriority(os.PRIO_PROCESS, 0)

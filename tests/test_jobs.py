@@ -19,7 +19,9 @@ import pytest
 
 from nervplayer.errors import ConfigError
 from nervplayer.jobs import Job, JobsCancelled, SerialExecutor
+from nervplayer.jobs.child import ChildJob, Spare, Task
 from nervplayer.jobs.local import LocalExecutor
+from nervplayer.jobs.priority import NICENESS
 
 sys.path.insert(0, str(Path(__file__).parent))
 import job_fns  # noqa: E402
@@ -159,3 +161,19 @@ def test_the_options_choose_the_executor(monkeypatch):
         executor_for(workers=2, cluster="auto")
     monkeypatch.delenv("RAY_ADDRESS")
     assert executor_for().workers >= 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value is a thread's on Linux only")
+@pytest.mark.parametrize("spare", [True, False], ids=["spare", "started for the task"])
+def test_a_spare_sets_up_below_the_window_and_runs_its_task_at_the_windows_priority(spare):
+    """A spare's imports (seconds of CPU, started as a fit ends) take no CPU from the window; a process started
+    for a task the user waits on sets up at the window's priority; every task runs at it (the fit lowers its
+    training threads itself)."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    ahead = Spare("nervplayer-test") if spare else None
+    if ahead is not None:
+        ahead.prepare(job_fns.note_setup_niceness)
+        assert ahead.ready(timeout=60)
+    job = ChildJob(Task(job_fns.niceness_seen), job_fns.note_setup_niceness, (), "the test's process", spare=ahead)
+    ((setup, task),) = list(job)
+    assert task == base and setup == (min(19, base + NICENESS) if spare else base)

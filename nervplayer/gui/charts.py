@@ -18,12 +18,14 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .history import FitHistory
 
-MAX_FPS = 10
+MAX_FPS = 5
 BUCKETS = 800  # per-step curves are drawn as their envelope over this many columns (wider than a panel)
+# the narrowest range an axis zooms to: a decade of loss or learning rate (log axes), 4 dB, 0.05 of MS-SSIM
+LEAST_SPAN = {"loss": 1.0, "lr": 1.0, "psnr": 4.0, "ssim": 0.05}
 BLUE, ORANGE, GREEN, GOLD = "#4f8ef7", "#f5a142", "#5cc98a", "#ffd479"
 
 
@@ -56,12 +58,14 @@ def settled_range(
     shown: tuple[float, float] | None, lo: float, hi: float, headroom: float = 0.25, floor: float = 1e-6
 ) -> tuple[float, float] | None:
     """The range to show data spanning [lo, hi], or None to keep ``shown``: it is kept while it holds the data and
-    is at most twice the data's span; a new one leaves ``headroom`` × the span free above and below, so that a
-    growing or falling curve moves its axis a few times, not at every point."""
+    is at most twice the data's span (at least ``floor``); a new one is centred on the data, at least ``floor``
+    wide, and leaves ``headroom`` × that span free above and below, so that a growing or falling curve moves its
+    axis a few times, not at every point."""
     span = max(hi - lo, floor)
     if shown is not None and shown[0] <= lo and hi <= shown[1] and shown[1] - shown[0] <= 2 * span:
         return None
-    return lo - headroom * span, hi + headroom * span
+    pad = headroom * span + (span - (hi - lo)) / 2
+    return lo - pad, hi + pad
 
 
 def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = "", log: bool = False) -> pg.PlotItem:
@@ -71,7 +75,11 @@ def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = ""
     plot.hideButtons()
     plot.getAxis("left").setWidth(58)
     for side in ("left", "bottom", "right"):
-        plot.getAxis(side).enableAutoSIPrefix(False)
+        axis = plot.getAxis(side)
+        axis.enableAutoSIPrefix(False)
+        # painted from a pixmap while its range stays: a curve's repaint also repaints the axes it overlaps,
+        # and replaying their labels in Python cost more than the curves
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     return plot
 
 
@@ -179,8 +187,9 @@ class FitCharts(QWidget):
         bounds: tuple[float, float] = (-math.inf, math.inf),
     ) -> None:
         """Move ``panel``'s axis to hold [lo, hi] when it no longer does (see :func:`settled_range`), never past
-        ``bounds``."""
-        shown = settled_range(self._shown.get(panel), lo, hi, headroom)
+        ``bounds``, never narrower than the panel's :data:`LEAST_SPAN` (a fit's first points would move it at
+        every redraw)."""
+        shown = settled_range(self._shown.get(panel), lo, hi, headroom, LEAST_SPAN.get(panel, 1e-6))
         if shown is not None:
             self._set_range(panel, (max(shown[0], bounds[0]), min(shown[1], bounds[1])))
 

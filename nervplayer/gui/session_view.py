@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
 
 REFRESH_MS = 1000  # how often the shown frame is decoded again from the live model
+PROGRESS_FPS = 10  # the fit panel's progress bar and time left
 
 
 class SessionView(QObject):
@@ -37,7 +38,7 @@ class SessionView(QObject):
         self._pending_epoch: float | None = None
         self._decode_error_shown = False
         self._folded = False  # the lower panel was hidden because the open file had nothing to show in it
-        self._fit_timer = QTimer(self, interval=1000 // 30)
+        self._fit_timer = QTimer(self, interval=1000 // PROGRESS_FPS)
         self._fit_timer.timeout.connect(self._fit_tick)
         self._refresh_timer = QTimer(self, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._refresh_live)
@@ -196,7 +197,8 @@ class SessionView(QObject):
         self.window.update_actions()
 
     def _fit_tick(self) -> None:
-        """Progress at most 30 times a second, however fast the steps come."""
+        """Progress at most ``PROGRESS_FPS`` times a second, however fast the steps come (a progress bar's new value
+        repaints it at once, not at the next paint)."""
         if self._pending_epoch is not None:
             self.window.fit_panel.update_progress(self._pending_epoch)
             self._pending_epoch = None

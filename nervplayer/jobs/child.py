@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import itertools
 import multiprocessing
 import multiprocessing.util  # registers its exit handler now: ours, registered later, runs first
@@ -45,6 +46,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Iterator, Protocol
 
 from ..errors import NervError
+from .priority import lower_this_thread
 
 ORPHAN_GRACE_SECONDS = 30.0  # an orphaned child still running after this (a step or a request that long) exits
 REQUEST_TIMEOUT_S = 120.0  # a child that answers no request in this long is taken as hung
@@ -188,15 +190,46 @@ class Context:
             self.command(name)
 
 
-def _main(events: Connection, control: Connection, requests: Connection, setup: Setup, args: tuple[Any, ...]) -> None:
-    """The child process's entry point: set up, say :class:`Ready`, wait for the :class:`Task` (a spare that is
-    never used ends at the control pipe's end of file), run it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
+def _set_up(setup: str, args: tuple[Any, ...]) -> Ready | Failure:
+    """Run the setup named ``module:name``: :class:`Ready`, or its failure (reported when the task comes)."""
     try:
-        setup(*args)
-        message: Any = Ready()
+        module, name = setup.split(":")
+        getattr(importlib.import_module(module), name)(*args)
+        return Ready()
     except BaseException as error:  # noqa: BLE001 - reported when the task comes, as the task's failure
-        message = Failure(portable(error))
+        return Failure(portable(error))
+
+
+def _set_up_below(setup: str, args: tuple[Any, ...]) -> Ready | Failure:
+    """Run the setup in a thread :data:`~nervplayer.jobs.priority.NICENESS` below this one, and wait: a spare's
+    seconds of imports take no CPU from the window, while this thread keeps the window's priority for the task
+    (a process cannot raise a priority it has lowered)."""
+    result: list[Ready | Failure] = []
+
+    def run() -> None:
+        lower_this_thread()
+        result.append(_set_up(setup, args))
+
+    thread = threading.Thread(target=run, name="child-setup")
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def _main(
+    events: Connection,
+    control: Connection,
+    requests: Connection,
+    setup: str,
+    args: tuple[Any, ...],
+    background: bool,
+) -> None:
+    """The child process's entry point: set up (``background``: below this thread's priority), say
+    :class:`Ready`, wait for the :class:`Task` (a spare that is never used ends at the control pipe's end of
+    file), run it. The setup comes by name: unpickling the function itself would import its module (torch)
+    before this runs, at this thread's priority."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
+    message = _set_up_below(setup, args) if background else _set_up(setup, args)
     with contextlib.suppress(OSError):
         events.send(message)
     try:
@@ -248,13 +281,18 @@ def _leave() -> None:
 class Child:
     """A started child process that waits for its :class:`Task`, and the parent's ends of its three pipes."""
 
-    def __init__(self, setup: Setup, setup_args: tuple[Any, ...], name: str) -> None:
+    def __init__(self, setup: Setup, setup_args: tuple[Any, ...], name: str, background: bool = False) -> None:
+        """``background``: its setup runs below the window's priority (the task, when it comes, does not)."""
         context = multiprocessing.get_context("spawn")
         self.events, child_events = context.Pipe(duplex=False)
         child_control, self.control = context.Pipe(duplex=False)
         self.requests, child_requests = context.Pipe()
+        named = f"{setup.__module__}:{setup.__qualname__}"
         self.process: BaseProcess = context.Process(
-            target=_main, args=(child_events, child_control, child_requests, setup, setup_args), name=name, daemon=True
+            target=_main,
+            args=(child_events, child_control, child_requests, named, setup_args, background),
+            name=name,
+            daemon=True,
         )
         self.ready = False  # it said it is Ready (read by :meth:`Spare.ready` only)
         self.process.start()
@@ -275,7 +313,8 @@ class Child:
 
 class Spare:
     """A child process started ahead, in the background, which the next :class:`ChildJob` given this spare
-    takes: its task begins at once instead of after the seconds a new process takes to import torch."""
+    takes: its task begins at once instead of after the seconds a new process takes to import torch. Those
+    seconds run below the window's priority (a task that takes the spare before they end waits for them)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -292,7 +331,7 @@ class Spare:
                 if self._child is None or not self._child.process.is_alive():
                     if self._child is not None:
                         self._child.close()
-                    self._child = Child(setup, setup_args, self.name)
+                    self._child = Child(setup, setup_args, self.name, background=True)
 
         self._settle()
         self._starting = threading.Thread(target=start, name=f"{self.name}-spare", daemon=True)
@@ -366,9 +405,12 @@ class ChildJob:
         what: str,
         name: str = "nervplayer-job",
         spare: Spare | None = None,
+        background: bool = False,
     ) -> None:
+        """``background``: a new process (not the spare) sets up below the window's priority, for work nobody
+        waits on."""
         self.task, self.what, self.name = task, what, name
-        self._setup, self._setup_args, self._spare = setup, setup_args, spare
+        self._setup, self._setup_args, self._spare, self._background = setup, setup_args, spare, background
         self._send_lock, self._stop_lock = threading.Lock(), threading.Lock()
         self._read_lock = threading.Lock()  # one thread reads the events at a time: the iterator, or stop()
         self._request_lock = threading.Lock()  # one request at a time
@@ -393,7 +435,7 @@ class ChildJob:
                 return
             child = self._spare.take(self.task) if self._spare is not None else None
             if child is None:
-                child = Child(self._setup, self._setup_args, self.name)
+                child = Child(self._setup, self._setup_args, self.name, self._background)
                 child.control.send(self.task)
             for command in self._pending:
                 with contextlib.suppress(OSError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 NICENESS = 10  # a child's work below the player's (and below anything else the user runs)
@@ -29,3 +30,12 @@ def lower_priority(niceness: int = NICENESS, keep: frozenset[int] = frozenset())
             with contextlib.suppress(OSError):  # a thread that has ended since
                 os.setpriority(os.PRIO_PROCESS, tid, max(lower, os.getpriority(os.PRIO_PROCESS, tid)))
         done |= new
+
+
+def lower_this_thread(niceness: int = NICENESS) -> None:
+    """Lower the calling thread's priority by ``niceness`` (Linux only: elsewhere the nice value is the
+    process's, and lowering it would lower every thread's)."""
+    if _TASKS.is_dir():
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))

@@ -181,6 +181,7 @@ class DecodeProcess:
                     what="the fit's decode process",
                     name="nervplayer-decode",
                     spare=_spare,
+                    background=True,  # until it serves, the fit's process answers: nobody waits on its start
                 )
                 threading.Thread(target=self._follow, args=(self._job,), name="decode-process", daemon=True).start()
             return self._job

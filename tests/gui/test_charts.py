@@ -78,6 +78,8 @@ def test_axes_move_only_when_the_data_leaves_them():
     grown = settled_range((-0.25, 1.25), 0.0, 1.5)  # past the top: a new range with headroom
     assert grown is not None and grown[1] > 1.5
     assert settled_range((0.0, 100.0), 20.0, 21.0) is not None  # far too wide for the data: zoom in
+    assert settled_range(None, 0.5, 0.5, floor=1.0) == (-0.25, 1.25)  # one point: centred, ``floor`` and headroom
+    assert settled_range((-0.25, 1.25), 0.4, 0.7, floor=1.0) is None  # no zooming in under ``floor``
 
 
 def test_the_charts_show_the_planned_epochs_and_keep_their_axes(qtbot):
