@@ -190,6 +190,11 @@ def test_the_warm_up_counts_against_a_time_limit_but_not_as_steps(shapes_clip, t
     fitter = Fitter(cfg, tmp_path / "run")
     arrivals = [time.perf_counter() for ev in fitter.run() if isinstance(ev, Step)]
     assert fitter.warmup is not None and fitter.warmup["seconds"] > 0
+    assert fitter.time_limit is not None and fitter.time_limit.untimed == fitter.warmup["seconds"]
+    # the step time the reserve uses is the fit's steps' alone, not the warm-up's seconds spread over them
+    spent, steps = fitter.elapsed, max(fitter.step, 1)
+    fit_steps_only = (spent - fitter.warmup["seconds"]) / steps / cfg.batch_size
+    assert fitter.time_limit.training(spent, steps) == pytest.approx(8.0 - fitter.num_frames * fit_steps_only)
     # Against the fit's own steps, as this machine ran them (a loaded machine runs fewer): they span at least half
     # the time left after the warm-up and the reserve; the inflated estimate stopped the fit after its first step.
     assert len(arrivals) > 1, len(arrivals)
