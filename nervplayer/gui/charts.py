@@ -147,6 +147,8 @@ class FitCharts(QWidget):
             plot.setLabel("bottom", "epoch")
         for plot in (self.quality_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
+        self._best: tuple[float, float] | None = None
+        self._evaluations_drawn = 0
         self._empty_ranges()
         self.graphics.ci.layout.setColumnStretchFactor(0, 5)
         self.graphics.ci.layout.setColumnStretchFactor(1, 5)
@@ -165,8 +167,6 @@ class FitCharts(QWidget):
     def _empty_ranges(self) -> None:
         """Axes before any data: epochs 0–1, loss 0.01–1, PSNR 10–40 dB, MS-SSIM 0.5–1, lr 1e-5–1e-3."""
         self._shown = {}
-        self._best: tuple[float, float] | None = None
-        self._evaluations_drawn = 0
         for panel, lo, hi in (("x", 0, 1), ("loss", -2, 0), ("psnr", 10, 40), ("ssim", 0.5, 1), ("lr", -5, -3)):
             self._set_range(panel, (lo, hi))
 
@@ -197,9 +197,13 @@ class FitCharts(QWidget):
         """Record a fit event; drawing happens on the next timer tick."""
         self.history.add(event)
 
-    def clear(self) -> None:
+    def clear(self, keep_axes: bool = False) -> None:
+        """Forget the curves; ``keep_axes``: the axes stay as they are until the new data leaves them (a new fit
+        of the same clip: moving every axis at its first redraw repainted all their labels as it started)."""
         self.history.clear()
         self._drawn = -1
+        self._best = None
+        self._evaluations_drawn = 0
         for item in (
             self.loss_raw,
             self.loss_smooth,
@@ -210,7 +214,8 @@ class FitCharts(QWidget):
         ):
             item.setData([], [])
         self.best_label.setText("")
-        self._empty_ranges()
+        if not keep_axes:
+            self._empty_ranges()
         self.summary.setText("Waiting for the first steps…")
 
     def _set_smoothing(self, value: float) -> None:

@@ -230,7 +230,7 @@ class MainWindow(QMainWindow):
         except (ValueError, NervError) as e:
             show_error(self, "Cannot start the fit", e)
             return
-        self.view.clear_fit()
+        self.view.clear_fit(keep_axes=True)
         if segmented is not None:  # the plan cuts the clip: nervplayer fit --time T (--segment N)
             self.session.start_segmented_fit(config, *segmented)
         else:

@@ -60,10 +60,10 @@ class SessionView(QObject):
         window.player.decode_failed.connect(self._decode_failed)
         window.player.state.frame_changed.connect(window.story.set_frame)
 
-    def clear_fit(self) -> None:
-        """Forget the last fit's charts and result (a new file, or a new fit)."""
+    def clear_fit(self, keep_axes: bool = False) -> None:
+        """Forget the last fit's charts and result (a new file, or a new fit: ``keep_axes``)."""
         self._decode_error_shown = False
-        self.window.charts.clear()
+        self.window.charts.clear(keep_axes)
         self.window.charts.summary.setText("No fit yet: press Start to train the model and watch it learn.")
         self.window.fit_panel.result.clear()
 

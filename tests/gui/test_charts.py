@@ -96,3 +96,26 @@ def test_the_charts_show_the_planned_epochs_and_keep_their_axes(qtbot):
     charts.redraw()
     assert charts.redraws == 2 and charts.loss_plot.viewRange()[1] == loss_range  # a redraw that moved no axis
     assert charts.history.planned == (0.0, 30.0)
+
+
+def test_a_new_fit_keeps_the_axes_until_its_data_leaves_them(qtbot):
+    """Start again: the axes stay where the last fit left them (moving them all at the new fit's first redraw
+    repainted every label as it started); a new file's charts start from the empty axes."""
+    charts = FitCharts()
+    qtbot.addWidget(charts)
+
+    def fit() -> list[list[float]]:
+        charts.add(Started(1000, "cpu", "fp32", 10, 10, 45, 80, 30, 0.0, 10, "memory"))
+        for i in range(1, 51):
+            charts.add(Step(i / 10, i, 1.0 / i, 1e-3))
+        charts.redraw()
+        return [charts.loss_plot.viewRange()[0], charts.loss_plot.viewRange()[1], charts.lr_plot.viewRange()[1]]
+
+    first = fit()
+    charts.clear(keep_axes=True)
+    x, _ = charts.loss_raw.getData()
+    assert charts.history.steps == 0 and (x is None or len(x) == 0)  # the curves are gone
+    assert [charts.loss_plot.viewRange()[0], charts.loss_plot.viewRange()[1], charts.lr_plot.viewRange()[1]] == first
+    assert fit() == first
+    charts.clear()
+    assert charts.loss_plot.viewRange()[0] == pytest.approx([0.0, 1.0])  # a new file: the empty axes
