@@ -71,3 +71,23 @@ def note_setup_niceness() -> None:
 def niceness_seen(context: object) -> Iterator[tuple[int | None, int]]:
     """A child's task: the nice value its setup ran at, and the task's own."""
     yield _setup_niceness, os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def slow_setup(seen: str, go: str) -> None:
+    """A setup that works until the file ``go`` exists (at most 60 s), writing the nice value it runs at into
+    the file ``seen`` as it goes, and noting it at its start and at its end."""
+    global _setup_niceness, _setup_niceness_at_end
+    _setup_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    deadline = time.monotonic() + 60
+    while not Path(go).exists() and time.monotonic() < deadline:
+        Path(seen).write_text(str(os.getpriority(os.PRIO_PROCESS, 0)))
+        time.sleep(0.01)
+    _setup_niceness_at_end = os.getpriority(os.PRIO_PROCESS, 0)
+
+
+_setup_niceness_at_end: int | None = None
+
+
+def niceness_through_setup(context: object) -> Iterator[tuple[int | None, int | None, int]]:
+    """A child's task: the nice values its setup started and ended at, and the task's own."""
+    yield _setup_niceness, _setup_niceness_at_end, os.getpriority(os.PRIO_PROCESS, 0)

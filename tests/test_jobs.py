@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -177,3 +179,37 @@ def test_a_spare_sets_up_below_the_window_and_runs_its_task_at_the_windows_prior
     job = ChildJob(Task(job_fns.niceness_seen), job_fns.note_setup_niceness, (), "the test's process", spare=ahead)
     ((setup, task),) = list(job)
     assert task == base and setup == (min(19, base + NICENESS) if spare else base)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value is a thread's on Linux only")
+def test_a_task_that_comes_while_the_spare_sets_up_gives_the_setup_the_windows_priority(tmp_path):
+    """The user waits on a spare's imports once its task has come: they go on at the window's priority where
+    the system lets a process raise a priority (root, or RLIMIT_NICE), else below it as before."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    limit = resource.getrlimit(resource.RLIMIT_NICE)[0]
+    may_raise = os.geteuid() == 0 or limit == resource.RLIM_INFINITY or base >= 20 - limit
+    seen, go = tmp_path / "seen", tmp_path / "go"
+
+    def setup_at(niceness: int) -> bool:
+        with contextlib.suppress(OSError, ValueError):  # not written yet, or being written
+            return int(seen.read_text()) == niceness
+        return False
+
+    ahead = Spare("nervplayer-test")
+    ahead.prepare(job_fns.slow_setup, str(seen), str(go))
+    wait_for(lambda: setup_at(min(19, base + NICENESS)))  # it sets up below the window
+    job = ChildJob(Task(job_fns.niceness_through_setup), job_fns.slow_setup, (), "the test's process", spare=ahead)
+    job.start()  # the task comes while the setup works
+    if may_raise:
+        wait_for(lambda: setup_at(base))
+    go.touch()
+    ((at_start, at_end, task),) = list(job)
+    assert at_start == min(19, base + NICENESS) and task == base
+    assert at_end == (base if may_raise else at_start)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

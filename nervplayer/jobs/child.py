@@ -46,10 +46,11 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Callable, Iterator, Protocol
 
 from ..errors import NervError
-from .priority import lower_this_thread
+from .priority import lower_this_thread, restore_thread
 
 ORPHAN_GRACE_SECONDS = 30.0  # an orphaned child still running after this (a step or a request that long) exits
 REQUEST_TIMEOUT_S = 120.0  # a child that answers no request in this long is taken as hung
+SETUP_POLL_S = 0.05  # how often a spare setting up below the window looks for a task that came early
 
 Setup = Callable[..., None]
 
@@ -200,10 +201,11 @@ def _set_up(setup: str, args: tuple[Any, ...]) -> Ready | Failure:
         return Failure(portable(error))
 
 
-def _set_up_below(setup: str, args: tuple[Any, ...]) -> Ready | Failure:
+def _set_up_below(setup: str, args: tuple[Any, ...], control: Connection) -> Ready | Failure:
     """Run the setup in a thread :data:`~nervplayer.jobs.priority.NICENESS` below this one, and wait: a spare's
     seconds of imports take no CPU from the window, while this thread keeps the window's priority for the task
-    (a process cannot raise a priority it has lowered)."""
+    (a process cannot, as a rule, raise a priority it has lowered). A task that comes before the setup ends
+    (the user waits on it now) gives the setup this thread's priority back, where the system allows it."""
     result: list[Ready | Failure] = []
 
     def run() -> None:
@@ -212,6 +214,14 @@ def _set_up_below(setup: str, args: tuple[Any, ...]) -> Ready | Failure:
 
     thread = threading.Thread(target=run, name="child-setup")
     thread.start()
+    while thread.is_alive():
+        try:
+            arrived = control.poll(SETUP_POLL_S)  # the task (or the parent's end of file), left in the pipe
+        except OSError:
+            arrived = True
+        if arrived:
+            restore_thread(thread.native_id or 0)
+            break
     thread.join()
     return result[0]
 
@@ -229,7 +239,7 @@ def _main(
     file), run it. The setup comes by name: unpickling the function itself would import its module (torch)
     before this runs, at this thread's priority."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle: it cancels us
-    message = _set_up_below(setup, args) if background else _set_up(setup, args)
+    message = _set_up_below(setup, args, control) if background else _set_up(setup, args)
     with contextlib.suppress(OSError):
         events.send(message)
     try:

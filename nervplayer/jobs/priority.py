@@ -39,3 +39,11 @@ def lower_this_thread(niceness: int = NICENESS) -> None:
         tid = threading.get_native_id()
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+
+
+def restore_thread(tid: int) -> None:
+    """Give thread ``tid`` of this process the calling thread's priority back, where the system lets a process
+    raise one (root, or an RLIMIT_NICE that allows it); elsewhere it stays where it is."""
+    if _TASKS.is_dir():
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, 0))
