@@ -1,14 +1,16 @@
 """Live training charts (pyqtgraph): loss per step on a log axis (raw faint, smoothed on top), PSNR and MS-SSIM
 per evaluation with the best so far marked, and the learning rate. x is the epoch in every panel.
 
-Events only update :class:`FitHistory`; a timer redraws from the GUI thread at most ``MAX_FPS`` times a second, and
-only while the charts are visible (a redraw of the four panels is the window's largest piece of work while fitting).
+Events only update :class:`FitHistory`; a timer redraws from the GUI thread, only while the charts are visible,
+one panel a tick in turn, each at most ``MAX_FPS`` times a second: the charts are the window's largest piece of
+work while fitting, and three pieces of a few milliseconds keep the event loop's ticks on time where one of 10–15
+ms did not (benches/gui_stall.py, p99 of the lateness).
 
-A redraw repaints only the curves: the axes repaint when their range changes, and ranges change rarely
-(:func:`settled_range` leaves headroom). Painting an axis means drawing its tick labels, the most expensive thing
-in a panel with software rendering, which is also why there is no grid: pyqtgraph draws a grid as part of the
-axes, so with one every new point repainted every axis (a redraw took about 100 ms on a 2-core CPU, now
-about 10 ms; benches/gui_stall.py).
+A redraw repaints only the curves: the axes repaint when their range changes, and ranges change a few times a fit
+(:func:`settled_range`). Painting an axis means drawing its tick labels, the most expensive thing in a panel with
+software rendering, which is also why there is no grid: pyqtgraph draws a grid as part of the axes, so with one
+every new point repainted every axis (a redraw took about 100 ms on a 2-core CPU, then about 10 ms, now 1–4 ms a
+panel; benches/gui_stall.py).
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from PySide6.QtWidgets import QDoubleSpinBox, QGraphicsItem, QHBoxLayout, QLabel
 
 from .history import FitHistory
 
-MAX_FPS = 5
+MAX_FPS = 5  # redraws of each panel a second, at most
+PANELS = ("loss", "quality", "lr")  # drawn in turn, one a timer tick: each paint is a third of the charts
 BUCKETS = 800  # per-step curves are drawn as their envelope over this many columns (wider than a panel)
-# the narrowest range an axis zooms to: a decade of loss or learning rate (log axes), 4 dB, 0.05 of MS-SSIM
-LEAST_SPAN = {"loss": 1.0, "lr": 1.0, "psnr": 4.0, "ssim": 0.05}
+# per panel, the narrowest span of data an axis zooms to and the step its ends are multiples of (log axes in
+# decades): a decade of loss or learning rate, 4 dB, 0.05 of MS-SSIM, an epoch
+AXIS_SPAN_STEP = {"x": (1.0, 1.0), "loss": (1.0, 0.5), "lr": (1.0, 1.0), "psnr": (4.0, 2.0), "ssim": (0.05, 0.05)}
+LR_DECADES = 3  # the learning rate's axis goes at most this far below its peak (a cosine schedule ends at 0)
 BLUE, ORANGE, GREEN, GOLD = "#4f8ef7", "#f5a142", "#5cc98a", "#ffd479"
 
 
@@ -55,17 +60,18 @@ class LogAxis(pg.AxisItem):
 
 
 def settled_range(
-    shown: tuple[float, float] | None, lo: float, hi: float, headroom: float = 0.25, floor: float = 1e-6
+    shown: tuple[float, float] | None, lo: float, hi: float, step: float, floor: float
 ) -> tuple[float, float] | None:
     """The range to show data spanning [lo, hi], or None to keep ``shown``: it is kept while it holds the data and
-    is at most twice the data's span (at least ``floor``); a new one is centred on the data, at least ``floor``
-    wide, and leaves ``headroom`` × that span free above and below, so that a growing or falling curve moves its
-    axis a few times, not at every point."""
+    is at most four times the data's span (at least ``floor``); a new one is twice that span, centred on the data
+    and widened to multiples of ``step`` (``step`` ≤ ``floor``: the new range is kept at once). A growing curve
+    thus moves its axis each time its span grows by half, a few times a fit, never at every redraw: a move
+    repaints the axis's labels, the costliest thing the charts draw (benches/gui_stall.py)."""
     span = max(hi - lo, floor)
-    if shown is not None and shown[0] <= lo and hi <= shown[1] and shown[1] - shown[0] <= 2 * span:
+    if shown is not None and shown[0] <= lo and hi <= shown[1] and shown[1] - shown[0] <= 4 * span:
         return None
-    pad = headroom * span + (span - (hi - lo)) / 2
-    return lo - pad, hi + pad
+    middle = (lo + hi) / 2
+    return math.floor((middle - span) / step) * step, math.ceil((middle + span) / step) * step
 
 
 def _plot(layout: pg.GraphicsLayoutWidget, col: int, label: str, units: str = "", log: bool = False) -> pg.PlotItem:
@@ -88,8 +94,9 @@ class FitCharts(QWidget):
         super().__init__(parent)
         self.setObjectName("charts")
         self.history = history or FitHistory()
-        self._drawn = -1
-        self.redraws = 0
+        self._drawn = [-1] * len(PANELS)  # the history's version each panel shows
+        self._next = 0  # the panel the timer draws next
+        self.redraws = 0  # panels drawn
         self._shown: dict[str, tuple[float, float]] = {}  # the ranges set, by panel
 
         header = QHBoxLayout()
@@ -160,7 +167,7 @@ class FitCharts(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.graphics, 1)
 
-        self._timer = QTimer(self, interval=1000 // MAX_FPS)
+        self._timer = QTimer(self, interval=1000 // (MAX_FPS * len(PANELS)))
         self._timer.timeout.connect(self._tick)
         self._timer.start()
 
@@ -178,18 +185,11 @@ class FitCharts(QWidget):
             view = {"loss": self.loss_plot, "psnr": self.quality_plot, "ssim": self.ssim_view, "lr": self.lr_plot}
             view[panel].setYRange(*shown, padding=0)
 
-    def _follow(
-        self,
-        panel: str,
-        lo: float,
-        hi: float,
-        headroom: float = 0.25,
-        bounds: tuple[float, float] = (-math.inf, math.inf),
-    ) -> None:
-        """Move ``panel``'s axis to hold [lo, hi] when it no longer does (see :func:`settled_range`), never past
-        ``bounds``, never narrower than the panel's :data:`LEAST_SPAN` (a fit's first points would move it at
-        every redraw)."""
-        shown = settled_range(self._shown.get(panel), lo, hi, headroom, LEAST_SPAN.get(panel, 1e-6))
+    def _follow(self, panel: str, lo: float, hi: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> None:
+        """Move ``panel``'s axis to hold [lo, hi] when it no longer does (see :func:`settled_range`, with the
+        panel's :data:`AXIS_SPAN_STEP`), never past ``bounds``."""
+        floor, step = AXIS_SPAN_STEP[panel]
+        shown = settled_range(self._shown.get(panel), lo, hi, step, floor)
         if shown is not None:
             self._set_range(panel, (max(shown[0], bounds[0]), min(shown[1], bounds[1])))
 
@@ -201,7 +201,7 @@ class FitCharts(QWidget):
         """Forget the curves; ``keep_axes``: the axes stay as they are until the new data leaves them (a new fit
         of the same clip: moving every axis at its first redraw repainted all their labels as it started)."""
         self.history.clear()
-        self._drawn = -1
+        self._drawn = [-1] * len(PANELS)
         self._best = None
         self._evaluations_drawn = 0
         for item in (
@@ -223,14 +223,24 @@ class FitCharts(QWidget):
 
     def _tick(self) -> None:
         if self.isVisible():
-            self.redraw()
+            self.draw_panel(self._next)
+            self._next = (self._next + 1) % len(PANELS)
 
     def redraw(self) -> None:
-        h = self.history
-        if h.version == self._drawn:
+        """Every panel now (the timer draws one panel a tick)."""
+        for panel in range(len(PANELS)):
+            self.draw_panel(panel)
+
+    def draw_panel(self, panel: int) -> None:
+        """Draw ``PANELS[panel]`` if the history changed since it was last drawn."""
+        if self._drawn[panel] == self.history.version:
             return
-        self._drawn = h.version
+        self._drawn[panel] = self.history.version
         self.redraws += 1
+        (self._draw_loss, self._draw_quality, self._draw_lr)[panel]()
+
+    def _draw_loss(self) -> None:
+        h = self.history
         x, loss = h.loss(BUCKETS)
         _, smooth = h.smoothed_loss(BUCKETS)
         self.loss_raw.setData(x, loss)
@@ -243,13 +253,18 @@ class FitCharts(QWidget):
         span = h.loss_range()
         if span is not None:
             lo, hi = span
-            self._follow("loss", math.log10(lo), math.log10(max(hi, lo * 1.01)), headroom=0.1)
+            self._follow("loss", math.log10(lo), math.log10(max(hi, lo * 1.01)))
+        self._write_summary(smooth)
+
+    def _draw_quality(self) -> None:
+        h = self.history
+        if h.evaluations == self._evaluations_drawn:  # most redraws bring steps only: the symbols stay as they are
+            return
+        self._evaluations_drawn = h.evaluations
         ex, psnr = h.psnr()
         _, ssim = h.ms_ssim()
-        if len(psnr) != self._evaluations_drawn:  # most redraws bring steps only: the symbols stay as they are
-            self._evaluations_drawn = len(psnr)
-            self.psnr_curve.setData(ex, psnr)
-            self.ssim_curve.setData(ex, ssim)
+        self.psnr_curve.setData(ex, psnr)
+        self.ssim_curve.setData(ex, ssim)
         if len(psnr):
             self._follow("psnr", float(np.min(psnr)) - 1, float(np.max(psnr)) + 1)
             self._follow("ssim", float(np.min(ssim)) - 0.01, min(1.0, float(np.max(ssim)) + 0.01), bounds=(0, 1))
@@ -259,16 +274,25 @@ class FitCharts(QWidget):
             self.best_marker.setData([best[0]], [best[1]])
             self.best_label.setText(f"best {best[1]:.2f} dB")
             self.best_label.setPos(best[0], best[1])
-        lx, lr = h.lr(BUCKETS)
+
+    def _draw_lr(self) -> None:
+        lx, lr = self.history.lr(BUCKETS)
         keep = lr > 0
         self.lr_curve.setData(lx[keep], lr[keep])
         if keep.any():
             top = math.log10(float(lr[keep].max()))
-            self._follow("lr", min(math.log10(float(lr[keep].min())), top - 1), top, headroom=0.05)
+            low = top - LR_DECADES
+            self._follow("lr", max(math.log10(float(lr[keep].min())), low), top, (math.floor(low), math.ceil(top)))
+
+    def _write_summary(self, smooth: np.ndarray) -> None:
+        h = self.history
         parts = []
         if h.steps:
             parts.append(f"step {h.steps}   loss {smooth[-1]:.4g}")
+        best = h.best()
         if best is not None:
+            _, psnr = h.psnr()
+            _, ssim = h.ms_ssim()
             parts.append(f"PSNR {psnr[-1]:.2f} dB (best {best[1]:.2f})   MS-SSIM {ssim[-1]:.4f}")
         if parts:
             self.summary.setText("   ·   ".join(parts))

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from nervplayer.gui.charts import FitCharts, log_label, settled_range
+from nervplayer.gui.charts import PANELS, FitCharts, log_label, settled_range
 from nervplayer.gui.history import FitHistory, envelope
 from nervplayer.train import Evaluated, Started, Step
 
@@ -73,13 +73,67 @@ def test_long_fits_are_drawn_from_a_bounded_number_of_points():
 
 
 def test_axes_move_only_when_the_data_leaves_them():
-    assert settled_range(None, 0.0, 1.0) == (-0.25, 1.25)
-    assert settled_range((-0.25, 1.25), 0.1, 1.2) is None  # still inside: the axis stays
-    grown = settled_range((-0.25, 1.25), 0.0, 1.5)  # past the top: a new range with headroom
-    assert grown is not None and grown[1] > 1.5
-    assert settled_range((0.0, 100.0), 20.0, 21.0) is not None  # far too wide for the data: zoom in
-    assert settled_range(None, 0.5, 0.5, floor=1.0) == (-0.25, 1.25)  # one point: centred, ``floor`` and headroom
-    assert settled_range((-0.25, 1.25), 0.4, 0.7, floor=1.0) is None  # no zooming in under ``floor``
+    assert settled_range(None, 0.0, 1.0, step=0.5, floor=1.0) == (-0.5, 1.5)  # twice the span, centred
+    assert settled_range((-0.5, 1.5), 0.1, 1.2, step=0.5, floor=1.0) is None  # still inside: the axis stays
+    assert settled_range((-0.5, 1.5), 0.0, 1.6, step=0.5, floor=1.0) == (-1.0, 2.5)  # past the top: out to steps
+    assert settled_range((0.0, 100.0), 20.0, 21.0, step=0.5, floor=1.0) == (19.5, 21.5)  # far too wide: zoom in
+    assert settled_range(None, 0.5, 0.5, step=0.5, floor=1.0) == (-0.5, 1.5)  # one point: ``floor`` wide
+    assert settled_range((-0.5, 1.5), 0.4, 0.7, step=0.5, floor=1.0) is None  # no zooming in under ``floor``
+
+
+def test_a_growing_curve_moves_its_axis_a_few_times_onto_round_numbers():
+    """A move repaints the axis's labels (the costliest thing the charts draw): a curve whose span grows a
+    hundredfold, redrawn at every point, moves its axis about log₁.₅(100) ≈ 11 times, never at every point."""
+    shown, moves = None, []
+    for hi in np.linspace(1.0, 100.0, 2000):
+        new = settled_range(shown, 0.0, float(hi), step=0.5, floor=1.0)
+        if new is not None:
+            shown = new
+            moves.append(new)
+        assert shown[0] <= 0.0 and hi <= shown[1]
+    assert 5 <= len(moves) <= 13
+    assert all(lo % 0.5 == 0 and hi % 0.5 == 0 for lo, hi in moves)
+
+
+def test_a_whole_fit_moves_the_axes_rarely(qtbot):
+    """Warm-up then cosine decay to 0 of the learning rate, a falling loss, a rising PSNR, drawn every 4 steps:
+    each axis moves a handful of times (before: the learning rate's axis followed its decay at nearly every
+    redraw), and the learning rate's axis stops three decades under its peak."""
+    charts = FitCharts()
+    qtbot.addWidget(charts)
+    charts.add(Started(1000, "cpu", "fp32", 10, 10, 45, 80, 40, 0.0, 10, "memory"))
+    ranges = []
+    for step in range(1, 401):
+        lr = 5e-4 * min(1.0, step / 40) * 0.5 * (1 + math.cos(math.pi * step / 400))
+        charts.add(Step(step / 10, step, 0.1 * math.exp(-step / 100) + 1e-3, lr))
+        if step % 10 == 0:
+            charts.add(evaluated(step // 10, 12 + 16 * (1 - math.exp(-step / 150))))
+        if step % 4 == 0:
+            charts.redraw()
+            ranges.append(
+                [tuple(plot.viewRange()[1]) for plot in (charts.loss_plot, charts.quality_plot, charts.lr_plot)]
+            )
+    for panel in range(3):
+        moves = sum(a[panel] != b[panel] for a, b in zip(ranges, ranges[1:]))
+        assert moves <= 3, (panel, moves)  # before: 5 for the loss, 6 for PSNR, more for the learning rate
+    lr_low, lr_high = ranges[-1][2]
+    assert lr_high - lr_low <= 4.0  # decades: not down to the last steps' 10⁻¹⁰
+
+
+def test_each_panel_is_drawn_on_its_own(qtbot):
+    """The timer draws one panel a tick: each draw paints a third of the charts."""
+    charts = FitCharts()
+    qtbot.addWidget(charts)
+    for i in range(1, 21):
+        charts.add(Step(i / 10, i, 1.0 / i, 1e-3))
+    charts.draw_panel(PANELS.index("loss"))
+    assert len(charts.loss_raw.getData()[0]) == 20
+    x, _ = charts.lr_curve.getData()
+    assert x is None or len(x) == 0  # not drawn yet
+    charts.draw_panel(PANELS.index("lr"))
+    assert len(charts.lr_curve.getData()[0]) == 20 and charts.redraws == 2
+    charts.draw_panel(PANELS.index("lr"))
+    assert charts.redraws == 2  # nothing new: not drawn again
 
 
 def test_the_charts_show_the_planned_epochs_and_keep_their_axes(qtbot):
@@ -94,7 +148,9 @@ def test_the_charts_show_the_planned_epochs_and_keep_their_axes(qtbot):
     for i in range(51, 56):
         charts.add(Step(i / 10, i, 1.0 / 50, 1e-3))
     charts.redraw()
-    assert charts.redraws == 2 and charts.loss_plot.viewRange()[1] == loss_range  # a redraw that moved no axis
+    assert (
+        charts.redraws == 2 * len(PANELS) and charts.loss_plot.viewRange()[1] == loss_range
+    )  # a redraw that moved no axis
     assert charts.history.planned == (0.0, 30.0)
 
 
