@@ -20,10 +20,12 @@ CPU, waiting for one (on the run queue) and blocked (asleep past the timer: the 
 lock), from Linux's ``/proc/.../schedstat``, and the CPU time every thread of the window and every child process
 (the fit's, a hog, with its nice value) had in it; the window's other Python threads' stacks in the gaps; every
 garbage collection is timed (and its thread named); a sampler that could not run for 20 ms (no GIL, no CPU) is
-counted apart.
+counted apart. ``--events`` times every event the GUI thread delivers (a ``QApplication.notify`` of its own) and
+lists those over 6 ms by type and receiver: a chart's paint, a scene's processing of changed items, a signal's
+slot.
 
     QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 python benches/gui_stall.py [VIDEO] [--scale 0.25] [--epochs 3]
-        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--hogs N] [--profile]
+        [--last 30] [--mode idle|child|thread|all] [--fits 1] [--load] [--hogs N] [--profile] [--events]
 """
 
 from __future__ import annotations
@@ -372,6 +374,45 @@ def run(video: str, mode: str, args: argparse.Namespace, runs: Path) -> list[dic
     return rows
 
 
+def timed_application() -> list[tuple[float, str, str]]:
+    """Create the application as one that times each event it delivers on the GUI thread (outermost deliveries
+    only: a paint nested in another event counts in that one); returns the list it fills with (ms, event type,
+    receiver) for every event over 6 ms. A Python ``notify`` slows every event a little: compare like with like."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    long: list[tuple[float, str, str]] = []
+    depth = 0
+
+    class TimedApplication(QApplication):
+        def notify(self, receiver: QObject, event: QEvent) -> bool:
+            nonlocal depth
+            depth += 1
+            started = time.perf_counter()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                depth -= 1
+                ms = (time.perf_counter() - started) * 1000
+                if depth == 0 and ms > 6:
+                    long.append((ms, event.type().name, f"{type(receiver).__name__} {receiver.objectName()}".strip()))
+
+    TimedApplication(sys.argv[:1])
+    return long
+
+
+def print_events(long: list[tuple[float, str, str]]) -> None:
+    print("events over 6 ms on the GUI thread, by type and receiver:")
+    kinds = collections.defaultdict(list)
+    for ms, kind, receiver in long:
+        kinds[(kind, receiver)].append(ms)
+    for (kind, receiver), times in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        times.sort()
+        print(
+            f"  {len(times):4d}  {kind:20s} {receiver:32s} median {times[len(times) // 2]:.1f} max {times[-1]:.1f} ms"
+        )
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", nargs="?", default=None, help="default: the bundled sample")
@@ -390,6 +431,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--load", action="store_true", help="keep every core busy with a CPU hog while fitting")
     p.add_argument("--hogs", type=int, help="this many CPU hogs instead (1: a core busy)")
     p.add_argument("--profile", action="store_true", help="say what the GUI thread runs while it is late")
+    p.add_argument("--events", action="store_true", help="time every Qt event the GUI thread handles; list the longest")
     args = p.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
@@ -399,6 +441,7 @@ def main(argv: list[str]) -> int:
     if video is None:
         print("no video given and the bundled sample is missing", file=sys.stderr)
         return 2
+    events = timed_application() if args.events else None
     QApplication.instance() or QApplication(sys.argv[:1])
     rows = []
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as folder:
@@ -412,6 +455,8 @@ def main(argv: list[str]) -> int:
             + " | ".join(", ".join(f"{s:.2f}" for s in v) if isinstance(v, list) else str(v) for v in row.values())
             + " |"
         )
+    if events is not None:
+        print_events(events)
     return 0
 
 
