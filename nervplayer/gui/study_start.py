@@ -29,6 +29,7 @@ from ..errors import ConfigError, NervError
 from ..model import architectures
 from ..study import STUDIES, StudyRunner, get_study, split_values
 from ..train import FitConfig
+from ..train.config import DEFAULT_ARCH
 from .errors import show_error
 from .fit_panel import available_devices
 
@@ -68,7 +69,7 @@ class NewStudyDialog(QDialog):
         self.arch = QComboBox()
         for entry in architectures.list_models():
             self.arch.addItem(entry.id, entry.id)
-        self.arch.setCurrentIndex(self.arch.findData("nerv"))
+        self.arch.setCurrentIndex(self.arch.findData(DEFAULT_ARCH))  # as `nervplayer study` and the fit panel
         self.preset = QComboBox()
         self.params = QLineEdit()
         self.params.setPlaceholderText("e.g. 300k (sizes the model to this budget)")

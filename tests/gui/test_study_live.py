@@ -127,3 +127,13 @@ def test_bad_values_are_a_one_line_dialog_and_nothing_starts(
     assert error().informativeText().startswith(message) and len(error().informativeText().splitlines()) == 1
     assert dialog.isVisible() and window.study_window is None
     assert not (tmp_path / "study").exists()
+
+
+def test_the_study_dialog_starts_from_the_fit_panels_architecture(make_window, shapes_clip):
+    """`nervplayer study`, the fit panel and File > New study all start from the same default architecture."""
+    from nervplayer.train.config import DEFAULT_ARCH
+
+    window = make_window([str(shapes_clip)])
+    dialog = window.new_study_dialog()
+    assert dialog.arch.currentData() == window.fit_panel.arch.currentData() == DEFAULT_ARCH
+    dialog.reject()
