@@ -1,13 +1,13 @@
-"""Scene cuts and the splitter (nervplayer/segments/cuts.py, split.py)."""
+"""Scene cuts and the splitter (nervplayer/video/cuts.py, nervplayer/segments/split.py)."""
 
 import numpy as np
 import pytest
 from clips import moving_shapes, write_video
 
 from nervplayer.errors import ConfigError
-from nervplayer.segments.cuts import scene_cuts
 from nervplayer.segments.split import auto_length, length_bounds, split
 from nervplayer.video import probe
+from nervplayer.video.cuts import scene_cuts
 
 
 def two_scenes(n1: int, n2: int, h: int = 48, w: int = 64) -> np.ndarray:

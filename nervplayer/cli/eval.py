@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from ..codec import NervVideo
-from ..codec.evaluate import Seam, check_source, evaluate_against, frame_pair, reference_of, seam_lines, seams
+from ..codec.evaluate import check_source, evaluate_against, reference_of
+from ..codec.seams import Seam, frame_pair, seam_lines, seams
 from ..device import resolve_device
 from ..model.render import times
 from ..train import FitConfig, load_source, open_run
@@ -80,7 +81,7 @@ def main(argv: list[str]) -> int:
             q = pooled[name]
             print(f"{name + ' frames':<13} ({q['frames']:4d}): PSNR {q['psnr']:.2f} dB  MS-SSIM {q['ms_ssim']:.4f}")
     if found:
-        print(f"{len(found) + 1} segments; at each boundary, the frames either side against their segment's mean:")
+        print(f"{len(found) + 1} segments; at each boundary, the frames either side against their segments and nearby:")
         print("\n".join(seam_lines(found)))
     print("frame   PSNR    MS-SSIM")
     for i, (ps, ms) in enumerate(zip(metrics.psnr, metrics.ms_ssim)):

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..codec import container, nervfile
-from ..codec.evaluate import seam_lines, seams
 from ..codec.report import describe
+from ..codec.seams import seam_lines, seams
 from ..codec.segtable import SegmentedFile
 from .options import Parser
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from ..codec import NervVideo
-from ..codec.evaluate import seams
+from ..codec.seams import seams
 from ..codec.segtable import SegmentedFile
 from ..codec.story import Story
 from .charts import BLUE, GOLD, GREEN, LogAxis

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Sequence
 
-from ..errors import NervError
+from ..errors import Cancelled, NervError
 from . import Job, JobDone, JobsCancelled, WorkerDied, check_unique, request_stop
 
 INSTALL = 'pip install "nervplayer[cluster]"'
@@ -39,6 +39,8 @@ INSTALL = 'pip install "nervplayer[cluster]"'
 CONNECT_TIMEOUT_S = 5.0
 #: Seconds running tasks get to end after a cancel or an error before they are killed.
 STOP_GRACE_S = 60.0
+#: Seconds between a task's looks at its run's :class:`StopFlag`.
+STOP_POLL_S = 0.25
 DEFAULT_PORT = 6379  # what `ray start --head` listens on unless told otherwise
 CLIENT_PORT = 10001  # Ray Client (ray://) servers
 
@@ -122,13 +124,49 @@ def auto_address() -> str:
         ) from None
 
 
-def _call(fn: Callable[..., Any], args: tuple[Any, ...], threads: int) -> tuple[Any, float]:
-    """A job inside a Ray task: torch gets the task's CPUs as threads; returns its result and wall time."""
+class StopFlag:
+    """What a run tells its tasks (a Ray actor of no CPU, one per run): set once the run stops them, a cancel or
+    another job's error. Ray's own ``cancel`` of a running task raises KeyboardInterrupt in it only between Python
+    bytecodes, and not at all in a task waiting in C (ray-project/ray#32954): it can neither reach a job reliably
+    nor let it save its checkpoint first."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def get(self) -> bool:
+        return self.stopped
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], threads: int, flag: Any) -> tuple[Any, float]:
+    """A job inside a Ray task: torch gets the task's CPUs as threads; a thread polls the run's :class:`StopFlag`
+    (every :data:`STOP_POLL_S`) and answers :func:`~nervplayer.jobs.stop_requested` from it; returns the job's
+    result and wall time."""
+    ray = sys.modules["ray"]
     request_stop(False)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(STOP_POLL_S):
+            try:
+                if ray.get(flag.get.remote()):
+                    request_stop()
+                    return
+            except Exception:  # the run (and its flag) is gone: its tasks are being killed anyway
+                return
+
+    if ray.get(flag.get.remote()):
+        raise Cancelled("stopped before it started")
+    threading.Thread(target=watch, daemon=True).start()
     if "torch" in sys.modules:  # imported with the job's module, as the task's arguments arrived
         sys.modules["torch"].set_num_threads(threads)
     began = time.perf_counter()
-    return fn(*args), time.perf_counter() - began
+    try:
+        return fn(*args), time.perf_counter() - began
+    finally:
+        done.set()
 
 
 class RayExecutor:
@@ -158,19 +196,20 @@ class RayExecutor:
         self.workers = self.gpus or max(1, self.cpus)
         self.name = f"ray at {target} ({self.cpus} CPUs, {self.gpus} GPUs)"
         self._remote = ray.remote(_call)
+        self._flag = ray.remote(num_cpus=0)(StopFlag)
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def _submit(self, job: Job) -> Any:
+    def _submit(self, job: Job, flag: Any) -> Any:
         return self._remote.options(
             name=f"nervplayer {job.key}",
             num_cpus=job.cpus,
             num_gpus=job.gpus or (1 if self.gpus else 0),
             max_retries=0,  # a dead worker's task is resubmitted by run(), which counts the attempts
             retry_exceptions=False,
-        ).remote(job.fn, job.args, max(1, round(job.cpus)))
+        ).remote(job.fn, job.args, max(1, round(job.cpus)), flag)
 
     def run(self, jobs: Sequence[Job], on_done: Callable[[JobDone], None] | None = None) -> dict[str, Any]:
         ray, exceptions = self._ray, self._ray.exceptions
@@ -182,7 +221,8 @@ class RayExecutor:
         check_unique(jobs)
         self._cancelled.clear()
         attempts = dict.fromkeys((job.key for job in jobs), 1)
-        refs = {self._submit(job): job for job in jobs}
+        flag = self._flag.remote()
+        refs = {self._submit(job, flag): job for job in jobs}
         results: dict[str, Any] = {}
         failure: BaseException | None = None
         stop_by: float | None = None
@@ -191,8 +231,8 @@ class RayExecutor:
                 stopping = failure is not None or self._cancelled.is_set()
                 if stopping and stop_by is None:
                     stop_by = time.monotonic() + STOP_GRACE_S
-                    for ref in refs:
-                        ray.cancel(ref)  # queued tasks never start; running ones get a KeyboardInterrupt
+                    flag.set.remote()  # running jobs stop at their next step, with their checkpoints; queued
+                    # ones end as they start
                 if stop_by is not None and time.monotonic() > stop_by:
                     break
                 done, _ = ray.wait(list(refs), num_returns=1, timeout=0.2)
@@ -212,7 +252,7 @@ class RayExecutor:
                             )
                         else:
                             attempts[job.key] += 1
-                            refs[self._submit(job)] = job  # it resumes from its checkpoint
+                            refs[self._submit(job, flag)] = job  # it resumes from its checkpoint
                         continue
                     except exceptions.RayTaskError as e:
                         cause = e.cause if isinstance(e.cause, BaseException) else e
@@ -225,6 +265,7 @@ class RayExecutor:
         finally:
             for ref in refs:  # what did not stop in time (or the caller's own error): no task outlives the run
                 ray.cancel(ref, force=True)
+            ray.kill(flag)
         if failure is not None:
             raise failure
         if self._cancelled.is_set() and len(results) < len(jobs):

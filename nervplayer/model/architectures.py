@@ -219,6 +219,13 @@ def shapes(spec: ModelSpec, plugins: Registry | None = None) -> tuple[dict[str, 
     return {k: tuple(t.shape) for k, t in model.state_dict().items()}, impl.stored(model)
 
 
+def content_adaptive(spec: ModelSpec, plugins: Registry | None = None) -> bool:
+    """Whether the network of ``spec`` computes its latents from the frames (plugins/api.py), built on the meta
+    device: nothing is allocated."""
+    with torch.device("meta"):
+        return bool(getattr(build(spec, plugins), "content_adaptive", False))
+
+
 def stored_count(spec: ModelSpec, plugins: Registry | None = None) -> int:
     """Values a ``.nerv`` of ``spec`` stores: what a parameter budget counts."""
     all_shapes, stored = shapes(spec, plugins)

@@ -162,9 +162,10 @@ def after_fit(req: Request, step: float, finetune_epochs: int, segments: int = 1
 
 
 def segment_count(req: Request) -> tuple[int, int]:
-    """(frames per segment, segments) of ``req``'s clip."""
+    """(frames per segment, segments) of ``req``'s clip: segments of a given length as the splitter cuts them (about
+    that long, within half again as long: 455 frames of 150 are 3 segments, not 4)."""
     segment = req.segment_frames or segment_length(req.num_frames, req.max_segments)
-    return segment, math.ceil(req.num_frames / segment)
+    return segment, max(1, round(req.num_frames / segment))
 
 
 def plan_at(req: Request, arch: str, params: int, height: int, width: int, step: float) -> Plan | None:

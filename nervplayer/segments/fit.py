@@ -35,12 +35,13 @@ from ..codec.pipeline import CompressOptions
 from ..codec.segmented import SegmentPart, gather
 from ..errors import ConfigError, NervError, ResumeError
 from ..jobs import Executor, Job, JobDone, JobsCancelled
+from ..model import architectures
 from ..train import FitConfig
 from ..train.fit import clip_frames, model_spec
 from ..train.runfolder import CONFIG, WEIGHTS
 from ..video import file_hash, probe
+from ..video.cuts import scene_cuts
 from .control import CANCEL, PAUSE, RUN, write_control
-from .cuts import scene_cuts
 from .job import COMPLETED, SEGMENT_NERV, SegmentResult, SegmentTask, run_segment
 from .split import auto_length, check_length, split
 
@@ -49,6 +50,7 @@ SEGMENTS = "segments"
 BASE = "base"
 WARM_STARTS = ("cold", "previous", "base")
 DEFAULT_WARM_START = "previous"
+MAX_CONTEXT = 8
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SegmentPlan:
     cuts: list[tuple[int, float]]  # scene cuts found: (first frame of the scene, score)
     segments: list[tuple[int, int]]  # (start, end exclusive), clip numbering
     source: dict[str, Any]  # name, sha256, num_frames
+    context: int = 0  # most context frames a segment trains on beyond each boundary in a scene (content-adaptive)
 
     @property
     def fit_config(self) -> FitConfig:
@@ -92,7 +95,7 @@ def plan_segments(
     count = end - config.start
     target = auto_length(count, frames.height, frames.width) if length is None else length
     check_length(target, count)
-    model_spec(config, dataclasses.replace(frames, num_frames=target))  # a bad model option fails before decoding
+    spec = model_spec(config, dataclasses.replace(frames, num_frames=target))  # a bad option fails before decoding
     cuts = scene_cuts(info, config.start, end)
     ranges = split(count, target, [c.frame - config.start for c in cuts])
     plan = SegmentPlan(
@@ -103,6 +106,7 @@ def plan_segments(
         cuts=[(c.frame, c.score) for c in cuts],
         segments=[(config.start + s, config.start + e) for s, e in ranges],
         source={"name": Path(config.video).name, "sha256": file_hash(config.video), "num_frames": info.num_frames},
+        context=context_frames(target) if architectures.content_adaptive(spec) else 0,
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +130,7 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
             cuts=[(int(f), float(s)) for f, s in d["cuts"]],
             segments=[(int(s), int(e)) for s, e in d["segments"]],
             source=dict(d["source"]),
+            context=int(d.get("context", 0)),
         )
         if video is not None:
             plan.config["video"] = video
@@ -140,6 +145,25 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
     if file_hash(plan.config["video"]) != plan.source["sha256"]:
         raise ResumeError(f"{run_dir} was made from another video ({plan.source['name']}), not {plan.config['video']}")
     return plan
+
+
+def context_frames(length: int) -> int:
+    """The context frames of segments of about ``length`` frames: 8 (the edge frames of a segment fitted alone lie
+    1–3 dB below the frames nearby, over about 4 frames: docs/long-videos.md), fewer for short segments, so that
+    training sees at most a quarter more frames."""
+    return min(MAX_CONTEXT, max(1, length // 8))
+
+
+def segment_context(plan: SegmentPlan, index: int) -> tuple[int, int]:
+    """The context frames (before, after) of segment ``index`` of ``plan``: the neighbouring segments' frames, at a
+    boundary inside a scene only (across a scene cut, the next scene's frames teach the model nothing of this one)."""
+    if not plan.context:
+        return 0, 0
+    cuts = {frame for frame, _ in plan.cuts}
+    (s, e), first, last = plan.segments[index], plan.segments[0][0], plan.segments[-1][1]
+    before = 0 if s == first or s in cuts else min(plan.context, s - first)
+    after = 0 if e == last or e in cuts else min(plan.context, last - e)
+    return before, after
 
 
 def time_limits(limit: float, lengths: list[int], base: int, at_once: int) -> tuple[float, list[float]]:
@@ -186,13 +210,14 @@ class SegmentedFit:
             )
             self.base = SegmentTask(BASE, str(folders / BASE), base.to_dict(), None)
         self.tasks: list[SegmentTask] = []
-        for (s, e), limit in zip(plan.segments, limits):
+        for k, ((s, e), limit) in enumerate(zip(plan.segments, limits)):
             init = None
             if self.base is not None:
                 init = str(Path(self.base.folder) / WEIGHTS)
             elif plan.warm_start == "previous" and self.tasks:
                 init = str(Path(self.tasks[-1].folder) / WEIGHTS)
-            config = dataclasses.replace(template, start=s, end=e, init_weights=init, time_limit=limit)
+            context = segment_context(plan, k)
+            config = dataclasses.replace(template, start=s, end=e, init_weights=init, time_limit=limit, context=context)
             name = segment_name(s, e)
             self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress))
 

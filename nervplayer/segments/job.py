@@ -3,7 +3,8 @@
 A job is a module-level function of picklable arguments, so any executor (this process, a worker process, a Ray
 node on a shared folder) can run it; it resumes whatever its folder holds: a valid ``segment.nerv`` is returned
 as it is, final weights go straight to compression, a checkpoint resumes the fit (a fit killed before its first
-checkpoint starts again). It obeys the folder's control file (segments/control.py) between steps.
+checkpoint starts again). It obeys the folder's control file (segments/control.py) between steps, and stops
+when the executor asks (:func:`~nervplayer.jobs.stop_requested`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..codec.measure import Compressed
 from ..codec.nervfile import NervFile, load
 from ..codec.pipeline import CompressOptions, Compressor
 from ..errors import NervFormatError
+from ..jobs import stop_requested
 from ..train import Evaluated, Finished, FitConfig, Fitter, Paused, Started
 from ..train.runfolder import CHECKPOINT, CONFIG, METRICS_CSV, METRICS_JSONL, WEIGHTS
 from .control import CANCEL, PAUSE, Control
@@ -108,7 +110,7 @@ def _fit(name: str, config: FitConfig, folder: Path, control: Control) -> tuple[
                     fitter.cancel()
                 fitter.resume()
             state = control.state()
-            if state == CANCEL:
+            if state == CANCEL or stop_requested():  # the user's cancel, or the executor's (another job failed)
                 fitter.cancel()
             elif state == PAUSE:
                 fitter.pause()
@@ -126,6 +128,6 @@ def _compress(folder: Path, nerv: Path, options: CompressOptions, control: Contr
         state = control.state()
         if state == PAUSE:  # not pulling the next event is the pause
             state = control.wait_while_paused()
-        if state == CANCEL:
+        if state == CANCEL or stop_requested():
             compressor.cancel()
     return done

@@ -1,8 +1,8 @@
 """Rate–distortion of a segmented run (``nervplayer rd RUN`` where RUN holds segments.json): at each prune ratio ×
 bit width, every segment's run is compressed with the same options and the parts are gathered into one ``.nerv``,
 which is measured as a whole, as :mod:`nervplayer.codec.rd` measures a one-model file; each point also carries the
-seam table of that file (the PSNR either side of each boundary against the segments' means, and the flicker there:
-:func:`~nervplayer.codec.evaluate.seams`)."""
+seam table of that file (the PSNR either side of each boundary against the segments' means and the frames nearby,
+and the flicker there: :func:`~nervplayer.codec.seams.seams`)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from ..codec.evaluate import frame_pair, seams
 from ..codec.pipeline import CompressOptions, Compressor, Event
 from ..codec.rd import RDPoint, compressed, frame_quality
 from ..codec.reader import NervVideo
+from ..codec.seams import frame_pair, seams
 from ..codec.segmented import SegmentPart, gather
 from ..device import resolve_device
 from ..train import FitConfig, load_source, open_run

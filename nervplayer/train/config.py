@@ -46,6 +46,9 @@ class FitConfig:
     start: int = 0
     end: int | None = None  # exclusive; None = to the end of the clip
     stride: int = 1  # train on every stride-th frame of the range
+    # frames just before and after the range that training also sees and the model does not store (a segment's
+    # neighbours: its edge frames fit as well as its middle ones); content-adaptive models only (hnerv)
+    context: tuple[int, int] = (0, 0)
     size: tuple[int, int] | None = None  # (height, width) to resize to
     scale: float | None = None  # or a scale factor
     model: dict[str, Any] = field(default_factory=dict)  # the model plugin's params (nerv: fc_c, strides...)
@@ -91,6 +94,8 @@ class FitConfig:
             raise ConfigError(f"frame range start must be >= 0, got {self.start}")
         if self.end is not None and self.end <= self.start:
             raise ConfigError(f"frame range {self.start}:{self.end} is empty")
+        if min(self.context) < 0 or self.context[0] > self.start:
+            raise ConfigError(f"context frames {list(self.context)} must be >= 0 and start within the clip")
         if self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("evaluation and checkpoint intervals must be at least 1 epoch")
         if not 2 <= self.qat_bits <= 16:
@@ -121,6 +126,7 @@ class FitConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["size"] = list(self.size) if self.size else None
+        d["context"] = list(self.context)
         return d
 
     @classmethod
@@ -131,4 +137,6 @@ class FitConfig:
         d = {**LEGACY_DEFAULTS, **{k: v for k, v in d.items() if k in known}}
         if d.get("size"):
             d["size"] = tuple(d["size"])
+        if "context" in d:
+            d["context"] = tuple(d["context"])
         return cls(**d)

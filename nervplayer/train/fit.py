@@ -27,7 +27,7 @@ from ..model import ModelConfig, architectures
 from ..model.spec import NERV, ModelSpec
 from ..plugins import Registry, get_registry
 from ..plugins.api import Frames
-from ..video import FrameStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
+from ..video import FrameStore, ShiftedStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
 from .checkpoint import Position, TrainingState
 from .config import DEFAULT_ARCH, FitConfig
@@ -51,6 +51,10 @@ def clip_frames(config: FitConfig, info: VideoInfo | None = None) -> tuple[Video
     end = info.num_frames if config.end is None else config.end
     if end > info.num_frames or config.start >= info.num_frames:
         raise ConfigError(f"frame range {config.start}:{end} is outside the clip ({info.num_frames} frames)")
+    if end + config.context[1] > info.num_frames:
+        raise ConfigError(
+            f"{config.context[1]} context frames after frame {end} are outside the clip ({info.num_frames} frames)"
+        )
     count = end - config.start
     if count < 2:
         raise ConfigError(f"{config.video}: a fit needs at least 2 frames, the range holds {count}")
@@ -89,11 +93,16 @@ def load_source(
     clip: tuple[VideoInfo, int, Frames] | None = None,
 ) -> tuple[FrameStore, dict[str, Any]]:
     """Decode the configured frame range once into a frame store; return it with a record of the source.
-    ``clip`` is :func:`clip_frames`' answer when the caller already has it (probing reads the whole file)."""
+    ``clip`` is :func:`clip_frames`' answer when the caller already has it (probing reads the whole file). The
+    store numbers the range from 0; its context frames (``config.context``) are the indices around it."""
     info, end, frames = clip or clip_frames(config)
     count, h, w = frames.num_frames, frames.height, frames.width
     budget = None if config.cache_budget_mb is None else config.cache_budget_mb << 20
-    store = build_store(iter_frames(info, config.start, end, (h, w)), count, h, w, device, budget, cache_dir)
+    before, after = config.context
+    decoded = iter_frames(info, config.start - before, end + after, (h, w))
+    store: FrameStore = build_store(decoded, before + count + after, h, w, device, budget, cache_dir)
+    if before or after:
+        store = ShiftedStore(store, before, count)
     source = {
         "path": str(Path(config.video).resolve()),
         "name": Path(config.video).name,
@@ -146,6 +155,8 @@ class Fitter(Controls):
         # The model is sized before the clip is decoded: a bad model option or budget fails at once.
         clip = clip_frames(config)
         self.spec = model_spec(config, clip[2], self.plugins)
+        if any(config.context) and not architectures.content_adaptive(self.spec, self.plugins):
+            raise ConfigError(f"context frames need a model that sees its frames (hnerv); {config.arch} does not")
         check_batches(len(range(0, clip[2].num_frames, config.stride)), config.batch_size, self.world)
         if self.world.distributed:
             self.device = join(self.world, self.device)
@@ -157,6 +168,12 @@ class Fitter(Controls):
         self.num_frames = self.store.num_frames
         self.train_indices = list(range(0, self.num_frames, config.stride))
         self.unseen_indices = [i for i in range(self.num_frames) if i % config.stride]
+        #: the context frames training also sees (FitConfig.context): indices below 0 and from num_frames on
+        self.context_indices = [
+            i
+            for i in [*range(-config.context[0], 0), *range(self.num_frames, self.num_frames + config.context[1])]
+            if i % config.stride == 0
+        ]
         #: the NeRV config of a ``nerv`` fit (None for other architectures)
         self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
         warm = None if checkpoint is not None else config.init_weights  # a resumed fit has its own weights
@@ -176,7 +193,7 @@ class Fitter(Controls):
         self.state = TrainingState(self.model, self.optimizer, self.scaler, self.quantizer, self.device)
         seen, unseen = self.train_indices, self.unseen_indices
         self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
-        self.steps_per_epoch = math.ceil(len(self.train_indices) / config.batch_size)
+        self.steps_per_epoch = math.ceil(len(self.trained) / config.batch_size)
         self.epoch, self.pos, self.step, self.elapsed = 0, 0, 0, 0.0
         self.time_limit = None if config.time_limit is None else TimeLimit(config, self.num_frames)
         if checkpoint is not None:
@@ -191,6 +208,11 @@ class Fitter(Controls):
         frames = (self.train_indices, self.unseen_indices)
         record = runfolder.fit_record(self.config, self.spec, self.plugins, self.source, self.stored_params, *frames)
         return {**record, "world_size": self.world.size, **({"warmup": self.warmup} if self.warmup else {})}
+
+    @property
+    def trained(self) -> list[int]:
+        """The frames an epoch trains on: the range's (every ``stride``-th) and its context frames."""
+        return self.train_indices + self.context_indices
 
     @property
     def stored_params(self) -> int:
@@ -229,7 +251,7 @@ class Fitter(Controls):
         pending, losses = PendingSteps(self.device, world), self.evaluator.losses
         epoch_started, lr = time.perf_counter(), self.base_lr
         while self.epoch < cfg.epochs:
-            order = epoch_order(cfg.seed, self.epoch, self.train_indices)
+            order = epoch_order(cfg.seed, self.epoch, self.trained)
             left = order[self.pos * cfg.batch_size :]
             if world.distributed:  # this process's share of every global batch
                 left = shard(left, cfg.batch_size, world)

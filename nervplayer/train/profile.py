@@ -52,7 +52,7 @@ def sync(device: torch.device) -> None:
 
 def run_step(fitter: Fitter, k: int, mark: Callable[[], None] | None = None) -> None:
     """The fit's step on its ``k``-th batch of training frames, at its base learning rate."""
-    b, order = fitter.config.batch_size, fitter.train_indices
+    b, order = fitter.config.batch_size, fitter.trained
     idx = [order[(k * b + j) % len(order)] for j in range(b)]
     fitter.train_step(idx, fitter.store.get(idx), fitter.base_lr, mark=mark)
 

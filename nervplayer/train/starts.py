@@ -139,7 +139,7 @@ def warmup_batches(fit: Fitter, steps: int) -> Iterator[tuple[list[int], torch.T
     """The first ``steps`` batches of the fit's frame order, with the rates its schedule starts with."""
     cfg, n, epoch = fit.config, 0, 0
     while True:
-        for indices, frames in fit.store.batches(epoch_order(cfg.seed, epoch, fit.train_indices), cfg.batch_size):
+        for indices, frames in fit.store.batches(epoch_order(cfg.seed, epoch, fit.trained), cfg.batch_size):
             if n == steps:
                 return
             yield list(indices), frames, fit.schedule(n / fit.steps_per_epoch, cfg.epochs, fit.base_lr)

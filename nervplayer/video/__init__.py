@@ -1,7 +1,7 @@
 """Video in and out: reading files and PNG/JPEG folders, frame stores for training, writing frames."""
 
 from .reader import VideoInfo, file_hash, iter_frames, output_size, probe
-from .store import DiskFrameStore, FrameStore, MemoryFrameStore, build_store, default_budget_bytes
+from .store import DiskFrameStore, FrameStore, MemoryFrameStore, ShiftedStore, build_store, default_budget_bytes
 
 __all__ = [
     "VideoInfo",
@@ -12,6 +12,7 @@ __all__ = [
     "DiskFrameStore",
     "FrameStore",
     "MemoryFrameStore",
+    "ShiftedStore",
     "build_store",
     "default_budget_bytes",
 ]

@@ -38,6 +38,27 @@ class FrameStore(Protocol):
         """Release the frames (a disk store deletes its cache file)."""
 
 
+class ShiftedStore:
+    """The frames of ``store`` numbered from ``offset`` (frame i here is frame i + offset there), ``num_frames`` of
+    them from 0: a fit's own range inside a store that also holds its context frames (``FitConfig.context``), which
+    are the indices below 0 and from ``num_frames`` on. Closing it closes ``store``."""
+
+    def __init__(self, store: FrameStore, offset: int, num_frames: int) -> None:
+        self.store, self.offset, self.num_frames = store, offset, num_frames
+        self.height, self.width, self.device = store.height, store.width, store.device
+        self.kind: str = getattr(store, "kind", "memory")
+
+    def get(self, indices: Sequence[int]) -> torch.Tensor:
+        return self.store.get([i + self.offset for i in indices])
+
+    def batches(self, order: Sequence[int], batch_size: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        for idx, frames in self.store.batches([i + self.offset for i in order], batch_size):
+            yield [i - self.offset for i in idx], frames
+
+    def close(self) -> None:
+        self.store.close()
+
+
 class MemoryFrameStore:
     """All frames as one uint8 tensor [N, 3, H, W] on the device."""
 

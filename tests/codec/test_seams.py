@@ -11,25 +11,34 @@ from clips import moving_shapes, write_video
 from segmented_files import SIZE, segmented_nerv
 
 from nervplayer.cli.main import main
-from nervplayer.codec.evaluate import FLICKER_PAIRS, SEAM_TOLERANCE, seams
+from nervplayer.codec.seams import FLICKER_PAIRS, SEAM_TOLERANCE, seams
 from nervplayer.video import file_hash
 
 
 def test_a_known_boundary_is_found_and_measured():
-    # two segments of 6 frames; the later one's first frame 1.2 dB below its mean: a seam
+    # two segments of 6 frames; the later one's first frame 1.2 dB below its own segment: a dip at the boundary
     psnr = [30.0, 30.2, 29.8, 30.0, 30.1, 29.9] + [27.0, 28.2, 28.4, 28.2, 28.3, 28.1]
     (seam,) = seams(psnr, [(0, 6), (6, 12)], first=100)
     assert seam.frame == 106 and seam.before == 29.9 and seam.after == 27.0
     assert seam.mean_before == pytest.approx(30.0) and seam.mean_after == pytest.approx(28.0333, abs=1e-4)
     assert seam.drops[0] == pytest.approx(0.1) and seam.drops[1] == pytest.approx(1.0333, abs=1e-4)
-    assert seam.flagged
+    assert seam.neighbours == pytest.approx(sum(psnr[1:5] + psnr[7:11]) / 8)  # NEIGHBOURS frames either side
+    assert seam.dips[1] == pytest.approx(seam.neighbours - 27.0) and seam.flagged
 
 
 def test_a_smooth_boundary_is_not_a_seam():
-    psnr = [30.0] * 4 + [29.0 - SEAM_TOLERANCE + 0.1] + [29.0] * 5  # 0.4 dB below: within the goal
+    psnr = [30.0] * 4 + [30.0 - SEAM_TOLERANCE + 0.1] + [30.0] * 5  # 0.4 dB below the frames nearby
     (seam,) = seams(psnr, [(0, 4), (4, 10)])
-    assert seam.frame == 4 and not seam.flagged
+    assert seam.frame == 4 and seam.dips[1] == pytest.approx(0.4) and not seam.flagged
     assert seams(psnr, [(0, 10)]) == []  # one segment: no boundary
+
+
+def test_a_boundary_in_a_stretch_of_hard_frames_is_no_seam_however_far_below_its_segments_means():
+    # the quality falls steadily through the boundary (harder content, not the cut between two models)
+    psnr = [36.0 - 0.5 * i for i in range(24)]
+    (seam,) = seams(psnr, [(0, 12), (12, 24)])
+    assert seam.drops[0] > 2.5  # 2.75 dB below its segment's mean ...
+    assert abs(seam.dips[0]) < 0.5 and abs(seam.dips[1]) < 0.5 and not seam.flagged  # ... none below its neighbours
 
 
 def test_unknown_values_do_not_count():
@@ -42,7 +51,7 @@ def _clip(cut: bool = False) -> np.ndarray:
     y, x = np.mgrid[0:24, 0:40]
     frames = np.stack([np.repeat(((x + y + i) % 64 + 96)[..., None], 3, axis=2) for i in range(16)])
     if cut:
-        frames[8:] = 255 - frames[8:]
+        frames[8:] = frames[8:] // 2  # darker: other colours
     return frames.astype(np.uint8)
 
 
@@ -76,6 +85,27 @@ def test_a_scene_cut_the_decode_follows_is_no_flicker_however_large_the_change()
     (seam,) = seams([30.0] * 16, [(0, 8), (8, 16)], frames=(lambda idx: decoded[idx], lambda idx: source[idx]))
     f = seam.flicker
     assert f is not None and f.decoded > 20 and f.source > 20 and f.added < 0.5 and not f.flagged
+    assert f.scene_cut and seam.record()["flicker"]["scene_cut"]
+
+
+def test_a_dip_at_a_scene_cut_is_no_seam_and_the_same_dip_inside_a_scene_is():
+    psnr = [30.0] * 7 + [27.0] + [30.0] * 8  # the last frame of the first segment 3 dB below the frames nearby
+    for cut in (True, False):
+        source = _clip(cut=cut)
+        frames = (lambda idx, s=source: s[idx], lambda idx, s=source: s[idx])
+        (seam,) = seams(psnr, [(0, 8), (8, 16)], frames=frames)
+        assert seam.dips[0] == pytest.approx(3.0) and seam.scene_cut is cut and seam.flagged is not cut
+
+
+def test_a_scene_cut_where_the_decode_adds_change_is_no_flicker_and_the_same_boundary_inside_a_scene_is():
+    for cut in (True, False):
+        source = _clip(cut=cut)
+        decoded = _decoded(source, [1, 2])  # the two segments' errors differ
+        (seam,) = seams(
+            [30.0] * 16, [(0, 8), (8, 16)], frames=(lambda idx, d=decoded: d[idx], lambda idx, s=source: s[idx])
+        )
+        f = seam.flicker
+        assert f is not None and f.added > 3.0 and f.flagged is not cut
 
 
 def test_flicker_reads_only_the_frames_near_the_boundary():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..video import VideoInfo, iter_frames
+from .reader import VideoInfo, iter_frames
 
 THUMB_WIDTH = 64
 BINS = 16
@@ -43,6 +43,11 @@ def _histogram(frame: np.ndarray) -> np.ndarray:
     return counts / len(pixels)
 
 
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Half the L1 distance of two frames' histograms, averaged over the 3 channels: in [0, 1]."""
+    return float(np.abs(a - b).sum() / 6)
+
+
 def differences(info: VideoInfo, start: int = 0, end: int | None = None) -> np.ndarray:
     """The histogram distance of each frame of ``start:end`` to the one before it (the first: 0), streaming the
     range once; index 0 is frame ``start``."""
@@ -52,7 +57,7 @@ def differences(info: VideoInfo, start: int = 0, end: int | None = None) -> np.n
     for i, frame in enumerate(iter_frames(info, start, end, thumbnail_size(info))):
         hist = _histogram(frame)
         if previous is not None:
-            out[i] = np.abs(hist - previous).sum() / 6  # half the L1 distance, averaged over the 3 channels
+            out[i] = _distance(hist, previous)
         previous = hist
     return out
 
@@ -67,6 +72,18 @@ def cuts_from_differences(diffs: np.ndarray) -> list[SceneCut]:
         if diffs[i] >= MIN_CUT and diffs[i] >= CONTRAST * local:
             found.append(SceneCut(i, float(diffs[i])))
     return found
+
+
+def starts_scene(frames: np.ndarray, at: int) -> bool:
+    """Whether frame ``at`` of ``frames`` (uint8 N×H×W×3, consecutive frames of a clip around it) starts a new
+    scene by the rule of :func:`cuts_from_differences`, its neighbourhood being the frames given. The frames are
+    sampled to about :data:`THUMB_WIDTH` pixels wide by striding, as the thumbnails of :func:`differences` are."""
+    step = max(1, frames.shape[2] // THUMB_WIDTH)
+    hists = [_histogram(f[::step, ::step]) for f in frames]
+    diffs = np.zeros(len(hists))
+    for i in range(1, len(hists)):
+        diffs[i] = _distance(hists[i], hists[i - 1])
+    return any(c.frame == at for c in cuts_from_differences(diffs))
 
 
 def scene_cuts(info: VideoInfo, start: int = 0, end: int | None = None) -> list[SceneCut]:

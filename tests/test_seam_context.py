@@ -1,0 +1,83 @@
+"""Context frames (FitConfig.context): a segment of a content-adaptive model trains on its neighbours' frames
+beyond each boundary inside a scene, and stores only its own (nervplayer/segments/fit.py, train/fit.py)."""
+
+import json
+
+import numpy as np
+import pytest
+from clips import moving_shapes, write_video
+from test_segments import two_scenes
+
+from nervplayer.codec.pipeline import CompressOptions
+from nervplayer.codec.reader import NervVideo
+from nervplayer.errors import ConfigError
+from nervplayer.jobs import SerialExecutor
+from nervplayer.segments.fit import SegmentedFit, plan_segments, segment_context
+from nervplayer.train import FitConfig, Fitter
+from nervplayer.video import iter_frames, probe
+
+STORE = CompressOptions(prune=0.0, finetune_epochs=0, device="cpu", evaluate=False)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    one = write_video(folder / "one.mp4", moving_shapes(24, 32, 32))
+    cut = write_video(folder / "cut.mp4", two_scenes(12, 24, 32, 32))
+    return one, cut
+
+
+def hnerv(clip, **kw):
+    return FitConfig(video=str(clip), arch="hnerv", budget=12_000, loss="l2", epochs=1, eval_every=1, **kw)
+
+
+def test_a_fit_trains_on_its_context_frames_and_evaluates_and_stores_its_own(clips, tmp_path):
+    one, _ = clips
+    fit = Fitter(hnerv(one, start=8, end=16, context=(3, 2)), tmp_path / "run")
+    assert fit.num_frames == 8 and fit.train_indices == list(range(8))
+    assert fit.context_indices == [-3, -2, -1, 8, 9] and sorted(fit.trained) == list(range(-3, 10))
+    assert fit.steps_per_epoch == 13
+    source = np.stack(list(iter_frames(probe(one), 5, 18, (32, 32))))  # uint8 [13, H, W, 3]
+    got = fit.store.get(list(range(-3, 10))).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(got, source)  # index 0 is frame 8, the context around it
+    finished = [ev for ev in fit.run() if type(ev).__name__ == "Finished"]
+    fit.store.close()
+    assert finished[0].status == "completed"
+    assert fit.model.embeddings.shape[0] == 8  # latents of the range's own frames only
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["fit"]["context"] == [3, 2]
+
+
+def test_context_needs_a_content_adaptive_model_and_frames_inside_the_clip(clips, tmp_path):
+    one, _ = clips
+    with pytest.raises(ConfigError, match="context frames need a model that sees its frames"):
+        Fitter(FitConfig(video=str(one), arch="nerv", preset="nerv-xs", start=4, end=8, context=(2, 2)), tmp_path / "a")
+    with pytest.raises(ConfigError, match="context frames after frame 24 are outside the clip"):
+        Fitter(hnerv(one, start=16, context=(2, 2)), tmp_path / "b")
+    with pytest.raises(ConfigError, match="context frames"):
+        hnerv(one, start=1, end=8, context=(2, 0)).validate()  # before the clip's first frame
+
+
+def test_segments_get_context_at_boundaries_inside_a_scene_only(clips, tmp_path):
+    one, cut = clips
+    plan = plan_segments(hnerv(one), tmp_path / "one", 12, "cold", STORE)
+    assert plan.segments == [(0, 12), (12, 24)] and plan.context == 1  # 12-frame segments: 12 // 8
+    assert [segment_context(plan, k) for k in range(2)] == [(0, 1), (1, 0)]
+    plan = plan_segments(hnerv(cut), tmp_path / "cut", 12, "cold", STORE)
+    assert [f for f, _ in plan.cuts] == [12] and plan.segments == [(0, 12), (12, 24), (24, 36)]
+    assert [segment_context(plan, k) for k in range(3)] == [(0, 0), (0, 1), (1, 0)]  # none across the cut
+    nerv = FitConfig(video=str(one), arch="nerv", preset="nerv-xs", epochs=1)
+    assert plan_segments(nerv, tmp_path / "nerv", 12, "cold", STORE).context == 0  # nerv indexes frames by time
+
+
+def test_a_segmented_fit_with_context_decodes_each_segment_bit_for_bit_from_its_own_file(clips, tmp_path):
+    one, _ = clips
+    plan = plan_segments(hnerv(one), tmp_path / "run", 12, "previous", STORE)
+    results = []
+    out = SegmentedFit(plan, tmp_path / "run", SerialExecutor()).run(results.append)
+    whole = NervVideo.open(out).frames(0, 24)
+    own = np.concatenate([NervVideo.open(r.nerv).frames(0, r.end - r.start) for r in results])
+    assert whole.shape == (24, 32, 32, 3) and np.array_equal(whole, own)
+    records = [
+        json.loads((tmp_path / "run" / "segments" / n / "config.json").read_text()) for n in ("0000_0012", "0012_0024")
+    ]
+    assert [r["fit"]["context"] for r in records] == [[0, 1], [1, 0]]
