@@ -12,7 +12,7 @@ from nervplayer.codec.pipeline import CompressOptions
 from nervplayer.codec.reader import NervVideo
 from nervplayer.errors import ConfigError
 from nervplayer.jobs import SerialExecutor
-from nervplayer.segments.fit import SegmentedFit, plan_segments, segment_context
+from nervplayer.segments.fit import SegmentedFit, load_plan, plan_segments, segment_context
 from nervplayer.train import FitConfig, Fitter
 from nervplayer.video import iter_frames, probe
 
@@ -81,3 +81,15 @@ def test_a_segmented_fit_with_context_decodes_each_segment_bit_for_bit_from_its_
         json.loads((tmp_path / "run" / "segments" / n / "config.json").read_text()) for n in ("0000_0012", "0012_0024")
     ]
     assert [r["fit"]["context"] for r in records] == [[0, 1], [1, 0]]
+
+
+def test_a_plan_written_before_context_frames_resumes_without_them(clips, tmp_path):
+    one, _ = clips
+    plan_segments(hnerv(one), tmp_path / "run", 12, "cold", STORE)
+    path = tmp_path / "run" / "segments.json"
+    record = json.loads(path.read_text())
+    del record["context"]  # what the eighth session's code wrote
+    path.write_text(json.dumps(record))
+    old = load_plan(tmp_path / "run")
+    assert old.context == 0 and [segment_context(old, k) for k in range(2)] == [(0, 0), (0, 0)]
+    assert FitConfig.from_dict({k: v for k, v in hnerv(one).to_dict().items() if k != "context"}).context == (0, 0)
