@@ -10,6 +10,8 @@ import pytest
 
 from nervplayer.errors import ConfigError
 from nervplayer.plan import Candidate, Request, format_duration, parse_duration, plan
+from nervplayer.plan.expect import expected_bytes
+from nervplayer.plan.planner import MAX_SHRINK
 
 
 def fake_step(candidate: Candidate) -> float:
@@ -65,6 +67,21 @@ def test_more_time_gives_more_epochs_or_a_larger_plan():
     assert plans[0].finetune_epochs == 0 and plans[0].prune == 0  # a short one is not
 
 
+@pytest.mark.parametrize("slower, chosen", [(1.0, "grid"), (30.0, "hnerv")])
+def test_the_architecture_is_the_one_expected_best_at_its_measured_speed(slower, chosen):
+    """At equal step times the grid (the best PSNR per epoch here) wins; a grid whose steps are far slower loses."""
+
+    def step(c: Candidate) -> float:
+        return fake_step(c) * (slower if c.arch == "grid" else 1.0)
+
+    p = plan(Request(num_frames=132, height=180, width=320, seconds=300, size=(180, 320)), step)
+    assert p.arch == chosen
+    assert p.lr == {"grid": 1e-2, "hnerv": 2e-3}[chosen]
+    # a clip in segments takes a model that trains on context frames, however fast the grid is
+    long = plan(Request(num_frames=1500, height=180, width=320, seconds=1800, size=(180, 320)), step)
+    assert long.segments > 1 and long.arch == "hnerv"
+
+
 def test_what_the_user_fixed_stays_fixed():
     req = Request(num_frames=132, height=720, width=1280, seconds=900, arch="nerv", params=300_000, size=(180, 320))
     p = plan(req, fake_step)
@@ -115,9 +132,10 @@ def test_cli_too_small_budget_is_one_line_exit_2_nothing_started(shapes_clip, tm
     assert not (tmp_path / "run").exists()
 
 
-def test_cli_fit_to_a_time_prints_the_plan_fits_compresses_and_reports(shapes_clip, tmp_path):
+def test_cli_fit_to_a_time_and_a_size_prints_the_plan_fits_compresses_to_the_cap_and_reports(shapes_clip, tmp_path):
+    args = ["fit", str(shapes_clip), "--time", "45s", "--target-size", "20KB", "-o", str(tmp_path / "run")]
     r = subprocess.run(
-        [sys.executable, "-m", "nervplayer", "fit", str(shapes_clip), "--time", "45s", "-o", str(tmp_path / "run")],
+        [sys.executable, "-m", "nervplayer", *args],
         capture_output=True,
         text=True,
         timeout=240,
@@ -126,8 +144,43 @@ def test_cli_fit_to_a_time_prints_the_plan_fits_compresses_and_reports(shapes_cl
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("plan: about 45 s on cpu") and "probe" in lines[0]
+    assert re.search(r"≈ 20 kB · target 20,000 bytes \(probe", lines[0]), lines[0]  # the plan is sized to the cap
     assert "achieved" in lines[-1] and "% of the budget" in lines[-1]
+    assert lines[-2].startswith("requested 20,000 bytes · achieved "), lines
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert 0 < config["fit"]["time_limit"] < 45
-    assert (tmp_path / "run" / f"{shapes_clip.stem}.nerv").is_file()
+    nerv = tmp_path / "run" / f"{shapes_clip.stem}.nerv"
+    assert 0.97 * 20_000 <= nerv.stat().st_size <= 20_000
     assert (tmp_path / "run" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "run" / "target.json").read_text()) == {"kind": "size", "value": 20_000}
+
+
+def test_cli_a_cap_below_the_plans_smallest_file_is_one_line_exit_2_nothing_started(shapes_clip, tmp_path):
+    r = _nervplayer("fit", str(shapes_clip), "--time", "40s", "--target-size", "1KB", "-o", str(tmp_path / "run"))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "a cap of 1,000 bytes is below the smallest file" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_size_cap_bounds_the_plan_and_its_search_counts_in_the_time():
+    free = plan(Request(num_frames=132, height=180, width=320, seconds=300, size=(180, 320)), fake_step)
+    cap = free.expected_bytes // 4
+    capped = plan(
+        Request(num_frames=132, height=180, width=320, seconds=300, size=(180, 320), size_cap=cap, searched=True),
+        fake_step,
+    )
+    assert capped.expected_bytes <= cap
+    assert expected_bytes(capped.params, capped.prune, capped.bits) <= MAX_SHRINK * cap  # rate control can reach it
+    assert capped.params < free.params and capped.expected_psnr < free.expected_psnr
+    assert capped.estimated_seconds <= 300
+    same = dict(num_frames=132, height=180, width=320, seconds=300, size=(180, 320), params=300_000)
+    searched, plain = plan(Request(**same, searched=True), fake_step), plan(Request(**same), fake_step)
+    assert searched.after_seconds > plain.after_seconds and searched.fit_seconds < plain.fit_seconds
+    # bits per pixel are a cap at the planned frame size
+    bpp = plan(Request(num_frames=132, height=180, width=320, seconds=300, size=(180, 320), bpp_cap=0.05), fake_step)
+    assert bpp.expected_bytes <= 0.05 * 132 * 180 * 320 / 8
+
+
+def test_a_cap_below_the_smallest_file_says_so_before_anything_runs():
+    with pytest.raises(ConfigError, match=r"a cap of 1,000 bytes is below the smallest file .* about [\d,]+ bytes"):
+        plan(Request(num_frames=132, height=180, width=320, seconds=300, size_cap=1000), fake_step)

@@ -1,5 +1,6 @@
 """The segmented fit (nervplayer/segments/fit.py, job.py): cut, fit per segment, gather; resume; the CLI."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -13,10 +14,19 @@ from test_segments import two_scenes
 
 from nervplayer.codec.nervfile import load_any
 from nervplayer.codec.pipeline import CompressOptions
+from nervplayer.codec.ratecontrol import bpp_target, size_target
 from nervplayer.codec.reader import NervVideo
 from nervplayer.codec.segtable import SegmentedFile
+from nervplayer.errors import ConfigError
 from nervplayer.jobs import JobsCancelled, SerialExecutor
-from nervplayer.segments.fit import SegmentedFit, load_plan, plan_segments
+from nervplayer.segments.fit import (
+    GATHER_HEADER_BYTES,
+    GATHER_RECORD_BYTES,
+    SegmentedFit,
+    load_plan,
+    plan_segments,
+    segment_caps,
+)
 from nervplayer.train import FitConfig
 from nervplayer.train.checkpoint import load_checkpoint
 
@@ -51,6 +61,26 @@ def test_the_cut_is_a_boundary_and_the_gathered_file_decodes_as_its_segments(cut
     assert whole.shape == (16, 32, 32, 3)
     own = np.concatenate([NervVideo.open(r.nerv).frames(0, r.end - r.start) for r in results])
     assert np.array_equal(whole, own)  # bit for bit each segment's own (quantized) model
+
+
+def test_a_size_target_is_shared_among_the_segments_and_the_file_lands_under_it(cut_clip, tmp_path):
+    options = dataclasses.replace(STORE, target=size_target("40KB"))
+    plan = plan_segments(config(cut_clip), tmp_path / "run", 5, "cold", options)
+    room = 40_000 - GATHER_HEADER_BYTES - GATHER_RECORD_BYTES * 3
+    assert plan.caps == [room * 6 // 16, room * 5 // 16, room * 5 // 16]  # each its share of the frames
+    assert load_plan(tmp_path / "run").caps == plan.caps
+    results = []
+    out = SegmentedFit(plan, tmp_path / "run", SerialExecutor()).run(results.append)
+    assert all(0.97 * cap <= r.file_bytes <= cap for r, cap in zip(results, plan.caps))
+    assert 0.97 * 40_000 <= out.stat().st_size <= 40_000
+    # a bpp target is a cap at the fit's frame size; one segment's file is the clip's, under the clip's cap
+    assert segment_caps(bpp_target("2"), [6, 10], 32 * 32) == [
+        (4096 - 1024 - 320) * 6 // 16,
+        (4096 - 1024 - 320) * 10 // 16,
+    ]
+    assert segment_caps(size_target("5KB"), [16], 32 * 32) == []
+    with pytest.raises(ConfigError, match="cannot hold the header of 3 segments"):
+        segment_caps(size_target("1000B"), [5, 5, 6], 32 * 32)
 
 
 def test_resume_after_cancel_refits_nothing_finished_and_continues_the_half_done_segment(cut_clip, tmp_path):
@@ -102,7 +132,7 @@ def nervplayer(*args):
         (["--segment", "9", "--warm-start", "hot"], "invalid choice: 'hot'"),
         (["--warm-start", "cold"], "--warm-start applies to a segmented fit"),
         (["--workers", "2"], "--workers applies to a segmented fit"),
-        (["--segment", "9", "--target-size", "100KB"], "not yet to --segment"),
+        (["--segment", "9", "--target-size", "1000B"], "cannot hold the header of 2 segments"),
     ],
 )
 def test_bad_segment_options_are_one_line_and_exit_2(cut_clip, tmp_path, flags, message):

@@ -37,6 +37,7 @@ from .options import (
     frame_range,
     frame_size,
     key_values,
+    target_outcome,
 )
 
 if TYPE_CHECKING:  # tqdm is imported when a bar is shown
@@ -241,8 +242,8 @@ def main(argv: list[str]) -> int:
     if args.time is not None and args.resume:
         raise ConfigError("--time plans a new fit; resume a run with --resume alone (it keeps its time limit)")
     segmented = args.segment is not None or (args.resume and is_segmented(args.output))
-    if segmented and args.target is not None:
-        raise ConfigError("a size or quality target applies to a fit of the whole clip, not yet to --segment")
+    if args.resume and segmented and args.target is not None:
+        raise ResumeError("a segmented run keeps the target it was planned with; resume without --target-*")
     for flag, value in (("--warm-start", args.warm_start), ("--workers", args.workers), ("--cluster", args.cluster)):
         if value is not None and not segmented:
             raise ConfigError(f"{flag} applies to a segmented fit: add --segment N|auto")
@@ -349,7 +350,7 @@ def _fit_segments(args: argparse.Namespace, executor: Executor) -> int:
             )
     else:
         length = None if args.segment == "auto" else args.segment
-        compress = CompressOptions(prune=0.0, finetune_epochs=0, device=args.device or "auto")
+        compress = CompressOptions(prune=0.0, finetune_epochs=0, device=args.device or "auto", target=args.target)
         plan = plan_segments(
             config_from_args(args), args.output, length, args.warm_start or DEFAULT_WARM_START, compress
         )
@@ -391,4 +392,6 @@ def _run_segments(args: argparse.Namespace, plan: SegmentPlan, executor: Executo
         return 130
     n = len(plan.segments)
     print(f"done: {n} segment{'s' if n > 1 else ''} in {out}")
+    if (target := CompressOptions.from_dict(plan.compress).target) is not None:
+        print(target_outcome(target, out))
     return 0

@@ -21,6 +21,7 @@ from typing import Callable
 
 from ..codec import Compressed, Compressor, Stage
 from ..codec.nervfile import load_any
+from ..codec.ratecontrol import record_target, summary
 from ..jobs import Executor, SerialExecutor
 from ..plan import Planned, compress_options, fit_config, outcome, parse_duration, plan_clip
 from ..plan.clock import process_age
@@ -52,12 +53,15 @@ def main(
     if length is not None:
         check_length(length, frames.num_frames)
     executor = _executor(args) if args.segment is not None else None  # a bad cluster fails before the probe
-    planned = plan_clip(config, seconds, given, info, max_segments=None, segment_frames=length)
-    print(f"plan: {planned.plan.line()} (probe {planned.probe_seconds:.1f} s)", flush=True)
+    planned = plan_clip(config, seconds, given, info, max_segments=None, segment_frames=length, target=args.target)
+    aim = f" · target {args.target.label()}" if args.target is not None else ""
+    print(f"plan: {planned.plan.line()}{aim} (probe {planned.probe_seconds:.1f} s)", flush=True)
     if args.segment is not None or planned.plan.segments > 1:
         return _fit_segments(args, planned, given, executor, run_segments)
     marks = {"planned": process_age()}
     fitter = Fitter(fit_config(planned, given), args.output)
+    if args.target is not None:
+        record_target(Path(args.output), args.target)  # a later 'nervplayer compress RUN' meets it too
     marks["decoded"] = process_age()
     try:
         with cancel_on_ctrl_c(fitter.cancel):
@@ -76,6 +80,8 @@ def main(
         return 130
     psnr = report.metrics.get("psnr")
     print(f"wrote {nerv}: {report.file_bytes:,} bytes, {report.bpp:.4f} bpp")
+    if report.target is not None:
+        print(summary(report.target, report.file_bytes, report.bpp, psnr))
     marks["compressed"] = process_age()
     print(outcome(planned.plan, marks, psnr, report.file_bytes))
     return 0

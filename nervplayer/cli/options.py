@@ -146,6 +146,17 @@ def add_targets(p: argparse.ArgumentParser, how: str) -> None:
     )
 
 
+def target_outcome(target: Target, nerv: Path) -> str:
+    """A written file against the target it was asked for: ``requested X · achieved Y (…)``."""
+    from ..codec.nervfile import load_any
+    from ..codec.ratecontrol import summary
+
+    nf = load_any(nerv)
+    h, w = nf.video["size"]
+    size = nerv.stat().st_size
+    return summary(target, size, size * 8 / (nf.num_frames * h * w), nf.metrics.get("psnr"))
+
+
 class Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit status 2 (its own convention), without the usage dump."""
 

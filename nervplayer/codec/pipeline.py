@@ -89,6 +89,21 @@ class CompressOptions:
         if self.step_search_lambda is not None and not 0 < self.step_search_lambda < math.inf:
             raise ConfigError(f"--step-search-lambda must be a positive number, got {self.step_search_lambda:g}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (a segmented run's plan records them): the target as its own dict."""
+        return {**dataclasses.asdict(self), "fixed": list(self.fixed)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompressOptions:
+        """The options :meth:`to_dict` recorded (a record without a target or fixed choices has none)."""
+        target = d.get("target")
+        fixed = d.get("fixed", ())
+        if target is not None and not isinstance(target, dict):
+            raise ConfigError(f"not a rate target: {target!r}")
+        if not isinstance(fixed, (list, tuple)):
+            raise ConfigError(f"not a list of fixed choices: {fixed!r}")
+        return cls(**{**d, "target": Target.from_dict(target) if target else None, "fixed": tuple(fixed)})
+
     def finetune_key(self, weights_digest: str, bits: dict[str, int]) -> str:
         """Folder name of the fine-tune: the same run weights (``weights_digest``) and the same options that shape
         the fine-tune (prune ratio, epochs, and with QAT the bit widths and ranges it trains at) share and resume

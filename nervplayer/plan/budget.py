@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..codec import CompressOptions
+from ..codec.ratecontrol import Target
 from ..errors import ConfigError
 from ..model import architectures
 from ..train import FitConfig
@@ -39,6 +40,7 @@ class Planned:
     probe_seconds: float
     config: FitConfig
     spent: Callable[[], float]  # seconds of the budget gone (plan_clip's)
+    target: Target | None = None  # what the compression must meet (rate control), part of the plan
 
 
 def plan_clip(
@@ -49,12 +51,16 @@ def plan_clip(
     max_segments: int | None = 1,
     spent: Callable[[], float] = process_age,
     segment_frames: int | None = None,
+    target: Target | None = None,
 ) -> Planned:
     """Plan ``config``'s clip for a budget of ``seconds``; ``given`` names the fields of ``config`` the user fixed
     (:data:`GIVEN`). ``max_segments=1`` where the caller fits one model over the clip; ``segment_frames`` where the
     user fixed the segment length (None: the planner's, :func:`~.planner.segment_length`). ``spent`` says how much of
     the budget is gone: the CLI's counts from the process start, the player's from Start (after planning).
-    A budget too small for the clip's smallest plan is a :class:`ConfigError`, before anything long starts."""
+    ``target`` (a size, bpp or PSNR target) joins the plan: a size caps the models it considers (rate control
+    shrinks the file to the cap after the fit, in the budget), and any target's search is counted in the time.
+    A budget too small for the clip's smallest plan, or a cap below its smallest file, is a :class:`ConfigError`,
+    before anything long starts."""
     info, _, frames = clip_frames(config, info)
     size = (frames.height, frames.width) if "size" in given else None
     params = config.budget if "budget" in given else None
@@ -73,6 +79,9 @@ def plan_clip(
         lr=config.lr if "lr" in given else None,
         segment_frames=segment_frames,
         max_segments=max_segments,
+        size_cap=int(target.value) if target is not None and target.kind == "size" else None,
+        bpp_cap=target.value if target is not None and target.kind == "bpp" else None,
+        searched=target is not None,
     )
     floor = req.spent + before_fit(req) + FIXED_AFTER_S
     if floor >= seconds:  # decoding and writing alone take longer: no probe
@@ -86,7 +95,7 @@ def plan_clip(
     plan(req, probe)  # measures (the probe keeps its answers); the plan below counts the probe's time as spent
     # the probe leaves this process on the thread count it measured fastest: the fit (in this process) keeps it
     chosen = plan(dataclasses.replace(req, spent=spent(), device=device_label(config.device)), probe)
-    return Planned(chosen, probe.spent, config, spent)
+    return Planned(chosen, probe.spent, config, spent, target)
 
 
 def fit_config(planned: Planned, given: set[str]) -> FitConfig:
@@ -112,7 +121,7 @@ def fit_config(planned: Planned, given: set[str]) -> FitConfig:
         # used drives the schedule unless the steps run twice as fast as the probe measured
         epochs=base.epochs if keep_epochs else 2 * max(p.epochs, 1),
         time_limit=left,
-        time_after_steps=after_steps(p.finetune_epochs),
+        time_after_steps=after_steps(p.finetune_epochs, planned.target is not None),
         eval_every=base.eval_every if "eval_every" in given else 10**9,
     )
 
@@ -128,7 +137,13 @@ def expected_training(config: FitConfig, p: Plan) -> float | None:
 def compress_options(planned: Planned) -> CompressOptions:
     """How the planned fit is compressed into its ``.nerv``."""
     p = planned.plan
-    return CompressOptions(prune=p.prune, finetune_epochs=p.finetune_epochs, bits=p.bits, device=planned.config.device)
+    return CompressOptions(
+        prune=p.prune,
+        finetune_epochs=p.finetune_epochs,
+        bits=p.bits,
+        device=planned.config.device,
+        target=planned.target,
+    )
 
 
 def outcome(p: Plan, marks: dict[str, float], psnr: float | None, file_bytes: int) -> str:

@@ -21,6 +21,7 @@ Where the time goes (the constants are measured on this project's 2-core CPU, do
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -32,9 +33,13 @@ from .probe import Candidate
 
 StepTime = Callable[[Candidate], float]  # seconds of one training step (batch 1) of a candidate
 
-ARCHS = ("hnerv", "nerv")  # tried when the user names none: the best at equal time on this CPU (docs/models.md)
+# tried when the user names none, in the order the probe measures them: the grid's steps are the cheapest to time
+ARCHS = ("grid", "hnerv", "nerv")
+# a clip in segments: the models that train on frames beyond their boundaries (segments/fit.py context_frames),
+# whose seams are measured smooth; a grid's segments left 1.0 dB seams and flicker (docs/long-videos.md)
+SEGMENT_ARCHS = ("hnerv",)
 LADDER = (50_000, 100_000, 150_000, 300_000, 600_000, 1_000_000, 1_500_000)  # stored values per model
-LR = {"hnerv": 2e-3, "nerv": 2e-3, "grid": 5e-3}  # learning rates of short fits (docs/long-videos.md)
+LR = {"hnerv": 2e-3, "nerv": 2e-3, "grid": 1e-2}  # learning rates of short fits (docs/long-videos.md)
 DEFAULT_LR = 1e-3
 MAX_SIDE = 1280  # the planner never fits above 1280 pixels wide unless the size is given
 MIN_EPOCHS_AT_SIZE = 20  # a frame size is kept only if the plan can give it this many epochs, else it halves
@@ -48,6 +53,12 @@ DECODE_S_PER_MPIX = 0.012  # decoding and resizing the clip, seconds per million
 FIXED_BEFORE_S = 2.0  # building the model and the run folder: seconds whatever the clip
 FIXED_AFTER_S = 4.0  # saving, loading back, quantizing, coding and writing
 BITS = 8  # quantization bit width of the file
+# under a size cap, rate control (codec/ratecontrol.py) writes a model's file smaller than at BITS, at a cost in
+# PSNR: a plan may hold a model up to MAX_SHRINK times the cap (about 3 bits), counted SHRINK_LOSS dB per halving
+# (measured: grid 1.5M on bunny 320×180, 937 kB at 8 bits → 400 kB capped, 29.56 → 28.56 dB)
+MAX_SHRINK = 3.0
+SHRINK_LOSS = 0.8
+SEARCH_STEPS = 1.0  # rate control's work, in training steps per frame: its decodes and its candidates' encodings
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,15 @@ class Request:
     lr: float | None = None
     segment_frames: int | None = None
     max_segments: int | None = None  # 1 where segmented fits are not available to the caller
+    size_cap: int | None = None  # the file's cap in bytes (--target-size)
+    bpp_cap: float | None = None  # ... or in bits per pixel at the planned frame size (--target-bpp)
+    searched: bool = False  # the compression searches a target (size, bpp or PSNR): rate control's time
+
+    def cap_at(self, height: int, width: int) -> int | None:
+        """The file's cap in bytes at a frame size, if the user set one."""
+        if self.bpp_cap is not None:
+            return math.floor(self.bpp_cap * self.num_frames * height * width / 8)
+        return self.size_cap
 
 
 @dataclass(frozen=True)
@@ -149,16 +169,27 @@ def before_fit(req: Request, segments: int = 1) -> float:
     return FIXED_BEFORE_S * segments + decodes * DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
 
 
-def after_steps(finetune_epochs: int) -> float:
+def after_steps(finetune_epochs: int, searched: bool = False) -> float:
     """The work after the fit trains, in training steps per frame: its last evaluation and the compression's
-    (three forwards), and the compression's fine-tune."""
-    return 3 * FORWARD_SHARE + finetune_epochs
+    (three forwards), the compression's fine-tune, and rate control's search where a target asks for one."""
+    return 3 * FORWARD_SHARE + finetune_epochs + (SEARCH_STEPS if searched else 0.0)
 
 
 def after_fit(req: Request, step: float, finetune_epochs: int, segments: int = 1) -> float:
     """Seconds after the fit trains: :func:`after_steps` at ``step`` seconds a step, and writing (the fixed part,
     once per segment)."""
-    return FIXED_AFTER_S * segments + req.num_frames * step * after_steps(finetune_epochs)
+    return FIXED_AFTER_S * segments + req.num_frames * step * after_steps(finetune_epochs, req.searched)
+
+
+def capped(req: Request, height: int, width: int, psnr: float, size: int) -> tuple[float, int] | None:
+    """(PSNR, bytes) expected of a plan under the user's size cap, if any: rate control shrinks a file over the cap
+    at :data:`SHRINK_LOSS` dB per halving; None when the cap is below what it can reach (:data:`MAX_SHRINK`)."""
+    cap = req.cap_at(height, width)
+    if cap is None or size <= cap:
+        return psnr, size
+    if size > MAX_SHRINK * cap:
+        return None
+    return psnr - SHRINK_LOSS * math.log2(size / cap), cap
 
 
 def segment_count(req: Request) -> tuple[int, int]:
@@ -190,6 +221,12 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
     if not fit_seconds > 0:
         return None
     prune = PRUNE if finetune else 0.0
+    size = expected_bytes(params * segments, prune, BITS)
+    expected = capped(
+        req, height, width, expected_psnr(arch, fit_seconds / epoch_s, params / (segment * height * width)), size
+    )
+    if expected is None:
+        return None
     return Plan(
         seconds=req.seconds,
         device=req.device,
@@ -210,8 +247,8 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         bits=BITS,
         step_seconds=step,
         estimated_seconds=req.spent + before + fit_seconds + after,
-        expected_psnr=expected_psnr(arch, fit_seconds / epoch_s, params / (segment * height * width)),
-        expected_bytes=expected_bytes(params * segments, prune, BITS),
+        expected_psnr=expected[0],
+        expected_bytes=expected[1],
     )
 
 
@@ -220,7 +257,7 @@ def plan(req: Request, step_time: StepTime) -> Plan:
     ``MIN_EPOCHS_AT_SIZE`` epochs (else the smallest); a :class:`ConfigError` naming what the smallest model needs
     when no plan fits. A candidate whose step time is unknown (inf: not measured, or far from what was) is
     skipped; sizing a model to a count takes seconds here, so the planner builds none itself."""
-    archs = (req.arch,) if req.arch else ARCHS
+    archs = (req.arch,) if req.arch else ARCHS if segment_count(req)[1] == 1 else SEGMENT_ARCHS
     ladder = (req.params,) if req.params else LADDER
     sizes = frame_sizes(req)
     fastest: tuple[float, str, int, int, int] | None = None  # (step, arch, params, height, width) at the smallest
@@ -241,6 +278,13 @@ def plan(req: Request, step_time: StepTime) -> Plan:
         raise ConfigError(f"no {'/'.join(archs)} model could be measured on this device")
     step, arch, params, height, width = fastest
     segments = segment_count(req)[1]
+    cap = req.cap_at(height, width)
+    if cap is not None and plan_at(dataclasses.replace(req, size_cap=None, bpp_cap=None), *fastest[1:], step):
+        least = math.ceil(expected_bytes(min(ladder) * segments, 0.0, BITS) / MAX_SHRINK)
+        raise ConfigError(
+            f"a cap of {cap:,} bytes is below the smallest file the plan's models can write: about {least:,} bytes "
+            f"({_count(min(ladder))} values{f' × {segments} segments' if segments > 1 else ''} at 3 bits)"
+        )
     need = (
         req.spent + before_fit(req, segments) + after_fit(req, step, 0, segments) + MIN_EPOCHS * req.num_frames * step
     )

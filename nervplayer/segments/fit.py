@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from ..atomic import atomic_write_text
 from ..codec.pipeline import CompressOptions
+from ..codec.ratecontrol import Target
 from ..codec.segmented import SegmentPart, gather
 from ..errors import ConfigError, NervError, ResumeError
 from ..jobs import Executor, Job, JobDone, JobsCancelled
@@ -51,6 +52,9 @@ BASE = "base"
 WARM_STARTS = ("cold", "previous", "base")
 DEFAULT_WARM_START = "previous"
 MAX_CONTEXT = 8
+# the gathered file's header around the segments' files (measured: 822 bytes for 3 segments, 1,708 for 11)
+GATHER_HEADER_BYTES = 1024
+GATHER_RECORD_BYTES = 160  # per segment
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ class SegmentPlan:
     segments: list[tuple[int, int]]  # (start, end exclusive), clip numbering
     source: dict[str, Any]  # name, sha256, num_frames
     context: int = 0  # most context frames a segment trains on beyond each boundary in a scene (content-adaptive)
+    caps: list[int] = dataclasses.field(default_factory=list)  # each segment's size cap (bytes): a clip's size target
+
+    def compress_of(self, index: int) -> dict[str, Any]:
+        """How segment ``index`` is compressed: the plan's options, under its share of a size target."""
+        if not self.caps:
+            return self.compress
+        return {**self.compress, "target": {"kind": "size", "value": self.caps[index]}}
 
     @property
     def fit_config(self) -> FitConfig:
@@ -100,13 +111,14 @@ def plan_segments(
     ranges = split(count, target, [c.frame - config.start for c in cuts])
     plan = SegmentPlan(
         config=dataclasses.replace(config, video=str(Path(config.video).resolve())).to_dict(),  # resumable anywhere
-        compress=dataclasses.asdict(compress),
+        compress=compress.to_dict(),
         warm_start=warm_start,
         target=target,
         cuts=[(c.frame, c.score) for c in cuts],
         segments=[(config.start + s, config.start + e) for s, e in ranges],
         source={"name": Path(config.video).name, "sha256": file_hash(config.video), "num_frames": info.num_frames},
         context=context_frames(target) if architectures.content_adaptive(spec) else 0,
+        caps=segment_caps(compress.target, [e - s for s, e in ranges], frames.height * frames.width),
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -131,11 +143,14 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
             segments=[(int(s), int(e)) for s, e in d["segments"]],
             source=dict(d["source"]),
             context=int(d.get("context", 0)),
+            caps=[int(c) for c in d.get("caps", [])],
         )
         if video is not None:
             plan.config["video"] = video
         plan.fit_config.validate()
-        CompressOptions(**plan.compress).validate()
+        CompressOptions.from_dict(plan.compress).validate()
+        if plan.caps and (len(plan.caps) != len(plan.segments) or min(plan.caps) < 1):
+            raise ValueError(f"{len(plan.caps)} caps for {len(plan.segments)} segments")
     except OSError as e:
         raise ResumeError(f"{run_dir / PLAN}: cannot be read ({(e.strerror or type(e).__name__).lower()})") from None
     except (ValueError, KeyError, TypeError) as e:
@@ -145,6 +160,19 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
     if file_hash(plan.config["video"]) != plan.source["sha256"]:
         raise ResumeError(f"{run_dir} was made from another video ({plan.source['name']}), not {plan.config['video']}")
     return plan
+
+
+def segment_caps(target: Target | None, lengths: list[int], pixels_per_frame: int) -> list[int]:
+    """Each segment's size cap (bytes) under a clip's size or bpp target: its share of the frames of what the cap
+    leaves after the gathered file's header (an even share per frame: a cap that holds, not an optimal allocation);
+    [] without a cap, or for one segment (its file is the clip's)."""
+    cap = None if target is None else target.cap(sum(lengths) * pixels_per_frame)
+    if cap is None or len(lengths) == 1:
+        return []
+    room = cap - GATHER_HEADER_BYTES - GATHER_RECORD_BYTES * len(lengths)
+    if room < len(lengths):
+        raise ConfigError(f"a cap of {cap:,} bytes cannot hold the header of {len(lengths)} segments")
+    return [math.floor(room * n / sum(lengths)) for n in lengths]
 
 
 def context_frames(length: int) -> int:
@@ -219,7 +247,7 @@ class SegmentedFit:
             context = segment_context(plan, k)
             config = dataclasses.replace(template, start=s, end=e, init_weights=init, time_limit=limit, context=context)
             name = segment_name(s, e)
-            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress))
+            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress_of(k)))
 
     @property
     def output(self) -> Path:

@@ -84,7 +84,7 @@ def run_segment(task: SegmentTask) -> SegmentResult:
             return result(CANCELLED)
     if task.compress is None:
         return result(COMPLETED)
-    if not _compress(folder, nerv, CompressOptions(**task.compress), control):
+    if not _compress(folder, nerv, CompressOptions.from_dict(task.compress), control):
         return result(CANCELLED)
     return result(COMPLETED, nerv)
 

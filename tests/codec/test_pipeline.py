@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,16 @@ def test_refuses_another_video(run_copy, tmp_path):
 def test_option_validation(bad):
     with pytest.raises(ConfigError):
         CompressOptions(**bad).validate()
+
+
+def test_options_round_trip_through_a_plans_json_old_records_included():
+    from nervplayer.codec.ratecontrol import size_target
+
+    options = CompressOptions(prune=0.2, bits=6, target=size_target("200KB"), fixed=("bits",))
+    record = json.loads(json.dumps(options.to_dict()))
+    assert record["target"] == {"kind": "size", "value": 200_000}
+    assert CompressOptions.from_dict(record) == options
+    old = {k: v for k, v in CompressOptions().to_dict().items() if k not in ("target", "fixed")}
+    assert CompressOptions.from_dict(old) == CompressOptions()
+    with pytest.raises(ConfigError, match="not a rate target"):
+        CompressOptions.from_dict({**record, "target": {"kind": "speed", "value": 1}})
