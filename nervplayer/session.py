@@ -29,7 +29,7 @@ import torch
 
 from . import plugins
 from .codec import Compressed, CompressOptions, Compressor, NervVideo, Stage
-from .codec.ratecontrol import summary
+from .codec.ratecontrol import Target, summary
 from .device import memory_report
 from .errors import Cancelled
 from .jobs.child import ChildJob, Context, Task
@@ -226,11 +226,19 @@ class Session:
             self.open_failed.emit(error)
 
     # --- fitting -------------------------------------------------------------------------------------------
-    def plan_fit(self, config: FitConfig, seconds: float, given: set[str], segment_frames: int | None = None) -> None:
+    def plan_fit(
+        self,
+        config: FitConfig,
+        seconds: float,
+        given: set[str],
+        segment_frames: int | None = None,
+        target: Target | None = None,
+    ) -> None:
         """Plan a fit of the open video to a budget of ``seconds`` from Start (the probe runs now, in the
         background); reports ``planned`` or ``plan_failed``. A new request replaces one still running. The plan
         may cut a long clip into segments (of ``segment_frames`` each when given, else of the planner's length),
-        as ``nervplayer fit --time`` plans it: start it with :meth:`start_segmented_fit`."""
+        as ``nervplayer fit --time`` plans it: start it with :meth:`start_segmented_fit`. ``target`` (a size,
+        bpp or PSNR target) joins the plan as ``nervplayer fit --time T --target-*`` does."""
         video = self.video
         if video is None:
             return
@@ -240,7 +248,7 @@ class Session:
                 self.plan_failed.emit(error)
 
         def work() -> Planned:
-            return plan_clip(config, seconds, given, video, None, lambda: 0.0, segment_frames)
+            return plan_clip(config, seconds, given, video, None, lambda: 0.0, segment_frames, target)
 
         self._start(Job("plan", work, on_done=self.planned.emit, on_failed=failed))
 

@@ -88,6 +88,12 @@ class Target:
             return f"{self.value:g} bpp"
         return f"PSNR {self.value:g} dB"
 
+    def text(self) -> str:
+        """The target as :func:`parse_target` reads it (a form's field): ``20000B``, ``bpp:0.05``, ``psnr:32``."""
+        if self.kind == "size":
+            return f"{self.value:.0f}B"
+        return f"{self.kind}:{self.value:g}"
+
     def cap(self, pixels: int) -> int | None:
         """The size cap in bytes for a clip of ``pixels`` (frames × height × width); None for a PSNR target."""
         if self.kind == "size":

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..codec import CompressOptions
+from ..codec.ratecontrol import SIZE_HELP, parse_target
 from ..errors import ConfigError, NervError
 from ..model import architectures
 from ..plan import Planned, compress_options, expected_training, fit_config
@@ -55,7 +56,8 @@ def available_devices() -> list[str]:
 
 
 class FitPanel(QWidget):
-    plan_requested = Signal(object, float, object, object)  # (FitConfig, seconds, given, segment frames or None)
+    # (FitConfig, seconds, given, segment frames or None, Target or None)
+    plan_requested = Signal(object, float, object, object, object)
     start_clicked = Signal()
     pause_clicked = Signal()
     cancel_clicked = Signal()
@@ -113,6 +115,15 @@ class FitPanel(QWidget):
             "With a time budget: the frames per segment (a long clip is fitted in segments, one model each; "
             "'planned': the planner's length, one segment for a short clip). nervplayer fit --time T --segment N"
         )
+        self.target = QLineEdit()
+        self.target.setObjectName("fit-target")
+        self.target.setPlaceholderText("none · 2MB · bpp:0.05 · psnr:32")
+        self.target.setToolTip(
+            "With a time budget: what the .nerv must meet, planned with the fit: a size cap (the file lands within "
+            "3 % under it; " + SIZE_HELP + "), a cap in bits per pixel, or a PSNR to reach with the smallest file. "
+            "nervplayer fit --time T --target-size 2MB"
+        )
+        self.target.editingFinished.connect(self.request_plan)
         self.plan_label = QLabel()
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
@@ -142,7 +153,8 @@ class FitPanel(QWidget):
         f = QFormLayout(training)
         f.addRow("Time budget", self.time)
         f.addRow("Segments of", self.segment)
-        f.addRow("", self.plan_label)
+        f.addRow("Target", self.target)
+        f.addRow(self.plan_label)  # the whole width: the plan is a long line
         f.addRow("Epochs", self.epochs)
         f.addRow("Learning rate", self.lr)
         f.addRow("Batch size", self.batch)
@@ -296,20 +308,27 @@ class FitPanel(QWidget):
         for widget in (self.arch, self.preset, self.epochs, self.lr):
             widget.setEnabled(seconds is None)
         self.segment.setEnabled(seconds is not None)
+        self.target.setEnabled(seconds is not None)
         self.update_cost()  # with a budget, the plan's network; without, the chosen one again
         if seconds is None or self.info is None:
             self.plan_label.clear()
             return
+        try:
+            target = parse_target(self.target.text()) if self.target.text().strip() else None
+        except ConfigError as e:
+            self.show_plan_failed(e)
+            return
         self.plan_label.setText("planning: measuring the training speed on this device…")
         self._model_ok(self.model_ok)
-        self.plan_requested.emit(self._form_config(), seconds, PLANNED, self.segment.value() or None)
+        self.plan_requested.emit(self._form_config(), seconds, PLANNED, self.segment.value() or None, target)
 
     def show_plan(self, planned: Planned) -> None:
         """The plan the session made: its line, and Start uses it."""
         if planned.plan.seconds != self.budget_seconds:
             return  # a plan of a budget no longer chosen
         self.planned = planned
-        self.plan_label.setText(f"{planned.plan.line()} (measured in {planned.probe_seconds:.1f} s)")
+        aim = f" · target {planned.target.label()}" if planned.target is not None else ""
+        self.plan_label.setText(f"{planned.plan.line()}{aim} (measured in {planned.probe_seconds:.1f} s)")
         self._model_ok(self.model_ok)
 
     def segmented_plan(self) -> tuple[CompressOptions, int] | None:

@@ -255,6 +255,9 @@ class MainWindow(QMainWindow):
             files.open()
             return
         dialog = SaveDialog(suggested, self.fit_panel.progress.epochs, self)
+        planned = self.fit_panel.planned if self.fit_panel.budget_seconds is not None else None
+        if planned is not None and planned.target is not None:  # the fit was planned for it
+            dialog.target.setText(planned.target.text())
         dialog.accepted.connect(
             lambda: self.save_nerv_to(dialog.output(), dialog.options(self.fit_panel.device.currentText()))
         )

@@ -273,3 +273,9 @@ def test_a_cancelled_search_writes_nothing(runs, tmp_path):
     compressor.cancel()
     assert not any(isinstance(ev, Compressed) for ev in compressor.run())
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("text", ["200KB", "2MiB", "bpp:0.05", "psnr:32.5"])
+def test_a_target_as_text_reads_back_as_itself(text):
+    target = parse_target(text)
+    assert parse_target(target.text()) == target

@@ -29,7 +29,17 @@ def test_choosing_a_time_shows_the_plan_before_start(make_window, qtbot):
     plan = panel.planned.plan
     assert config.time_limit is not None and 0 < config.time_limit < 600
     assert (config.arch, config.budget, config.size) == (plan.arch, plan.params, (plan.height, plan.width))
+    # a target joins the plan (nervplayer fit --time T --target-size S); one that means nothing is said so
+    panel.target.setText("2 MBs")
+    panel.target.editingFinished.emit()
+    assert panel.planned is None and "2 MBs" in panel.plan_label.text() and not panel.start_button.isEnabled()
+    panel.target.setText("50KB")
+    panel.target.editingFinished.emit()
+    qtbot.waitUntil(lambda: panel.planned is not None, timeout=120_000)
+    assert panel.planned.target.text() == "50000B" and panel.planned.plan.expected_bytes <= 50_000
+    assert "· target 50,000 bytes" in panel.plan_label.text() and panel.start_button.isEnabled()
     panel.time.setCurrentText("no limit")
+    assert not panel.target.isEnabled()
     assert panel.planned is None and panel.plan_label.text() == "" and panel.epochs.isEnabled()
     assert panel.config().time_limit is None and "parameters" in panel.cost.text()
 
