@@ -1,5 +1,5 @@
 """The fit panel: the options of a fit (architecture and its size, schedule, device, plugins and their
-parameters), the controls (Start, Pause/Resume, Cancel, Save as .nerv) and the progress of the running fit. A time
+parameters), a time budget's plan, and below them the controls and progress (gui/fit_controls.py). A time
 budget's plan may cut the clip into segments (of the planner's length, or the one given): Start then runs a
 segmented fit, whose progress counts segments against the time."""
 
@@ -14,8 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -32,9 +30,8 @@ from ..plugins.api import Frames
 from ..train import FitConfig
 from ..train.config import DEFAULT_ARCH
 from ..video import VideoInfo
-from .icons import icon
+from .fit_controls import FitControls
 from .plugin_form import PluginForm
-from .progress import FitProgress, clock_text
 
 SCALES = (1.0, 0.5, 0.25)
 NO_LIMIT = "no limit"
@@ -58,16 +55,11 @@ def available_devices() -> list[str]:
 class FitPanel(QWidget):
     # (FitConfig, seconds, given, segment frames or None, Target or None)
     plan_requested = Signal(object, float, object, object, object)
-    start_clicked = Signal()
-    pause_clicked = Signal()
-    cancel_clicked = Signal()
-    save_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("fit-panel")
         self.info: VideoInfo | None = None
-        self.progress = FitProgress()
         self.state = "empty"
         self.model_ok = True  # the chosen architecture and size can be built for the clip (else Start is off)
 
@@ -128,7 +120,6 @@ class FitPanel(QWidget):
         self.plan_label.setObjectName("plan")
         self.plan_label.setWordWrap(True)
         self.planned: Planned | None = None  # the plan of the chosen budget, once the session has made it
-        self.segments = 0  # segments of the running fit (0: one model)
         self.time_limit: float | None = None  # the time limit of the last config() made
 
         reg = get_registry()
@@ -164,29 +155,7 @@ class FitPanel(QWidget):
         f.addRow("LR schedule", self.scheduler)
         self._options = (model, training)
 
-        self.start_button = QPushButton(icon("play"), "Start")
-        self.start_button.setObjectName("start")
-        self.pause_button = QPushButton(icon("pause"), "Pause")
-        self.cancel_button = QPushButton(icon("stop"), "Cancel")
-        self.save_button = QPushButton(icon("save"), "Save as .nerv…")
-        self.start_button.clicked.connect(self.start_clicked)
-        self.pause_button.clicked.connect(self.pause_clicked)
-        self.cancel_button.clicked.connect(self.cancel_clicked)
-        self.save_button.clicked.connect(self.save_clicked)
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.cancel_button):
-            buttons.addWidget(b)
-
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.setValue(0)
-        self.bar.setFormat("ready")
-        self.timing = QLabel(" ")
-        self.timing.setObjectName("timing")
-        self.result = QLabel()
-        self.result.setObjectName("result")
-        self.result.setWordWrap(True)
-        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.controls = FitControls()
 
         inner = QWidget()
         column = QVBoxLayout(inner)
@@ -203,19 +172,7 @@ class FitPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(scroll, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.timing)
-        layout.addWidget(self.save_button)
-        layout.addWidget(self.result)
-        self._controls = (
-            self.start_button,
-            self.pause_button,
-            self.cancel_button,
-            self.bar,
-            self.timing,
-            self.save_button,
-        )
+        layout.addWidget(self.controls)
         for signal in (
             self.preset.currentIndexChanged,
             self.scale.currentIndexChanged,
@@ -288,7 +245,7 @@ class FitPanel(QWidget):
 
     def _model_ok(self, ok: bool) -> None:
         self.model_ok = ok
-        self.start_button.setEnabled(self._can_start())
+        self.controls.start_button.setEnabled(self._can_start())
 
     def _can_start(self) -> bool:
         """Ready, the model can be built, and with a time budget, its plan is made."""
@@ -347,15 +304,11 @@ class FitPanel(QWidget):
     def set_video(self, info: VideoInfo | None, description: str = "Open a video to fit it.") -> None:
         """The clip the next fit trains on; None (with what is shown instead) when there is nothing to fit."""
         self.info = info
-        self.bar.setRange(0, 1000)
-        self.bar.setValue(0)
-        self.timing.setText(" ")
-        self.result.clear()
+        self.controls.reset()
         if info is None:
             self.video_label.setText(description)
             self.set_state("empty")
             return
-        self.bar.setFormat("ready")
         name = info.path.rsplit("/", 1)[-1]
         self.video_label.setText(
             f"<b>{name}</b><br>{info.num_frames} frames · {info.width}×{info.height} · {info.fps:g} fps"
@@ -423,70 +376,29 @@ class FitPanel(QWidget):
     def set_state(self, state: str) -> None:
         """``empty`` (no video), ``ready``, ``starting``, ``running``, ``paused``, ``finished``, ``saving``."""
         self.state = state
-        busy = state in ("starting", "running", "paused", "saving")
-        for widget in (*self._options, *self._controls):
+        for widget in (*self._options, self.controls):
             widget.setVisible(state != "empty")  # with nothing to fit, the panel only describes what is open
         for box in self._options:
             box.setEnabled(state in ("ready", "finished"))
-        self.start_button.setEnabled(self._can_start())
-        self.start_button.setText("Start again" if state == "finished" else "Start")
-        self.pause_button.setEnabled(state in ("running", "paused"))
-        self.pause_button.setText("Resume" if state == "paused" else "Pause")
-        self.pause_button.setIcon(icon("play" if state == "paused" else "pause"))
-        self.cancel_button.setEnabled(busy and state != "starting")
-        self.save_button.setEnabled(state in ("running", "paused", "finished"))
-        if state == "starting":
-            self.bar.setRange(0, 0)  # busy: decoding the clip and building the model
-            self.bar.setFormat("preparing…")
-        elif self.bar.maximum() == 0:
-            self.bar.setRange(0, 1000)
+        self.controls.set_state(state, self._can_start())
 
     def started(self, epochs: int, start_epoch: float) -> None:
-        self.segments = 0
-        self.progress.start(epochs, start_epoch, self.time_limit)
-        self.bar.setRange(0, 1000)
         self.set_state("running")
-        self.update_progress(start_epoch)
+        self.controls.started(epochs, start_epoch, self.time_limit)
 
     def segments_started(self, count: int, time_limit: float | None) -> None:
         """A segmented fit: the progress counts the ``count`` segments done, the time left follows the clock."""
-        self.segments = count
-        self.progress.start(count, 0.0, time_limit)
-        self.bar.setRange(0, 1000)
         self.set_state("running")
-        self.update_progress(0.0)
-
-    def update_progress(self, epoch: float) -> None:
-        """``epoch``: epochs done, or a segmented fit's segments done."""
-        p = self.progress
-        p.update(epoch)
-        self.bar.setValue(round(1000 * p.fraction()))
-        limit = f" · stops at {clock_text(p.time_limit)}" if p.time_limit is not None else f" / {p.epochs}"
-        what = f"{epoch:.0f} of {self.segments} segments done" if self.segments else f"epoch {epoch:.1f}"
-        self.bar.setFormat(f"{what}{limit}")
-        spe, eta = p.seconds_per_epoch(), p.eta()
-        if eta is not None:
-            rate = f"{spe:.2f} s/epoch · " if spe is not None else ""
-            self.timing.setText(f"{rate}{clock_text(p.elapsed())} elapsed · {clock_text(eta)} left")
+        self.controls.segments_started(count, time_limit)
 
     def set_paused(self, paused: bool) -> None:
         if paused:
-            self.progress.pause()
+            self.controls.progress.pause()
         else:
-            self.progress.resume()
+            self.controls.progress.resume()
         self.set_state("paused" if paused else "running")
 
     def finished(self, status: str) -> None:
-        self.progress.pause()
+        self.controls.progress.pause()
         self.set_state("finished")
-        p = self.progress
-        at = f"{p.epoch:.0f} of {self.segments} segments" if self.segments else f"epoch {p.epoch:.1f} / {p.epochs}"
-        self.bar.setFormat(f"{status} at {at}")
-
-    def show_saving(self, text: str, fraction: float | None = None) -> None:
-        if fraction is None:
-            self.bar.setRange(0, 0)
-        else:
-            self.bar.setRange(0, 1000)
-            self.bar.setValue(round(1000 * fraction))
-        self.bar.setFormat(text)
+        self.controls.finished(status)

@@ -55,11 +55,11 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.player)
 
         self.fit_panel = FitPanel()
-        self.fit_panel.start_clicked.connect(self.start_fit)
-        self.fit_panel.pause_clicked.connect(self.toggle_pause_fit)
-        self.fit_panel.cancel_clicked.connect(self.cancel_fit)
-        self.fit_panel.save_clicked.connect(self.save_nerv)
-        self.fit_panel.result.linkActivated.connect(
+        self.fit_panel.controls.start_clicked.connect(self.start_fit)
+        self.fit_panel.controls.pause_clicked.connect(self.toggle_pause_fit)
+        self.fit_panel.controls.cancel_clicked.connect(self.cancel_fit)
+        self.fit_panel.controls.save_clicked.connect(self.save_nerv)
+        self.fit_panel.controls.result.linkActivated.connect(
             lambda path: self.open_path(path, truth=self.session.video.path if self.session.video else None)
         )
         self.fit_dock = self._dock("Fit", self.fit_panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
             files.fileSelected.connect(lambda path: self.save_nerv_to(Path(path), CompressOptions()))
             files.open()
             return
-        dialog = SaveDialog(suggested, self.fit_panel.progress.epochs, self)
+        dialog = SaveDialog(suggested, self.fit_panel.controls.progress.epochs, self)
         planned = self.fit_panel.planned if self.fit_panel.budget_seconds is not None else None
         if planned is not None and planned.target is not None:  # the fit was planned for it
             dialog.target.setText(planned.target.text())

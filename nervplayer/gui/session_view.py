@@ -49,7 +49,7 @@ class SessionView(QObject):
         session.fit_event.connect(self._fit_event)
         session.fit_ended.connect(self._fit_ended)
         session.save_requested.connect(window.ask_save_options)
-        session.save_progress.connect(window.fit_panel.show_saving)
+        session.save_progress.connect(window.fit_panel.controls.show_saving)
         window.fit_panel.plan_requested.connect(session.plan_fit)
         session.planned.connect(window.fit_panel.show_plan)
         session.plan_failed.connect(window.fit_panel.show_plan_failed)
@@ -65,7 +65,7 @@ class SessionView(QObject):
         self._decode_error_shown = False
         self.window.charts.clear(keep_axes)
         self.window.charts.summary.setText("No fit yet: press Start to train the model and watch it learn.")
-        self.window.fit_panel.result.clear()
+        self.window.fit_panel.controls.result.clear()
 
     def show_lower(self, widget: QWidget, title: str, fold: bool = False) -> None:
         """Show ``widget`` (the training charts or the open file's story) in the lower panel, or fold the panel
@@ -180,7 +180,7 @@ class SessionView(QObject):
             self._refresh_timer.start()  # the time left, once a second
         elif isinstance(event, SegmentChanged):
             player.timeline.set_segment(event.index, event.status)
-            window.fit_panel.update_progress(sum(s.state == DONE for s in player.timeline.segments))
+            window.fit_panel.controls.update_progress(sum(s.state == DONE for s in player.timeline.segments))
         elif isinstance(event, Finished):
             self._fit_tick()
             player.refresh()
@@ -200,13 +200,13 @@ class SessionView(QObject):
         """Progress at most ``PROGRESS_FPS`` times a second, however fast the steps come (a progress bar's new value
         repaints it at once, not at the next paint)."""
         if self._pending_epoch is not None:
-            self.window.fit_panel.update_progress(self._pending_epoch)
+            self.window.fit_panel.controls.update_progress(self._pending_epoch)
             self._pending_epoch = None
 
     def _refresh_live(self) -> None:
-        panel = self.window.fit_panel
-        if panel.segments and self.session.phase == "running":  # a segmented fit: the time left follows the clock
-            panel.update_progress(panel.progress.epoch)
+        controls = self.window.fit_panel.controls
+        if controls.segments and self.session.phase == "running":  # a segmented fit: the time left follows the clock
+            controls.update_progress(controls.progress.epoch)
         if self._steps_since_refresh:
             self._steps_since_refresh = 0
             self.window.player.refresh()
@@ -215,11 +215,13 @@ class SessionView(QObject):
     def _saved(self, compressed: Compressed) -> None:
         text = describe_saved(compressed)
         self.window.settings.add_recent(compressed.path)
-        self.window.fit_panel.result.setText(f"{text}<br><a href='{compressed.path}' style='color:#8ab4f8'>Open it</a>")
+        self.window.fit_panel.controls.result.setText(
+            f"{text}<br><a href='{compressed.path}' style='color:#8ab4f8'>Open it</a>"
+        )
         self.window.statusBar().showMessage(text, 15000)
 
     def _save_ended(self, bar_text: str) -> None:
-        bar = self.window.fit_panel.bar
+        bar = self.window.fit_panel.controls.bar
         bar.setRange(0, 1000)
         bar.setValue(0 if self.session.unsaved else 1000)
         bar.setFormat(bar_text)

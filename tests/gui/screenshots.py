@@ -67,7 +67,7 @@ def main(out: Path, epochs: int) -> None:
     window.start_fit()
     wait(lambda: panel.state == "running")
     player.compare.set_mode(CompareMode.WIPE)
-    wait(lambda: panel.progress.epoch >= epochs * 0.6)
+    wait(lambda: panel.controls.progress.epoch >= epochs * 0.6)
     player.refresh()
     shot("fitting")
     wait(lambda: panel.state == "finished")

@@ -38,11 +38,11 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     panel.epochs.setValue(2)
     panel.eval_every.setValue(1)
 
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     assert panel.state == "starting"
     qtbot.waitUntil(lambda: charts.history.steps > 0, timeout=120_000)
     assert isinstance(player.source, LiveSource) and player.truth is not None
-    qtbot.waitUntil(lambda: panel.bar.value() > 0, timeout=180_000)
+    qtbot.waitUntil(lambda: panel.controls.bar.value() > 0, timeout=180_000)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
     # how long the event loop stalls while fitting is measured by benches/gui_stall.py, not asserted here
 
@@ -51,7 +51,7 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     assert len(loss) == charts.history.steps == 16  # 8 frames × 2 epochs, batch 1
     assert len(charts.psnr_curve.getOriginalDataset()[1]) == 2 and len(charts.best_marker.data) == 1
     assert len(charts.lr_curve.getOriginalDataset()[1]) > 0
-    assert panel.bar.value() == 1000 and "completed" in panel.bar.format()
+    assert panel.controls.bar.value() == 1000 and "completed" in panel.controls.bar.format()
     assert window.session.unsaved and window.named_actions["save_nerv"].isEnabled()
     assert not np.isnan(player.timeline.psnr).any() and len(player.timeline.psnr) == 8
 
@@ -67,8 +67,8 @@ def test_fit_the_sample_then_save_and_compare(make_window, qtbot, tmp_path, kit)
     window.save_nerv_to(out, CompressOptions(prune=0.2, finetune_epochs=1, device="cpu"))
     assert panel.state == "saving"
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    assert out.is_file() and not window.session.unsaved, panel.bar.format()
-    assert "bpp" in panel.result.text() and "dB" in panel.result.text()
+    assert out.is_file() and not window.session.unsaved, panel.controls.bar.format()
+    assert "bpp" in panel.controls.result.text() and "dB" in panel.controls.result.text()
 
     # Reopen it with its source: frames come from the file, the PSNR strip fills in the background.
     window.open_path(str(out), truth=str(SAMPLE))
@@ -95,12 +95,12 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     window.start_fit()
     qtbot.waitUntil(lambda: charts.history.steps > 3, timeout=120_000)
     started, redraws = time.perf_counter(), charts.redraws
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    assert panel.state == "paused" and panel.pause_button.text() == "Resume"
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.state == "paused" and panel.controls.pause_button.text() == "Resume"
     # The step in flight ends, then the fit says it waits: the steps before it have all arrived by then.
     qtbot.waitUntil(lambda: any(isinstance(e, Paused) for e in events), timeout=60_000)
     steps = charts.history.steps
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "running"
     qtbot.waitUntil(lambda: charts.history.steps > steps + 2, timeout=60_000)
     # The fit's own account, in the order it happened: no step between its Paused and its Resumed, and the
@@ -111,9 +111,9 @@ def test_pause_resume_and_cancel(make_window, qtbot):
     before = [e.step for e in events[:paused_at] if isinstance(e, Step)]
     after = [e.step for e in events[resumed_at:] if isinstance(e, Step)]
     assert len(before) == steps and after[0] == before[-1] + 1
-    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
-    assert "cancelled" in panel.bar.format()
+    assert "cancelled" in panel.controls.bar.format()
     assert window.session.unsaved  # the checkpoint of a cancelled fit can still be saved as .nerv
     assert window.named_actions["save_nerv"].isEnabled()
     elapsed = time.perf_counter() - started
@@ -167,15 +167,15 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
     panel.budget.setText("lots")
     panel.budget.editingFinished.emit()
     assert "300k" in panel.cost.text()  # the error says what a count looks like
-    assert not panel.start_button.isEnabled()  # nothing to start until the size means a network
+    assert not panel.controls.start_button.isEnabled()  # nothing to start until the size means a network
     with pytest.raises(ConfigError):
         panel.config()
     panel.budget.setText("3k")  # 16 frames of 160×96: no grid within ±5 %, the nearest is named
     panel.budget.editingFinished.emit()
-    assert "not reachable" in panel.cost.text() and not panel.start_button.isEnabled()
+    assert "not reachable" in panel.cost.text() and not panel.controls.start_button.isEnabled()
     panel.budget.setText("50k")
     panel.budget.editingFinished.emit()
-    assert panel.start_button.isEnabled()
+    assert panel.controls.start_button.isEnabled()
 
 
 def test_opening_another_file_discards_the_running_fit(make_window, qtbot, shapes_clip):

@@ -29,7 +29,7 @@ def start_long_fit(window, qtbot) -> RemoteFitter:
     panel.last.setValue(3)
     panel.epochs.setValue(500)
     panel.eval_every.setValue(100)
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     assert panel.state == "starting"
     qtbot.waitUntil(lambda: window.charts.history.steps > 2, timeout=120_000)
     fitter = window.session.fitter
@@ -47,7 +47,7 @@ def test_the_live_model_of_a_child_process_plays_pauses_cancels_and_saves(
 
     paused = []
     window.session.fit_event.connect(lambda e: paused.append(e) if isinstance(e, Paused) else None)
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(paused), timeout=60_000)
     steps = window.charts.history.steps
     # Paused, the parent holds the child's latest weights: the pixels shown are that model's frame.
@@ -60,18 +60,18 @@ def test_the_live_model_of_a_child_process_plays_pauses_cancels_and_saves(
     assert np.array_equal(kit.shown(player), fitter.decode([2])[0])
     assert window.charts.history.steps == steps
 
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
     assert panel.state == "running"
     qtbot.waitUntil(lambda: window.charts.history.steps > steps + 2, timeout=60_000)
-    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=60_000)
-    assert "cancelled" in panel.bar.format() and window.session.unsaved
+    assert "cancelled" in panel.controls.bar.format() and window.session.unsaved
     qtbot.waitUntil(lambda: fitter.pid not in children(), timeout=30_000)
 
     out = tmp_path / "child.nerv"
     window.save_nerv_to(out, CompressOptions(prune=0.0, finetune_epochs=0, device="cpu", evaluate=False))
     qtbot.waitUntil(lambda: panel.state == "finished" and out.is_file(), timeout=120_000)
-    assert not window.session.unsaved, panel.bar.format()
+    assert not window.session.unsaved, panel.controls.bar.format()
 
 
 def test_closing_the_window_ends_the_child(make_window, qtbot, shapes_clip):
@@ -89,5 +89,5 @@ def test_an_error_in_the_child_shows_the_dialog(make_window, qtbot, shapes_clip)
     )  # in the child
     qtbot.waitUntil(lambda: bool(error_dialogs(window)), timeout=60_000)
     assert "unknown loss 'nope'" in error_dialogs(window)[0].informativeText()
-    assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
+    assert window.fit_panel.state == "ready" and window.fit_panel.controls.start_button.isEnabled()
     assert not children()

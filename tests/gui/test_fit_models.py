@@ -34,9 +34,9 @@ def test_fit_play_compare_save_and_reopen(arch, make_window, qtbot, tmp_path, sh
     panel.epochs.setValue(3)
     panel.eval_every.setValue(1)
     panel.lr.setText("1e-2")
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    assert "completed" in panel.bar.format()
+    assert "completed" in panel.controls.bar.format()
     fitter = window.session.fitter
     assert fitter.spec.arch == arch and isinstance(player.source, LiveSource)
     assert player.state.num_frames == 8 and player.source.size == (64, 64)
@@ -51,7 +51,7 @@ def test_fit_play_compare_save_and_reopen(arch, make_window, qtbot, tmp_path, sh
     out = tmp_path / f"{arch}.nerv"
     window.save_nerv_to(out, CompressOptions(prune=0.2, finetune_epochs=1, device="cpu"))
     qtbot.waitUntil(lambda: panel.state == "finished" and out.is_file(), timeout=300_000)
-    assert not window.session.unsaved and "bpp" in panel.result.text(), panel.bar.format()
+    assert not window.session.unsaved and "bpp" in panel.controls.result.text(), panel.controls.bar.format()
 
     window.open_path(str(out), truth=str(shapes_clip))
     qtbot.waitUntil(lambda: window.session.nerv is not None and player.truth is not None, timeout=60_000)

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from nervplayer.gui.dialogs import SaveDialog
 from nervplayer.gui.progress import FitProgress
 from nervplayer.sample import sample_video as sample_path
 
@@ -19,12 +20,12 @@ def test_choosing_a_time_shows_the_plan_before_start(make_window, qtbot):
     assert panel.plan_label.text() == "" and panel.epochs.isEnabled() and "parameters" in panel.cost.text()
     panel.time.setCurrentText("10 min")
     assert "plan" in panel.cost.text() and "parameters" not in panel.cost.text()  # not the form's network
-    assert not panel.start_button.isEnabled()  # until the plan is made
+    assert not panel.controls.start_button.isEnabled()  # until the plan is made
     assert not panel.epochs.isEnabled() and not panel.arch.isEnabled()  # the plan chooses them
     qtbot.waitUntil(lambda: panel.planned is not None, timeout=120_000)
     line = panel.plan_label.text()
     assert line.startswith("about ") and re.search(r" epochs? · expect ≈ ", line) and "measured in" in line
-    assert panel.start_button.isEnabled()
+    assert panel.controls.start_button.isEnabled()
     config = panel.config()
     plan = panel.planned.plan
     assert config.time_limit is not None and 0 < config.time_limit < 600
@@ -32,12 +33,16 @@ def test_choosing_a_time_shows_the_plan_before_start(make_window, qtbot):
     # a target joins the plan (nervplayer fit --time T --target-size S); one that means nothing is said so
     panel.target.setText("2 MBs")
     panel.target.editingFinished.emit()
-    assert panel.planned is None and "2 MBs" in panel.plan_label.text() and not panel.start_button.isEnabled()
+    assert panel.planned is None and "2 MBs" in panel.plan_label.text() and not panel.controls.start_button.isEnabled()
     panel.target.setText("50KB")
     panel.target.editingFinished.emit()
     qtbot.waitUntil(lambda: panel.planned is not None, timeout=120_000)
     assert panel.planned.target.text() == "50000B" and panel.planned.plan.expected_bytes <= 50_000
-    assert "· target 50,000 bytes" in panel.plan_label.text() and panel.start_button.isEnabled()
+    assert "· target 50,000 bytes" in panel.plan_label.text() and panel.controls.start_button.isEnabled()
+    window.ask_save_options()  # a fit planned for a target is saved to it unless the user changes it
+    dialog = window.findChild(SaveDialog)
+    assert dialog.target.text() == "50000B"
+    dialog.reject()
     panel.time.setCurrentText("no limit")
     assert not panel.target.isEnabled()
     assert panel.planned is None and panel.plan_label.text() == "" and panel.epochs.isEnabled()

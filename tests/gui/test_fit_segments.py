@@ -30,7 +30,7 @@ def test_a_time_budget_in_segments_fits_each_segment_out_of_the_window_and_saves
     assert "expect ≈" in panel.plan_label.text() and not timeline.shows_segments  # nothing fitted yet
     states = []
     window.session.fit_event.connect(lambda e: states.append([s.state for s in timeline.segments]))
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: timeline.shows_segments, timeout=120_000)
     assert [(s.start, s.end) for s in timeline.segments] == [(0, 8), (8, 16)]
     assert states[-1] == [PENDING, PENDING]
@@ -44,15 +44,16 @@ def test_a_time_budget_in_segments_fits_each_segment_out_of_the_window_and_saves
 
     # paused at once: the 30 s the fit may run (paused time does not count) cannot have passed, however slow the
     # test (a loaded run once clicked Pause after the fit had ended); it reaches every segment, running or not
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: controls() == [PAUSE, PAUSE], timeout=30_000)
-    assert window.session.phase == "paused" and panel.pause_button.text() == "Resume"
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert window.session.phase == "paused" and panel.controls.pause_button.text() == "Resume"
+    qtbot.mouseClick(panel.controls.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: controls() == [RUN, RUN], timeout=30_000)
-    qtbot.waitUntil(lambda: "left" in panel.timing.text(), timeout=10_000)  # the time left, before any segment ends
-    assert "of 2 segments done" in panel.bar.format() and "stops at" in panel.bar.format()
+    # the time left, before any segment ends
+    qtbot.waitUntil(lambda: "left" in panel.controls.timing.text(), timeout=10_000)
+    assert "of 2 segments done" in panel.controls.bar.format() and "stops at" in panel.controls.bar.format()
     qtbot.waitUntil(lambda: window.session.phase == "finished", timeout=120_000)
-    assert window.session.unsaved and panel.bar.format().startswith("completed at 2 of 2 segments")
+    assert window.session.unsaved and panel.controls.bar.format().startswith("completed at 2 of 2 segments")
     assert [s.state for s in timeline.segments] == [DONE, DONE]
     assert all(s.psnr is not None and s.bytes for s in timeline.segments)
     assert any(FITTING in seen for seen in states)  # each segment seen fitting (polled 4 times a second)
@@ -64,7 +65,7 @@ def test_a_time_budget_in_segments_fits_each_segment_out_of_the_window_and_saves
     qtbot.waitUntil(lambda: not window.session.unsaved and window.session.phase == "finished", timeout=60_000)
     saved = load_any(out)
     assert isinstance(saved, SegmentedFile) and [(s.start, s.end) for s in saved.segments] == [(0, 8), (8, 16)]
-    assert "Saved segmented.nerv" in panel.result.text()
+    assert "Saved segmented.nerv" in panel.controls.result.text()
 
     window.open_path(str(out))  # reopened: the same segments, their PSNR and size from the file's table
     qtbot.waitUntil(lambda: window.session.nerv is not None and timeline.shows_segments, timeout=30_000)

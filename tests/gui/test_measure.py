@@ -65,7 +65,7 @@ def test_measure_the_sample(make_window, qtbot, tmp_path, kit):
     panel.eval_every.setValue(1)
     player.toggle_stats()
     probe = kit.StallProbe().start()
-    panel.start_button.click()
+    panel.controls.start_button.click()
     qtbot.waitUntil(lambda: panel.state == "running", timeout=120_000)
     fit_started = time.perf_counter()
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=900_000)

@@ -35,9 +35,9 @@ def fit(window, qtbot, epochs: int = 1) -> None:
     panel.last.setValue(3)
     panel.epochs.setValue(epochs)
     panel.eval_every.setValue(1)
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    assert "completed" in panel.bar.format()
+    assert "completed" in panel.controls.bar.format()
 
 
 def start_long_save(window, qtbot, out: Path) -> int:
@@ -102,8 +102,8 @@ def test_a_fit_started_while_the_spare_process_is_still_starting_runs_in_it(make
     spare = remote.spare_pid()
     assert spare is not None and not remote.spare_ready()
     panel = window.fit_panel
-    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     assert panel.state == "starting"
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
-    assert "completed" in panel.bar.format() and window.session.fitter.pid == spare
+    assert "completed" in panel.controls.bar.format() and window.session.fitter.pid == spare
     assert not error_dialogs(window)

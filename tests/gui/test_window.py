@@ -43,7 +43,7 @@ def test_a_video_opens_ready_to_fit(make_window, qtbot):
     window = make_window([str(SAMPLE)])
     qtbot.waitUntil(lambda: window.player.canvas.frame is not None, timeout=30_000)
     assert window.session.video is not None and Path(window.session.video.path) == SAMPLE
-    assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
+    assert window.fit_panel.state == "ready" and window.fit_panel.controls.start_button.isEnabled()
     assert window.player.state.num_frames == window.session.video.num_frames
     assert window.named_actions["fit_start"].isEnabled()
     assert not error_dialogs(window)
@@ -202,7 +202,7 @@ def test_a_failing_fit_shows_an_error_and_the_panel_is_ready_again(make_window, 
     window.start_fit()
     qtbot.waitUntil(lambda: bool(error_dialogs(window)), timeout=10_000)
     assert "out of memory" in error_dialogs(window)[0].informativeText()
-    assert window.fit_panel.state == "ready" and window.fit_panel.start_button.isEnabled()
+    assert window.fit_panel.state == "ready" and window.fit_panel.controls.start_button.isEnabled()
 
 
 def test_cache_size_is_configurable_and_remembered(make_window, settings):
