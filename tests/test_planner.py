@@ -170,7 +170,9 @@ def test_a_size_cap_bounds_the_plan_and_its_search_counts_in_the_time():
         fake_step,
     )
     assert capped.expected_bytes <= cap
-    assert expected_bytes(capped.params, capped.prune, capped.bits) <= MAX_SHRINK * cap  # rate control can reach it
+    assert (
+        expected_bytes(capped.arch, capped.params, capped.prune, capped.bits) <= MAX_SHRINK * cap
+    )  # rate control can reach it
     assert capped.params < free.params and capped.expected_psnr < free.expected_psnr
     assert capped.estimated_seconds <= 300
     same = dict(num_frames=132, height=180, width=320, seconds=300, size=(180, 320), params=300_000)

@@ -7,8 +7,8 @@ architecture (``REFERENCE``: PSNR after ``REF_EPOCHS`` epochs at ``REF_VALUES_PE
 number by several dB (a static shot fits far better than bunny's motion): the expectation is for the order of
 magnitude, and the fit reports what it reached.
 
-A file stores about ``BITS_PER_VALUE`` bits per value at 8 bits (entropy-coded, measured: 8-bit symbols code to
-about 5 bits), less most of that for the pruned share.
+A file stores about ``BITS_PER_VALUE`` bits per value at 8 bits (entropy-coded 8-bit symbols, measured per
+architecture), less most of that for the pruned share.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ DEFAULT_REFERENCE, DEFAULT_GAIN = 22.0, 1.0  # an architecture nobody measured h
 FLOOR_DB = 12.0  # a model that has barely started
 SATURATION_EPOCHS = 300.0  # past this, more epochs are not counted (the paper's curves flatten there)
 SATURATION_VALUES = 0.2  # values per pixel past which a larger model is not counted better (the largest measured)
-BITS_PER_VALUE = 5.1  # at 8 bits, entropy-coded
+# bits per stored value at 8 bits, entropy-coded: hnerv 5.1 (300k, bunny 320×180), 6.3 (300k, the one-minute clip at
+# 160×90) and 7.4 (600k, at 320×180), their mean; grid 4.9 (1.5M) and 5.2 (300k); nerv 5.1 (docs/long-videos.md)
+BITS_PER_VALUE = {"hnerv": 6.3, "grid": 5.0}
+DEFAULT_BITS_PER_VALUE = 5.1
 PRUNE_SAVING = 0.8  # share of a pruned value's bits saved (the mask costs the rest)
 HEADER_BYTES = 4_000
 
@@ -39,7 +42,8 @@ def expected_psnr(arch: str, epochs: float, values_per_pixel: float) -> float:
     return max(FLOOR_DB, ref + de + dv)
 
 
-def expected_bytes(values: int, prune: float, bits: int) -> int:
-    """Expected size of a ``.nerv`` of ``values`` stored values, ``prune`` of them pruned, at ``bits`` bits."""
-    per_value = BITS_PER_VALUE * bits / 8 * (1 - PRUNE_SAVING * prune)
+def expected_bytes(arch: str, values: int, prune: float, bits: int) -> int:
+    """Expected size of a ``.nerv`` of ``arch`` holding ``values`` stored values, ``prune`` of them pruned, at
+    ``bits`` bits."""
+    per_value = BITS_PER_VALUE.get(arch, DEFAULT_BITS_PER_VALUE) * bits / 8 * (1 - PRUNE_SAVING * prune)
     return round(values * per_value / 8) + HEADER_BYTES

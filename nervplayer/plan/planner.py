@@ -221,7 +221,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
     if not fit_seconds > 0:
         return None
     prune = PRUNE if finetune else 0.0
-    size = expected_bytes(params * segments, prune, BITS)
+    size = expected_bytes(arch, params * segments, prune, BITS)
     expected = capped(
         req, height, width, expected_psnr(arch, fit_seconds / epoch_s, params / (segment * height * width)), size
     )
@@ -280,7 +280,7 @@ def plan(req: Request, step_time: StepTime) -> Plan:
     segments = segment_count(req)[1]
     cap = req.cap_at(height, width)
     if cap is not None and plan_at(dataclasses.replace(req, size_cap=None, bpp_cap=None), *fastest[1:], step):
-        least = math.ceil(expected_bytes(min(ladder) * segments, 0.0, BITS) / MAX_SHRINK)
+        least = min(math.ceil(expected_bytes(a, min(ladder) * segments, 0.0, BITS) / MAX_SHRINK) for a in archs)
         raise ConfigError(
             f"a cap of {cap:,} bytes is below the smallest file the plan's models can write: about {least:,} bytes "
             f"({_count(min(ladder))} values{f' × {segments} segments' if segments > 1 else ''} at 3 bits)"
