@@ -16,6 +16,7 @@ from nervplayer.codec.nervfile import load_any
 from nervplayer.codec.pipeline import CompressOptions
 from nervplayer.codec.ratecontrol import bpp_target, size_target
 from nervplayer.codec.reader import NervVideo
+from nervplayer.codec.seams import seams
 from nervplayer.codec.segtable import SegmentedFile
 from nervplayer.errors import ConfigError
 from nervplayer.jobs import JobsCancelled, SerialExecutor
@@ -57,6 +58,11 @@ def test_the_cut_is_a_boundary_and_the_gathered_file_decodes_as_its_segments(cut
     gathered = load_any(out)
     assert isinstance(gathered, SegmentedFile) and gathered.num_frames == 16
     assert [(seg.start, seg.end) for seg in gathered.segments] == plan.segments
+    # the table records the cut, so that a player without the source does not take that boundary for a seam
+    assert [seg.scene_cut for seg in gathered.segments] == [None, True, False]
+    assert NervVideo.open(out).scene_cuts == [6]
+    table = seams([30.0] * 5 + [25.0] + [30.0] * 10, plan.segments, cuts=NervVideo.open(out).scene_cuts)
+    assert [(s.frame, s.scene_cut, s.flagged) for s in table] == [(6, True, False), (11, False, False)]
     whole = NervVideo.open(out).frames(0, 16)  # the player's view: every frame through its segment
     assert whole.shape == (16, 32, 32, 3)
     own = np.concatenate([NervVideo.open(r.nerv).frames(0, r.end - r.start) for r in results])

@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
         nerv = NervVideo.open(args.model, args.device, memory_budget=args.memory_budget)
         reference = reference_of(nerv, args.model, args.video, any_source=args.any_source)
         metrics, seen, first = evaluate_against(nerv, reference)
-        found = seams(list(metrics.psnr), nerv.segments, first, frame_pair(nerv, reference))
+        found = seams(list(metrics.psnr), nerv.segments, first, frame_pair(nerv, reference), nerv.scene_cuts)
     else:
         metrics, seen, first = evaluate_run(args.model, args.video, args.device, args.any_source)
     if args.json:

@@ -56,5 +56,6 @@ def segmented_lines(nf: SegmentedFile, file_bytes: int) -> list[str]:
         )
     per_frame = nf.story.frame_psnr
     if per_frame:
-        lines += seam_lines(seams(per_frame, [(s.start, s.end) for s in nf.segments], int(v.get("start", 0))))
+        bounds, cuts = [(s.start, s.end) for s in nf.segments], [s.start for s in nf.segments if s.scene_cut]
+        lines += seam_lines(seams(per_frame, bounds, int(v.get("start", 0)), cuts=cuts))
     return lines

@@ -112,6 +112,14 @@ class NervVideo:
         return [(0, self.num_frames)]
 
     @property
+    def scene_cuts(self) -> list[int]:
+        """The segment boundaries the file records as scene cuts of the source (none in a one-model file, or in a
+        file written before the table recorded them)."""
+        if isinstance(self.file, SegmentedFile):
+            return [s.start for s in self.file.segments if s.scene_cut]
+        return []
+
+    @property
     def built_count(self) -> int:
         """Networks built now (a segmented file: the segments kept, at most :attr:`built_bound`)."""
         return 1 if self.model is not None else len(self._built)

@@ -13,7 +13,7 @@ scene is the scene's own (``scene_cut``, known when the source frames are at han
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,7 @@ class Seam:
     mean_after: float | None
     neighbours: float | None = None
     flicker: Flicker | None = None  # when measured from the frames
+    recorded_cut: bool = False  # the file records a scene cut here (segtable.Segment.scene_cut)
 
     @property
     def drops(self) -> tuple[float | None, float | None]:
@@ -134,7 +135,8 @@ class Seam:
 
     @property
     def scene_cut(self) -> bool:
-        return self.flicker is not None and self.flicker.scene_cut
+        """A scene cut: recorded by the file, or seen in the source frames around the boundary."""
+        return self.recorded_cut or (self.flicker is not None and self.flicker.scene_cut)
 
     @property
     def flagged(self) -> bool:
@@ -150,6 +152,7 @@ class Seam:
             "mean_after": self.mean_after,
             "neighbours": self.neighbours,
             "flagged": self.flagged,
+            "scene_cut": self.scene_cut,
             **({"flicker": self.flicker.record()} if self.flicker is not None else {}),
         }
 
@@ -159,11 +162,13 @@ def seams(
     segments: Sequence[tuple[int, int]],
     first: int = 0,
     frames: FramePair | None = None,
+    cuts: Collection[int] = (),
 ) -> list[Seam]:
     """Each boundary between ``segments`` (frames ``(start, end)``, in order, tiling ``psnr``), its two frames
     against their segments' means and their neighbours', and with ``frames`` (:func:`frame_pair`) its
     :class:`Flicker`. Unknown or infinite values (a frame decoded exactly) count as unknown; ``first`` numbers the
-    frames as the source does."""
+    frames as the source does. ``cuts``: the boundaries (the later segments' first frames, numbered as
+    ``segments``) that the file records as scene cuts (:attr:`NervVideo.scene_cuts`), which need no source."""
 
     def value(i: int) -> float | None:
         p = psnr[i]
@@ -186,6 +191,7 @@ def seams(
             means[k + 1],
             neighbours(b0),
             None if frames is None else flicker(frames, (a0, b0), after),
+            b0 in cuts,
         )
         for k, ((a0, b0), after) in enumerate(zip(segments, segments[1:]))
     ]

@@ -34,6 +34,7 @@ class SegmentPart:
     start: int
     end: int
     path: Path
+    scene_cut: bool | None = None  # the part begins a new scene of the source (the table records it)
 
 
 def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
@@ -64,7 +65,7 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
     table, offset = [], 0
     for p, nf, data in zip(parts, files, datas):
         psnr, ms_ssim = nf.metrics.get("psnr"), nf.metrics.get("ms_ssim")
-        table.append(segtable.Segment(p.start, p.end, offset, len(data), psnr, ms_ssim))
+        table.append(segtable.Segment(p.start, p.end, offset, len(data), psnr, ms_ssim, p.scene_cut))
         offset += len(data)
     n = parts[-1].end
     start = _clip_start(parts[0], first)

@@ -38,13 +38,16 @@ class Segment:
     bytes: int
     psnr: float | None = None
     ms_ssim: float | None = None
+    # the segment begins a new scene of the source (found when the clip was cut), so its boundary is no seam; None:
+    # not known (the first segment, and files written before the field)
+    scene_cut: bool | None = None
 
     @property
     def frames(self) -> int:
         return self.end - self.start
 
     def record(self) -> dict[str, Any]:
-        return {
+        row: dict[str, Any] = {
             "start": self.start,
             "end": self.end,
             "offset": self.offset,
@@ -52,6 +55,7 @@ class Segment:
             "psnr": self.psnr,
             "ms_ssim": self.ms_ssim,
         }
+        return row if self.scene_cut is None else {**row, "scene_cut": self.scene_cut}
 
 
 def check_table(header: dict[str, Any], num_frames: int, after_header: int, name: str) -> list[Segment]:
@@ -81,7 +85,10 @@ def check_table(header: dict[str, Any], num_frames: int, after_header: int, name
         quality = {k: row.get(k) for k in _QUALITY}
         if not all(v is None or (type(v) in (int, float) and math.isfinite(v)) for v in quality.values()):
             raise fail(f"segment {i}: psnr and ms_ssim must be numbers or null")
-        s = Segment(row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"])
+        cut = row.get("scene_cut")
+        if cut is not None and type(cut) is not bool:
+            raise fail(f"segment {i}: scene_cut must be true, false or absent")
+        s = Segment(row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"], cut)
         if s.end <= s.start:
             raise fail(f"segment {i} has no frames (frames {s.start}:{s.end})")
         if s.bytes == 0 or s.offset + s.bytes > payload:

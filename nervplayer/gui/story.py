@@ -166,7 +166,8 @@ class StoryPanel(QWidget):
         for line in self.boundaries:
             self.frames_plot.removeItem(line)
         segments = nerv.segments
-        flagged = {s.frame for s in seams(per_frame, segments) if s.flagged} if per_frame else set()
+        found = seams(per_frame, segments, cuts=nerv.scene_cuts) if per_frame else []
+        flagged = {s.frame for s in found if s.flagged}
         self.boundaries = []
         for _, end in segments[:-1]:
             color = WARN if end in flagged else "#8a8a8a"

@@ -81,6 +81,13 @@ class SegmentPlan:
     def fit_config(self) -> FitConfig:
         return FitConfig.from_dict(self.config)
 
+    def part(self, start: int, end: int, path: Path) -> SegmentPart:
+        """Segment ``start:end`` (clip numbering) written at ``path``, as :func:`gather` takes it: numbered from the
+        range's first frame, and whether it begins a scene (None for the first segment: no boundary)."""
+        first = self.segments[0][0]
+        cut = None if start == first else start in {frame for frame, _ in self.cuts}
+        return SegmentPart(start - first, end - first, path, cut)
+
 
 def segment_name(start: int, end: int) -> str:
     return f"{start:04d}_{end:04d}"
@@ -284,11 +291,10 @@ class SegmentedFit:
         else:
             results.update(self._run(self.tasks, on_done))
         parts = []
-        first = self.plan.segments[0][0]  # a --frames range: the gathered clip's frame 0
         for task in self.tasks:
             r = results[task.name]
             assert r.nerv is not None  # a completed segment job writes its .nerv
-            parts.append(SegmentPart(r.start - first, r.end - first, Path(r.nerv)))
+            parts.append(self.plan.part(r.start, r.end, Path(r.nerv)))
         gather(parts, self.output)
         return self.output
 

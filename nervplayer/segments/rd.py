@@ -18,7 +18,7 @@ from ..codec.pipeline import CompressOptions, Compressor, Event
 from ..codec.rd import RDPoint, compressed, frame_quality
 from ..codec.reader import NervVideo
 from ..codec.seams import frame_pair, seams
-from ..codec.segmented import SegmentPart, gather
+from ..codec.segmented import gather
 from ..device import resolve_device
 from ..train import FitConfig, load_source, open_run
 from ..video import FrameStore
@@ -57,14 +57,13 @@ def segmented_sweep(
             folder = files_dir / f"p{p:.2f}-b{b}"
             folder.mkdir(parents=True, exist_ok=True)
             parts, encoding = [], 0.0
-            first = plan.segments[0][0]
             for s, e in plan.segments:
                 out = folder / f"{segment_name(s, e)}.nerv"
                 report = yield from compressed(Compressor(_folder(run_dir, (s, e)), out, opts, source=source))
                 if report is None:
                     return  # cancelled
                 encoding += report.encode_seconds
-                parts.append(SegmentPart(s - first, e - first, out))
+                parts.append(plan.part(s, e, out))
             path = files_dir / f"p{p:.2f}-b{b}.nerv"
             gather(parts, path)
             yield _measure(path, f"p{p:.2f} b{b}", {"prune": p, "bits": b}, encoding, reference, opts.device)
@@ -80,7 +79,7 @@ def _measure(
     decoding = time.perf_counter() - t0
     psnr, ms_ssim = frame_quality(frames, reference)
     first = int(video.file.video.get("start", 0))
-    found = seams(psnr, video.segments, first, frame_pair(video, reference))
+    found = seams(psnr, video.segments, first, frame_pair(video, reference), video.scene_cuts)
     size = path.stat().st_size
     return RDPoint(
         label,

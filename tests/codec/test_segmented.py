@@ -256,6 +256,7 @@ BAD_TABLES = {
     "no table": (lambda h: h.pop("segments"), "header has no segment table"),
     "too many": (lambda h: h.update(segments=[h["segments"][0]] * 5000), "5000 segments (limit 4096)"),
     "bad quality": (_set(0, psnr="high"), "segment 0: psnr and ms_ssim must be numbers or null"),
+    "bad scene cut": (_set(1, scene_cut=1), "segment 1: scene_cut must be true, false or absent"),
     "wrong frame count": (
         lambda h: (_set(0, end=6)(h), _set(1, start=6)(h)),
         "segment 0 (frames 0:6): holds 5 frames, the segment table says 6",
