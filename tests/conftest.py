@@ -47,3 +47,15 @@ def _isolated_user_plugins(tmp_path_factory, monkeypatch):
     empty.mkdir(exist_ok=True)
     monkeypatch.setattr(plugins, "_options", {"safe_mode": False, "user_dir": empty})
     monkeypatch.setattr(plugins, "_registry", None)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a loaded machine two threads that wait on each other make a tiny step take up to a
+    second, longer than the tolerance a timing test checks."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

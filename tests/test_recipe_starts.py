@@ -183,7 +183,7 @@ def test_an_adam_fit_never_imports_the_soap_package(shapes_clip, tmp_path):
     assert out.stdout.strip() == "False"
 
 
-def test_the_warm_up_counts_against_a_time_limit_but_not_as_steps(shapes_clip, tmp_path):
+def test_the_warm_up_counts_against_a_time_limit_but_not_as_steps(shapes_clip, tmp_path, one_thread):
     """The warm-up's seconds are part of the limit; the step time that reserves the work after the fit
     (time_after_steps) is the fit's own steps', not inflated by the warm-up's."""
     cfg = _config(shapes_clip, epochs=1000, starts=3, time_limit=8.0, time_after_steps=1.0)

@@ -4,22 +4,9 @@ work after the fit that the limit also holds is reserved at the fit's own step t
 import dataclasses
 import time
 
-import pytest
-import torch
-
 from nervplayer.train import Evaluated, Finished, FitConfig, Fitter, Step
 
 TINY = {"stem_dim": 32, "fc_c": 4, "lower_width": 4}
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on a loaded machine two threads that wait on each other make a tiny step take up to a
-    second, longer than the tolerance this test checks."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_fit_stops_at_its_time_limit_with_the_result_saved(shapes_clip, tmp_path, one_thread):
@@ -88,7 +75,9 @@ def test_the_work_after_the_fit_is_reserved_at_the_measured_step_time(shapes_cli
     )
     probe = Fitter(config, tmp_path / "probe")
     measured = list(probe.run())[-1]  # this machine's step time, now
-    after = 0.4 * limit / (probe.num_frames * measured.elapsed / measured.step)  # ~40 % of the limit at that step
+    # ~25 % of the limit at that step: a first step a few times slower than the probe's (a busy machine) still
+    # leaves the fit time to train
+    after = 0.25 * limit / (probe.num_frames * measured.elapsed / measured.step)
     config = dataclasses.replace(config, epochs=100_000, time_limit=limit, time_after_steps=after)
     fitter = Fitter(config, tmp_path / "run")
     finished = list(fitter.run())[-1]
