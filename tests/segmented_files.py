@@ -7,13 +7,14 @@ segment, so neighbours differ), quantized and written as an ordinary 2.x file, t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nervplayer.codec import nervfile
+from nervplayer.codec import container, nervfile
 from nervplayer.codec.packing import pack_model
 from nervplayer.codec.prune import global_magnitude_masks
 from nervplayer.codec.segmented import SegmentPart, gather
@@ -91,3 +92,14 @@ def segmented_nerv(
     out = folder / name
     gather(parts, out)
     return out, parts
+
+
+def rewritten(tmp_path: Path, path: Path, change, cut: int = 0) -> Path:
+    """``path`` with its header changed by ``change(header)`` (checksums fixed), less its last ``cut`` bytes."""
+    contents = container.read_file(path)
+    header = json.loads(json.dumps(contents.header))
+    change(header)
+    data = container.pack(header, list(contents.sections.items()), contents.version)
+    bad = tmp_path / "bad.nerv"
+    bad.write_bytes(data[: len(data) - cut])
+    return bad

@@ -186,3 +186,28 @@ def test_a_size_cap_bounds_the_plan_and_its_search_counts_in_the_time():
 def test_a_cap_below_the_smallest_file_says_so_before_anything_runs():
     with pytest.raises(ConfigError, match=r"a cap of 1,000 bytes is below the smallest file .* about [\d,]+ bytes"):
         plan(Request(num_frames=132, height=180, width=320, seconds=300, size_cap=1000), fake_step)
+
+
+def test_a_quantization_aware_fit_spends_no_time_on_a_fine_tune_its_compression_does_not_run():
+    same = dict(num_frames=132, height=180, width=320, seconds=1200, size=(180, 320), arch="grid", params=1_500_000)
+    plain, aware = plan(Request(**same), fake_step), plan(Request(**same, quantized=True), fake_step)
+    assert plain.finetune_epochs > 0 and plain.prune > 0  # long enough to be pruned and fine-tuned
+    assert aware.finetune_epochs == 0 and aware.prune == 0.0
+    assert aware.epochs > plain.epochs and aware.after_seconds < plain.after_seconds
+
+
+def test_the_probe_times_the_step_the_fit_will_take(monkeypatch):
+    from nervplayer.plan import probe
+
+    built = []
+    real = probe.FitNetwork.build
+
+    def spy(spec, plugins, config, *args, **kw):
+        built.append(config)
+        return real(spec, plugins, config, *args, **kw)
+
+    monkeypatch.setattr(probe.FitNetwork, "build", spy)
+    recipe = {"qat": True, "rate_lambda": 0.1, "loss": "l2"}
+    stepper = probe.StepProbe("cpu", "fp32", allowance=30.0, recipe=recipe)
+    assert stepper(Candidate("grid", 20_000, 32, 32, 8)) > 0
+    assert built and all(c.qat and c.rate_lambda == 0.1 and c.loss == "l2" for c in built)

@@ -5,13 +5,19 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from clips import moving_shapes, write_video
 from test_segments import two_scenes
 
+from nervplayer.codec import container
+from nervplayer.codec.blend import fade
 from nervplayer.codec.pipeline import CompressOptions
 from nervplayer.codec.reader import NervVideo
+from nervplayer.codec.segtable import BLEND_ONE
 from nervplayer.errors import ConfigError
 from nervplayer.jobs import SerialExecutor
+from nervplayer.metrics import psnr
+from nervplayer.model.render import to_uint8
 from nervplayer.segments.fit import SegmentedFit, load_plan, plan_segments, segment_context
 from nervplayer.train import FitConfig, Fitter
 from nervplayer.video import iter_frames, probe
@@ -69,18 +75,34 @@ def test_segments_get_context_at_boundaries_inside_a_scene_only(clips, tmp_path)
     assert plan_segments(nerv, tmp_path / "nerv", 12, "cold", STORE).context == 0  # nerv indexes frames by time
 
 
-def test_a_segmented_fit_with_context_decodes_each_segment_bit_for_bit_from_its_own_file(clips, tmp_path):
+def test_a_segmented_fit_with_context_fades_over_the_lead_and_decodes_every_other_frame_from_its_own_file(
+    clips, tmp_path
+):
     one, _ = clips
     plan = plan_segments(hnerv(one), tmp_path / "run", 12, "previous", STORE)
+    assert plan.fade and [plan.lead(k) for k in range(2)] == [0, 1]
     results = []
     out = SegmentedFit(plan, tmp_path / "run", SerialExecutor()).run(results.append)
-    whole = NervVideo.open(out).frames(0, 24)
-    own = np.concatenate([NervVideo.open(r.nerv).frames(0, r.end - r.start) for r in results])
-    assert whole.shape == (24, 32, 32, 3) and np.array_equal(whole, own)
+    assert [(r.start, r.end) for r in results] == [(0, 12), (12, 24)]
+    assert container.read_file(out).version == container.FADED
+    video = NervVideo.open(out)
+    whole = video.frames(0, 24)
+    first, second = (NervVideo.open(r.nerv) for r in results)
+    assert second.num_frames == 13  # its lead (frame 11), then its own 12
+    assert np.array_equal(whole[:11], first.frames(0, 11)) and np.array_equal(whole[12:], second.frames(1, 13))
+    row = video.file.segments[1]
+    assert (row.start, row.lead, len(row.blend), len(row.blend_psnr)) == (12, 1, 1, 1)
+    earlier, later = first.predict([11]), second.predict([0])
+    assert np.array_equal(whole[11:12], to_uint8(fade(earlier, later, row.blend)))
+    source = torch.from_numpy(next(iter_frames(probe(one), 11, 12, (32, 32)))).permute(2, 0, 1)[None].float() / 255
+    errors = [float((fade(earlier, later, [w]) - source).pow(2).mean()) for w in range(BLEND_ONE + 1)]
+    assert errors[row.blend[0]] == min(errors)  # no other weight brings the frame closer to the source
+    assert row.blend_psnr[0] == pytest.approx(float(psnr(fade(earlier, later, row.blend), source)[0]), abs=1e-3)
     records = [
-        json.loads((tmp_path / "run" / "segments" / n / "config.json").read_text()) for n in ("0000_0012", "0012_0024")
+        json.loads((tmp_path / "run" / "segments" / n / "config.json").read_text())["fit"]
+        for n in ("0000_0012", "0012_0024")
     ]
-    assert [r["fit"]["context"] for r in records] == [[0, 1], [1, 0]]
+    assert [(r["start"], r["context"]) for r in records] == [(0, [0, 1]), (11, [0, 0])]  # the lead is its own range
 
 
 def test_a_plan_written_before_context_frames_resumes_without_them(clips, tmp_path):
@@ -93,3 +115,18 @@ def test_a_plan_written_before_context_frames_resumes_without_them(clips, tmp_pa
     old = load_plan(tmp_path / "run")
     assert old.context == 0 and [segment_context(old, k) for k in range(2)] == [(0, 0), (0, 0)]
     assert FitConfig.from_dict({k: v for k, v in hnerv(one).to_dict().items() if k != "context"}).context == (0, 0)
+
+
+def test_a_plan_written_before_fades_resumes_as_it_was_planned(clips, tmp_path):
+    one, _ = clips
+    plan_segments(hnerv(one), tmp_path / "run", 12, "cold", STORE)
+    path = tmp_path / "run" / "segments.json"
+    record = json.loads(path.read_text())
+    assert record["fade"] is True
+    del record["fade"]  # what the tenth session's code wrote
+    path.write_text(json.dumps(record))
+    old = load_plan(tmp_path / "run")
+    assert not old.fade and old.lead(1) == 0 and segment_context(old, 1) == (1, 0)
+    fit = SegmentedFit(old, tmp_path / "run", SerialExecutor())
+    assert [(t.config["start"], t.config["context"], t.lead) for t in fit.tasks] == [(0, [0, 1], 0), (12, [1, 0], 0)]
+    assert [old.part(k, tmp_path / "x.nerv").lead for k in range(2)] == [0, 0]

@@ -37,7 +37,7 @@ def segmented_lines(nf: SegmentedFile, file_bytes: int) -> list[str]:
     quality = ", ".join(f"{k} {val:.4f}" for k, val in nf.metrics.items() if isinstance(val, (int, float)))
     lines = [
         f"video      {nf.num_frames} frames at {v['fps']:g} fps, {w}x{h} (frames {v.get('start', 0)}:"
-        f"{v.get('end', '?')} of the source), in {len(nf.segments)} segments (format 3.0)",
+        f"{v.get('end', '?')} of the source), in {len(nf.segments)} segments (format {'3.1' if nf.fades else '3.0'})",
         f"source     {nf.source.get('name', '?')}  sha256 {nf.source.get('sha256', '?')}",
         f"size       {file_bytes:,} bytes, {file_bytes * 8 / (nf.num_frames * h * w):.4f} bpp",
     ]
@@ -50,9 +50,10 @@ def segmented_lines(nf: SegmentedFile, file_bytes: int) -> list[str]:
         psnr = f"{s.psnr:7.2f}" if s.psnr is not None else f"{'?':>7}"
         ssim = f"{s.ms_ssim:8.4f}" if s.ms_ssim is not None else f"{'?':>8}"
         stored = sum(q.numel for q in part.tensors.values())
+        fade = f"; fades in over frames {s.start - s.lead}:{s.start}" if s.lead else ""
         lines.append(
             f"{i:>7} {f'{s.start}:{s.end}':>13} {s.frames:>6} {s.bytes:>10,} {psnr} {ssim}  "
-            f"{part.model.arch}, {stored:,} stored values"
+            f"{part.model.arch}, {stored:,} stored values{fade}"
         )
     per_frame = nf.story.frame_psnr
     if per_frame:

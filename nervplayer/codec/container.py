@@ -21,6 +21,7 @@ from ..errors import NervFormatError
 MAGIC = b"\x89NERV\r\n\x1a"  # 8 bytes, PNG-style: the high byte, CR LF and ^Z catch 7-bit and text-mode mangling
 VERSION = (2, 3)  # (major, minor) written: a reader refuses a newer major and ignores what a newer minor adds
 SEGMENTED = (3, 0)  # the version of a file of several segments, each a complete 2.x file (codec/segtable.py)
+FADED = (3, 1)  # ... where a segment also fades in over the one before it (its file holds more frames than its own)
 READS = (1, 2, 3)  # majors this reader opens (1: NeRV only; 2: any model plugin, learned-step tensors; 3: segments)
 MAX_HEADER_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 32

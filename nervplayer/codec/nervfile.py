@@ -250,8 +250,11 @@ def _decode_segmented(
         if inner.version[0] == container.SEGMENTED[0]:
             raise NervFormatError(f"{where}: is itself a segmented file")
         nf = decode(inner.header, inner.sections, where)
-        if nf.num_frames != s.frames:
-            raise NervFormatError(f"{where}: holds {nf.num_frames} frames, the segment table says {s.frames}")
+        if nf.num_frames != s.stored_frames:
+            lead = f" ({s.lead} before its own)" if s.lead else ""
+            raise NervFormatError(
+                f"{where}: holds {nf.num_frames} frames, the segment table says {s.stored_frames}{lead}"
+            )
         if nf.video["size"] != video["size"] or float(nf.video["fps"]) != float(video["fps"]):
             raise NervFormatError(
                 f"{where}: its frames are {nf.video['size']} at {nf.video['fps']:g} fps, "

@@ -48,6 +48,7 @@ from ..model.render import times, to_uint8
 from ..model.spec import NERV, ModelSpec
 from ..video.store import default_budget_bytes
 from . import nervfile
+from .blend import fade
 from .nervfile import NervFile
 from .segtable import SegmentedFile
 
@@ -177,17 +178,34 @@ class NervVideo:
             return torch.cat([forward_banded(model, t[i : i + 1], rows) for i in range(len(t))])
 
     def _predict_segments(self, indices: Sequence[float]) -> torch.Tensor:
-        """Each run of consecutive indices in one segment goes to that segment's video, as its own frames."""
+        """Each frame from the segment that holds it; a frame in the next segment's lead faded with that
+        segment's prediction, at the weight the file stores (codec/blend.py)."""
+        assert isinstance(self.file, SegmentedFile)
+        table = self.file.segments
         where = [self.segment_of(t) for t in indices]
+        with self._lock, torch.inference_mode():
+            out = self._predict_stored([(k, local + table[k].lead) for k, local in where])
+            fading: list[tuple[int, int, float, int]] = []  # (position, later segment, its index, weight)
+            for i, (k, local) in enumerate(where):
+                if k + 1 < len(table) and (lead := table[k + 1].lead) and local >= table[k].frames - lead:
+                    j = local - (table[k].frames - lead)  # the frame's index in the later segment's file
+                    fading.append((i, k + 1, j, table[k + 1].blend[min(max(round(j), 0), lead - 1)]))
+            if fading:
+                at = [i for i, *_ in fading]
+                later = self._predict_stored([(k, j) for _, k, j, _ in fading])
+                out[at] = fade(out[at], later, [w for *_, w in fading])
+        return out
+
+    def _predict_stored(self, where: Sequence[tuple[int, float]]) -> torch.Tensor:
+        """Frames (segment, index in that segment's file): each run of one segment's frames decoded together."""
         out = []
-        with self._lock:
-            i = 0
-            while i < len(where):
-                j = i
-                while j < len(where) and where[j][0] == where[i][0]:
-                    j += 1
-                out.append(self._segment(where[i][0]).predict([local for _, local in where[i:j]]))
-                i = j
+        i = 0
+        while i < len(where):
+            j = i
+            while j < len(where) and where[j][0] == where[i][0]:
+                j += 1
+            out.append(self._segment(where[i][0]).predict([local for _, local in where[i:j]]))
+            i = j
         return torch.cat(out)
 
     def _segment(self, k: int) -> NervVideo:

@@ -4,7 +4,9 @@ joins them into one file (format 3.0, docs/format.md; the table is :mod:`.segtab
 
     gather([SegmentPart(0, 40, Path("s0.nerv")), SegmentPart(40, 96, Path("s1.nerv"))], "clip.nerv")
 
-One part is written as it is: a one-segment file is today's file.
+One part is written as it is: a one-segment file is today's file. A part with a ``lead`` also decodes that many
+frames before its start (its file holds them first); :func:`gather` then fades the two models there, with the
+weights :mod:`.blend` chooses against the source frames, and writes format 3.1.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+import torch
 
 from ..atomic import atomic_write_bytes
 from ..errors import ConfigError, NervFormatError
 from ..version import __version__
-from . import container, nervfile, segtable
+from . import blend, container, nervfile, segtable
 from .entropy import coder_library_version
 from .nervfile import NervFile
+from .reader import NervVideo
 
 _SAME = ("fps", "size", "stride")  # video keys every segment shares with the clip
 
@@ -35,14 +40,22 @@ class SegmentPart:
     end: int
     path: Path
     scene_cut: bool | None = None  # the part begins a new scene of the source (the table records it)
+    lead: int = 0  # its file holds the lead frames before ``start`` too (first), to fade with the part before
 
 
-def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
+#: the source frames start:end of the clip (the parts' numbering) as floats [n, 3, H, W] in [0, 1]
+Source = Callable[[int, int], torch.Tensor]
+
+
+def gather(parts: Sequence[SegmentPart], out: str | os.PathLike, source: Source | None = None) -> None:
     """Write ``parts`` as one ``.nerv`` at ``out``, atomically (a failure, a full disk included, leaves what was at
     ``out`` as it was). The parts must tile frames 0:N in order and agree on frame size, fps, stride and source;
-    each is fully validated first. Bad parts raise :class:`ConfigError` or :class:`NervFormatError`."""
+    each is fully validated first. Parts with a lead need ``source``, the frames their fades are chosen against.
+    Bad parts raise :class:`ConfigError` or :class:`NervFormatError`."""
     parts = sorted(parts, key=lambda p: (p.start, p.end))
     _check_cover(parts)
+    if any(p.lead for p in parts) and source is None:
+        raise ConfigError("segments that fade into the one before need the source frames to choose the fades")
     files = [_load_part(p) for p in parts]
     datas = [Path(p.path).read_bytes() for p in parts]
     if len(parts) == 1:
@@ -62,10 +75,14 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
                 f"{p.path}: starts at source frame {nf.video.get('start', 0)}, frame {p.start} of a clip that "
                 f"starts at source frame {_clip_start(parts[0], first)}"
             )
+    fades = [_fade(parts, files, i, source) if p.lead and source else ((), ()) for i, p in enumerate(parts)]
     table, offset = [], 0
-    for p, nf, data in zip(parts, files, datas):
-        psnr, ms_ssim = nf.metrics.get("psnr"), nf.metrics.get("ms_ssim")
-        table.append(segtable.Segment(p.start, p.end, offset, len(data), psnr, ms_ssim, p.scene_cut))
+    for i, (p, nf, data) in enumerate(zip(parts, files, datas)):
+        tail = fades[i + 1][1] if i + 1 < len(parts) else ()
+        psnr, ms_ssim = _own_psnr(nf, p, tail), nf.metrics.get("ms_ssim")
+        weights, faded = fades[i]
+        row = segtable.Segment(p.start, p.end, offset, len(data), psnr, ms_ssim, p.scene_cut, p.lead, weights, faded)
+        table.append(row)
         offset += len(data)
     n = parts[-1].end
     start = _clip_start(parts[0], first)
@@ -81,7 +98,34 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike) -> None:
         "metrics": segtable.weighted_quality(table),
         "segments": [s.record() for s in table],
     }
-    _write(out, container.pack(header, [(segtable.TAG, b"".join(datas))], container.SEGMENTED))
+    version = container.FADED if any(p.lead for p in parts) else container.SEGMENTED
+    _write(out, container.pack(header, [(segtable.TAG, b"".join(datas))], version))
+
+
+def _fade(
+    parts: list[SegmentPart], files: list[NervFile], i: int, source: Source
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The weights of part ``i``'s model in its lead frames, and the PSNR of each faded frame (codec/blend.py)."""
+    p, before = parts[i], parts[i - 1]
+    earlier_at = [before.lead + before.end - before.start - p.lead + j for j in range(p.lead)]
+    with torch.inference_mode():
+        earlier = NervVideo(files[i - 1]).predict(earlier_at)
+        later = NervVideo(files[i]).predict(list(range(p.lead)))
+        weights, psnr = blend.choose(earlier, later, source(p.start - p.lead, p.start).to(earlier.device))
+    return tuple(weights), tuple(round(v, 4) for v in psnr)
+
+
+def _own_psnr(nf: NervFile, p: SegmentPart, tail: tuple[float, ...]) -> float | None:
+    """The mean PSNR of the part's own frames as the gathered file decodes them: its file's figure when it holds
+    only those and none is faded, else from its per-frame PSNR (the last ``tail`` frames faded)."""
+    if not p.lead and not tail:
+        return nf.metrics.get("psnr")
+    values = nf.story.frame_psnr
+    if len(values) != nf.num_frames or None in values[p.lead :]:
+        return None
+    own = [float(v) for v in values[p.lead :] if v is not None]
+    own[len(own) - len(tail) :] = tail
+    return round(sum(own) / len(own), 4)
 
 
 def _write(out: str | os.PathLike, data: bytes) -> None:
@@ -99,28 +143,31 @@ def _check_cover(parts: list[SegmentPart]) -> None:
         raise ConfigError("no segments to gather")
     if len(parts) > segtable.MAX_SEGMENTS:
         raise ConfigError(f"{len(parts)} segments (a .nerv holds at most {segtable.MAX_SEGMENTS})")
-    end = 0
+    end = prev = 0
     for p in parts:
         if p.end <= p.start:
             raise ConfigError(f"segment {p.start}:{p.end} ({p.path}) has no frames")
+        if p.lead > (0 if p is parts[0] else p.start - prev):
+            raise ConfigError(f"segment {p.start}:{p.end} ({p.path}) leads {p.lead} frames into a shorter segment")
         if p.start < end:
             raise ConfigError(f"segment {p.start}:{p.end} ({p.path}) overlaps the one before (up to frame {end})")
         if p.start > end:
             raise ConfigError(f"frames {end}:{p.start} belong to no segment")
-        end = p.end
+        prev, end = p.start, p.end
 
 
 def _load_part(p: SegmentPart) -> NervFile:
     nf = nervfile.load_any(p.path)
     if not isinstance(nf, NervFile):
         raise NervFormatError(f"{p.path}: is itself a segmented file; gather the segments it was made from")
-    if nf.num_frames != p.end - p.start:
+    if nf.num_frames != p.lead + p.end - p.start:
+        lead = f" and {p.lead} before it" if p.lead else ""
         raise NervFormatError(
-            f"{p.path}: holds {nf.num_frames} frames, segment {p.start}:{p.end} has {p.end - p.start}"
+            f"{p.path}: holds {nf.num_frames} frames, segment {p.start}:{p.end} has {p.end - p.start}{lead}"
         )
     return nf
 
 
 def _clip_start(p: SegmentPart, nf: NervFile) -> int:
     """The source frame of the clip's frame 0, as this segment's file records it."""
-    return int(nf.video.get("start", 0)) - p.start
+    return int(nf.video.get("start", 0)) - p.start + p.lead

@@ -1,17 +1,22 @@
 """The segment table of a format-3 ``.nerv``, a video cut into segments of frames, one model each (docs/format.md).
 
-A segmented file is a container (version 3.0) whose header holds the clip's ``video``, ``source`` and ``created``
-and a ``segments`` table; its one section, ``SEGS``, holds each segment as the complete bytes of a 2.x file, so
-every check, checksum and limit of a 2.x file applies to each segment. The table is checked here, from the header
-and the file's size alone, before any section is read: segments in order of frames, covering the video's frames
-with no gap or overlap, each one's bytes inside the section, the bytes tiling the section exactly.
+A segmented file is a container (version 3.0, or 3.1 when a segment fades in over the one before it) whose header
+holds the clip's ``video``, ``source`` and ``created`` and a ``segments`` table; its one section, ``SEGS``, holds
+each segment as the complete bytes of a 2.x file, so every check, checksum and limit of a 2.x file applies to each
+segment. The table is checked here, from the header and the file's size alone, before any section is read:
+segments in order of frames, covering the video's frames with no gap or overlap, each one's bytes inside the
+section, the bytes tiling the section exactly, each fade (``lead``, ``blend``) inside the segment before.
+
+A segment with a ``lead`` of k frames also decodes the k frames before its ``start`` (its file holds k + its own
+frames, the lead first); those frames of the clip are decoded by both neighbouring models and faded, each with the
+weight the writer chose for it from the source (:mod:`.blend`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import NervFormatError
 from ..model.spec import ModelSpec
@@ -25,6 +30,7 @@ TAG = "SEGS"
 MAX_SEGMENTS = 4096  # a table entry takes about 100 bytes of the 1 MiB header
 _INTEGERS = ("start", "end", "offset", "bytes")
 _QUALITY = ("psnr", "ms_ssim")
+BLEND_ONE = 64  # a fade weight w in 0..BLEND_ONE gives the later segment's model w / BLEND_ONE of the frame
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,21 @@ class Segment:
     # the segment begins a new scene of the source (found when the clip was cut), so its boundary is no seam; None:
     # not known (the first segment, and files written before the field)
     scene_cut: bool | None = None
+    # the segment's file also holds the ``lead`` frames before ``start`` (first), faded with the segment before:
+    # ``blend[j]`` is this model's weight (of BLEND_ONE) in frame start − lead + j; ``blend_psnr[j]`` that frame's
+    # PSNR against the source, faded (None: not known)
+    lead: int = 0
+    blend: tuple[int, ...] = ()
+    blend_psnr: tuple[float | None, ...] = ()
 
     @property
     def frames(self) -> int:
         return self.end - self.start
+
+    @property
+    def stored_frames(self) -> int:
+        """Frames its file holds: the lead, then its own."""
+        return self.lead + self.frames
 
     def record(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -55,7 +72,11 @@ class Segment:
             "psnr": self.psnr,
             "ms_ssim": self.ms_ssim,
         }
-        return row if self.scene_cut is None else {**row, "scene_cut": self.scene_cut}
+        if self.scene_cut is not None:
+            row["scene_cut"] = self.scene_cut
+        if self.lead:
+            row.update(lead=self.lead, blend=list(self.blend), blend_psnr=list(self.blend_psnr))
+        return row
 
 
 def check_table(header: dict[str, Any], num_frames: int, after_header: int, name: str) -> list[Segment]:
@@ -88,7 +109,11 @@ def check_table(header: dict[str, Any], num_frames: int, after_header: int, name
         cut = row.get("scene_cut")
         if cut is not None and type(cut) is not bool:
             raise fail(f"segment {i}: scene_cut must be true, false or absent")
-        s = Segment(row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"], cut)
+        lead, blend, blend_psnr = _fade(row, i, table[-1].frames if table else 0, fail)
+        s = Segment(
+            row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"], cut,
+            lead, blend, blend_psnr,
+        )  # fmt: skip
         if s.end <= s.start:
             raise fail(f"segment {i} has no frames (frames {s.start}:{s.end})")
         if s.bytes == 0 or s.offset + s.bytes > payload:
@@ -115,6 +140,27 @@ def check_table(header: dict[str, Any], num_frames: int, after_header: int, name
     if table[-1].offset + table[-1].bytes != payload:
         raise fail(f"{payload - table[-1].offset - table[-1].bytes} bytes of the segment section belong to no segment")
     return table
+
+
+def _fade(
+    row: dict[str, Any], i: int, before: int, fail: Callable[[str], NervFormatError]
+) -> tuple[int, tuple[int, ...], tuple[float | None, ...]]:
+    """The fade of row ``i`` (``lead``, ``blend``, ``blend_psnr``), checked: at most the ``before`` frames of the
+    segment before it (none for the first), a weight per lead frame in 0..BLEND_ONE, a PSNR (or null) per lead frame."""
+    lead = row.get("lead", 0)
+    if type(lead) is not int or not 0 <= lead <= before:
+        raise fail(f"segment {i}: lead must be an integer from 0 to the {before} frames of the segment before it")
+    blend, psnr = row.get("blend", []), row.get("blend_psnr", [None] * lead)
+    weights_ok = all(type(w) is int and 0 <= w <= BLEND_ONE for w in blend) if isinstance(blend, list) else False
+    if not weights_ok or len(blend) != lead:
+        raise fail(f"segment {i}: blend must hold {lead} integer weights from 0 to {BLEND_ONE}, one per lead frame")
+    if (
+        not isinstance(psnr, list)
+        or len(psnr) != lead
+        or not all(v is None or (type(v) in (int, float) and math.isfinite(v)) for v in psnr)
+    ):
+        raise fail(f"segment {i}: blend_psnr must hold {lead} numbers or nulls, one per lead frame")
+    return lead, tuple(blend), tuple(psnr)
 
 
 @dataclass
@@ -144,11 +190,20 @@ class SegmentedFile:
 
     @property
     def story(self) -> Story:
-        """Per-frame PSNR across the clip: the segments' own, joined, when each stores one value per frame."""
+        """Per-frame PSNR across the clip: the segments' own, joined, when each stores one value per frame (a
+        faded frame's from the table)."""
         values = [p.story.frame_psnr for p in self.parts]
-        if all(len(v) == p.num_frames for v, p in zip(values, self.parts)):
-            return Story(frame_psnr=[x for v in values for x in v])
-        return Story()
+        if not all(len(v) == p.num_frames for v, p in zip(values, self.parts)):
+            return Story()
+        joined = [x for v, s in zip(values, self.segments) for x in v[s.lead :]]
+        for s in self.segments:
+            joined[s.start - s.lead : s.start] = s.blend_psnr
+        return Story(frame_psnr=joined)
+
+    @property
+    def fades(self) -> bool:
+        """Whether a segment fades in over the one before (format 3.1)."""
+        return any(s.lead for s in self.segments)
 
     def header(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from ..codec import CompressOptions
 from ..codec.ratecontrol import Target
@@ -82,6 +82,7 @@ def plan_clip(
         size_cap=int(target.value) if target is not None and target.kind == "size" else None,
         bpp_cap=target.value if target is not None and target.kind == "bpp" else None,
         searched=target is not None,
+        quantized=config.qat,
     )
     floor = req.spent + before_fit(req) + FIXED_AFTER_S
     if floor >= seconds:  # decoding and writing alone take longer: no probe
@@ -91,11 +92,17 @@ def plan_clip(
         )
     sizes = frame_sizes(req)
     at = min(sizes, key=lambda hw: abs(hw[0] * hw[1] - PROBE_PIXELS))
-    probe = StepProbe(config.device, config.precision, PROBE_SHARE * seconds, at)
+    probe = StepProbe(config.device, config.precision, PROBE_SHARE * seconds, at, training_recipe(config))
     plan(req, probe)  # measures (the probe keeps its answers); the plan below counts the probe's time as spent
     # the probe leaves this process on the thread count it measured fastest: the fit (in this process) keeps it
     chosen = plan(dataclasses.replace(req, spent=spent(), device=device_label(config.device)), probe)
     return Planned(chosen, probe.spent, config, spent, target)
+
+
+def training_recipe(config: FitConfig) -> dict[str, Any]:
+    """The options of ``config`` that change what a training step costs, for the probe to measure it with."""
+    keys = ("loss", "loss_params", "qat", "qat_bits", "rate_lambda", "soft_rounding", "hard_rounding")
+    return {k: getattr(config, k) for k in keys}
 
 
 def fit_config(planned: Planned, given: set[str]) -> FitConfig:

@@ -81,6 +81,8 @@ class Request:
     size_cap: int | None = None  # the file's cap in bytes (--target-size)
     bpp_cap: float | None = None  # ... or in bits per pixel at the planned frame size (--target-bpp)
     searched: bool = False  # the compression searches a target (size, bpp or PSNR): rate control's time
+    quantized: bool = False  # a quantization-aware fit (--qat, --rate-lambda): its file is its learned steps, so
+    # nothing is pruned or fine-tuned after it
 
     def cap_at(self, height: int, width: int) -> int | None:
         """The file's cap in bytes at a frame size, if the user set one."""
@@ -210,7 +212,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         return None
     epochs = train / epoch_s if req.epochs is None else float(req.epochs)
     finetune = 0
-    if epochs * (1 + FINETUNE_SHARE) >= PRUNE_FROM_EPOCHS:
+    if epochs * (1 + FINETUNE_SHARE) >= PRUNE_FROM_EPOCHS and not req.quantized:
         if req.epochs is None:
             epochs = train / (epoch_s * (1 + FINETUNE_SHARE))
         finetune = max(2, round(FINETUNE_SHARE * epochs))

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -51,15 +53,17 @@ def step_seconds(
     steps: int = 2,
     warmup: int = 1,
     give_up: float = float("inf"),
+    recipe: Mapping[str, Any] | None = None,
 ) -> float:
     """Median seconds of one training step (batch 1) of ``candidate`` after ``warmup`` untimed steps; inf as soon
-    as one step takes longer than ``give_up`` seconds."""
+    as one step takes longer than ``give_up`` seconds. ``recipe``: FitConfig fields the fit will train with (a
+    rate-aware step quantizes every tensor and estimates its rate: several times a plain one)."""
     plugins = get_registry()
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     frames = Frames(candidate.height, candidate.width, candidate.num_frames)
     spec = architectures.resolve(candidate.arch, frames, budget=candidate.params, plugins=plugins)
-    config = FitConfig(video="", arch=candidate.arch, device=device, precision=precision)
+    config = FitConfig(video="", arch=candidate.arch, device=device, precision=precision, **(recipe or {}))
     g = torch.Generator().manual_seed(0)
     data = torch.randint(0, 256, (PROBE_FRAMES, 3, candidate.height, candidate.width), dtype=torch.uint8, generator=g)
     store = MemoryFrameStore(data, dev)
@@ -95,9 +99,15 @@ class StepProbe:
     the first one asked is always measured."""
 
     def __init__(
-        self, device: str = "auto", precision: str = "auto", allowance: float = 5.0, at: tuple[int, int] | None = None
+        self,
+        device: str = "auto",
+        precision: str = "auto",
+        allowance: float = 5.0,
+        at: tuple[int, int] | None = None,
+        recipe: Mapping[str, Any] | None = None,
     ) -> None:
         self.device, self.precision, self.allowance, self.at = device, precision, allowance, at
+        self.recipe = dict(recipe or {})  # the FitConfig fields of the fit's training step (step_seconds)
         self.spent = 0.0  # seconds spent measuring
         #: the CPU threads the steps were measured with (the faster of one and all); None until then, or off a CPU
         self.threads: int | None = None
@@ -148,7 +158,7 @@ class StepProbe:
                 # all cores give up once slower than one thread (x3: the first step warms up) or the allowance
                 give_up = min(3 * timed[1], self.allowance - self.spent) if timed else float("inf")
                 torch.set_num_threads(n)
-                timed[n] = step_seconds(c, self.device, self.precision, give_up=give_up)
+                timed[n] = step_seconds(c, self.device, self.precision, give_up=give_up, recipe=self.recipe)
         except NervError:
             torch.set_num_threads(cores)
             return None

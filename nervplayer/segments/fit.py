@@ -30,17 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ..atomic import atomic_write_text
 from ..codec.pipeline import CompressOptions
 from ..codec.ratecontrol import Target
-from ..codec.segmented import SegmentPart, gather
+from ..codec.segmented import SegmentPart, Source, gather
 from ..errors import ConfigError, NervError, ResumeError
 from ..jobs import Executor, Job, JobDone, JobsCancelled
 from ..model import architectures
 from ..train import FitConfig
 from ..train.fit import clip_frames, model_spec
 from ..train.runfolder import CONFIG, WEIGHTS
-from ..video import file_hash, probe
+from ..video import file_hash, iter_frames, probe
 from ..video.cuts import scene_cuts
 from .control import CANCEL, PAUSE, RUN, write_control
 from .job import COMPLETED, SEGMENT_NERV, SegmentResult, SegmentTask, run_segment
@@ -55,6 +57,7 @@ MAX_CONTEXT = 8
 # the gathered file's header around the segments' files (measured: 822 bytes for 3 segments, 1,708 for 11)
 GATHER_HEADER_BYTES = 1024
 GATHER_RECORD_BYTES = 160  # per segment
+GATHER_FADE_BYTES = 16  # per frame a segment fades over (its weight and PSNR in the table)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class SegmentPlan:
     source: dict[str, Any]  # name, sha256, num_frames
     context: int = 0  # most context frames a segment trains on beyond each boundary in a scene (content-adaptive)
     caps: list[int] = dataclasses.field(default_factory=list)  # each segment's size cap (bytes): a clip's size target
+    # a segment also stores its context frames before its start (its lead) and fades into the one before over them
+    # (codec/blend.py); False in plans written before fades
+    fade: bool = False
 
     def compress_of(self, index: int) -> dict[str, Any]:
         """How segment ``index`` is compressed: the plan's options, under its share of a size target."""
@@ -81,12 +87,36 @@ class SegmentPlan:
     def fit_config(self) -> FitConfig:
         return FitConfig.from_dict(self.config)
 
-    def part(self, start: int, end: int, path: Path) -> SegmentPart:
-        """Segment ``start:end`` (clip numbering) written at ``path``, as :func:`gather` takes it: numbered from the
-        range's first frame, and whether it begins a scene (None for the first segment: no boundary)."""
-        first = self.segments[0][0]
+    def part(self, index: int, path: Path) -> SegmentPart:
+        """Segment ``index`` written at ``path``, as :func:`gather` takes it: numbered from the range's first
+        frame, whether it begins a scene (None for the first segment: no boundary), and its lead."""
+        (start, end), first = self.segments[index], self.segments[0][0]
         cut = None if start == first else start in {frame for frame, _ in self.cuts}
-        return SegmentPart(start - first, end - first, path, cut)
+        return SegmentPart(start - first, end - first, path, cut, self.lead(index))
+
+    def lead(self, index: int) -> int:
+        """The frames before segment ``index`` that it stores and fades over: its context frames there, in a plan
+        that fades."""
+        return segment_context(self, index)[0] if self.fade else 0
+
+    def fade_source(self) -> Source:
+        """The clip's frames (the segments' numbering from the range's first frame, at the fit's frame size) that
+        fades are chosen against: decoded once, in one pass over the lead frames, when first asked for."""
+        first, config = self.segments[0][0], self.fit_config
+        wanted = [(s - self.lead(k), s) for k, (s, _) in enumerate(self.segments) if self.lead(k)]
+        cache: dict[int, torch.Tensor] = {}
+
+        def frames_of(a: int, b: int) -> torch.Tensor:
+            if not cache and wanted:
+                info, _, shape = clip_frames(config)
+                lo, hi = wanted[0][0], wanted[-1][1]
+                needed = {f for x, y in wanted for f in range(x, y)}
+                for f, frame in enumerate(iter_frames(info, lo, hi, (shape.height, shape.width)), lo):
+                    if f in needed:
+                        cache[f - first] = torch.from_numpy(frame).permute(2, 0, 1).float().div(255)
+            return torch.stack([cache[f] for f in range(a, b)])
+
+        return frames_of
 
 
 def segment_name(start: int, end: int) -> str:
@@ -116,6 +146,9 @@ def plan_segments(
     spec = model_spec(config, dataclasses.replace(frames, num_frames=target))  # a bad option fails before decoding
     cuts = scene_cuts(info, config.start, end)
     ranges = split(count, target, [c.frame - config.start for c in cuts])
+    context = context_frames(target) if architectures.content_adaptive(spec) else 0
+    fade = config.stride == 1
+    lengths, pixels = [e - s for s, e in ranges], frames.height * frames.width
     plan = SegmentPlan(
         config=dataclasses.replace(config, video=str(Path(config.video).resolve())).to_dict(),  # resumable anywhere
         compress=compress.to_dict(),
@@ -124,8 +157,9 @@ def plan_segments(
         cuts=[(c.frame, c.score) for c in cuts],
         segments=[(config.start + s, config.start + e) for s, e in ranges],
         source={"name": Path(config.video).name, "sha256": file_hash(config.video), "num_frames": info.num_frames},
-        context=context_frames(target) if architectures.content_adaptive(spec) else 0,
-        caps=segment_caps(compress.target, [e - s for s, e in ranges], frames.height * frames.width),
+        context=context,
+        caps=segment_caps(compress.target, lengths, pixels, context * (len(ranges) - 1) if fade else 0),
+        fade=fade,
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +185,7 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
             source=dict(d["source"]),
             context=int(d.get("context", 0)),
             caps=[int(c) for c in d.get("caps", [])],
+            fade=bool(d.get("fade", False)),
         )
         if video is not None:
             plan.config["video"] = video
@@ -169,14 +204,15 @@ def load_plan(run_dir: Path, video: str | None = None) -> SegmentPlan:
     return plan
 
 
-def segment_caps(target: Target | None, lengths: list[int], pixels_per_frame: int) -> list[int]:
+def segment_caps(target: Target | None, lengths: list[int], pixels_per_frame: int, fades: int = 0) -> list[int]:
     """Each segment's size cap (bytes) under a clip's size or bpp target: its share of the frames of what the cap
-    leaves after the gathered file's header (an even share per frame: a cap that holds, not an optimal allocation);
-    [] without a cap, or for one segment (its file is the clip's)."""
+    leaves after the gathered file's header (an even share per frame: a cap that holds, not an optimal allocation;
+    ``fades``: the frames faded at most, whose weights the header holds); [] without a cap, or for one segment (its
+    file is the clip's)."""
     cap = None if target is None else target.cap(sum(lengths) * pixels_per_frame)
     if cap is None or len(lengths) == 1:
         return []
-    room = cap - GATHER_HEADER_BYTES - GATHER_RECORD_BYTES * len(lengths)
+    room = cap - GATHER_HEADER_BYTES - GATHER_RECORD_BYTES * len(lengths) - GATHER_FADE_BYTES * fades
     if room < len(lengths):
         raise ConfigError(f"a cap of {cap:,} bytes cannot hold the header of {len(lengths)} segments")
     return [math.floor(room * n / sum(lengths)) for n in lengths]
@@ -251,10 +287,12 @@ class SegmentedFit:
                 init = str(Path(self.base.folder) / WEIGHTS)
             elif plan.warm_start == "previous" and self.tasks:
                 init = str(Path(self.tasks[-1].folder) / WEIGHTS)
-            context = segment_context(plan, k)
-            config = dataclasses.replace(template, start=s, end=e, init_weights=init, time_limit=limit, context=context)
+            (before, after), lead = segment_context(plan, k), plan.lead(k)
+            config = dataclasses.replace(
+                template, start=s - lead, end=e, init_weights=init, time_limit=limit, context=(before - lead, after)
+            )
             name = segment_name(s, e)
-            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress_of(k)))
+            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress_of(k), lead))
 
     @property
     def output(self) -> Path:
@@ -291,11 +329,11 @@ class SegmentedFit:
         else:
             results.update(self._run(self.tasks, on_done))
         parts = []
-        for task in self.tasks:
+        for k, task in enumerate(self.tasks):
             r = results[task.name]
             assert r.nerv is not None  # a completed segment job writes its .nerv
-            parts.append(self.plan.part(r.start, r.end, Path(r.nerv)))
-        gather(parts, self.output)
+            parts.append(self.plan.part(k, Path(r.nerv)))
+        gather(parts, self.output, self.plan.fade_source())
         return self.output
 
     def _run(

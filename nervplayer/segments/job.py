@@ -34,6 +34,7 @@ class SegmentTask:
     folder: str
     config: dict[str, Any]  # the FitConfig of this segment (its frame range, its warm start)
     compress: dict[str, Any] | None  # CompressOptions fields; None: fit only (the base model of a warm start)
+    lead: int = 0  # the fit's range begins this many frames before the segment's own (to fade with the one before)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def run_segment(task: SegmentTask) -> SegmentResult:
         size = 0 if nerv is None else nerv.stat().st_size
         seconds = time.perf_counter() - began
         out = None if nerv is None else str(nerv)
-        return SegmentResult(task.name, config.start, config.end or 0, status, out, psnr, size, seconds, from_epoch)
+        start, end = config.start + task.lead, config.end or 0
+        return SegmentResult(task.name, start, end, status, out, psnr, size, seconds, from_epoch)
 
     nerv = folder / SEGMENT_NERV
     if task.compress is not None and (done := finished_nerv(nerv)) is not None:

@@ -57,15 +57,15 @@ def segmented_sweep(
             folder = files_dir / f"p{p:.2f}-b{b}"
             folder.mkdir(parents=True, exist_ok=True)
             parts, encoding = [], 0.0
-            for s, e in plan.segments:
+            for k, (s, e) in enumerate(plan.segments):
                 out = folder / f"{segment_name(s, e)}.nerv"
                 report = yield from compressed(Compressor(_folder(run_dir, (s, e)), out, opts, source=source))
                 if report is None:
                     return  # cancelled
                 encoding += report.encode_seconds
-                parts.append(plan.part(s, e, out))
+                parts.append(plan.part(k, out))
             path = files_dir / f"p{p:.2f}-b{b}.nerv"
-            gather(parts, path)
+            gather(parts, path, lambda x, y: reference.get(list(range(x, y))).float().div(255))
             yield _measure(path, f"p{p:.2f} b{b}", {"prune": p, "bits": b}, encoding, reference, opts.device)
 
 

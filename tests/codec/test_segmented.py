@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import math
 import re
 import resource
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from segmented_files import MODEL, SIZE, segment_file, segmented_nerv, write_segments
+from segmented_files import MODEL, SIZE, rewritten, segment_file, segmented_nerv, write_segments
 
 from nervplayer import atomic
 from nervplayer.codec import NervVideo, container, nervfile, reader
@@ -225,17 +224,6 @@ def test_older_files_still_open(path):
 
 
 # ---------------------------------------------------------------------------------------------- bad tables
-
-
-def rewritten(tmp_path: Path, path: Path, change, cut: int = 0) -> Path:
-    """``path`` with its header changed by ``change(header)`` (checksums fixed), less its last ``cut`` bytes."""
-    contents = container.read_file(path)
-    header = json.loads(json.dumps(contents.header))
-    change(header)
-    data = container.pack(header, list(contents.sections.items()), contents.version)
-    bad = tmp_path / "bad.nerv"
-    bad.write_bytes(data[: len(data) - cut])
-    return bad
 
 
 def _set(row: int, **values):
