@@ -12,7 +12,7 @@ from segmented_files import SIZE, rewritten, segment_file
 
 from nervplayer.cli.main import main
 from nervplayer.codec import NervVideo, container, nervfile
-from nervplayer.codec.blend import choose, fade
+from nervplayer.codec.blend import choose, fade, ramp
 from nervplayer.codec.segmented import SegmentPart, gather
 from nervplayer.codec.segtable import BLEND_ONE
 from nervplayer.errors import ConfigError, NervFormatError
@@ -78,16 +78,18 @@ def test_faded_frames_are_the_chosen_mix_and_every_other_frame_its_segments_own(
         assert np.array_equal(video.frame(i), expected[i])
 
 
-def test_each_weight_is_the_best_in_its_steps():
+def test_each_weight_is_the_best_in_its_steps_up_to_an_even_ramp():
     g = torch.Generator().manual_seed(3)
-    a, b, x = (torch.rand(4, 3, 8, 8, generator=g) for _ in range(3))
-    b[2] = x[2]  # the later model exact: all its weight
+    a, b, x = (torch.rand(5, 3, 8, 8, generator=g) for _ in range(3))
+    b[2] = x[2]  # the later model exact: all the weight the ramp allows
     a[3] = x[3]  # the earlier model exact: none
+    a[4], b[4] = x[4] + 0.1 * a[4], x[4] + 0.1 * b[4]  # equally good, errors apart: about half, under the ramp
     weights, quality = choose(a, b, x)
-    assert weights[2] == BLEND_ONE and weights[3] == 0
-    for j in range(4):
-        errors = [float((fade(a[j : j + 1], b[j : j + 1], [w]) - x[j]).pow(2).mean()) for w in range(BLEND_ONE + 1)]
-        assert errors[weights[j]] == min(errors)
+    assert ramp(5) == [11, 21, 32, 43, 53]
+    assert weights[2] == 32 and weights[3] == 0 and 20 < weights[4] < 44
+    for j, cap in enumerate(ramp(5)):
+        errors = [float((fade(a[j : j + 1], b[j : j + 1], [w]) - x[j]).pow(2).mean()) for w in range(cap + 1)]
+        assert weights[j] <= cap and errors[weights[j]] == min(errors)
     assert quality == pytest.approx(psnr(fade(a, b, weights), x).tolist())
 
 
