@@ -10,10 +10,9 @@ from clips import moving_shapes, write_video
 from test_segments import two_scenes
 
 from nervplayer.codec import container
-from nervplayer.codec.blend import fade
+from nervplayer.codec.blend import band, fade
 from nervplayer.codec.pipeline import CompressOptions
 from nervplayer.codec.reader import NervVideo
-from nervplayer.codec.segtable import BLEND_ONE
 from nervplayer.errors import ConfigError
 from nervplayer.jobs import SerialExecutor
 from nervplayer.metrics import psnr
@@ -75,12 +74,12 @@ def test_segments_get_context_at_boundaries_inside_a_scene_only(clips, tmp_path)
     assert plan_segments(nerv, tmp_path / "nerv", 12, "cold", STORE).context == 0  # nerv indexes frames by time
 
 
-def test_a_segmented_fit_with_context_fades_over_the_lead_and_decodes_every_other_frame_from_its_own_file(
+def test_a_segmented_fit_with_context_fades_across_the_boundary_and_decodes_every_other_frame_from_its_own_file(
     clips, tmp_path
 ):
     one, _ = clips
     plan = plan_segments(hnerv(one), tmp_path / "run", 12, "previous", STORE)
-    assert plan.fade and [plan.lead(k) for k in range(2)] == [0, 1]
+    assert plan.fade and [(plan.lead(k), plan.trail(k)) for k in range(2)] == [(0, 1), (1, 0)]
     results = []
     out = SegmentedFit(plan, tmp_path / "run", SerialExecutor()).run(results.append)
     assert [(r.start, r.end) for r in results] == [(0, 12), (12, 24)]
@@ -88,21 +87,25 @@ def test_a_segmented_fit_with_context_fades_over_the_lead_and_decodes_every_othe
     video = NervVideo.open(out)
     whole = video.frames(0, 24)
     first, second = (NervVideo.open(r.nerv) for r in results)
-    assert second.num_frames == 13  # its lead (frame 11), then its own 12
-    assert np.array_equal(whole[:11], first.frames(0, 11)) and np.array_equal(whole[12:], second.frames(1, 13))
+    assert first.num_frames == 13 and second.num_frames == 13  # frame 12 in the first, 11 in the second
+    assert np.array_equal(whole[:11], first.frames(0, 11)) and np.array_equal(whole[13:], second.frames(2, 13))
     row = video.file.segments[1]
-    assert (row.start, row.lead, len(row.blend), len(row.blend_psnr)) == (12, 1, 1, 1)
-    earlier, later = first.predict([11]), second.predict([0])
-    assert np.array_equal(whole[11:12], to_uint8(fade(earlier, later, row.blend)))
-    source = torch.from_numpy(next(iter_frames(probe(one), 11, 12, (32, 32)))).permute(2, 0, 1)[None].float() / 255
-    errors = [float((fade(earlier, later, [w]) - source).pow(2).mean()) for w in range(BLEND_ONE // 2 + 1)]
-    assert errors[row.blend[0]] == min(errors)  # no other weight up to the ramp's (half, for one frame) is closer
-    assert row.blend_psnr[0] == pytest.approx(float(psnr(fade(earlier, later, row.blend), source)[0]), abs=1e-3)
+    assert (row.start, row.lead, len(row.blend), len(row.blend_psnr)) == (12, 1, 2, 2)
+    earlier, later = first.predict([11, 12]), second.predict([0, 1])
+    assert np.array_equal(whole[11:13], to_uint8(fade(earlier, later, row.blend)))
+    frames = np.stack(list(iter_frames(probe(one), 11, 13, (32, 32))))
+    source = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    for j, (lo, hi) in enumerate(band(2)):  # no other weight the band allows brings the frame closer to the source
+        pair = earlier[j : j + 1], later[j : j + 1]
+        errors = {w: float((fade(*pair, [w]) - source[j]).pow(2).mean()) for w in range(lo, hi + 1)}
+        assert errors[row.blend[j]] == min(errors.values())
+    assert list(row.blend_psnr) == pytest.approx(psnr(fade(earlier, later, row.blend), source).tolist(), abs=1e-3)
     records = [
         json.loads((tmp_path / "run" / "segments" / n / "config.json").read_text())["fit"]
         for n in ("0000_0012", "0012_0024")
     ]
-    assert [(r["start"], r["context"]) for r in records] == [(0, [0, 1]), (11, [0, 0])]  # the lead is its own range
+    # each stores its context frames: they are its range now, not context
+    assert [(r["start"], r["end"], r["context"]) for r in records] == [(0, 13, [0, 0]), (11, 24, [0, 0])]
 
 
 def test_a_plan_written_before_context_frames_resumes_without_them(clips, tmp_path):
@@ -128,5 +131,9 @@ def test_a_plan_written_before_fades_resumes_as_it_was_planned(clips, tmp_path):
     old = load_plan(tmp_path / "run")
     assert not old.fade and old.lead(1) == 0 and segment_context(old, 1) == (1, 0)
     fit = SegmentedFit(old, tmp_path / "run", SerialExecutor())
-    assert [(t.config["start"], t.config["context"], t.lead) for t in fit.tasks] == [(0, [0, 1], 0), (12, [1, 0], 0)]
-    assert [old.part(k, tmp_path / "x.nerv").lead for k in range(2)] == [0, 0]
+    tasks = [(t.config["start"], t.config["end"], t.config["context"], t.lead, t.trail) for t in fit.tasks]
+    assert tasks == [(0, 12, [0, 1], 0, 0), (12, 24, [1, 0], 0, 0)]
+    assert [(old.part(k, tmp_path / "x.nerv").lead, old.part(k, tmp_path / "x.nerv").trail) for k in range(2)] == [
+        (0, 0),
+        (0, 0),
+    ]

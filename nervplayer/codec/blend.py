@@ -1,14 +1,14 @@
 """Fading two segments' models into each other at a boundary inside a scene (format 3.1, docs/format.md).
 
-A segment of a content-adaptive model trains on a few frames of the segment before it (its context frames), so
-both models can decode those frames; the later one is often the better there (it started from the earlier one's
-weights and saw them again), sometimes by several dB. The writer, which has the source, chooses for each such
-frame the weight of the later model that brings the faded frame closest to the source (least squares, clipped to
-[0, 1], in steps of 1 / :data:`~.segtable.BLEND_ONE`), but never more than a ramp that rises evenly over the
-frames to the boundary (j + 1 of k + 1 in frame j of k): the quality moves from one model's to the other's over
-the k frames, where the best weight alone would move the step to the first faded frame (measured: a 2.8 dB
-step). The reader fades with the stored weight. Both use :func:`fade`, so the frame a player shows is the frame
-the writer measured.
+A segment of a content-adaptive model trains on a few frames of each neighbour (its context frames) and stores
+them, so both models decode the frames around the boundary: the later one's lead (before it) and the earlier
+one's trail (after it). The writer, which has the source, chooses for each such frame the weight of the later
+model that brings the faded frame closest to the source (least squares, in steps of 1 / :data:`~.segtable.BLEND_ONE`),
+inside a band that moves from 0 to 1 across the zone (:func:`band`): the mix is free in the middle, where both
+models know the frames, and leans to the earlier model at the zone's start and to the later one at its end, so the
+two models' difference in quality is spread over the zone (a free weight made steps of up to 2.8 dB at the zone's
+edge, and a mix better than either model stepped down where it stopped). The reader fades with the stored weight.
+Both use :func:`fade`, so the frame a player shows is the frame the writer measured.
 
     weights, psnr = choose(earlier, later, source)   # [k, 3, H, W] floats in [0, 1] each
     frames = fade(earlier, later, weights)
@@ -30,17 +30,22 @@ def fade(earlier: torch.Tensor, later: torch.Tensor, weights: Sequence[int]) -> 
     return earlier.float() + w * (later.float() - earlier.float())
 
 
-def ramp(frames: int) -> list[int]:
-    """The most weight the later model gets in each of ``frames`` faded frames: rising evenly towards the boundary."""
-    return [round(BLEND_ONE * (j + 1) / (frames + 1)) for j in range(frames)]
+def band(frames: int) -> list[tuple[int, int]]:
+    """The weights (of BLEND_ONE) the later model may take in each of ``frames`` faded frames: from [0, 2x] to
+    [2x − 1, 1] as x = (j + 1) / (frames + 1) goes across the zone."""
+    out = []
+    for j in range(frames):
+        x = (j + 1) / (frames + 1)
+        out.append((round(BLEND_ONE * max(0.0, 2 * x - 1)), round(BLEND_ONE * min(1.0, 2 * x))))
+    return out
 
 
 def choose(earlier: torch.Tensor, later: torch.Tensor, source: torch.Tensor) -> tuple[list[int], list[float]]:
-    """Per frame, the later model's weight (of BLEND_ONE, at most :func:`ramp`'s) that brings the fade closest to
+    """Per frame, the later model's weight (of BLEND_ONE, inside :func:`band`) that brings the fade closest to
     ``source`` in squared error, and the PSNR of the faded frame (as :func:`fade` decodes it) against it."""
     a, b, x = earlier.float(), later.float(), source.float()
     d = (b - a).flatten(1)
     best = ((x - a).flatten(1) * d).sum(1) / (d * d).sum(1).clamp_min(1e-12)
-    unbounded = best.clamp(0, 1).mul(BLEND_ONE).round().to(torch.int64).tolist()
-    weights = [min(w, cap) for w, cap in zip(unbounded, ramp(len(unbounded)))]
+    free = best.clamp(0, 1).mul(BLEND_ONE).round().to(torch.int64).tolist()
+    weights = [min(max(w, lo), hi) for w, (lo, hi) in zip(free, band(len(free)))]
     return weights, psnr(fade(a, b, weights), x).tolist()

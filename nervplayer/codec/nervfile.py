@@ -251,7 +251,7 @@ def _decode_segmented(
             raise NervFormatError(f"{where}: is itself a segmented file")
         nf = decode(inner.header, inner.sections, where)
         if nf.num_frames != s.stored_frames:
-            lead = f" ({s.lead} before its own)" if s.lead else ""
+            lead = f" ({s.lead} before its own, {s.trail} after)" if s.lead or s.trail else ""
             raise NervFormatError(
                 f"{where}: holds {nf.num_frames} frames, the segment table says {s.stored_frames}{lead}"
             )

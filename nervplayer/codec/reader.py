@@ -178,23 +178,38 @@ class NervVideo:
             return torch.cat([forward_banded(model, t[i : i + 1], rows) for i in range(len(t))])
 
     def _predict_segments(self, indices: Sequence[float]) -> torch.Tensor:
-        """Each frame from the segment that holds it; a frame in the next segment's lead faded with that
-        segment's prediction, at the weight the file stores (codec/blend.py)."""
+        """Each frame from the segment that holds it; a frame where two segments fade into each other (the later
+        one's lead, the earlier one's trail) mixed with the other's prediction, at the weight the file stores
+        (codec/blend.py)."""
         assert isinstance(self.file, SegmentedFile)
         table = self.file.segments
         where = [self.segment_of(t) for t in indices]
         with self._lock, torch.inference_mode():
             out = self._predict_stored([(k, local + table[k].lead) for k, local in where])
-            fading: list[tuple[int, int, float, int]] = []  # (position, later segment, its index, weight)
-            for i, (k, local) in enumerate(where):
-                if k + 1 < len(table) and (lead := table[k + 1].lead) and local >= table[k].frames - lead:
-                    j = local - (table[k].frames - lead)  # the frame's index in the later segment's file
-                    fading.append((i, k + 1, j, table[k + 1].blend[min(max(round(j), 0), lead - 1)]))
+            fading = [(i, *zone) for i, (k, local) in enumerate(where) if (zone := self._zone(k, local)) is not None]
             if fading:
                 at = [i for i, *_ in fading]
-                later = self._predict_stored([(k, j) for _, k, j, _ in fading])
-                out[at] = fade(out[at], later, [w for *_, w in fading])
+                other = self._predict_stored([(k, j) for _, k, j, _, _ in fading])
+                own_later = torch.tensor([later for *_, later in fading]).view(-1, 1, 1, 1)
+                earlier = torch.where(own_later, other, out[at])
+                later = torch.where(own_later, out[at], other)
+                out[at] = fade(earlier, later, [w for _, _, _, w, _ in fading])
         return out
+
+    def _zone(self, k: int, local: float) -> tuple[int, float, int, bool] | None:
+        """For local frame ``local`` of segment ``k``, where it lies in a fade: (the other segment, the frame's
+        index in that segment's file, the later segment's weight, whether segment ``k`` is the later one); None
+        outside the fades."""
+        assert isinstance(self.file, SegmentedFile)
+        table, s = self.file.segments, self.file.segments[k]
+        if k + 1 < len(table) and (lead := table[k + 1].lead) and local >= s.frames - lead:  # the next one's lead
+            j = local - (s.frames - lead)
+            return k + 1, j, table[k + 1].blend[min(round(j), len(table[k + 1].blend) - 1)], False
+        if k > 0 and (trail := table[k - 1].trail) and local < trail:  # the trail of the one before
+            j = s.lead + local  # this frame in the later (own) file; the earlier file holds it after its own frames
+            before = table[k - 1]
+            return k - 1, before.lead + before.frames + local, s.blend[min(round(j), len(s.blend) - 1)], True
+        return None
 
     def _predict_stored(self, where: Sequence[tuple[int, float]]) -> torch.Tensor:
         """Frames (segment, index in that segment's file): each run of one segment's frames decoded together."""

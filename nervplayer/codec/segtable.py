@@ -5,11 +5,12 @@ holds the clip's ``video``, ``source`` and ``created`` and a ``segments`` table;
 each segment as the complete bytes of a 2.x file, so every check, checksum and limit of a 2.x file applies to each
 segment. The table is checked here, from the header and the file's size alone, before any section is read:
 segments in order of frames, covering the video's frames with no gap or overlap, each one's bytes inside the
-section, the bytes tiling the section exactly, each fade (``lead``, ``blend``) inside the segment before.
+section, the bytes tiling the section exactly, each fade (``lead``, ``trail``, ``blend``) inside its neighbours.
 
-A segment with a ``lead`` of k frames also decodes the k frames before its ``start`` (its file holds k + its own
-frames, the lead first); those frames of the clip are decoded by both neighbouring models and faded, each with the
-weight the writer chose for it from the source (:mod:`.blend`).
+A segment with a ``lead`` of k frames also decodes the k frames before its ``start``, and one with a ``trail`` of m
+frames the m frames after its ``end`` (its file holds the lead, its own frames, then the trail). Around a boundary
+the frames that both neighbours decode (the later one's lead and the earlier one's trail) are decoded by both models
+and faded, each with the weight the writer chose for it from the source (:mod:`.blend`).
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ class Segment:
     # the segment begins a new scene of the source (found when the clip was cut), so its boundary is no seam; None:
     # not known (the first segment, and files written before the field)
     scene_cut: bool | None = None
-    # the segment's file also holds the ``lead`` frames before ``start`` (first), faded with the segment before:
-    # ``blend[j]`` is this model's weight (of BLEND_ONE) in frame start − lead + j; ``blend_psnr[j]`` that frame's
+    # the segment's file also holds the ``lead`` frames before ``start`` (first) and the ``trail`` frames after
+    # ``end`` (last); the fade with the segment before covers frames start − lead … start + that segment's trail − 1:
+    # ``blend[j]`` is this model's weight (of BLEND_ONE) in frame start − lead + j, ``blend_psnr[j]`` that frame's
     # PSNR against the source, faded (None: not known)
     lead: int = 0
+    trail: int = 0
     blend: tuple[int, ...] = ()
     blend_psnr: tuple[float | None, ...] = ()
 
@@ -60,8 +63,8 @@ class Segment:
 
     @property
     def stored_frames(self) -> int:
-        """Frames its file holds: the lead, then its own."""
-        return self.lead + self.frames
+        """Frames its file holds: the lead, its own, the trail."""
+        return self.lead + self.frames + self.trail
 
     def record(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -74,7 +77,9 @@ class Segment:
         }
         if self.scene_cut is not None:
             row["scene_cut"] = self.scene_cut
-        if self.lead:
+        if self.trail:
+            row["trail"] = self.trail
+        if self.blend:
             row.update(lead=self.lead, blend=list(self.blend), blend_psnr=list(self.blend_psnr))
         return row
 
@@ -109,10 +114,10 @@ def check_table(header: dict[str, Any], num_frames: int, after_header: int, name
         cut = row.get("scene_cut")
         if cut is not None and type(cut) is not bool:
             raise fail(f"segment {i}: scene_cut must be true, false or absent")
-        lead, blend, blend_psnr = _fade(row, i, table[-1].frames if table else 0, fail)
+        lead, trail, blend, blend_psnr = _fade(row, i, table, i == len(rows) - 1, fail)
         s = Segment(
             row["start"], row["end"], row["offset"], row["bytes"], quality["psnr"], quality["ms_ssim"], cut,
-            lead, blend, blend_psnr,
+            lead, trail, blend, blend_psnr,
         )  # fmt: skip
         if s.end <= s.start:
             raise fail(f"segment {i} has no frames (frames {s.start}:{s.end})")
@@ -143,24 +148,36 @@ def check_table(header: dict[str, Any], num_frames: int, after_header: int, name
 
 
 def _fade(
-    row: dict[str, Any], i: int, before: int, fail: Callable[[str], NervFormatError]
-) -> tuple[int, tuple[int, ...], tuple[float | None, ...]]:
-    """The fade of row ``i`` (``lead``, ``blend``, ``blend_psnr``), checked: at most the ``before`` frames of the
-    segment before it (none for the first), a weight per lead frame in 0..BLEND_ONE, a PSNR (or null) per lead frame."""
-    lead = row.get("lead", 0)
-    if type(lead) is not int or not 0 <= lead <= before:
-        raise fail(f"segment {i}: lead must be an integer from 0 to the {before} frames of the segment before it")
-    blend, psnr = row.get("blend", []), row.get("blend_psnr", [None] * lead)
+    row: dict[str, Any], i: int, table: list[Segment], last: bool, fail: Callable[[str], NervFormatError]
+) -> tuple[int, int, tuple[int, ...], tuple[float | None, ...]]:
+    """The fade fields of row ``i`` (``lead``, ``trail``, ``blend``, ``blend_psnr``), checked against the rows
+    before it (``table``): a lead within the segment before (none for the first), whose own trail reaches no
+    further into this one than this one's frames, nor into the frames the segment before it led into; no trail
+    from the last; a weight in 0..BLEND_ONE and a PSNR (or null) per faded frame."""
+    lead, trail = row.get("lead", 0), row.get("trail", 0)
+    before = table[-1] if table else Segment(0, 0, 0, 0)
+    if type(lead) is not int or not 0 <= lead <= before.frames:
+        raise fail(f"segment {i}: lead must be an integer from 0 to the {before.frames} frames of the segment before")
+    if type(trail) is not int or trail < 0 or (trail and last):
+        raise fail(f"segment {i}: trail must be an integer ≥ 0, and 0 in the last segment")
+    frames = row["end"] - row["start"]
+    if before.trail > frames:
+        raise fail(f"segment {i - 1} trails {before.trail} frames into segment {i}, which has {frames}")
+    behind = table[-2].trail if len(table) > 1 else 0  # the frames of the segment before that its own start fades
+    if behind + lead > before.frames:
+        raise fail(f"segment {i - 1}: the fades at its two ends overlap")
+    faded = lead + before.trail
+    blend, psnr = row.get("blend", []), row.get("blend_psnr", [None] * faded)
     weights_ok = all(type(w) is int and 0 <= w <= BLEND_ONE for w in blend) if isinstance(blend, list) else False
-    if not weights_ok or len(blend) != lead:
-        raise fail(f"segment {i}: blend must hold {lead} integer weights from 0 to {BLEND_ONE}, one per lead frame")
+    if not weights_ok or len(blend) != faded:
+        raise fail(f"segment {i}: blend must hold {faded} integer weights from 0 to {BLEND_ONE}, one per faded frame")
     if (
         not isinstance(psnr, list)
-        or len(psnr) != lead
+        or len(psnr) != faded
         or not all(v is None or (type(v) in (int, float) and math.isfinite(v)) for v in psnr)
     ):
-        raise fail(f"segment {i}: blend_psnr must hold {lead} numbers or nulls, one per lead frame")
-    return lead, tuple(blend), tuple(psnr)
+        raise fail(f"segment {i}: blend_psnr must hold {faded} numbers or nulls, one per faded frame")
+    return lead, trail, tuple(blend), tuple(psnr)
 
 
 @dataclass
@@ -195,15 +212,15 @@ class SegmentedFile:
         values = [p.story.frame_psnr for p in self.parts]
         if not all(len(v) == p.num_frames for v, p in zip(values, self.parts)):
             return Story()
-        joined = [x for v, s in zip(values, self.segments) for x in v[s.lead :]]
+        joined = [x for v, s in zip(values, self.segments) for x in v[s.lead : s.lead + s.frames]]
         for s in self.segments:
-            joined[s.start - s.lead : s.start] = s.blend_psnr
+            joined[s.start - s.lead : s.start - s.lead + len(s.blend_psnr)] = s.blend_psnr
         return Story(frame_psnr=joined)
 
     @property
     def fades(self) -> bool:
-        """Whether a segment fades in over the one before (format 3.1)."""
-        return any(s.lead for s in self.segments)
+        """Whether neighbouring segments fade into each other (format 3.1)."""
+        return any(s.blend for s in self.segments)
 
     def header(self) -> dict[str, Any]:
         return {

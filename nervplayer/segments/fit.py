@@ -73,8 +73,8 @@ class SegmentPlan:
     source: dict[str, Any]  # name, sha256, num_frames
     context: int = 0  # most context frames a segment trains on beyond each boundary in a scene (content-adaptive)
     caps: list[int] = dataclasses.field(default_factory=list)  # each segment's size cap (bytes): a clip's size target
-    # a segment also stores its context frames before its start (its lead) and fades into the one before over them
-    # (codec/blend.py); False in plans written before fades
+    # a segment also stores its context frames (its lead before it, its trail after it), and neighbours fade into
+    # each other over the frames both store (codec/blend.py); False in plans written before fades
     fade: bool = False
 
     def compress_of(self, index: int) -> dict[str, Any]:
@@ -92,18 +92,23 @@ class SegmentPlan:
         frame, whether it begins a scene (None for the first segment: no boundary), and its lead."""
         (start, end), first = self.segments[index], self.segments[0][0]
         cut = None if start == first else start in {frame for frame, _ in self.cuts}
-        return SegmentPart(start - first, end - first, path, cut, self.lead(index))
+        return SegmentPart(start - first, end - first, path, cut, self.lead(index), self.trail(index))
 
     def lead(self, index: int) -> int:
         """The frames before segment ``index`` that it stores and fades over: its context frames there, in a plan
         that fades."""
         return segment_context(self, index)[0] if self.fade else 0
 
+    def trail(self, index: int) -> int:
+        """The frames after segment ``index`` that it stores and fades over (its context frames there)."""
+        return segment_context(self, index)[1] if self.fade else 0
+
     def fade_source(self) -> Source:
         """The clip's frames (the segments' numbering from the range's first frame, at the fit's frame size) that
         fades are chosen against: decoded once, in one pass over the lead frames, when first asked for."""
         first, config = self.segments[0][0], self.fit_config
-        wanted = [(s - self.lead(k), s) for k, (s, _) in enumerate(self.segments) if self.lead(k)]
+        wanted = [(s - self.lead(k), s + self.trail(k - 1)) for k, (s, _) in enumerate(self.segments) if k]
+        wanted = [(a, b) for a, b in wanted if b > a]
         cache: dict[int, torch.Tensor] = {}
 
         def frames_of(a: int, b: int) -> torch.Tensor:
@@ -158,7 +163,7 @@ def plan_segments(
         segments=[(config.start + s, config.start + e) for s, e in ranges],
         source={"name": Path(config.video).name, "sha256": file_hash(config.video), "num_frames": info.num_frames},
         context=context,
-        caps=segment_caps(compress.target, lengths, pixels, context * (len(ranges) - 1) if fade else 0),
+        caps=segment_caps(compress.target, lengths, pixels, 2 * context * (len(ranges) - 1) if fade else 0),
         fade=fade,
     )
     try:
@@ -287,12 +292,14 @@ class SegmentedFit:
                 init = str(Path(self.base.folder) / WEIGHTS)
             elif plan.warm_start == "previous" and self.tasks:
                 init = str(Path(self.tasks[-1].folder) / WEIGHTS)
-            (before, after), lead = segment_context(plan, k), plan.lead(k)
+            (before, after), lead, trail = segment_context(plan, k), plan.lead(k), plan.trail(k)
+            context = (before - lead, after - trail)  # what a fading segment does not store (none)
             config = dataclasses.replace(
-                template, start=s - lead, end=e, init_weights=init, time_limit=limit, context=(before - lead, after)
+                template, start=s - lead, end=e + trail, init_weights=init, time_limit=limit, context=context
             )
             name = segment_name(s, e)
-            self.tasks.append(SegmentTask(name, str(folders / name), config.to_dict(), plan.compress_of(k), lead))
+            task = SegmentTask(name, str(folders / name), config.to_dict(), plan.compress_of(k), lead, trail)
+            self.tasks.append(task)
 
     @property
     def output(self) -> Path:

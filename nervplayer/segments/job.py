@@ -35,6 +35,7 @@ class SegmentTask:
     config: dict[str, Any]  # the FitConfig of this segment (its frame range, its warm start)
     compress: dict[str, Any] | None  # CompressOptions fields; None: fit only (the base model of a warm start)
     lead: int = 0  # the fit's range begins this many frames before the segment's own (to fade with the one before)
+    trail: int = 0  # ... and ends this many after it (to fade with the one after)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def run_segment(task: SegmentTask) -> SegmentResult:
         size = 0 if nerv is None else nerv.stat().st_size
         seconds = time.perf_counter() - began
         out = None if nerv is None else str(nerv)
-        start, end = config.start + task.lead, config.end or 0
+        start, end = config.start + task.lead, (config.end or 0) - task.trail
         return SegmentResult(task.name, start, end, status, out, psnr, size, seconds, from_epoch)
 
     nerv = folder / SEGMENT_NERV
