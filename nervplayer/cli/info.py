@@ -50,7 +50,8 @@ def segmented_lines(nf: SegmentedFile, file_bytes: int) -> list[str]:
         psnr = f"{s.psnr:7.2f}" if s.psnr is not None else f"{'?':>7}"
         ssim = f"{s.ms_ssim:8.4f}" if s.ms_ssim is not None else f"{'?':>8}"
         stored = sum(q.numel for q in part.tensors.values())
-        fade = f"; fades in over frames {s.start - s.lead}:{s.start}" if s.lead else ""
+        zone = s.start - s.lead, s.start - s.lead + len(s.blend)
+        fade = f"; fades with the one before over frames {zone[0]}:{zone[1]}" if s.blend else ""
         lines.append(
             f"{i:>7} {f'{s.start}:{s.end}':>13} {s.frames:>6} {s.bytes:>10,} {psnr} {ssim}  "
             f"{part.model.arch}, {stored:,} stored values{fade}"

@@ -165,9 +165,10 @@ def frame_sizes(req: Request) -> list[tuple[int, int]]:
 
 
 def before_fit(req: Request, segments: int = 1) -> float:
-    """Seconds before the fit trains: decoding and resizing the clip (twice in segments: the scene cuts), building
-    each segment's model."""
-    decodes = 1 if segments == 1 else 2
+    """Seconds outside the fit that decoding and building take: decoding and resizing the clip (in segments twice
+    more: the scene cuts, and the frames around the boundaries that gathering fades, which lie across the clip),
+    building each segment's model. All of it is counted before the fit, which is given what is left."""
+    decodes = 1 if segments == 1 else 3
     return FIXED_BEFORE_S * segments + decodes * DECODE_S_PER_MPIX * req.num_frames * req.height * req.width / 1e6
 
 

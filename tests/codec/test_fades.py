@@ -175,6 +175,6 @@ def test_info_names_the_format_and_each_fade(faded, capsys):
     assert main(["info", str(faded[0])]) == 0
     text = capsys.readouterr().out
     assert "in 3 segments (format 3.1)" in text
-    rows = [line for line in text.splitlines() if "fades in over" in line]
+    rows = [line for line in text.splitlines() if "fades with the one before" in line]
     assert [r.split()[1] for r in rows] == ["6:12", "12:16"]
-    assert "fades in over frames 3:6" in rows[0] and "fades in over frames 10:12" in rows[1]
+    assert "over frames 3:8" in rows[0] and "over frames 10:13" in rows[1]
