@@ -202,6 +202,15 @@ def test_format_2_2_and_3_0_files_still_open():
     assert np.abs(segments.frames(0, 16).astype(int) - expected["segments"]).max() <= 1
 
 
+def test_format_3_1_files_still_open():
+    """Written at commit cc88714 by tests/segmented_files.py's segments: three segments (frames 0:6, 6:12, 12:16)
+    that fade into each other over frames 3:8 and 10:13."""
+    expected = np.load(DATA / "format3.1-expected.npz")
+    video = NervVideo.open(DATA / "format3.1-fades.nerv")
+    assert [(s.lead, s.trail, len(s.blend)) for s in video.file.segments] == [(0, 2, 0), (3, 1, 5), (2, 0, 3)]
+    assert np.abs(video.frames(0, 16).astype(int) - expected["segments"]).max() <= 1
+
+
 def _latent_bytes(nf: nervfile.NervFile) -> int:
     """Bytes of the latents' tables and streams in the encoded file."""
     from nervplayer.codec import container
