@@ -128,3 +128,19 @@ def test_the_ssim_loss_filters_its_statistics_in_four_convolutions():
         (1 - ssim(x, y)).backward()
     assert kernels.names.count("convolution.default") == 4, kernels.names
     assert kernels.names.count("convolution_backward.default") == 2, kernels.names
+
+
+def test_a_decode_in_inference_mode_leaves_nothing_a_training_step_after_it_refuses():
+    """The cached resize weights are made outside inference mode, whoever asks first (rd: a decode, then the next
+    point's fine-tune, in one process)."""
+    from nervplayer.model import grid as grid_module
+
+    grid_module._resize_weights.cache_clear()
+    grid_module._stacked_resize_weights.cache_clear()
+    config = {"levels": 3, "channels": 2, "hidden": 8, "latent_gain": 10.0, "grid_t": 4, "grid_h": 5, "grid_w": 7}
+    model = LatentGrid(37, 53, 8, config, nn.SiLU)  # sizes no other test uses: nothing cached for them yet
+    t = torch.tensor([0.25])
+    with torch.inference_mode():
+        model(t)
+    model(t).square().mean().backward()  # raised "Inference tensors cannot be saved for backward" before
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

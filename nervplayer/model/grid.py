@@ -63,9 +63,11 @@ def _hat(src: torch.Tensor, n: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=64)
 def _resize_weights(size: int, n: int, device: torch.device) -> torch.Tensor:
     """[size, n]: what F.interpolate(mode="bilinear", align_corners=False) weighs n samples with at each of
-    ``size`` outputs along one axis (its source position, clamped to the samples)."""
-    dst = torch.arange(size, dtype=torch.float32, device=device)
-    return _hat(((dst + 0.5) * (n / size) - 0.5).clamp(0, n - 1), n)
+    ``size`` outputs along one axis (its source position, clamped to the samples). Cached, so made outside
+    inference mode whatever the first caller's mode: a decode's tensor would be refused by a fine-tune after it."""
+    with torch.inference_mode(False):
+        dst = torch.arange(size, dtype=torch.float32, device=device)
+        return _hat(((dst + 0.5) * (n / size) - 0.5).clamp(0, n - 1), n)
 
 
 class Pointwise(nn.Conv2d):
@@ -82,7 +84,8 @@ class Pointwise(nn.Conv2d):
 @functools.lru_cache(maxsize=64)
 def _stacked_resize_weights(size: int, ns: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """[size, sum(ns)]: :func:`_resize_weights` of each n side by side (a sum of upsampled levels)."""
-    return torch.cat([_resize_weights(size, n, device) for n in ns], dim=1)
+    with torch.inference_mode(False):
+        return torch.cat([_resize_weights(size, n, device) for n in ns], dim=1)
 
 
 class LevelMix(nn.Conv2d):
