@@ -215,3 +215,27 @@ def test_a_base_warm_start_fits_the_base_on_frames_across_the_clip_then_starts_e
     for name in ("0000_0006", "0006_0011", "0011_0016"):
         fit = json.loads((run / "segments" / name / "config.json").read_text())["fit"]
         assert fit["init_weights"] == str((run / "segments" / "base" / "model.safetensors").resolve())
+
+
+def test_a_pause_while_another_signal_is_written_holds_for_every_segment(cut_clip, tmp_path, monkeypatch):
+    """The window's Pause may come while the fit's run() writes its first state to the control files (a CI run once
+    left one segment running and the other paused): each signal reaches every segment whole, the last one wins."""
+    from nervplayer.segments import fit as segmented
+    from nervplayer.segments.control import CONTROL, PAUSE
+
+    plan = plan_segments(config(cut_clip), tmp_path / "run", 5, "cold", STORE)
+    fit = SegmentedFit(plan, tmp_path / "run", SerialExecutor())
+    write = segmented.write_control
+    pausing = threading.Thread(target=fit.pause)
+
+    def write_then_pause(folder, state):  # the pause comes between the first folder written and the next
+        write(folder, state)
+        if pausing.ident is None:
+            pausing.start()
+            pausing.join(0.3)  # without the lock it writes every folder now, and the resume writes over its later ones
+
+    monkeypatch.setattr(segmented, "write_control", write_then_pause)
+    fit.resume()
+    pausing.join(10)
+    folders = [tmp_path / "run" / "segments" / name for name in ("0000_0006", "0006_0011", "0011_0016")]
+    assert [(f / CONTROL).read_text().strip() for f in folders] == [PAUSE] * 3

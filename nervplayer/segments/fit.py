@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -266,6 +267,7 @@ class SegmentedFit:
         self.executor = executor
         self._cancelled = False
         self._state = RUN  # what run() tells the jobs first: a pause that came before it holds
+        self._signalling = threading.Lock()  # a pause while run() starts must not leave one segment running
         template = plan.fit_config
         start, end = plan.segments[0][0], plan.segments[-1][1]
         folders = run_dir.resolve() / SEGMENTS
@@ -306,10 +308,14 @@ class SegmentedFit:
         """Where the gathered ``.nerv`` goes: RUN/<clip name>.nerv."""
         return self.run_dir / f"{Path(self.plan.source['name']).stem}.nerv"
 
-    def _signal(self, state: str) -> None:
-        self._state = state
-        for task in ([self.base] if self.base else []) + self.tasks:
-            write_control(Path(task.folder), state)
+    def _signal(self, state: str | None) -> None:
+        """Write ``state`` to every job's control file; None: the last state asked for, a cancel as run."""
+        with self._signalling:
+            if state is None:
+                state = PAUSE if self._state == PAUSE else RUN
+            self._state = state
+            for task in ([self.base] if self.base else []) + self.tasks:
+                write_control(Path(task.folder), state)
 
     def pause(self) -> None:
         self._signal(PAUSE)
@@ -326,7 +332,7 @@ class SegmentedFit:
     def run(self, on_done: Callable[[SegmentResult], None] | None = None) -> Path:
         """Fit every segment not yet finished, gather them into :attr:`output` and return it; raises
         :class:`~nervplayer.jobs.JobsCancelled` when cancelled (what finished is kept, the rest resumes)."""
-        self._signal(PAUSE if self._state == PAUSE else RUN)  # a cancel before it: stopped below
+        self._signal(None)  # a pause before it holds; a cancel before it: stopped below
         results: dict[str, SegmentResult] = {}
         if self.base is not None:
             results.update(self._run([self.base], on_done))
