@@ -2,11 +2,13 @@
 
     python benches/grid_step.py --baseline /work/main --sizes 320x180 640x360 --rounds 7 --steps 15
     python benches/grid_step.py --baseline /work/main --sizes 320x180 --check 300
+    python benches/grid_step.py --baseline /tmp/before --sizes 320x180 --params 1.5M --rate-lambda 0.03 --threads 1
 
 The first checkout named is the reference of the speed-ups (several may be named: commits unpacked with ``git
 archive``, to measure changes one by one). Each side is a worker process that imports its own checkout's
 ``nervplayer`` (``PYTHONPATH``) and keeps a fit of the grid model (default size, fp32 on this CPU, batch 1, the
-default loss) on a synthetic clip; the fitter's own step (``train/profile.run_step``) is what is timed. The workers
+default loss; ``--params``: its budget, ``--rate-lambda``: a rate-aware fit, quantizing every stored tensor each
+step) on a synthetic clip; the fitter's own step (``train/profile.run_step``) is what is timed. The workers
 take turns, one round of ``--steps`` steps each, so a neighbour's load hits both alike; the median round of each
 side and the ratio are printed, with the load average before and after, and the process's CPU time per step beside
 the wall time (with ``--threads 1`` the CPU time hardly depends on the neighbours: a robust ratio on a shared
@@ -38,7 +40,7 @@ def size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def worker(width: int, height: int, check: int, threads: int) -> None:
+def worker(width: int, height: int, check: int, threads: int, params: int | None, rate_lambda: float) -> None:
     """Keep a grid fit; answer ``N`` on stdin with the milliseconds of N steps (``--check``: one run, then exit)."""
     import torch
 
@@ -53,7 +55,11 @@ def worker(width: int, height: int, check: int, threads: int) -> None:
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="grid-step-") as tmp:
         synthetic_clip(Path(tmp) / "clip", 132, height, width)
-        fitter = Fitter(FitConfig(video=str(Path(tmp) / "clip"), arch="grid", size=(height, width), epochs=1000))
+        recipe = {"qat": True, "rate_lambda": rate_lambda} if rate_lambda else {}
+        config = FitConfig(
+            video=str(Path(tmp) / "clip"), arch="grid", size=(height, width), epochs=1000, budget=params, **recipe
+        )
+        fitter = Fitter(config)
         if check:
             losses = []
             for k in range(check):
@@ -85,9 +91,11 @@ def worker(width: int, height: int, check: int, threads: int) -> None:
             print(json.dumps([ms, cpu_ms]), flush=True)
 
 
-def start(checkout: Path, width: int, height: int, threads: int, check: int = 0) -> subprocess.Popen[str]:
+def start(checkout: Path, width: int, height: int, args: argparse.Namespace, check: int = 0) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    cmd = [sys.executable, str(HERE), "--worker", f"{width}x{height}", "--check", str(check), "--threads", str(threads)]
+    cmd = [sys.executable, str(HERE), "--worker", f"{width}x{height}", "--check", str(check)]
+    cmd += ["--threads", str(args.threads), "--rate-lambda", str(args.rate_lambda)]
+    cmd += ["--params", str(args.params)] if args.params else []
     return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
@@ -99,9 +107,10 @@ def read(proc: subprocess.Popen[str]) -> Any:
     return line if line.strip() == "ready" else json.loads(line)
 
 
-def compare_speed(sides: dict[str, Path], width: int, height: int, rounds: int, steps: int, threads: int) -> None:
+def compare_speed(sides: dict[str, Path], width: int, height: int, args: argparse.Namespace) -> None:
+    rounds, steps, threads = args.rounds, args.steps, args.threads
     load0 = os.getloadavg()[0]
-    procs = {name: start(path, width, height, threads) for name, path in sides.items()}
+    procs = {name: start(path, width, height, args) for name, path in sides.items()}
     for p in procs.values():
         read(p)
     wall: dict[str, list[float]] = {name: [] for name in procs}
@@ -136,10 +145,10 @@ def compare_speed(sides: dict[str, Path], width: int, height: int, rounds: int, 
         )
 
 
-def compare_results(sides: dict[str, Path], width: int, height: int, steps: int, threads: int) -> None:
-    out = {}
+def compare_results(sides: dict[str, Path], width: int, height: int, args: argparse.Namespace) -> None:
+    out, steps = {}, args.check
     for name, path in sides.items():  # one after the other: each uses both cores
-        p = start(path, width, height, threads, check=steps)
+        p = start(path, width, height, args, check=steps)
         out[name] = read(p)
         p.wait()
     names = list(out)
@@ -153,6 +162,8 @@ def compare_results(sides: dict[str, Path], width: int, height: int, steps: int,
 
 
 def main(argv: list[str]) -> int:
+    from nervplayer.model.architectures import parse_count
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--baseline", type=Path, nargs="+", default=[], help="other checkouts to compare with (e.g. /work/main)"
@@ -162,17 +173,19 @@ def main(argv: list[str]) -> int:
     p.add_argument("--steps", type=int, default=15, help="steps per round")
     p.add_argument("--check", type=int, default=0, help="compare the losses of N steps and the PSNR after them")
     p.add_argument("--threads", type=int, default=0, help="torch threads of each side (default: torch's own)")
+    p.add_argument("--params", type=parse_count, help="the grid's budget of stored values (e.g. 1.5M)")
+    p.add_argument("--rate-lambda", type=float, default=0.0, help="a rate-aware fit (--qat --rate-lambda)")
     p.add_argument("--worker", type=size, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        worker(*args.worker, args.check, args.threads)
+        worker(*args.worker, args.check, args.threads, args.params, args.rate_lambda)
         return 0
     sides = {str(path): path for path in args.baseline} | {"this checkout": REPO}
     for w, h in args.sizes:
         if args.check:
-            compare_results(sides, w, h, args.check, args.threads)
+            compare_results(sides, w, h, args)
         else:
-            compare_speed(sides, w, h, args.rounds, args.steps, args.threads)
+            compare_speed(sides, w, h, args)
     return 0
 
 

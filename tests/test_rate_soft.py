@@ -101,7 +101,7 @@ def test_training_steps_of_the_main_phase_round_softly_everything_else_hard(arch
             network.anneal(progress, 3)
         with torch.no_grad():
             network.forward([0, 1], target if train else None)
-        out = [q for q, _, _ in quantizer._symbols]
+        out = [q for q, *_ in quantizer._symbols]
         quantizer.clear()
         return out
 

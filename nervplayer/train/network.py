@@ -162,8 +162,11 @@ class FitNetwork:
         """With ``--rate-lambda``: λ × the estimated bits per pixel of the quantized stored tensors."""
         if self.quantizer is None:
             return None
+        if not self.rate_lambda:  # quantization-aware without a rate term: nothing to estimate
+            self.quantizer.clear()
+            return None
         bits = self.quantizer.take_rate_bits()
-        return self.rate_lambda * bits / self.pixels if self.rate_lambda and bits is not None else None
+        return self.rate_lambda * bits / self.pixels if bits is not None else None
 
     def _latent_quantize(
         self, batch: int, rounding: SoftRounding | None = None
