@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -276,18 +274,16 @@ def test_the_fit_process_trains_at_the_lower_priority_and_decodes_at_the_windows
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_once(
-    tmp_path, shapes_clip, monkeypatch, request
-):
+def test_the_live_frames_are_decoded_beside_the_child_and_the_weights_travel_once(tmp_path, shapes_clip, monkeypatch):
     """While the fit runs the parent holds no weights: the child decodes the frames asked for from its latest
     snapshot (paused: the weights the checkpoint keeps) until its decode process, started by that first request,
     serves them (the same frames, even with the child stopped), and ends with the fit; the final weights come
     with the Finished, and the parent decodes the same frames, bit for bit, once the child has ended."""
     monkeypatch.setattr(remote, "FRAME_TIMEOUT_S", 5.0)  # the stopped child, if asked, fails the test soon
-    # the children's temporary folder, where they leave nothing; short, since their sockets live in it (an
-    # AF_UNIX path holds 107 bytes: a folder under tmp_path passed that once pytest's run counter reached 100)
-    temp = Path(tempfile.mkdtemp(prefix="nv-"))
-    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    # the children's temporary folder, where they leave nothing; longer than a socket's path may be (107 bytes):
+    # their listener's address is abstract, and a user's long TMPDIR refused it when it was a file in there
+    temp = tmp_path / ("temporary-" + "x" * 100)
+    temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
     run = tmp_path / "run"
     process = FitProcess(config(shapes_clip, epochs=500, eval_every=100), run)

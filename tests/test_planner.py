@@ -150,6 +150,10 @@ def test_cli_fit_to_a_time_and_a_size_prints_the_plan_fits_compresses_to_the_cap
     assert lines[-2].startswith("requested 20,000 bytes · achieved "), lines
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert 0 < config["fit"]["time_limit"] < 45
+    # the bar counts the seconds of training up to the limit, not the epochs (a cap the clock reaches first)
+    bars = re.findall(r"\| (\d+)/(\d+) s of training \[", r.stderr)
+    assert bars and all(0 < int(total) <= round(config["fit"]["time_limit"]) for _, total in bars), r.stderr[-500:]
+    assert int(bars[-1][0]) >= 0.9 * int(bars[-1][1]) and f"/{config['fit']['epochs']} " not in r.stderr
     nerv = tmp_path / "run" / f"{shapes_clip.stem}.nerv"
     assert 0.97 * 20_000 <= nerv.stat().st_size <= 20_000
     assert (tmp_path / "run" / "model.safetensors").is_file()
@@ -195,6 +199,11 @@ def test_a_quantization_aware_fit_spends_no_time_on_a_fine_tune_its_compression_
     assert plain.finetune_epochs > 0 and plain.prune > 0  # long enough to be pruned and fine-tuned
     assert aware.finetune_epochs == 0 and aware.prune == 0.0
     assert aware.epochs > plain.epochs and aware.after_seconds < plain.after_seconds
+    # with a rate term the file's size and PSNR are what λ makes them: the expectations are bounds, and say so
+    # (a grid 1.5M fit planned "≈ 942 kB" wrote 342 kB at --rate-lambda 0.03)
+    assert "expect ≈ " in aware.line() and "rate term" not in aware.line()
+    traded = plan(Request(**same, quantized=True, rate_aware=True), fake_step)
+    assert re.search(r"expect ≤ \d+ dB, ≤ [\d.]+ [kM]B \(the rate term trades them\)$", traded.line()), traded.line()
 
 
 def test_the_probe_times_the_step_the_fit_will_take(monkeypatch):
@@ -208,7 +217,10 @@ def test_the_probe_times_the_step_the_fit_will_take(monkeypatch):
         return real(spec, plugins, config, *args, **kw)
 
     monkeypatch.setattr(probe.FitNetwork, "build", spy)
-    recipe = {"qat": True, "rate_lambda": 0.1, "loss": "l2"}
+    optimizers = []
+    real_optimizer = probe.build_optimizer
+    monkeypatch.setattr(probe, "build_optimizer", lambda name, *a: optimizers.append(name) or real_optimizer(name, *a))
+    recipe = {"qat": True, "rate_lambda": 0.1, "loss": "l2", "optimizer": "soap"}
     stepper = probe.StepProbe("cpu", "fp32", allowance=30.0, recipe=recipe)
     threads = torch.get_num_threads()
     try:
@@ -216,3 +228,4 @@ def test_the_probe_times_the_step_the_fit_will_take(monkeypatch):
     finally:  # the probe leaves the process on the thread count it chose: the tests after it want their own
         torch.set_num_threads(threads)
     assert built and all(c.qat and c.rate_lambda == 0.1 and c.loss == "l2" for c in built)
+    assert optimizers and set(optimizers) == {"soap"}  # SOAP's step, not Adam's

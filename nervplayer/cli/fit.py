@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import collections
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -286,9 +287,26 @@ def step_bar(started: Started) -> tqdm:
     )
 
 
+def time_bar(limit: float, spent: float) -> tqdm:
+    """A progress bar over a time-limited fit's seconds of training (``--time``), up to ``limit`` until the steps
+    say how much of it the work after them needs: the fit's epochs are a cap that the clock reaches first, and a
+    bar over them promised hours for a fit that stops in minutes."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=round(limit),
+        initial=min(round(spent), round(limit)),
+        unit="s",
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of training [{elapsed}<{remaining}{postfix}]",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
+
+
 def _drive(fitter: Fitter, run_dir: Path) -> int:
     bar: tqdm | None = None
     psnr, finished = "–", None
+    limit, since, first_epoch = fitter.config.time_limit, time.perf_counter(), 0.0
     for ev in fitter.run():
         if isinstance(ev, Started):
             spec = fitter.spec
@@ -302,13 +320,19 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
                 f"{ev.precision}{world}, frames in {ev.frame_store}",
                 file=sys.stderr,
             )
-            bar = step_bar(ev)
+            bar = step_bar(ev) if limit is None else time_bar(limit, fitter.elapsed)
+            since, first_epoch = time.perf_counter() - fitter.elapsed, ev.start_epoch
         elif isinstance(ev, Step) and bar is not None:
-            bar.update(ev.step - bar.n)
-            spe = bar.format_dict["elapsed"] / max(ev.epoch - bar.initial / fitter.steps_per_epoch, 1e-9)
+            if fitter.time_limit is None:
+                bar.update(ev.step - bar.n)
+            else:  # the training's share of the limit, less the work after it at the step time measured so far
+                spent = time.perf_counter() - since
+                bar.total = max(1, round(fitter.time_limit.training(spent, ev.step)))
+                bar.update(min(round(spent), bar.total) - bar.n)
+            spe = bar.format_dict["elapsed"] / max(ev.epoch - first_epoch, 1e-9)
+            epochs = f"/{fitter.config.epochs}" if limit is None else ""
             bar.set_postfix_str(
-                f"epoch {ev.epoch:.1f}/{fitter.config.epochs} loss {ev.loss:.4f} PSNR {psnr} {spe:.2f}s/epoch",
-                refresh=False,
+                f"epoch {ev.epoch:.1f}{epochs} loss {ev.loss:.4f} PSNR {psnr} {spe:.2f}s/epoch", refresh=False
             )
         elif isinstance(ev, Evaluated) and bar is not None:
             psnr = f"{ev.psnr:.2f}"

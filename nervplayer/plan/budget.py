@@ -83,6 +83,7 @@ def plan_clip(
         bpp_cap=target.value if target is not None and target.kind == "bpp" else None,
         searched=target is not None,
         quantized=config.qat,
+        rate_aware=config.rate_lambda > 0,
     )
     floor = req.spent + before_fit(req) + FIXED_AFTER_S
     if floor >= seconds:  # decoding and writing alone take longer: no probe
@@ -101,7 +102,7 @@ def plan_clip(
 
 def training_recipe(config: FitConfig) -> dict[str, Any]:
     """The options of ``config`` that change what a training step costs, for the probe to measure it with."""
-    keys = ("loss", "loss_params", "qat", "qat_bits", "rate_lambda", "soft_rounding", "hard_rounding")
+    keys = ("loss", "loss_params", "qat", "qat_bits", "rate_lambda", "soft_rounding", "hard_rounding", "optimizer")
     return {k: getattr(config, k) for k in keys}
 
 
@@ -162,7 +163,8 @@ def outcome(p: Plan, marks: dict[str, float], psnr: float | None, file_bytes: in
         stages.append(f"{name} at {at:.1f} s" if not stages else f"{name} +{at - before:.1f}")
         before = at
     return (
-        f"planned {format_duration(p.estimated_seconds)}, ≈ {p.expected_psnr:.1f} dB, "
-        f"≈ {p.expected_bytes / 1e3:,.0f} kB · achieved {seconds:.1f} s ({(seconds / p.seconds - 1) * 100:+.1f} % of "
-        f"the budget: {', '.join(stages)}), {got}, {file_bytes / 1e3:,.0f} kB"
+        f"planned {format_duration(p.estimated_seconds)}, {p.about} {p.expected_psnr:.1f} dB, "
+        f"{p.about} {p.expected_bytes / 1e3:,.0f} kB · achieved {seconds:.1f} s "
+        f"({(seconds / p.seconds - 1) * 100:+.1f} % of the budget: {', '.join(stages)}), {got}, "
+        f"{file_bytes / 1e3:,.0f} kB"
     )

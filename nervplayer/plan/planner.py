@@ -83,6 +83,7 @@ class Request:
     searched: bool = False  # the compression searches a target (size, bpp or PSNR): rate control's time
     quantized: bool = False  # a quantization-aware fit (--qat, --rate-lambda): its file is its learned steps, so
     # nothing is pruned or fine-tuned after it
+    rate_aware: bool = False  # a rate term (--rate-lambda) trades quality for size: the expectations are bounds
 
     def cap_at(self, height: int, width: int) -> int | None:
         """The file's cap in bytes at a frame size, if the user set one."""
@@ -117,6 +118,12 @@ class Plan:
     estimated_seconds: float  # the whole way, from the process start
     expected_psnr: float
     expected_bytes: int
+    rate_aware: bool = False  # the expectations are those without the rate term: at most what the fit gives
+
+    @property
+    def about(self) -> str:
+        """How the expectations read: about (≈), or at most (≤) where the rate term makes both smaller."""
+        return "≤" if self.rate_aware else "≈"
 
     def line(self) -> str:
         """The plan in one line, as the CLI prints it and the fit panel shows it before Start."""
@@ -127,8 +134,8 @@ class Plan:
         )
         return (
             f"about {format_duration(self.estimated_seconds)} on {self.device} · {seg} · {self.width}×{self.height} "
-            f"· {self.epochs} epoch{'s' if self.epochs != 1 else ''} · expect ≈ {self.expected_psnr:.0f} dB, "
-            f"≈ {_bytes(self.expected_bytes)}"
+            f"· {self.epochs} epoch{'s' if self.epochs != 1 else ''} · expect {self.about} {self.expected_psnr:.0f} "
+            f"dB, {self.about} {_bytes(self.expected_bytes)}{' (the rate term trades them)' if self.rate_aware else ''}"
         )
 
 
@@ -252,6 +259,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         estimated_seconds=req.spent + before + fit_seconds + after,
         expected_psnr=expected[0],
         expected_bytes=expected[1],
+        rate_aware=req.rate_aware,
     )
 
 

@@ -23,9 +23,9 @@ from ..errors import NervError
 from ..model import architectures
 from ..plugins import get_registry
 from ..plugins.api import Frames
-from ..train.adam import Adam
 from ..train.config import FitConfig
 from ..train.network import FitNetwork
+from ..train.optim import build_optimizer
 from ..train.profile import sync
 from ..train.step import TrainingStep
 from ..video.store import MemoryFrameStore
@@ -69,7 +69,7 @@ def step_seconds(
     store = MemoryFrameStore(data, dev)
     network = FitNetwork.build(spec, plugins, config, store, prec)
     fused = dev.type in ("cuda", "cpu")
-    optimizer = Adam(network.param_groups(config.lr), config.lr, (0.5, 0.999), 1e-8, fused=fused)
+    optimizer = build_optimizer(config.optimizer, network, config.lr, fused)
     scaler = torch.amp.GradScaler(dev.type, enabled=prec.needs_scaler)
     step = TrainingStep(network, optimizer, scaler, plugins.create("loss", config.loss, config.loss_params))
     times = []

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -128,6 +130,16 @@ class ModelCopy:
         )
 
 
+def listen() -> Listener:
+    """A listener for this process's decode processes, guarded by the process's authkey. On Linux its address is
+    in the abstract namespace: no socket file, so no folder whose path could be too long for one (a TMPDIR past
+    about 80 characters made the default address refuse to bind)."""
+    authkey = current_process().authkey
+    if sys.platform.startswith("linux"):
+        return Listener(f"\0nervplayer-{os.getpid()}-{secrets.token_hex(8)}", authkey=authkey)
+    return Listener(authkey=authkey)
+
+
 class WeightsOutlet:
     """Where the decode process takes the fit's weights: each :meth:`snapshot` is loaded into the copy and sent,
     numbered, to every decode process connected (a new one gets the latest first). The fit's thread sends, before
@@ -137,7 +149,7 @@ class WeightsOutlet:
 
     def __init__(self, copy: ModelCopy) -> None:
         self._copy = copy
-        self._listener = Listener(authkey=current_process().authkey)
+        self._listener = listen()
         self.address = self._listener.address
         self._lock = threading.Lock()  # one sender at a time (the fit's thread, or a new connection's first)
         self._version = 0
