@@ -1,6 +1,7 @@
 """Context frames (FitConfig.context): a segment of a content-adaptive model trains on its neighbours' frames
 beyond each boundary inside a scene, and stores only its own (nervplayer/segments/fit.py, train/fit.py)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -78,7 +79,8 @@ def test_a_segmented_fit_with_context_fades_across_the_boundary_and_decodes_ever
     clips, tmp_path
 ):
     one, _ = clips
-    plan = plan_segments(hnerv(one), tmp_path / "run", 12, "previous", STORE)
+    measured = dataclasses.replace(STORE, evaluate=True)  # each segment's file with its per-frame PSNR
+    plan = plan_segments(hnerv(one), tmp_path / "run", 12, "previous", measured)
     assert plan.fade and [(plan.lead(k), plan.trail(k)) for k in range(2)] == [(0, 1), (1, 0)]
     results = []
     out = SegmentedFit(plan, tmp_path / "run", SerialExecutor()).run(results.append)
@@ -88,6 +90,10 @@ def test_a_segmented_fit_with_context_fades_across_the_boundary_and_decodes_ever
     whole = video.frames(0, 24)
     first, second = (NervVideo.open(r.nerv) for r in results)
     assert first.num_frames == 13 and second.num_frames == 13  # frame 12 in the first, 11 in the second
+    # what the fit reports of each segment (the window's strip): its own 12 frames, not the neighbour's it holds
+    for r, file, own in ((results[0], first.file, slice(0, 12)), (results[1], second.file, slice(1, 13))):
+        per_frame = file.story.frame_psnr
+        assert r.psnr == pytest.approx(sum(per_frame[own]) / 12, abs=1e-3) and r.psnr != file.metrics["psnr"]
     assert np.array_equal(whole[:11], first.frames(0, 11)) and np.array_equal(whole[13:], second.frames(2, 13))
     row = video.file.segments[1]
     assert (row.start, row.lead, len(row.blend), len(row.blend_psnr)) == (12, 1, 2, 2)

@@ -87,7 +87,7 @@ def gather(parts: Sequence[SegmentPart], out: str | os.PathLike, source: Source 
     table, offset = [], 0
     for i, (p, nf, data) in enumerate(zip(parts, files, datas)):
         ends = fades[i][1][p.lead :], fades[i + 1][1][: parts[i + 1].lead] if i + 1 < len(parts) else ()
-        psnr, ms_ssim = _own_psnr(nf, p, *ends), nf.metrics.get("ms_ssim")
+        psnr, ms_ssim = own_psnr(nf, p.lead, p.end - p.start, *ends), nf.metrics.get("ms_ssim")
         weights, faded = fades[i]
         table.append(
             segtable.Segment(
@@ -131,12 +131,16 @@ def _fade(
     return tuple(weights), tuple(round(v, 4) for v in psnr)
 
 
-def _own_psnr(nf: NervFile, p: SegmentPart, head: tuple[float, ...], tail: tuple[float, ...]) -> float | None:
-    """The mean PSNR of the part's own frames as the gathered file decodes them: its file's figure when it holds
-    only those and none is faded, else from its per-frame PSNR (its first ``head`` and last ``tail`` frames faded)."""
-    if not (p.lead or p.trail or head or tail):
+def own_psnr(
+    nf: NervFile, lead: int, frames: int, head: tuple[float, ...] = (), tail: tuple[float, ...] = ()
+) -> float | None:
+    """The mean PSNR of a segment's own ``frames`` in its file ``nf``, which holds ``lead`` frames of the segment
+    before them first: the file's figure when it holds only those and none is faded, else from its per-frame PSNR,
+    with the first ``head`` and last ``tail`` frames' as the gathered file fades them (None where the file has no
+    per-frame PSNR)."""
+    if nf.num_frames == frames and not (head or tail):
         return nf.metrics.get("psnr")
-    values = nf.story.frame_psnr[p.lead : p.lead + p.end - p.start]
+    values = nf.story.frame_psnr[lead : lead + frames]
     if len(nf.story.frame_psnr) != nf.num_frames or None in values:
         return None
     own = [float(v) for v in values if v is not None]

@@ -18,6 +18,7 @@ from typing import Any
 from ..codec.measure import Compressed
 from ..codec.nervfile import NervFile, load
 from ..codec.pipeline import CompressOptions, Compressor
+from ..codec.segmented import own_psnr
 from ..errors import NervFormatError
 from ..jobs import stop_requested
 from ..train import Evaluated, Finished, FitConfig, Fitter, Paused, Started
@@ -45,7 +46,8 @@ class SegmentResult:
     end: int  # exclusive, clip numbering
     status: str  # completed or cancelled
     nerv: str | None  # the segment's .nerv (None for a fit-only job, or when cancelled)
-    psnr: float | None  # of the decoded .nerv against the source
+    psnr: float | None  # of its own frames in the decoded .nerv against the source (unfaded; not the frames of a
+    # neighbour that its file holds to fade with)
     file_bytes: int
     seconds: float  # wall time of this attempt
     from_epoch: float | None  # where this attempt's fit began (0: fresh, above: resumed); None: nothing fitted
@@ -70,11 +72,11 @@ def run_segment(task: SegmentTask) -> SegmentResult:
     def result(status: str, nerv: Path | None = None, nf: NervFile | None = None) -> SegmentResult:
         if nerv is not None and nf is None:
             nf = load(nerv)
-        psnr = None if nf is None else nf.metrics.get("psnr")
+        start, end = config.start + task.lead, (config.end or 0) - task.trail
+        psnr = None if nf is None else own_psnr(nf, task.lead, end - start)  # not its neighbours' frames it holds
         size = 0 if nerv is None else nerv.stat().st_size
         seconds = time.perf_counter() - began
         out = None if nerv is None else str(nerv)
-        start, end = config.start + task.lead, (config.end or 0) - task.trail
         return SegmentResult(task.name, start, end, status, out, psnr, size, seconds, from_epoch)
 
     nerv = folder / SEGMENT_NERV

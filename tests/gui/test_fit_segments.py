@@ -70,7 +70,7 @@ def test_a_time_budget_in_segments_fits_each_segment_out_of_the_window_and_saves
     window.open_path(str(out))  # reopened: the same segments, their PSNR and size from the file's table
     qtbot.waitUntil(lambda: window.session.nerv is not None and timeline.shows_segments, timeout=30_000)
     assert [(s.psnr, s.bytes) for s in timeline.segments] == [(s.psnr, s.bytes) for s in saved.segments]
-    # the sizes the fit showed; the PSNR now of each segment's own frames as the file decodes them (faded at the
-    # boundary), where the fit showed its segment file's, which also holds the frames it fades over
+    # the sizes the fit showed; the PSNR of each segment's own frames, now as the file decodes them (faded at the
+    # boundary), where the fit showed them as the segment's own file decodes them (unfaded)
     assert [s.bytes for s in timeline.segments] == [b for _, b in shown]
     assert all(abs(s.psnr - p) < 1.0 for s, (p, _) in zip(timeline.segments, shown))
