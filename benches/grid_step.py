@@ -162,7 +162,20 @@ def compare_results(sides: dict[str, Path], width: int, height: int, args: argpa
 
 
 def main(argv: list[str]) -> int:
+    from nervplayer.errors import ConfigError
     from nervplayer.model.architectures import parse_count
+
+    def count(text: str) -> int:
+        try:
+            return parse_count(text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    def rate_lambda(text: str) -> float:
+        value = float(text)
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"a rate lambda is >= 0, got {text}")
+        return value
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -173,8 +186,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--steps", type=int, default=15, help="steps per round")
     p.add_argument("--check", type=int, default=0, help="compare the losses of N steps and the PSNR after them")
     p.add_argument("--threads", type=int, default=0, help="torch threads of each side (default: torch's own)")
-    p.add_argument("--params", type=parse_count, help="the grid's budget of stored values (e.g. 1.5M)")
-    p.add_argument("--rate-lambda", type=float, default=0.0, help="a rate-aware fit (--qat --rate-lambda)")
+    p.add_argument("--params", type=count, help="the grid's budget of stored values (e.g. 1.5M)")
+    p.add_argument("--rate-lambda", type=rate_lambda, default=0.0, help="a rate-aware fit (--qat --rate-lambda)")
     p.add_argument("--worker", type=size, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
