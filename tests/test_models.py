@@ -53,6 +53,15 @@ def test_parameter_budget_is_met_within_five_percent(arch, budget):
     assert architectures.macs_per_pixel(spec) > 0
 
 
+@pytest.mark.parametrize("params", [{}, {"spatial": 0.5, "temporal": 0.03125}])
+@pytest.mark.parametrize("budget", [30_000, 60_000, 100_000, 300_000])
+def test_a_grid_meets_its_budget_on_a_clip_of_few_frames(params, budget):
+    """One time slice more is a large step in a short clip's grid (12 frames: 1 or 2 slices): the spatial side
+    makes up the difference, and once it holds every pixel the slices take the rest."""
+    spec = architectures.resolve("grid", Frames(90, 160, 12), params=params, budget=budget)
+    assert abs(architectures.stored_count(spec) - budget) <= 0.05 * budget
+
+
 def test_nerv_presets_keep_the_papers_parameter_counts():
     for preset, n in (("nerv-s", 3_201_905), ("nerv-m", 6_282_001), ("nerv-l", 12_524_563)):
         assert architectures.stored_count(architectures.resolve("nerv", Frames(720, 1280, 10), preset=preset)) == n

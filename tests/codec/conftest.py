@@ -115,7 +115,8 @@ def busy_latents(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 
 def context_grid_nerv(coder: str = "ans") -> nervfile.NervFile:
     """A grid file whose finest levels hold :func:`busy_latents` (the file codes them with contexts)."""
-    spec = architectures.resolve("grid", Frames(24, 40, 16), budget=21_000)
+    # the shape tests/data/format2.3-laplace.nerv was written with (the grid's default shape until it changed)
+    spec = architectures.resolve("grid", Frames(24, 40, 16), {"spatial": 0.125, "temporal": 0.25}, budget=21_000)
     torch.manual_seed(0)  # after sizing, which may build models (once: its result is cached)
     state = {k: v + torch.randn_like(v) * 0.1 for k, v in architectures.build(spec).state_dict().items()}
     for name in ("grids.0", "grids.1"):

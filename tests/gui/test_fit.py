@@ -170,9 +170,10 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
     assert not panel.controls.start_button.isEnabled()  # nothing to start until the size means a network
     with pytest.raises(ConfigError):
         panel.config()
-    panel.budget.setText("3k")  # 16 frames of 160×96: no grid within ±5 %, the nearest is named
+    panel.budget.setText("500")  # 16 frames of 160×96: below the smallest grid, whose size is named
     panel.budget.editingFinished.emit()
-    assert "not reachable" in panel.cost.text() and not panel.controls.start_button.isEnabled()
+    assert "the smallest 'grid' model there has 719" in panel.cost.text()
+    assert not panel.controls.start_button.isEnabled()
     panel.budget.setText("50k")
     panel.budget.editingFinished.emit()
     assert panel.controls.start_button.isEnabled()
