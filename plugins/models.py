@@ -148,7 +148,7 @@ class GridArchitecture(ModelArchitecture):
         # whole time slices (one more is a large step on a short clip) or stops at the clip's own size, the other
         # takes up the difference, so the count follows the scale smoothly up to every pixel of every frame
         h, w = frames.height * p["spatial"] * f, frames.width * p["spatial"] * f
-        t = frames.num_frames * p["temporal"] * f
+        t = max(1.0, frames.num_frames * p["temporal"] * f)  # at least one time slice, at the spatial size asked
         cells = h * w * t
         grid_t = min(frames.num_frames, max(math.ceil(t), math.ceil(cells / (frames.height * frames.width))))
         side = math.sqrt(cells / grid_t / (h * w))
