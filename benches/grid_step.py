@@ -55,7 +55,8 @@ def worker(width: int, height: int, check: int, threads: int, params: int | None
         torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="grid-step-") as tmp:
         synthetic_clip(Path(tmp) / "clip", 132, height, width)
-        recipe = {"qat": True, "rate_lambda": rate_lambda} if rate_lambda else {}
+        # explicit either way: a plain step is not the grid's own recipe (rate-aware), and a baseline tree may have none
+        recipe = {"qat": bool(rate_lambda), "rate_lambda": rate_lambda}
         config = FitConfig(
             video=str(Path(tmp) / "clip"), arch="grid", size=(height, width), epochs=1000, budget=params, **recipe
         )

@@ -1,5 +1,6 @@
-"""The default architecture (issue 19 item 5): a fit that names none is hnerv as big as nerv-s; a preset of one
-model picks that model; a record written before the change (no ``arch``, no ``size_as``) still means nerv."""
+"""The default architecture (issue 19 item 5): a fit that names none is the grid as big as nerv-s (at most a fifth
+of a value a pixel), trained rate-aware (its recipe, tests/test_recipe.py); a segmented one hnerv; a preset of one
+model picks that model; a record written before a change still means what it meant."""
 
 import pytest
 
@@ -17,14 +18,31 @@ def cli_config(*args: str) -> FitConfig:
     return config_from_args(build_parser().parse_args(["clip.mp4", "-o", "run", *args]))
 
 
-def test_a_fit_that_names_no_architecture_is_hnerv_as_big_as_nerv_s():
+def test_a_fit_that_names_no_architecture_is_a_grid_as_big_as_nerv_s_at_most_a_fifth_of_a_value_a_pixel():
     config = cli_config()
-    assert (config.arch, config.preset, config.budget, config.size_as) == ("hnerv", None, None, "nerv-s")
-    assert (FitConfig(video="x").arch, FitConfig(video="x").size_as) == ("hnerv", "nerv-s")  # the API's default
-    spec = model_spec(config, FRAMES)
-    nerv_s = describe("nerv", FRAMES, preset="nerv-s").params
-    assert spec.arch == "hnerv" and abs(stored_count(spec) - nerv_s) <= 0.05 * nerv_s
-    assert "hnerv (default" in build_parser().format_help()
+    assert (config.arch, config.preset, config.budget, config.size_as) == ("grid", None, None, "nerv-s")
+    assert (FitConfig(video="x").arch, FitConfig(video="x").max_values_per_pixel) == ("grid", 0.2)  # the API's
+    bunny = Frames(180, 320, 132)  # where the default was measured: 1.5M values, a fifth of a value a pixel
+    cap = 0.2 * 132 * 180 * 320
+    assert describe("nerv", bunny, preset="nerv-s").params > cap
+    assert abs(stored_count(model_spec(config, bunny)) - cap) <= 0.05 * cap
+    long = Frames(360, 640, 1500)  # a minute: nerv-s's count, far below the cap
+    nerv_s = describe("nerv", long, preset="nerv-s").params
+    assert abs(stored_count(model_spec(config, long)) - nerv_s) <= 0.05 * nerv_s
+    # a clip smaller than any grid of that size: the nearest grid there is, never an error
+    assert stored_count(model_spec(config, Frames(16, 16, 2))) > 0
+    assert "grid (default" in build_parser().format_help()
+
+
+def test_a_fit_in_segments_is_hnerv_by_default():
+    assert cli_config("--segment", "8").arch == "hnerv"
+    assert cli_config("--segment", "8", "--arch", "grid").arch == "grid"
+
+
+def test_another_architecture_named_is_sized_as_the_default_fit():
+    config = cli_config("--arch", "hnerv")
+    count = stored_count(model_spec(config, FRAMES))
+    assert abs(count - 0.2 * 16 * 64 * 64) <= 0.05 * 0.2 * 16 * 64 * 64, count
 
 
 @pytest.mark.parametrize(("preset", "arch"), [("nerv-s", "nerv"), ("nerv-xs", "nerv"), ("grid-s", "grid")])
@@ -53,5 +71,9 @@ def test_a_record_without_arch_or_size_as_means_what_it_meant_when_written():
     assert (old.arch, old.preset, old.size_as) == ("nerv", "nerv-xs", None)
     old_hnerv = FitConfig.from_dict({"video": "clip.mp4", "arch": "hnerv"})  # its own preset, hnerv-s, as before
     assert model_spec(old_hnerv, FRAMES).config == describe("hnerv", FRAMES).spec.config
+    # the default of the version before the grid: hnerv as big as nerv-s, with no cap per pixel
+    yesterday = FitConfig.from_dict({"video": "clip.mp4", "arch": "hnerv", "size_as": "nerv-s"})
+    nerv_s = describe("nerv", FRAMES, preset="nerv-s").params
+    assert abs(stored_count(model_spec(yesterday, FRAMES)) - nerv_s) <= 0.05 * nerv_s
     new = FitConfig(video="clip.mp4")
     assert FitConfig.from_dict(new.to_dict()) == new  # today's records read back as written

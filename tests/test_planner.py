@@ -195,14 +195,14 @@ def test_a_cap_below_the_smallest_file_says_so_before_anything_runs():
 
 def test_a_quantization_aware_fit_spends_no_time_on_a_fine_tune_its_compression_does_not_run():
     same = dict(num_frames=132, height=180, width=320, seconds=1200, size=(180, 320), arch="grid", params=1_500_000)
-    plain, aware = plan(Request(**same), fake_step), plan(Request(**same, quantized=True), fake_step)
+    plain, aware = plan(Request(**same), fake_step), plan(Request(**same, quantized=frozenset({"grid"})), fake_step)
     assert plain.finetune_epochs > 0 and plain.prune > 0  # long enough to be pruned and fine-tuned
     assert aware.finetune_epochs == 0 and aware.prune == 0.0
     assert aware.epochs > plain.epochs and aware.after_seconds < plain.after_seconds
     # with a rate term the file's size and PSNR are what λ makes them: the expectations are bounds, and say so
     # (a grid 1.5M fit planned "≈ 942 kB" wrote 342 kB at --rate-lambda 0.03)
     assert "expect ≈ " in aware.line() and "rate term" not in aware.line()
-    traded = plan(Request(**same, quantized=True, rate_aware=True), fake_step)
+    traded = plan(Request(**same, quantized=frozenset({"grid"}), rate_aware=frozenset({"grid"})), fake_step)
     assert re.search(r"expect ≤ \d+ dB, ≤ [\d.]+ [kM]B \(the rate term trades them\)$", traded.line()), traded.line()
 
 

@@ -165,8 +165,10 @@ def test_quick_scales_runs_down(tmp_path):
 
     q = quick_config(FitConfig(video="x.mp4", arch="nerv", epochs=300, scale=0.5))
     assert (q.preset, q.epochs, q.end, q.scale, q.eval_every) == ("nerv-xs", 30, 32, None, 3)
-    default = quick_config(FitConfig(video="x.mp4"))  # the default architecture at its laptop size
-    assert (default.arch, default.preset) == ("hnerv", "hnerv-xs")
+    default = quick_config(FitConfig(video="x.mp4"))  # the grid's default size follows the clip's pixels
+    assert (default.arch, default.preset, default.size_as) == ("grid", None, "nerv-s")
+    hnerv = quick_config(FitConfig(video="x.mp4", arch="hnerv"))  # hnerv sized by default: its laptop size
+    assert hnerv.preset == "hnerv-xs"
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:

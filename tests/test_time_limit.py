@@ -21,6 +21,7 @@ def test_fit_stops_at_its_time_limit_with_the_result_saved(shapes_clip, tmp_path
         eval_every=100_000,
         precision="fp32",
         device="cpu",
+        lr=5e-4,
     )
     fitter = Fitter(config, tmp_path / "run")
     events, arrivals = [], []
@@ -52,6 +53,7 @@ def test_without_a_time_limit_the_schedule_follows_the_epochs(shapes_clip, tmp_p
         eval_every=2,
         precision="fp32",
         device="cpu",
+        lr=5e-4,
     )
     events = list(Fitter(config, tmp_path / "run").run())
     assert events[-1].status == "completed" and events[-1].epoch == 2

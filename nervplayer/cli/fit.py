@@ -26,7 +26,7 @@ from ..segments.fit import (
 )
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
-from ..train.config import DEFAULT_ARCH, DEFAULT_SIZE, MAX_STARTS, OPTIMIZERS
+from ..train.config import DEFAULT_ARCH, DEFAULT_DENSITY, DEFAULT_SEGMENT_ARCH, DEFAULT_SIZE, MAX_STARTS, OPTIMIZERS
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import (
@@ -59,8 +59,10 @@ def build_parser() -> Parser:
     p = Parser(
         prog="nervplayer fit",
         description="Fit a neural video model to a video file or a folder of PNG/JPEG frames. "
-        f"Defaults: {DEFAULT_ARCH} as big as {DEFAULT_SIZE} (the same stored values), the paper's recipe (1200 epochs, "
-        "Adam(0.5, 0.999), lr 5e-4, warmup+cosine, Fusion6); the paper's NeRV-S is --preset nerv-s.",
+        f"Defaults: {DEFAULT_ARCH} as big as {DEFAULT_SIZE} (the same stored values, at most {DEFAULT_DENSITY:g} a "
+        "pixel of the clip), trained rate-aware at its own learning rate (--rate-lambda 0.1, lr 1e-2), otherwise "
+        "the paper's recipe (1200 epochs, Adam(0.5, 0.999), warmup+cosine, Fusion6); in segments, "
+        f"{DEFAULT_SEGMENT_ARCH}; the paper's NeRV-S is --preset nerv-s.",
     )
     p.add_argument("video", nargs="?", help="video file or frame folder (optional with --resume)")
     p.add_argument("-o", "--output", required=True, type=Path, help="run folder to write")
@@ -80,16 +82,17 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--arch",
-        help=f"model plugin: {DEFAULT_ARCH} (default; the best rate-distortion measured, docs/models.md), nerv, grid, "
-        "or an installed one; without it, a --preset of one model (nerv-s, nerv-xs...) picks that model",
+        help=f"model plugin: {DEFAULT_ARCH} (default; the best rate-distortion measured, docs/models.md), hnerv "
+        f"(default with --segment), nerv, or an installed one; without it, a --preset of one model (nerv-s, "
+        "nerv-xs...) picks that model",
     )
     add_model_size(
         p,
-        f"default: the model's own preset, nerv-s for nerv; {DEFAULT_ARCH} without --preset or --params is sized to "
-        f"the stored values {DEFAULT_SIZE} has at the frame size",
+        f"default: the stored values {DEFAULT_SIZE} has at the frame size, at most {DEFAULT_DENSITY:g} a pixel of "
+        "the clip (nerv: the preset nerv-s)",
     )
     p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, help="learning rate (default 5e-4)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's, grid 1e-2, others 5e-4)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--scale-lr", action="store_true", default=None, help="multiply lr by the batch size")
     p.add_argument("--activation", help="activation plugin id (default silu)")
@@ -112,15 +115,16 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--qat",
-        action="store_true",
-        default=None,
-        help="rate-aware training: quantize every stored tensor with a learned step during the fit",
+        action=argparse.BooleanOptionalAction,
+        help="quantization-aware training: quantize every stored tensor with a learned step during the fit (default: "
+        "the model's recipe, on for grid); --no-qat fits without it and without a rate term",
     )
     p.add_argument("--qat-bits", type=int, help="bit width the learned steps start from (default 8)")
     p.add_argument(
         "--rate-lambda",
         type=float,
-        help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat",
+        help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat (default: the model's "
+        "recipe, 0.1 for grid; 0: none)",
     )
     p.add_argument(
         "--soft-rounding",
@@ -219,9 +223,14 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         "starts": args.starts,
     }
     if not args.resume or args.arch is not None:  # a resumed run keeps its architecture
-        given["arch"] = architectures.arch_of(args.arch, args.preset, DEFAULT_ARCH)
-    if args.rate_lambda or args.soft_rounding:
+        default = DEFAULT_SEGMENT_ARCH if args.segment is not None else DEFAULT_ARCH
+        given["arch"] = architectures.arch_of(args.arch, args.preset, default)
+    if (args.rate_lambda or args.soft_rounding) and args.qat is None:  # --no-qat with them is refused below
         given["qat"] = True
+    if args.target is not None and args.rate_lambda is None and args.qat is None and not args.soft_rounding:
+        # rate control meets a target after the fit, with the most room on a plain one (bits, pruning, step): not
+        # the recipe's rate-aware training, whose learned steps may leave a size asked for out of reach
+        given["qat"], given["rate_lambda"] = False, 0.0
     for kind in ("activation", "loss", "scheduler"):
         if getattr(args, f"{kind}_param"):
             given[f"{kind}_params"] = key_values(getattr(args, f"{kind}_param"), f"--{kind}-param")
@@ -313,10 +322,13 @@ def _drive(fitter: Fitter, run_dir: Path) -> int:
             size = "sized to the budget" if fitter.config.budget else fitter.config.preset
             macs = fitter.record()["macs_per_pixel"]
             world = f", {fitter.world.size} processes (torchrun)" if fitter.world.distributed else ""
+            c = fitter.config
+            aware = f", rate-aware (λ {c.rate_lambda:g})" if c.rate_lambda else ", QAT" if c.qat else ""
+            recipe = f"lr {c.lr:g}{aware}"
             print(
                 f"fitting {fitter.source['name']}: {ev.num_frames} frames ({ev.train_frames} trained) at "
                 f"{ev.width}x{ev.height}, {spec.arch}{f' ({size})' if size else ''}: {ev.num_params:,} params, "
-                f"{macs:,.0f} MACs/pixel{', QAT' if fitter.config.qat else ''} on {ev.device} "
+                f"{macs:,.0f} MACs/pixel, {recipe} on {ev.device} "
                 f"{ev.precision}{world}, frames in {ev.frame_store}",
                 file=sys.stderr,
             )

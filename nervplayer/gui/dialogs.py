@@ -71,10 +71,12 @@ class PluginsDialog(QDialog):
 
 
 class SaveDialog(QDialog):
-    """Where to write the ``.nerv`` and how hard to compress."""
+    """Where to write the ``.nerv`` and how hard to compress. ``learned``: the fit learned its quantization
+    (rate-aware training), so its file holds the steps it learned and only a target changes it."""
 
-    def __init__(self, suggested: Path, fit_epochs: int, parent: QWidget | None = None) -> None:
+    def __init__(self, suggested: Path, fit_epochs: int, parent: QWidget | None = None, learned: bool = False) -> None:
         super().__init__(parent)
+        self.learned = learned
         self.setWindowTitle("Save as .nerv")
         self.setObjectName("save-dialog")
         defaults = CompressOptions()
@@ -101,6 +103,15 @@ class SaveDialog(QDialog):
         self.error.setStyleSheet(f"color: {_STATUS_COLORS['failed']}")
         self.error.setWordWrap(True)
         self.error.hide()
+        self.note = QLabel(
+            "This fit learned its quantization (rate-aware training): the file holds the steps it learned, so pruning, "
+            "fine-tuning and the bit width do not apply; a target still does."
+        )
+        self.note.setObjectName("save-learned")
+        self.note.setWordWrap(True)
+        self.note.setVisible(learned)
+        for widget in (self.prune, self.finetune, self.bits):
+            widget.setEnabled(not learned)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
@@ -115,6 +126,7 @@ class SaveDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.note)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.resize(520, self.sizeHint().height())
@@ -126,8 +138,8 @@ class SaveDialog(QDialog):
 
     def _target_changed(self, text: str) -> None:
         """With a target, rate control chooses the pruning and the width."""
-        self.prune.setEnabled(not text.strip())
-        self.bits.setEnabled(not text.strip())
+        self.prune.setEnabled(not text.strip() and not self.learned)
+        self.bits.setEnabled(not text.strip() and not self.learned)
         self.error.hide()
 
     def parsed_target(self) -> Target | None:

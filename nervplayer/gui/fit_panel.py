@@ -29,6 +29,7 @@ from ..plugins import get_registry
 from ..plugins.api import Frames
 from ..train import FitConfig
 from ..train.config import DEFAULT_ARCH
+from ..train.recipe import recipe_defaults
 from ..video import VideoInfo
 from .fit_controls import FitControls
 from .plugin_form import PluginForm
@@ -38,7 +39,8 @@ NO_LIMIT = "no limit"
 TIMES = {NO_LIMIT: None, "30 s": 30.0, "1 min": 60.0, "5 min": 300.0, "10 min": 600.0, "30 min": 1800.0, "1 h": 3600.0}
 PLANNED = {"size"}  # what a plan keeps of the form: the frame size (and range); it chooses the rest
 BUDGET = "budget"  # the size choice that sizes the model to a parameter budget instead of a preset
-LAPTOP = {"nerv": "nerv-xs", "hnerv": "hnerv-xs"}  # the default sizes: a laptop fits them in minutes
+# the default sizes: a laptop fits them in minutes (the grid's own follows the clip's pixels)
+LAPTOP = {"nerv": "nerv-xs", "hnerv": "hnerv-xs", "grid": "grid-s"}
 
 
 def available_devices() -> list[str]:
@@ -88,6 +90,14 @@ class FitPanel(QWidget):
         lr_valid = QDoubleValidator(1e-8, 10.0, 10)
         lr_valid.setNotation(QDoubleValidator.Notation.ScientificNotation)
         self.lr.setValidator(lr_valid)
+        self.rate_lambda = QLineEdit("0")
+        self.rate_lambda.setObjectName("rate-lambda")
+        self.rate_lambda.setValidator(QDoubleValidator(0.0, 1e3, 6))
+        self.rate_lambda.setToolTip(
+            "Weight of the file's size in training (rate-aware training: quantization-aware, with a learned step per "
+            "tensor): larger gives smaller files at lower quality; 0 trains for quality alone. nervplayer fit "
+            "--rate-lambda"
+        )
         self.batch = QSpinBox(minimum=1, maximum=256, value=1)
         self.device = QComboBox()
         self.device.addItems(available_devices())
@@ -148,6 +158,7 @@ class FitPanel(QWidget):
         f.addRow(self.plan_label)  # the whole width: the plan is a long line
         f.addRow("Epochs", self.epochs)
         f.addRow("Learning rate", self.lr)
+        f.addRow("Rate term λ", self.rate_lambda)
         f.addRow("Batch size", self.batch)
         f.addRow("Device", self.device)
         f.addRow("Evaluate every", self.eval_every)
@@ -205,6 +216,9 @@ class FitPanel(QWidget):
         default = LAPTOP.get(arch, BUDGET)
         self.preset.setCurrentIndex(max(self.preset.findData(default), 0))
         self.preset.blockSignals(False)
+        recipe = recipe_defaults(arch)  # the training the model fits best with
+        self.lr.setText(f"{recipe['lr']:g}")
+        self.rate_lambda.setText(f"{recipe['rate_lambda']:g}")
         self.update_cost()
 
     def _size(self) -> tuple[str | None, int | None]:
@@ -262,7 +276,7 @@ class FitPanel(QWidget):
         replace the model and training options, which are off while a budget is chosen."""
         self.planned = None
         seconds = self.budget_seconds
-        for widget in (self.arch, self.preset, self.epochs, self.lr):
+        for widget in (self.arch, self.preset, self.epochs, self.lr, self.rate_lambda):
             widget.setEnabled(seconds is None)
         self.segment.setEnabled(seconds is not None)
         self.target.setEnabled(seconds is not None)
@@ -350,13 +364,21 @@ class FitPanel(QWidget):
         assert self.info is not None
         scale = self.scale.currentData() or 1.0
         preset, budget = self._size()
+        # a plan chooses the model, and with it the rate term its recipe trains with (None), unless the plan has a
+        # target, which rate control meets after a plain fit (as fit --target-*: no QAT, no rate term)
+        planned = self.budget_seconds is not None
+        rate_lambda = (
+            float(self.rate_lambda.text() or 0) if not planned else 0.0 if self.target.text().strip() else None
+        )
         return FitConfig(
             video=self.info.path,
             arch=self.arch.currentData(),
             preset=preset,
             budget=budget,
             epochs=self.epochs.value(),
-            lr=float(self.lr.text() or 5e-4),
+            lr=float(self.lr.text() or recipe_defaults(self.arch.currentData())["lr"]),
+            rate_lambda=rate_lambda,
+            qat=None if rate_lambda is None else rate_lambda > 0,
             batch_size=self.batch.value(),
             device=self.device.currentText(),
             precision=self.precision,

@@ -19,7 +19,7 @@ from ..plugins import get_registry
 from ..session import Session
 from ..settings import Preferences
 from ..study import StudyRunner, open_study
-from ..train import FitConfig
+from ..train import FitConfig, open_run
 from .actions import ACTIONS, MENUS, apply_bindings, create_actions, set_bindings
 from .charts import FitCharts
 from .dialogs import ABOUT, PluginsDialog, SaveDialog
@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
             files.fileSelected.connect(lambda path: self.save_nerv_to(Path(path), CompressOptions()))
             files.open()
             return
-        dialog = SaveDialog(suggested, self.fit_panel.controls.progress.epochs, self)
+        dialog = SaveDialog(suggested, self.fit_panel.controls.progress.epochs, self, learned=self._learned_steps())
         planned = self.fit_panel.planned if self.fit_panel.budget_seconds is not None else None
         if planned is not None and planned.target is not None:  # the fit was planned for it
             dialog.target.setText(planned.target.text())
@@ -262,6 +262,13 @@ class MainWindow(QMainWindow):
             lambda: self.save_nerv_to(dialog.output(), dialog.options(self.fit_panel.device.currentText()))
         )
         dialog.open()
+
+    def _learned_steps(self) -> bool:
+        """The fit learned its quantization (rate-aware): its file holds the steps training learned."""
+        try:
+            return self.session.run_dir is not None and bool(open_run(self.session.run_dir).fit_config.qat)
+        except NervError:
+            return False
 
     def save_nerv_to(self, output: Path, options: CompressOptions) -> None:
         """Run the compression pipeline on the fit's run folder in a worker, with progress in the panel."""

@@ -30,6 +30,7 @@ from ..model import architectures
 from ..study import STUDIES, StudyRunner, get_study, split_values
 from ..train import FitConfig
 from ..train.config import DEFAULT_ARCH
+from ..train.recipe import recipe_defaults
 from .errors import show_error
 from .fit_panel import available_devices
 
@@ -156,6 +157,7 @@ class NewStudyDialog(QDialog):
 
     def _fill_presets(self) -> None:
         self.preset.clear()
+        self.lr.setText(f"{recipe_defaults(self.arch.currentData())['lr']:g}")  # the model's own
         default = architectures.architecture(self.arch.currentData())[1].default_preset
         self.preset.addItem(f"(the model's own{f': {default}' if default else ''})", None)
         for name in architectures.presets(self.arch.currentData()):
@@ -191,6 +193,7 @@ class NewStudyDialog(QDialog):
             end=end,
             eval_every=self.eval_every.value(),
             device=self.device.currentText(),
+            size_as=None,  # no preset: the model's own, as the size list says
         )
 
     def make_runner(self) -> StudyRunner:

@@ -87,9 +87,12 @@ def resolve(
     activation: str = "silu",
     activation_params: dict[str, Any] | None = None,
     plugins: Registry | None = None,
+    nearest: bool = False,
 ) -> ModelSpec:
     """The concrete network for a clip: the preset's params, overlaid with ``params`` (checked), sized to
-    ``budget`` stored values (±5 %) when given. Every failure is a :class:`ConfigError` or :class:`PluginError`."""
+    ``budget`` stored values (±5 %) when given; with ``nearest``, a budget out of the architecture's reach gives
+    the nearest network it has (a default size is a wish, not the user's demand). Every failure is a
+    :class:`ConfigError` or :class:`PluginError`."""
     plugins = plugins or get_registry()
     entry, impl = architecture(arch, plugins)
     given = plugins.check_params("model", entry.id, params)
@@ -119,11 +122,11 @@ def resolve(
 
     if budget is None:
         return spec_at(1.0)
-    return _size_to_budget(spec_at, budget, entry.id, frames, plugins)
+    return _size_to_budget(spec_at, budget, entry.id, frames, plugins, nearest)
 
 
 def _size_to_budget(
-    spec_at: Callable[[float], ModelSpec], budget: int, arch: str, frames: Frames, plugins: Registry
+    spec_at: Callable[[float], ModelSpec], budget: int, arch: str, frames: Frames, plugins: Registry, nearest: bool
 ) -> ModelSpec:
     """Search the architecture's scale for the stored-value count nearest ``budget``."""
     counts: dict[float, int] = {}  # the scales that build, in the order tried
@@ -161,7 +164,7 @@ def _size_to_budget(
             lo, hi = (mid, hi) if n <= budget else (lo, mid)
     best = min(counts, key=lambda s: abs(counts[s] - budget))
     n, spec = counts[best], specs[best]
-    if abs(n - budget) > TOLERANCE * budget:
+    if abs(n - budget) > TOLERANCE * budget and not nearest:
         smallest, largest = min(counts.values()), max(counts.values())
         if budget < smallest:
             why = f"too small: the smallest {arch!r} model there has {smallest:,} parameters"

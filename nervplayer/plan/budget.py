@@ -21,10 +21,11 @@ from ..errors import ConfigError
 from ..model import architectures
 from ..train import FitConfig
 from ..train.fit import clip_frames
+from ..train.recipe import resolve_recipe
 from ..video import VideoInfo
 from .clock import process_age
 from .duration import format_duration
-from .planner import FIXED_AFTER_S, Plan, Request, after_steps, before_fit, frame_sizes, plan
+from .planner import ARCHS, FIXED_AFTER_S, Plan, Request, after_steps, before_fit, frame_sizes, plan
 from .probe import StepProbe, device_label
 
 PROBE_SHARE = 0.04  # the probe's share of the budget
@@ -66,6 +67,8 @@ def plan_clip(
     params = config.budget if "budget" in given else None
     if "preset" in given:
         params = architectures.describe(config.arch, frames, preset=config.preset).params
+    # each candidate trains with its own recipe where the user set none (train/recipe.py)
+    recipes = {a: resolve_recipe(dataclasses.replace(config, arch=a)) for a in {*ARCHS, config.arch}}
     req = Request(
         num_frames=frames.num_frames,
         height=info.height,
@@ -82,8 +85,8 @@ def plan_clip(
         size_cap=int(target.value) if target is not None and target.kind == "size" else None,
         bpp_cap=target.value if target is not None and target.kind == "bpp" else None,
         searched=target is not None,
-        quantized=config.qat,
-        rate_aware=config.rate_lambda > 0,
+        quantized=frozenset(a for a, c in recipes.items() if c.qat),
+        rate_aware=frozenset(a for a, c in recipes.items() if c.rate_lambda),
     )
     floor = req.spent + before_fit(req) + FIXED_AFTER_S
     if floor >= seconds:  # decoding and writing alone take longer: no probe

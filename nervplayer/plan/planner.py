@@ -81,9 +81,11 @@ class Request:
     size_cap: int | None = None  # the file's cap in bytes (--target-size)
     bpp_cap: float | None = None  # ... or in bits per pixel at the planned frame size (--target-bpp)
     searched: bool = False  # the compression searches a target (size, bpp or PSNR): rate control's time
-    quantized: bool = False  # a quantization-aware fit (--qat, --rate-lambda): its file is its learned steps, so
-    # nothing is pruned or fine-tuned after it
-    rate_aware: bool = False  # a rate term (--rate-lambda) trades quality for size: the expectations are bounds
+    # the architectures whose fit is quantization-aware (--qat, --rate-lambda, or their recipe): their file is their
+    # learned steps, so nothing is pruned or fine-tuned after them
+    quantized: frozenset[str] = frozenset()
+    # ... and those trained with a rate term, which trades quality for size: their expectations are bounds
+    rate_aware: frozenset[str] = frozenset()
 
     def cap_at(self, height: int, width: int) -> int | None:
         """The file's cap in bytes at a frame size, if the user set one."""
@@ -220,7 +222,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         return None
     epochs = train / epoch_s if req.epochs is None else float(req.epochs)
     finetune = 0
-    if epochs * (1 + FINETUNE_SHARE) >= PRUNE_FROM_EPOCHS and not req.quantized:
+    if epochs * (1 + FINETUNE_SHARE) >= PRUNE_FROM_EPOCHS and arch not in req.quantized:
         if req.epochs is None:
             epochs = train / (epoch_s * (1 + FINETUNE_SHARE))
         finetune = max(2, round(FINETUNE_SHARE * epochs))
@@ -259,7 +261,7 @@ def plan_at(req: Request, arch: str, params: int, height: int, width: int, step:
         estimated_seconds=req.spent + before + fit_seconds + after,
         expected_psnr=expected[0],
         expected_bytes=expected[1],
-        rate_aware=req.rate_aware,
+        rate_aware=arch in req.rate_aware,
     )
 
 

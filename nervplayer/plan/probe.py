@@ -27,6 +27,7 @@ from ..train.config import FitConfig
 from ..train.network import FitNetwork
 from ..train.optim import build_optimizer
 from ..train.profile import sync
+from ..train.recipe import resolve_recipe
 from ..train.step import TrainingStep
 from ..video.store import MemoryFrameStore
 
@@ -64,12 +65,15 @@ def step_seconds(
     frames = Frames(candidate.height, candidate.width, candidate.num_frames)
     spec = architectures.resolve(candidate.arch, frames, budget=candidate.params, plugins=plugins)
     config = FitConfig(video="", arch=candidate.arch, device=device, precision=precision, **(recipe or {}))
+    config = resolve_recipe(config, plugins)  # unset: the candidate architecture's own
+    lr = config.lr
+    assert lr is not None
     g = torch.Generator().manual_seed(0)
     data = torch.randint(0, 256, (PROBE_FRAMES, 3, candidate.height, candidate.width), dtype=torch.uint8, generator=g)
     store = MemoryFrameStore(data, dev)
     network = FitNetwork.build(spec, plugins, config, store, prec)
     fused = dev.type in ("cuda", "cpu")
-    optimizer = build_optimizer(config.optimizer, network, config.lr, fused)
+    optimizer = build_optimizer(config.optimizer, network, lr, fused)
     scaler = torch.amp.GradScaler(dev.type, enabled=prec.needs_scaler)
     step = TrainingStep(network, optimizer, scaler, plugins.create("loss", config.loss, config.loss_params))
     times = []
@@ -77,7 +81,7 @@ def step_seconds(
         idx = [k % PROBE_FRAMES]
         sync(dev)
         t0 = time.perf_counter()
-        step(idx, store.get(idx), config.lr)
+        step(idx, store.get(idx), lr)
         sync(dev)
         if time.perf_counter() - t0 > give_up:
             return float("inf")

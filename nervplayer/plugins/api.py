@@ -134,6 +134,9 @@ class ModelArchitecture:
     #: named sizes: preset name → params
     presets: dict[str, dict[str, Any]] = {}
     default_preset: str | None = None
+    #: the training this architecture fits best with, where the user sets none: any of ``lr``, ``qat`` and
+    #: ``rate_lambda`` (a rate term needs ``qat``); the rest is the paper's recipe (nervplayer/train/recipe.py)
+    recipe: dict[str, Any] = {}
 
     def configure(self, frames: Frames, params: dict[str, Any], scale: float = 1.0) -> dict[str, Any]:
         """The complete, JSON-serialisable config of the network for ``frames``.

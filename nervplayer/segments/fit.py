@@ -41,7 +41,7 @@ from ..errors import ConfigError, NervError, ResumeError
 from ..jobs import Executor, Job, JobDone, JobsCancelled
 from ..model import architectures
 from ..train import FitConfig
-from ..train.fit import clip_frames, model_spec
+from ..train.fit import clip_frames, default_budget, model_spec
 from ..train.runfolder import CONFIG, WEIGHTS
 from ..video import file_hash, iter_frames, probe
 from ..video.cuts import scene_cuts
@@ -150,6 +150,10 @@ def plan_segments(
     target = auto_length(count, frames.height, frames.width) if length is None else length
     check_length(target, count)
     spec = model_spec(config, dataclasses.replace(frames, num_frames=target))  # a bad option fails before decoding
+    if default_budget(config, dataclasses.replace(frames, num_frames=target)) is not None and config.budget is None:
+        # a default size follows the frames a model holds: every segment gets the size of one of the target length,
+        # so that a warm start finds its weights' shapes in the model it starts from
+        config = dataclasses.replace(config, budget=architectures.stored_count(spec))
     cuts = scene_cuts(info, config.start, end)
     ranges = split(count, target, [c.frame - config.start for c in cuts])
     context = context_frames(target) if architectures.content_adaptive(spec) else 0

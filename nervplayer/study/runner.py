@@ -25,7 +25,6 @@ from ..errors import ConfigError
 from ..jobs.child import Context, Task
 from ..jobs.priority import lower_priority
 from ..train import Event, FitConfig, Fitter, runfolder
-from ..train.config import DEFAULT_ARCH
 from .catalogue import Study, Variant, get_study
 from .summary import RUNS, STUDY_FILE, StudyOutputs, collect, write_outputs
 
@@ -60,8 +59,8 @@ StudyEvent = RunStarting | RunSkipped | StudyFinished
 
 def quick_config(base: FitConfig) -> FitConfig:
     """``--quick``: a first look on a laptop. At most 160 pixels wide, at most 32 frames, a tenth of the epochs
-    (at least 2), evaluations ten times along the way; a NeRV without a parameter budget becomes nerv-xs, the
-    default architecture sized by default (``size_as``) hnerv-xs."""
+    (at least 2), evaluations ten times along the way; a NeRV without a parameter budget becomes nerv-xs, an HNeRV
+    sized by default (``size_as``) hnerv-xs (a grid's default size follows the clip's pixels already)."""
     epochs = max(2, base.epochs // 10)
     end = base.start + 32 if base.end is None else min(base.end, base.start + 32)
     return replace(
@@ -79,7 +78,7 @@ def quick_config(base: FitConfig) -> FitConfig:
 def _quick_preset(base: FitConfig) -> str | None:
     if base.arch == "nerv" and base.budget is None:
         return "nerv-xs"
-    if base.arch == DEFAULT_ARCH and base.preset is None and base.budget is None and base.size_as is not None:
+    if base.arch == "hnerv" and base.preset is None and base.budget is None and base.size_as is not None:
         return "hnerv-xs"
     return base.preset
 

@@ -11,30 +11,46 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 OPTIMIZERS = ("adam", "soap")  # train/optim.py
 MAX_STARTS = 16
-# The architecture and size of a fit that names neither: HNeRV had the best rate-distortion of the three built-ins
-# (docs/models.md, "Measured"), sized to the stored values the paper's NeRV-S has at the clip's frame size.
-DEFAULT_ARCH = "hnerv"
+# The architecture and size of a fit that names neither: the grid, rate-aware at its own learning rate (its recipe,
+# train/recipe.py), had the best rate-distortion measured (docs/models.md, "The default architecture"), sized to the
+# stored values the paper's NeRV-S has at the clip's frame size, at most DEFAULT_DENSITY values a pixel of the clip.
+DEFAULT_ARCH = "grid"
 DEFAULT_SIZE = "nerv-s"
+DEFAULT_DENSITY = 0.2  # grid 1.5M on bunny's 132 frames at 320×180: the best RD measured in 20 CPU minutes
+# a clip in segments: hnerv, whose segments train on frames past their boundaries, so that the seams stay smooth
+# (docs/long-videos.md; a grid's segments left 1.0 dB seams)
+DEFAULT_SEGMENT_ARCH = "hnerv"
 # What a stored record (a run folder's config.json, a segment's or a study's runs) meant by a field it lacks: the
 # defaults of the version that wrote it, not today's.
-LEGACY_DEFAULTS: dict[str, Any] = {"arch": "nerv", "size_as": None}
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "arch": "nerv",
+    "size_as": None,
+    "max_values_per_pixel": None,
+    "lr": 5e-4,
+    "qat": False,
+    "rate_lambda": 0.0,
+}
 
 
 @dataclass
 class FitConfig:
-    """A fit of one clip. Defaults are the paper's recipe (Adam(0.5, 0.999), lr 5e-4, warmup + cosine, Fusion6,
-    batch 1, 1200 epochs, evaluation every 50 epochs) on HNeRV sized as NeRV-S (``arch="nerv"``: the paper's
-    NeRV-S itself)."""
+    """A fit of one clip. Defaults are the paper's recipe (Adam(0.5, 0.999), warmup + cosine, Fusion6, batch 1, 1200
+    epochs, evaluation every 50 epochs) with the architecture's own learning rate and rate term (``None``: its
+    recipe, train/recipe.py: lr 5e-4 and none unless the model names its own), on the grid sized as NeRV-S
+    (``arch="nerv"``: the paper's NeRV-S itself)."""
 
     video: str
     arch: str = DEFAULT_ARCH  # model plugin id
     preset: str | None = None  # a preset of the model plugin; None = its default (nerv: nerv-s), but see size_as
     budget: int | None = None  # stored values (weights + latents) to size the model to, within ±5 %
-    # with neither preset nor budget, a model of DEFAULT_ARCH is sized to the stored values this nerv preset has at the
-    # clip's frame size (a default fit is as big as a nerv-s one); None: the architecture's own default preset
+    # with neither preset nor budget, a model is sized to the stored values this nerv preset has at the clip's frame
+    # size (a default fit is as big as a nerv-s one; nerv itself takes the preset), at most max_values_per_pixel
+    # values a pixel of the clip (its frames × height × width), and the nearest the architecture can reach where
+    # that is out of its range; None: the architecture's own default preset
     size_as: str | None = DEFAULT_SIZE
+    max_values_per_pixel: float | None = DEFAULT_DENSITY
     epochs: int = 1200
-    lr: float = 5e-4
+    lr: float | None = None  # None: the architecture's recipe (train/recipe.py)
     batch_size: int = 1
     scale_lr: bool = False  # multiply lr by batch_size (linear scaling rule)
     activation: str = "silu"
@@ -52,9 +68,11 @@ class FitConfig:
     size: tuple[int, int] | None = None  # (height, width) to resize to
     scale: float | None = None  # or a scale factor
     model: dict[str, Any] = field(default_factory=dict)  # the model plugin's params (nerv: fc_c, strides...)
-    qat: bool = False  # quantize every stored tensor in training, with a learned step per tensor (train/rate.py)
+    # quantize every stored tensor in training, with a learned step per tensor (train/rate.py); None: the recipe's
+    qat: bool | None = None
     qat_bits: int = 8  # bit width the learned steps start from
-    rate_lambda: float = 0.0  # weight of the rate term (estimated bits per pixel of the stored tensors)
+    # weight of the rate term (estimated bits per pixel of the stored tensors); None: the recipe's
+    rate_lambda: float | None = None
     # soft rounding with annealed noise in the fit's main phase, hard rounding in its final share (train/softround.py)
     soft_rounding: bool = False
     hard_rounding: float = 0.1  # the final share of a soft-rounding fit (0..1) that rounds hard
@@ -86,7 +104,7 @@ class FitConfig:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if self.stride < 1:
             raise ConfigError(f"frame stride must be at least 1, got {self.stride}")
@@ -100,12 +118,14 @@ class FitConfig:
             raise ConfigError("evaluation and checkpoint intervals must be at least 1 epoch")
         if not 2 <= self.qat_bits <= 16:
             raise ConfigError(f"QAT bit width must be in 2..16, got {self.qat_bits}")
-        if not self.rate_lambda >= 0:
+        if self.rate_lambda is not None and not self.rate_lambda >= 0:
             raise ConfigError(f"rate lambda must be >= 0, got {self.rate_lambda}")
-        if self.rate_lambda and not self.qat:
+        if self.rate_lambda and self.qat is False:
             raise ConfigError("a rate term (--rate-lambda) needs quantization-aware training (--qat)")
-        if self.soft_rounding and not self.qat:
+        if self.soft_rounding and self.qat is False:
             raise ConfigError("soft rounding (--soft-rounding) needs quantization-aware training (--qat)")
+        if self.max_values_per_pixel is not None and not self.max_values_per_pixel > 0:
+            raise ConfigError(f"values per pixel must be positive, got {self.max_values_per_pixel}")
         if not 0 <= self.hard_rounding <= 1:
             raise ConfigError(f"the hard-rounding share of the fit must be in 0..1, got {self.hard_rounding}")
         if self.time_limit is not None and not self.time_limit > 0:

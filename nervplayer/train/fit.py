@@ -30,7 +30,7 @@ from ..plugins.api import Frames
 from ..video import FrameStore, ShiftedStore, VideoInfo, build_store, file_hash, iter_frames, output_size, probe
 from . import runfolder
 from .checkpoint import Position, TrainingState
-from .config import DEFAULT_ARCH, FitConfig
+from .config import FitConfig
 from .control import Controls
 from .distributed import check_batches, check_one_process, join, shard, world_from_env
 from .evaluator import Evaluator
@@ -39,6 +39,7 @@ from .network import FitNetwork
 from .optim import build_optimizer, soap_class
 from .order import epoch_order
 from .pending import PendingStep, PendingSteps
+from .recipe import resolve_recipe
 from .starts import warm_up
 from .step import TrainingStep, out_of_memory_hint
 from .timelimit import TimeLimit
@@ -63,27 +64,37 @@ def clip_frames(config: FitConfig, info: VideoInfo | None = None) -> tuple[Video
 
 
 def model_spec(config: FitConfig, frames: Frames, plugins: Registry | None = None) -> ModelSpec:
-    """The network a fit of ``config`` trains on a clip of ``frames`` (checked, sized to the budget)."""
+    """The network a fit of ``config`` trains on a clip of ``frames`` (checked, sized to the budget; a default
+    size, ``size_as``, the nearest the architecture reaches)."""
+    budget, preset = default_budget(config, frames, plugins), config.preset
+    if preset is None and budget is None and config.size_as in architectures.presets(config.arch, plugins):
+        preset = config.size_as  # nerv sized as nerv-s: the preset itself
     return architectures.resolve(
         config.arch,
         frames,
         config.model,
-        config.preset,
-        default_budget(config, frames, plugins),
+        preset,
+        budget,
         config.activation,
         config.activation_params,
         plugins,
+        nearest=budget is not None and config.budget is None,
     )
 
 
 def default_budget(config: FitConfig, frames: Frames, plugins: Registry | None = None) -> int | None:
-    """``config.budget``, or for a default-architecture fit with neither a preset nor a budget, the stored values
-    the ``size_as`` nerv preset has at the clip's frame size (``FitConfig.size_as``)."""
+    """``config.budget``, or for a fit with neither a preset nor a budget, the stored values the ``size_as`` nerv
+    preset has at the clip's frame size, at most ``max_values_per_pixel`` a pixel of the clip
+    (``FitConfig.size_as``; nerv itself takes its preset)."""
     if config.budget is not None or config.preset is not None or config.size_as is None:
         return config.budget
-    if config.arch != DEFAULT_ARCH:
+    if config.size_as in architectures.presets(config.arch, plugins):
         return None
-    return architectures.describe("nerv", frames, preset=config.size_as, plugins=plugins).params
+    count = architectures.describe("nerv", frames, preset=config.size_as, plugins=plugins).params
+    if config.max_values_per_pixel is not None:
+        pixels = frames.num_frames * frames.height * frames.width
+        count = min(count, max(1, round(config.max_values_per_pixel * pixels)))
+    return count
 
 
 def load_source(
@@ -137,9 +148,11 @@ class Fitter(Controls):
     ) -> None:
         config.validate()
         super().__init__()
+        self.plugins = plugins or get_registry()
+        config = resolve_recipe(config, self.plugins)  # the record holds what the fit trains with
+        config.validate()
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.plugins = plugins or get_registry()
         # Plugins first: a typo in a name fails before minutes of decoding.
         self.plugins.factory("activation", config.activation, config.activation_params)
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
@@ -181,6 +194,7 @@ class Fitter(Controls):
         self.model, self.quantizer = self.network.model, self.network.quantizer
         #: the decode contract (docs/architecture.md), from the current weights, safe from any thread
         self.predict, self.decode = self.network.predict, self.network.decode
+        assert config.lr is not None  # resolved above
         self.base_lr = config.lr * (config.batch_size if config.scale_lr else 1)
         # fused: one kernel for the whole update (CUDA and, from torch 2.4, the CPU: 1.13x a CPU step)
         fused = self.optimizer_fused = self.device.type in ("cuda", "cpu")

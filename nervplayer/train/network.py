@@ -98,12 +98,11 @@ class FitNetwork:
         stored = architectures.architecture(spec.arch, plugins)[1].stored(model)
         n, pixels = store.num_frames, store.num_frames * store.height * store.width
         qat_bits = config.qat_bits if config.qat else None
+        rate_lambda = config.rate_lambda or 0.0  # resolved (train/recipe.py): None only where no rate term is set
         annealing = (
-            Annealing(config.hard_rounding, noise_start(config.rate_lambda), config.seed)
-            if config.soft_rounding
-            else None
+            Annealing(config.hard_rounding, noise_start(rate_lambda), config.seed) if config.soft_rounding else None
         )
-        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, config.rate_lambda, annealing)
+        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, rate_lambda, annealing)
 
     @property
     def stored_params(self) -> int:

@@ -41,6 +41,7 @@ def runs(tmp_path_factory, shapes_clip):
                 epochs=3,
                 eval_every=3,
                 lr=3e-3,
+                qat=False,  # a plain fit: rate control searches its bits, pruning and step
                 device="cpu",
                 precision="fp32",
             )

@@ -140,7 +140,8 @@ def test_plugin_parameters_become_form_fields(make_window):
     config = panel.config()
     assert (config.scheduler, config.scheduler_params) == ("step", {"step_size": 100, "gamma": 0.5})
     assert (config.activation, config.loss, config.end) == ("gelu", "l1", 30)
-    assert (config.arch, config.preset, config.budget) == ("hnerv", "hnerv-xs", None)
+    assert (config.arch, config.preset, config.budget) == ("grid", "grid-s", None)
+    assert (config.lr, config.qat, config.rate_lambda) == (1e-2, True, 0.1)  # the grid's recipe, as the fit's
 
 
 def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make_window):
@@ -153,11 +154,16 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
     panel = window.fit_panel
     panel.set_video(VideoInfo("clip.mp4", "video", 16, 25.0, 160, 96))
     assert {"nerv", "hnerv", "grid"} <= {panel.arch.itemData(i) for i in range(panel.arch.count())}
-    # the default: hnerv at its laptop size, a preset (not a typed budget)
-    assert (panel.arch.currentData(), panel.preset.currentData()) == ("hnerv", "hnerv-xs")
+    # the default: the grid at its own size, a preset (not a typed budget), trained rate-aware at its own rate
+    assert (panel.arch.currentData(), panel.preset.currentData()) == ("grid", "grid-s")
+    assert (panel.lr.text(), panel.rate_lambda.text()) == ("0.01", "0.1")
     params = int(panel.cost.text().split(" parameters")[0].replace(",", ""))
-    assert params == describe("hnerv", Frames(96, 160, 16), preset="hnerv-xs").params and not panel.budget.isEnabled()
-    panel.arch.setCurrentIndex(panel.arch.findData("grid"))  # no presets: sized to the budget
+    assert params == describe("grid", Frames(96, 160, 16), preset="grid-s").params and not panel.budget.isEnabled()
+    panel.arch.setCurrentIndex(panel.arch.findData("hnerv"))  # its laptop size and the paper's recipe
+    assert (panel.preset.currentData(), panel.lr.text(), panel.rate_lambda.text()) == ("hnerv-xs", "0.0005", "0")
+    assert (panel.config().qat, panel.config().rate_lambda) == (False, 0.0)
+    panel.arch.setCurrentIndex(panel.arch.findData("grid"))
+    panel.preset.setCurrentIndex(panel.preset.findData("budget"))  # sized to a typed budget
     panel.budget.setText("50k")
     panel.budget.editingFinished.emit()
     assert panel.budget.isEnabled()

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from nervplayer.codec import CompressOptions, NervVideo
+from nervplayer.gui.dialogs import SaveDialog
 from nervplayer.gui.fit_panel import BUDGET
 from nervplayer.gui.state import CompareMode
 from nervplayer.video.source import LiveSource
@@ -48,6 +49,12 @@ def test_fit_play_compare_save_and_reopen(arch, make_window, qtbot, tmp_path, sh
     assert player.compare.mode is CompareMode.WIPE and player.current_psnr() is not None
     player.compare.set_mode(CompareMode.OFF)
 
+    # the grid trained rate-aware (its recipe): Save offers only a target, its file being the steps it learned
+    window.ask_save_options()
+    dialog = window.findChild(SaveDialog)
+    learned = arch == "grid"
+    assert (dialog.note.isHidden(), dialog.prune.isEnabled(), dialog.bits.isEnabled()) == (not learned,) * 3
+    dialog.reject()
     out = tmp_path / f"{arch}.nerv"
     window.save_nerv_to(out, CompressOptions(prune=0.2, finetune_epochs=1, device="cpu"))
     qtbot.waitUntil(lambda: panel.state == "finished" and out.is_file(), timeout=300_000)

@@ -35,6 +35,7 @@ def fit(window, qtbot, epochs: int = 1) -> None:
     panel.last.setValue(3)
     panel.epochs.setValue(epochs)
     panel.eval_every.setValue(1)
+    panel.rate_lambda.setText("0")  # a plain fit, whose save prunes and fine-tunes (a rate-aware one's does not)
     qtbot.mouseClick(panel.controls.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.state == "finished", timeout=300_000)
     assert "completed" in panel.controls.bar.format()
