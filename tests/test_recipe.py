@@ -1,5 +1,5 @@
-"""Each architecture's training recipe (train/recipe.py): the grid trains rate-aware at lr 1e-2 where the user sets
-nothing, the others with the paper's recipe; what the user sets wins; a plugin's bad recipe is one clear error."""
+"""Each architecture's training recipe (train/recipe.py): the grid trains rate-aware on MSE at lr 1e-2 where the user
+sets nothing, the others with the paper's recipe; what the user sets wins; a plugin's bad recipe is one clear error."""
 
 from __future__ import annotations
 
@@ -22,11 +22,16 @@ def resolved(*args: str) -> FitConfig:
 
 
 def recipe(config: FitConfig) -> tuple:
-    return config.lr, config.qat, config.rate_lambda
+    return config.lr, config.qat, config.rate_lambda, config.loss
 
 
 @pytest.mark.parametrize(
-    ("arch", "expected"), [("grid", (1e-2, True, 0.1)), ("hnerv", (5e-4, False, 0.0)), ("nerv", (5e-4, False, 0.0))]
+    ("arch", "expected"),
+    [
+        ("grid", (1e-2, True, 0.002, "l2")),
+        ("hnerv", (5e-4, False, 0.0, "fusion6")),
+        ("nerv", (5e-4, False, 0.0, "fusion6")),
+    ],
 )
 def test_each_architecture_trains_with_its_own_recipe_where_nothing_is_set(arch, expected):
     assert recipe(resolve_recipe(FitConfig(video="x", arch=arch))) == expected
@@ -37,22 +42,22 @@ def test_each_architecture_trains_with_its_own_recipe_where_nothing_is_set(arch,
 
 
 def test_what_the_user_sets_wins_over_the_recipe():
-    assert recipe(resolved("--lr", "3e-3")) == (3e-3, True, 0.1)
-    assert recipe(resolved("--rate-lambda", "0")) == (1e-2, True, 0.0)  # quantization-aware, no rate term
-    assert recipe(resolved("--no-qat")) == (1e-2, False, 0.0)  # plain: no rate term from the recipe either
-    assert recipe(resolved("--rate-lambda", "0.3")) == (1e-2, True, 0.3)
-    assert recipe(resolved("--arch", "hnerv", "--rate-lambda", "0.05")) == (5e-4, True, 0.05)
-    assert recipe(resolved("--arch", "hnerv", "--soft-rounding")) == (5e-4, True, 0.0)
+    assert recipe(resolved("--lr", "3e-3", "--loss", "fusion6")) == (3e-3, True, 0.002, "fusion6")
+    assert recipe(resolved("--rate-lambda", "0")) == (1e-2, True, 0.0, "l2")  # quantization-aware, no rate term
+    assert recipe(resolved("--no-qat")) == (1e-2, False, 0.0, "l2")  # plain: no rate term from the recipe either
+    assert recipe(resolved("--rate-lambda", "0.3")) == (1e-2, True, 0.3, "l2")
+    assert recipe(resolved("--arch", "hnerv", "--rate-lambda", "0.05")) == (5e-4, True, 0.05, "fusion6")
+    assert recipe(resolved("--arch", "hnerv", "--soft-rounding")) == (5e-4, True, 0.0, "fusion6")
     with pytest.raises(Exception, match="needs quantization-aware training"):
         resolved("--no-qat", "--rate-lambda", "0.1")
     # a target is met by rate control after the fit, with the most room on a plain one: no recipe of QAT and rate
-    assert recipe(resolved("--target-size", "200KB")) == (1e-2, False, 0.0)
-    assert recipe(resolved("--target-size", "200KB", "--rate-lambda", "0.05")) == (1e-2, True, 0.05)
+    assert recipe(resolved("--target-size", "200KB")) == (1e-2, False, 0.0, "l2")
+    assert recipe(resolved("--target-size", "200KB", "--rate-lambda", "0.05")) == (1e-2, True, 0.05, "l2")
 
 
 def test_a_record_without_the_recipe_fields_means_the_paper_s_recipe():
     old = FitConfig.from_dict({"video": "clip.mp4", "arch": "grid", "lr": 1e-3})  # before qat and the rate term
-    assert recipe(resolve_recipe(old)) == (1e-3, False, 0.0)
+    assert recipe(resolve_recipe(old)) == (1e-3, False, 0.0, "fusion6")
     new = resolve_recipe(FitConfig(video="clip.mp4"))
     assert FitConfig.from_dict(new.to_dict()) == new
 
@@ -69,7 +74,8 @@ class _Recipe:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"epochs": 5}, r"model 'odd': its recipe sets 'epochs'; a recipe sets lr, qat, rate_lambda"),
+        ({"epochs": 5}, r"model 'odd': its recipe sets 'epochs'; a recipe sets lr, qat, rate_lambda, loss"),
+        ({"loss": 3}, r"its recipe's loss must be a loss plugin's id, got 3"),
         ({"lr": 0}, r"model 'odd': its recipe's lr must be a positive number, got 0"),
         ({"qat": "yes"}, r"its recipe's qat must be true or false, got 'yes'"),
         ({"rate_lambda": float("nan")}, r"its recipe's rate_lambda must be a number >= 0, got nan"),
@@ -82,22 +88,24 @@ def test_a_plugin_recipe_that_sets_anything_else_is_one_clear_error(bad, message
     with pytest.raises(PluginError, match=message):
         resolve_recipe(FitConfig(video="x", arch="odd"), registry)
     # what the user sets is never read from the recipe: a fit that sets all of it still runs
-    assert recipe(resolve_recipe(FitConfig(video="x", arch="odd", lr=1e-3, qat=False, rate_lambda=0.0), registry))
+    given = FitConfig(video="x", arch="odd", lr=1e-3, qat=False, rate_lambda=0.0, loss="l1")
+    assert recipe(resolve_recipe(given, registry)) == (1e-3, False, 0.0, "l1")
 
 
 def test_a_fit_s_record_and_first_line_say_the_recipe_it_trained_with(shapes_clip, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["fit", str(shapes_clip), "-o", str(run), "--epochs", "1", "--device", "cpu"]) == 0
     err = capsys.readouterr().err
-    assert "lr 0.01, rate-aware (λ 0.1)" in err, err
+    assert "lr 0.01, rate-aware (λ 0.002)" in err, err
     stored = json.loads((run / "config.json").read_text())["fit"]
-    assert (stored["arch"], stored["lr"], stored["qat"], stored["rate_lambda"]) == ("grid", 0.01, True, 0.1)
+    assert (stored["arch"], stored["lr"], stored["qat"], stored["rate_lambda"]) == ("grid", 0.01, True, 0.002)
+    assert stored["loss"] == "l2"
     # a resumed run trains on with what it started with, and can be extended
     assert main(["fit", "--resume", "-o", str(run), "--epochs", "2"]) == 0
     stored = json.loads((run / "config.json").read_text())["fit"]
-    assert (stored["epochs"], stored["lr"], stored["rate_lambda"]) == (2, 0.01, 0.1)
+    assert (stored["epochs"], stored["lr"], stored["rate_lambda"]) == (2, 0.01, 0.002)
 
 
 def test_the_forms_show_the_recipe_of_the_model_chosen():
-    assert recipe_defaults("grid") == {"lr": 1e-2, "qat": True, "rate_lambda": 0.1}
-    assert recipe_defaults("hnerv") == {"lr": 5e-4, "qat": False, "rate_lambda": 0.0}
+    assert recipe_defaults("grid") == {"lr": 1e-2, "qat": True, "rate_lambda": 0.002, "loss": "l2"}
+    assert recipe_defaults("hnerv") == {"lr": 5e-4, "qat": False, "rate_lambda": 0.0, "loss": "fusion6"}

@@ -60,8 +60,9 @@ def build_parser() -> Parser:
         prog="nervplayer fit",
         description="Fit a neural video model to a video file or a folder of PNG/JPEG frames. "
         f"Defaults: {DEFAULT_ARCH} as big as {DEFAULT_SIZE} (the same stored values, at most {DEFAULT_DENSITY:g} a "
-        "pixel of the clip), trained rate-aware at its own learning rate (--rate-lambda 0.1, lr 1e-2), otherwise "
-        "the paper's recipe (1200 epochs, Adam(0.5, 0.999), warmup+cosine, Fusion6); in segments, "
+        "pixel of the clip), trained rate-aware on MSE at its own learning rate (--loss l2 --rate-lambda 0.002 --lr "
+        "1e-2), otherwise the paper's recipe (1200 epochs, Adam(0.5, 0.999), warmup+cosine; Fusion6 for the other "
+        "models); in segments, "
         f"{DEFAULT_SEGMENT_ARCH}; the paper's NeRV-S is --preset nerv-s.",
     )
     p.add_argument("video", nargs="?", help="video file or frame folder (optional with --resume)")
@@ -97,7 +98,7 @@ def build_parser() -> Parser:
     p.add_argument("--scale-lr", action="store_true", default=None, help="multiply lr by the batch size")
     p.add_argument("--activation", help="activation plugin id (default silu)")
     p.add_argument("--activation-param", action="append", metavar="K=V")
-    p.add_argument("--loss", help="loss plugin id (default fusion6)")
+    p.add_argument("--loss", help="loss plugin id (default: the model's, l2 for grid, fusion6 for others)")
     p.add_argument("--loss-param", action="append", metavar="K=V")
     p.add_argument("--scheduler", help="LR scheduler plugin id (default warmup-cosine)")
     p.add_argument("--scheduler-param", action="append", metavar="K=V")
@@ -124,7 +125,7 @@ def build_parser() -> Parser:
         "--rate-lambda",
         type=float,
         help="weight of the rate term (estimated bits per pixel) in the loss; implies --qat (default: the model's "
-        "recipe, 0.1 for grid; 0: none)",
+        "recipe, 0.002 for grid; 0: none)",
     )
     p.add_argument(
         "--soft-rounding",

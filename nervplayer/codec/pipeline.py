@@ -33,6 +33,7 @@ from ..plugins import get_registry
 from ..train import Finished, FitConfig, Fitter, Run, load_source, open_run
 from ..train.checkpoint import load_weights
 from ..train.events import Event as FitEvent
+from ..train.recipe import resolve_recipe
 from ..train.runfolder import CHECKPOINT, WEIGHTS
 from ..video import FrameStore, file_hash
 from .bitalloc import allocate_bits
@@ -364,7 +365,9 @@ class Compressor:
             "step search",
             f"powers of two around the learned steps at λ {lam:g}: at most {decodes} decodes of {frames} frames",
         )
-        loss = get_registry().create("loss", fit.loss, fit.loss_params)
+        loss_id = resolve_recipe(fit).loss  # a run's record holds it; the recipe's for one that might not
+        assert loss_id is not None
+        loss = get_registry().create("loss", loss_id, fit.loss_params)
         found = search_steps(nf, original, reference, loss, lam, self.device, self._cancel.is_set)
         made = {"step_search_lambda": lam} if found.shifts else {}  # the steps themselves are in the file
         return found.steps, found.describe(), made

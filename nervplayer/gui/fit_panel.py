@@ -219,6 +219,7 @@ class FitPanel(QWidget):
         recipe = recipe_defaults(arch)  # the training the model fits best with
         self.lr.setText(f"{recipe['lr']:g}")
         self.rate_lambda.setText(f"{recipe['rate_lambda']:g}")
+        self.loss.set_choice(recipe["loss"])
         self.update_cost()
 
     def _size(self) -> tuple[str | None, int | None]:
@@ -276,7 +277,7 @@ class FitPanel(QWidget):
         replace the model and training options, which are off while a budget is chosen."""
         self.planned = None
         seconds = self.budget_seconds
-        for widget in (self.arch, self.preset, self.epochs, self.lr, self.rate_lambda):
+        for widget in (self.arch, self.preset, self.epochs, self.lr, self.rate_lambda, self.loss):
             widget.setEnabled(seconds is None)
         self.segment.setEnabled(seconds is not None)
         self.target.setEnabled(seconds is not None)
@@ -384,7 +385,7 @@ class FitPanel(QWidget):
             precision=self.precision,
             activation=self.activation.choice,
             activation_params=self.activation.values(),
-            loss=self.loss.choice,
+            loss=None if planned else self.loss.choice,  # a plan's model trains with its own
             loss_params=self.loss.values(),
             scheduler=self.scheduler.choice,
             scheduler_params=self.scheduler.values(),

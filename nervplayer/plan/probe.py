@@ -66,8 +66,8 @@ def step_seconds(
     spec = architectures.resolve(candidate.arch, frames, budget=candidate.params, plugins=plugins)
     config = FitConfig(video="", arch=candidate.arch, device=device, precision=precision, **(recipe or {}))
     config = resolve_recipe(config, plugins)  # unset: the candidate architecture's own
-    lr = config.lr
-    assert lr is not None
+    lr, loss = config.lr, config.loss
+    assert lr is not None and loss is not None
     g = torch.Generator().manual_seed(0)
     data = torch.randint(0, 256, (PROBE_FRAMES, 3, candidate.height, candidate.width), dtype=torch.uint8, generator=g)
     store = MemoryFrameStore(data, dev)
@@ -75,7 +75,7 @@ def step_seconds(
     fused = dev.type in ("cuda", "cpu")
     optimizer = build_optimizer(config.optimizer, network, lr, fused)
     scaler = torch.amp.GradScaler(dev.type, enabled=prec.needs_scaler)
-    step = TrainingStep(network, optimizer, scaler, plugins.create("loss", config.loss, config.loss_params))
+    step = TrainingStep(network, optimizer, scaler, plugins.create("loss", loss, config.loss_params))
     times = []
     for k in range(warmup + steps):
         idx = [k % PROBE_FRAMES]

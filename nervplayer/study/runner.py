@@ -125,9 +125,10 @@ class StudyRunner:
         fails now, not hours in."""
         from ..plugins import get_registry
         from ..train.fit import clip_frames, model_spec
+        from ..train.recipe import resolve_recipe
 
         plugins = get_registry()
-        for c in configs:
+        for c in map(resolve_recipe, configs):  # each run's model's recipe, as its fit will take it
             for kind in ("activation", "loss", "scheduler"):
                 plugins.resolve_params(kind, getattr(c, kind), getattr(c, f"{kind}_params"))
             model_spec(c, clip_frames(c)[2], plugins)

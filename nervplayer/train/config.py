@@ -29,14 +29,15 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "lr": 5e-4,
     "qat": False,
     "rate_lambda": 0.0,
+    "loss": "fusion6",
 }
 
 
 @dataclass
 class FitConfig:
-    """A fit of one clip. Defaults are the paper's recipe (Adam(0.5, 0.999), warmup + cosine, Fusion6, batch 1, 1200
-    epochs, evaluation every 50 epochs) with the architecture's own learning rate and rate term (``None``: its
-    recipe, train/recipe.py: lr 5e-4 and none unless the model names its own), on the grid sized as NeRV-S
+    """A fit of one clip. Defaults are the paper's recipe (Adam(0.5, 0.999), warmup + cosine, batch 1, 1200 epochs,
+    evaluation every 50 epochs) with the architecture's own learning rate, loss and rate term (``None``: its recipe,
+    train/recipe.py: lr 5e-4, Fusion6 and none unless the model names its own), on the grid sized as NeRV-S
     (``arch="nerv"``: the paper's NeRV-S itself)."""
 
     video: str
@@ -55,7 +56,7 @@ class FitConfig:
     scale_lr: bool = False  # multiply lr by batch_size (linear scaling rule)
     activation: str = "silu"
     activation_params: dict[str, Any] = field(default_factory=dict)
-    loss: str = "fusion6"
+    loss: str | None = None  # a loss plugin's id; None: the architecture's recipe (fusion6 unless it names one)
     loss_params: dict[str, Any] = field(default_factory=dict)
     scheduler: str = "warmup-cosine"
     scheduler_params: dict[str, Any] = field(default_factory=dict)

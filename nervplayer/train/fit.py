@@ -155,6 +155,7 @@ class Fitter(Controls):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         # Plugins first: a typo in a name fails before minutes of decoding.
         self.plugins.factory("activation", config.activation, config.activation_params)
+        assert config.loss is not None  # resolved above
         self.loss_fn = self.plugins.create("loss", config.loss, config.loss_params)
         self.schedule = self.plugins.create("scheduler", config.scheduler, config.scheduler_params)
         if config.optimizer == "soap":

@@ -1,6 +1,6 @@
-"""An architecture's training recipe: the learning rate and the rate-aware training a model fits best with
-(``ModelArchitecture.recipe``: the grid trains rate-aware at lr 1e-2), taken wherever a fit's config leaves them
-unset (None); the paper's recipe (:data:`PAPER`) where the architecture names none.
+"""An architecture's training recipe: the learning rate, loss and rate-aware training a model fits best with
+(``ModelArchitecture.recipe``: the grid trains rate-aware on MSE at lr 1e-2), taken wherever a fit's config leaves
+them unset (None); the paper's recipe (:data:`PAPER`) where the architecture names none.
 
 A config is resolved once, where its fit is built (:class:`~.fit.Fitter`, the planner's probe), so a run folder's
 record holds what it trained with, and the configs a study or a plan derives for several architectures each take
@@ -18,8 +18,9 @@ from ..model import architectures
 from ..plugins import Registry
 from .config import FitConfig
 
-PAPER: dict[str, Any] = {"lr": 5e-4, "qat": False, "rate_lambda": 0.0}  # NeRV's Adam at 5e-4, no quantization
-KINDS: dict[str, type] = {"lr": float, "qat": bool, "rate_lambda": float}  # what a recipe may set
+# NeRV's: Adam at 5e-4, Fusion6 (L1 and SSIM), no quantization in training
+PAPER: dict[str, Any] = {"lr": 5e-4, "qat": False, "rate_lambda": 0.0, "loss": "fusion6"}
+KINDS: dict[str, type] = {"lr": float, "qat": bool, "rate_lambda": float, "loss": str}  # what a recipe may set
 
 
 def recipe_of(arch: str, plugins: Registry | None = None) -> dict[str, Any]:
@@ -32,14 +33,17 @@ def recipe_of(arch: str, plugins: Registry | None = None) -> dict[str, Any]:
         if kind is None:
             raise PluginError(f"model {entry.id!r}: its recipe sets {key!r}; a recipe sets {', '.join(KINDS)}")
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        ok = isinstance(value, bool) if kind is bool else number and value >= 0 and (key != "lr" or value > 0)
+        if kind is str:
+            ok = isinstance(value, str) and bool(value)
+        else:
+            ok = isinstance(value, bool) if kind is bool else number and value >= 0 and (key != "lr" or value > 0)
         if not ok:
             raise PluginError(f"model {entry.id!r}: its recipe's {key} must be {_what(key)}, got {value!r}")
     return recipe
 
 
 def _what(key: str) -> str:
-    return {"lr": "a positive number", "qat": "true or false"}.get(key, "a number >= 0")
+    return {"lr": "a positive number", "qat": "true or false", "loss": "a loss plugin's id"}.get(key, "a number >= 0")
 
 
 def resolve_recipe(config: FitConfig, plugins: Registry | None = None) -> FitConfig:
