@@ -134,8 +134,8 @@ class ModelArchitecture:
     #: named sizes: preset name → params
     presets: dict[str, dict[str, Any]] = {}
     default_preset: str | None = None
-    #: the training this architecture fits best with, where the user sets none: any of ``lr``, ``qat`` and
-    #: ``rate_lambda`` (a rate term needs ``qat``); the rest is the paper's recipe (nervplayer/train/recipe.py)
+    #: the training this architecture fits best with, where the user sets none: any of ``lr``, ``qat``,
+    #: ``rate_lambda`` (a rate term needs ``qat``) and ``loss``; the rest is the paper's recipe (train/recipe.py)
     recipe: dict[str, Any] = {}
 
     def configure(self, frames: Frames, params: dict[str, Any], scale: float = 1.0) -> dict[str, Any]:
