@@ -18,6 +18,9 @@ products too. The frames equal the formula above to float rounding (tests/test_g
 The grids are stored as ``latents`` (each with its own quantization step and entropy model); they are kept
 ``latent_gain`` times smaller than they act, which gives them a larger effective learning rate under Adam
 than the synthesis weights (Cool-chic trains latents at a higher rate for the same reason).
+
+A frame reads two time slices of each level: :meth:`LatentGrid.latent_windows` says which, and ``forward`` takes
+the levels cut to them (``windows``), so a rate-aware step quantizes and rates only those (train/window.py).
 """
 
 from __future__ import annotations
@@ -124,17 +127,41 @@ class LatentGrid(nn.Module):
             LevelMix(c, hidden), activation(), Pointwise(hidden, hidden), activation(), Pointwise(hidden, 3)
         )
         self.refine = nn.Conv2d(3, 3, 3, padding=1)
+        #: time slices of each level (a level passed to ``forward`` cut to a window has fewer)
+        self.slices = [len(g) for g in self.grids]
 
-    def _level(self, grid: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """The level at times ``u`` [B], upsampled along the width: [B, H_l, W, C]."""
+    def _times(self, t: torch.Tensor) -> torch.Tensor:
+        """Where frames ``t`` (index / N) sit between the first and the last frame, in 0..1."""
+        return (t.float() * self.num_frames / max(self.num_frames - 1, 1)).clamp(0, 1)
+
+    def _level(self, grid: torch.Tensor, u: torch.Tensor, slices: int, start: int) -> torch.Tensor:
+        """The level (of ``slices`` time slices; ``grid`` holds them from ``start`` on) at times ``u`` [B],
+        upsampled along the width: [B, H_l, W, C]."""
         n, c, h, w = grid.shape
-        x = (_hat(u * (n - 1), n) * self.gain) @ grid.reshape(n, c * h * w)  # [B, C·h·w]
+        x = (_hat(u * (slices - 1) - start, n) * self.gain) @ grid.reshape(n, c * h * w)  # [B, C·h·w]
         x = x.view(-1, c, h, w) @ _resize_weights(self.width, w, grid.device).T  # [B, C, h, W]
         return x.permute(0, 2, 3, 1)
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        u = (t.float() * self.num_frames / max(self.num_frames - 1, 1)).clamp(0, 1)
-        x = self.synthesis[0]([self._level(g, u) for g in self.grids], self.height)
+    def latent_windows(self, t: torch.Tensor) -> dict[str, tuple[int, int]]:
+        """The time slices [start, stop) of each level (``grids.l``) that frames ``t`` read: the two around each
+        frame's time, and the next one too where a frame falls on a slice (its weight there is zero: a margin for
+        float rounding, so the window never drops a slice the whole level would have weighed)."""
+        u, windows = self._times(t), {}
+        for level, slices in enumerate(self.slices):
+            at = u * (slices - 1)
+            start, stop = int(at.min().floor()), min(slices, int(at.max().floor()) + 2)
+            windows[f"grids.{level}"] = (start, stop)
+        return windows
+
+    def forward(self, t: torch.Tensor, windows: dict[str, int] | None = None) -> torch.Tensor:
+        """Frames at ``t``; ``windows``: the levels were passed cut to the windows of :meth:`latent_windows`,
+        level ``l`` from slice ``windows["grids.l"]`` on."""
+        u, starts = self._times(t), windows or {}
+        levels = [
+            self._level(grid, u, slices, starts.get(f"grids.{level}", 0))
+            for level, (grid, slices) in enumerate(zip(self.grids, self.slices))
+        ]
+        x = self.synthesis[0](levels, self.height)
         for layer in list(self.synthesis)[1:]:
             x = layer(x)
         return (torch.tanh(x + self.refine(x)) + 1) * 0.5

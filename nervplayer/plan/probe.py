@@ -72,6 +72,9 @@ def step_seconds(
     data = torch.randint(0, 256, (PROBE_FRAMES, 3, candidate.height, candidate.width), dtype=torch.uint8, generator=g)
     store = MemoryFrameStore(data, dev)
     network = FitNetwork.build(spec, plugins, config, store, prec)
+    # the candidate's frames at their times (t = i / N) in the probe's units: a rate-aware grid's step reads their
+    # windows (train/window.py)
+    network.train_on([i * PROBE_FRAMES / candidate.num_frames for i in range(candidate.num_frames)])
     fused = dev.type in ("cuda", "cpu")
     optimizer = build_optimizer(config.optimizer, network, lr, fused)
     scaler = torch.amp.GradScaler(dev.type, enabled=prec.needs_scaler)

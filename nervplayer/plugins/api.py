@@ -129,6 +129,12 @@ class ModelArchitecture:
     [B, 3, H, W]) and passes every stored latent it computes through ``quantize(name, tensor)`` (or keeps it as
     is when ``quantize`` is None); ``encode_latents(t, frames, quantize)`` writes the (quantized) latents of those
     frames into the buffers ``forward(t)`` reads. The trainer encodes every frame before it evaluates or saves.
+
+    A network whose frames each read a few time slices of a latent tensor (a grid's levels) may say which:
+    ``latent_windows(t)`` returns, per such parameter (state-dict name), the slices ``(start, stop)`` along its first
+    dimension that frames ``t`` read, and ``forward(t, windows={name: start})`` must then accept those parameters
+    cut to their windows and give the same frames. A rate-aware fit quantizes and rates only the windows in a
+    training step (train/window.py): a fraction of the work where a step reads two slices of many.
     """
 
     #: named sizes: preset name → params

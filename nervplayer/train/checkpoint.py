@@ -24,6 +24,7 @@ from ..errors import NervError, ResumeError
 if TYPE_CHECKING:  # run-folder readers (``nervplayer frame``) import this module: they need neither
     from .optim import FitOptimizer
     from .rate import RateQuantizer
+    from .window import LatentWindows
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -102,9 +103,10 @@ class TrainingState:
         scaler: torch.amp.GradScaler,
         quantizer: RateQuantizer | None,
         device: torch.device,
+        windows: LatentWindows | None = None,
     ) -> None:
         self.model, self.optimizer, self.scaler = model, optimizer, scaler
-        self.quantizer, self.device = quantizer, device
+        self.quantizer, self.device, self.windows = quantizer, device, windows
 
     def state(self, at: Position) -> dict[str, Any]:
         state = {
@@ -115,6 +117,7 @@ class TrainingState:
                 if self.quantizer
                 else {}
             ),
+            **({"windows": self.windows.state()} if self.windows else {}),
             "scaler": self.scaler.state_dict(),
             "epoch": at.epoch,
             "pos": at.pos,
@@ -130,6 +133,8 @@ class TrainingState:
         self.model.load_state_dict(state["model"])
         if self.quantizer is not None:
             self.quantizer.load_state_dict(state["quantizer"])
+        if self.windows is not None:
+            self.windows.load(state.get("windows"))
         self.optimizer.load_state_dict(_regroup(state["optimizer"], self.optimizer))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -192,6 +192,7 @@ class Fitter(Controls):
         self.model_config: ModelConfig | None = self.spec.nerv_config() if self.spec.arch == NERV else None
         warm = None if checkpoint is not None else config.init_weights  # a resumed fit has its own weights
         self.network = FitNetwork.build(self.spec, self.plugins, config, self.store, self.precision, init_state, warm)
+        self.network.train_on(self.trained)
         self.model, self.quantizer = self.network.model, self.network.quantizer
         #: the decode contract (docs/architecture.md), from the current weights, safe from any thread
         self.predict, self.decode = self.network.predict, self.network.decode
@@ -205,7 +206,9 @@ class Fitter(Controls):
         self.train_step = TrainingStep(self.network, self.optimizer, self.scaler, self.loss_fn, masks, forward)
         #: what the multi-start warm-up chose (seeds, scores, steps), kept in checkpoints and config.json
         self.warmup: dict[str, Any] | None = None if checkpoint is None else checkpoint.get("warmup")
-        self.state = TrainingState(self.model, self.optimizer, self.scaler, self.quantizer, self.device)
+        self.state = TrainingState(
+            self.model, self.optimizer, self.scaler, self.quantizer, self.device, self.network.windows
+        )
         seen, unseen = self.train_indices, self.unseen_indices
         self.evaluator = Evaluator(self.network, self.store, seen, unseen, self.world, preview_index)
         self.steps_per_epoch = math.ceil(len(self.trained) / config.batch_size)

@@ -13,6 +13,7 @@ loses the small probabilities (and their gradients) long before the floor.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -38,30 +39,50 @@ def _laplace_cdf(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 0.5 + 0.5 * torch.sign(x) * (1 - torch.exp(-x.abs() / b))
 
 
+@dataclass(frozen=True)
+class LaplaceCode:
+    """The closed form at one scale ``b``: a zero costs ``zero_bits``, a symbol of magnitude m ≥ 1
+    ``(min(m − ½, cap)) · per_unit + k``; ``through`` is d(bits)/d|q| of every symbol of the tensor through the
+    scale (``b`` is its mean magnitude: each symbol moves it)."""
+
+    per_unit: float
+    k: float
+    cap: float
+    zero_bits: float
+    through: float
+
+
+def closed_form(q: torch.Tensor) -> tuple[float, LaplaceCode, torch.Tensor]:
+    """The bits of whole-number symbols ``q`` at their own scale, the code of that scale, and the mask of the
+    symbols whose bits follow their magnitude (the others are zeros, or capped at the floor)."""
+    a = q.abs()
+    raw = float(a.mean()) if q.numel() else 0.0
+    b = max(raw, MIN_SCALE)
+    per_unit = 1 / (b * LN2)
+    k = -math.log2(-0.5 * math.expm1(-1 / b))
+    cap = (-math.log2(FLOOR) - k) / per_unit  # past it the floor holds; positive for any scale a symbol has
+    linear = (a > 0.5) & (a < cap + 0.5)  # the symbols whose bits follow their magnitude
+    excess = a.sub_(0.5).clamp_(0, cap)  # m − ½ up to the cap; 0 for a zero
+    nonzero = int(torch.count_nonzero(q))
+    capped = nonzero - int(torch.count_nonzero(linear))
+    zero_bits = -math.log2(-math.expm1(-0.5 / b))
+    free = float(excess.sum()) - capped * cap  # Σ (m − ½) of the linear symbols
+    bits = free * per_unit + (nonzero - capped) * k + capped * -math.log2(FLOOR) + (q.numel() - nonzero) * zero_bits
+    # d bits / d b, through the linear symbols' per-unit bits and K, and the zeros' bits (the capped: none)
+    d_b = -free / (b * b * LN2) + (nonzero - capped) / (LN2 * b * b * math.expm1(1 / b))
+    d_b += (q.numel() - nonzero) * 0.5 / (LN2 * b * b * math.expm1(0.5 / b))
+    through = d_b / q.numel() if raw > MIN_SCALE else 0.0
+    return bits, LaplaceCode(per_unit, k, cap, zero_bits, through), linear
+
+
 class IntegerLaplaceBits(torch.autograd.Function):
     """:func:`laplace_bits` of whole-number symbols, with its gradient written out (module docstring)."""
 
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor) -> torch.Tensor:
-        a = q.abs()
-        raw = float(a.mean()) if q.numel() else 0.0
-        b = max(raw, MIN_SCALE)
-        per_unit = 1 / (b * LN2)
-        k = -math.log2(-0.5 * math.expm1(-1 / b))
-        cap = (-math.log2(FLOOR) - k) / per_unit  # past it the floor holds; positive for any scale a symbol has
-        linear = (a > 0.5) & (a < cap + 0.5)  # the symbols whose bits follow their magnitude
-        excess = a.sub_(0.5).clamp_(0, cap)  # m − ½ up to the cap; 0 for a zero
-        nonzero = int(torch.count_nonzero(q))
-        capped = nonzero - int(torch.count_nonzero(linear))
-        zero_bits = -math.log2(-math.expm1(-0.5 / b))
-        free = float(excess.sum()) - capped * cap  # Σ (m − ½) of the linear symbols
-        bits = free * per_unit + (nonzero - capped) * k + capped * -math.log2(FLOOR) + (q.numel() - nonzero) * zero_bits
-        # d bits / d b, through the linear symbols' per-unit bits and K, and the zeros' bits (the capped: none)
-        d_b = -free / (b * b * LN2) + (nonzero - capped) / (LN2 * b * b * math.expm1(1 / b))
-        d_b += (q.numel() - nonzero) * 0.5 / (LN2 * b * b * math.expm1(0.5 / b))
+        bits, code, linear = closed_form(q)
         ctx.save_for_backward(q, linear)
-        ctx.per_unit = per_unit
-        ctx.through_scale = d_b / q.numel() if raw > MIN_SCALE else 0.0  # b = mean |q| moves with every symbol
+        ctx.per_unit, ctx.through_scale = code.per_unit, code.through
         return torch.tensor(bits, dtype=q.dtype, device=q.device)
 
     @staticmethod
@@ -69,3 +90,13 @@ class IntegerLaplaceBits(torch.autograd.Function):
         q, linear = ctx.saved_tensors
         slope = linear.to(q.dtype).mul_(ctx.per_unit).add_(ctx.through_scale)
         return slope.mul_(q.sign()).mul_(grad)
+
+
+def weighted_bits(q: torch.Tensor, weights: torch.Tensor, code: LaplaceCode) -> torch.Tensor:
+    """Bits of some slices ``q`` (along dim 0) of a tensor's whole-number symbols under the ``code`` of the whole
+    tensor's scale, slice ``i`` counted ``weights[i]`` times; each symbol's gradient is what
+    :class:`IntegerLaplaceBits` gives it in the whole tensor (``through`` included), times its slice's weight."""
+    a = q.abs()
+    bits = torch.where(a > 0.5, (a - 0.5).clamp(max=code.cap) * code.per_unit + code.k, code.zero_bits)
+    per_slice = bits.flatten(1).sum(1) + code.through * (a - a.detach()).flatten(1).sum(1)  # value 0, its gradient
+    return (per_slice * weights).sum()

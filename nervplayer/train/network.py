@@ -32,6 +32,7 @@ from .config import FitConfig
 from .distributed import World, replicate
 from .rate import STEP_LR, RateQuantizer
 from .softround import Annealing, SoftRounding, noise_start
+from .window import LatentWindows
 
 Forward = Callable[[Sequence[int], torch.Tensor], torch.Tensor]  # (indices, target frames) → predicted frames
 
@@ -70,6 +71,8 @@ class FitNetwork:
         self.annealing = annealing
         #: how the next training step rounds (:meth:`anneal`); None: hard
         self.rounding: SoftRounding | None = None
+        #: the latent windows a rate-aware training step quantizes (:meth:`train_on`), else None
+        self.windows: LatentWindows | None = None
 
     @classmethod
     def build(
@@ -117,6 +120,12 @@ class FitNetwork:
             groups.append({"params": list(self.quantizer.parameters()), "lr_scale": STEP_LR / lr})
         return groups
 
+    def train_on(self, trained: Sequence[float]) -> None:
+        """Training will read frames ``trained``: a rate-aware fit of a model that says which time slices of its
+        latents a frame reads quantizes and rates only those in a training step (train/window.py)."""
+        if self.quantizer is not None:
+            self.windows = LatentWindows.build(self.model, trained, self.num_frames)
+
     def anneal(self, progress: float, step: int) -> None:
         """Before training step ``step`` at fit ``progress`` (0..1): how that step rounds (soft rounding's
         schedule; hard without one)."""
@@ -144,6 +153,10 @@ class FitNetwork:
         )
         if self.quantizer is None:
             return self.model(t, **kwargs)
+        if target is not None and rounding is None and self.windows is not None:
+            tensors, starts = self.windows.quantized(self.quantizer, indices, rate=bool(self.rate_lambda))
+            windowed: torch.Tensor = functional_call(self.model, tensors, (t,), {"windows": starts})
+            return windowed
         tensors = self.quantizer.quantized_parameters(self.model, rounding)
         if target is None:  # decoding: the reader's (contiguous) layout, so the frames match it bit for bit
             tensors = {k: v.contiguous() for k, v in {**dict(self.model.named_buffers()), **tensors}.items()}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from typing import Any
+from typing import Any, Collection
 
 import torch
 from torch import nn
@@ -112,6 +112,7 @@ class RateQuantizer(nn.Module):
             steps[name] = math.log2(step)
         self.log2_steps = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(v)) for n, v in steps.items()})
         self._symbols: list[tuple[torch.Tensor, float, bool, bool]] = []  # (symbols, weight, temporal, integers)
+        self._bits: list[torch.Tensor] = []  # estimated elsewhere (train/window.py)
 
     def step(self, name: str) -> torch.Tensor:
         return torch.exp2(self.log2_steps[_key(name)])
@@ -136,27 +137,38 @@ class RateQuantizer(nn.Module):
         self._symbols.append((q, weight, temporal, rounding is None))
         return x_hat.to(x.dtype)
 
-    def quantized_parameters(self, model: nn.Module, rounding: SoftRounding | None = None) -> dict[str, torch.Tensor]:
-        """Fake-quantized versions of the model's stored parameters (for ``torch.func.functional_call``)."""
+    def temporal(self, name: str, x: torch.Tensor) -> bool:
+        """Whether the file codes stored tensor ``name`` (value ``x``) as the cheaper of its symbols and the
+        differences of its consecutive slices: a latent tensor of two slices or more."""
+        return self.kinds[name] == "latents" and x.dim() >= 2 and len(x) >= 2
+
+    def quantized_parameters(
+        self, model: nn.Module, rounding: SoftRounding | None = None, exclude: Collection[str] = ()
+    ) -> dict[str, torch.Tensor]:
+        """Fake-quantized versions of the model's stored parameters (for ``torch.func.functional_call``), but
+        those named in ``exclude``."""
         params = dict(model.named_parameters())
         return {
-            name: self.quantize(
-                name, p, temporal=self.kinds[name] == "latents" and p.dim() >= 2 and len(p) >= 2, rounding=rounding
-            )
+            name: self.quantize(name, p, temporal=self.temporal(name, p), rounding=rounding)
             for name, p in params.items()
-            if name in self.kinds
+            if name in self.kinds and name not in exclude
         }
+
+    def add_bits(self, bits: torch.Tensor) -> None:
+        """Count ``bits``, estimated by the caller, in the rate of this step."""
+        self._bits.append(bits)
 
     def take_rate_bits(self) -> torch.Tensor | None:
         """Estimated bits of everything quantized since the last call (None if nothing was)."""
-        if not self._symbols:
+        if not self._symbols and not self._bits:
             return None
-        bits = [_coded_bits(q, temporal, integers) * w for q, w, temporal, integers in self._symbols]
-        self._symbols.clear()
+        bits = [_coded_bits(q, temporal, integers) * w for q, w, temporal, integers in self._symbols] + self._bits
+        self.clear()
         return functools.reduce(operator.add, bits)
 
     def clear(self) -> None:
         self._symbols.clear()
+        self._bits.clear()
 
 
 def _key(name: str) -> str:

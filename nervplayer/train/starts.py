@@ -116,6 +116,8 @@ def warm_up(fit: Fitter) -> Iterator[Event]:
             fit.model.load_state_dict(best.model.state_dict())
             if fit.quantizer is not None and best.network.quantizer is not None:
                 fit.quantizer.load_state_dict(best.network.quantizer.state_dict())
+            if fit.network.windows is not None and best.network.windows is not None:
+                fit.network.windows.load(best.network.windows.state())
             fit.optimizer.load_state_dict(best.optimizer.state_dict())
     seconds = time.perf_counter() - t0
     fit.warmup, fit.elapsed = {**warm.record(), "seconds": seconds}, fit.elapsed + seconds
@@ -130,6 +132,7 @@ def start_step(fit: Fitter, seed: int) -> TrainingStep:
     """A start other than the fit's own: the network drawn from ``seed``, its optimizer, its training step."""
     config = dataclasses.replace(fit.config, seed=seed)
     network = FitNetwork.build(fit.spec, fit.plugins, config, fit.store, fit.precision)
+    network.train_on(fit.trained)  # trained as the fit's own start is
     optimizer = build_optimizer(config.optimizer, network, fit.base_lr, fit.optimizer_fused)
     scaler = torch.amp.GradScaler(fit.device.type, enabled=fit.precision.needs_scaler)
     return TrainingStep(network, optimizer, scaler, fit.loss_fn)
