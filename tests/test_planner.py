@@ -229,3 +229,24 @@ def test_the_probe_times_the_step_the_fit_will_take(monkeypatch):
         torch.set_num_threads(threads)
     assert built and all(c.qat and c.rate_lambda == 0.1 and c.loss == "l2" for c in built)
     assert optimizers and set(optimizers) == {"soap"}  # SOAP's step, not Adam's
+
+
+def test_a_size_far_from_the_probes_anchors_is_measured_itself(monkeypatch):
+    """``fit --time 20m --params 3M`` was refused ("no model could be measured"): 3M is past what the anchors
+    (100k, 600k) tell, so the size is measured itself, once; one that cannot be built stays unmeasured."""
+    from nervplayer.plan import probe
+
+    timed = []
+
+    def fake_time(self, c):
+        timed.append(c.params)
+        return None if c.params == 9_000_000 else c.params * 1e-8  # 9M: too large for the clip
+
+    monkeypatch.setattr(probe.StepProbe, "_time", fake_time)
+    stepper = probe.StepProbe("cpu", "fp32", allowance=30.0)
+    assert stepper(Candidate("grid", 3_000_000, 180, 320, 132)) == pytest.approx(0.03)
+    assert timed == [100_000, 600_000, 3_000_000]
+    assert stepper(Candidate("grid", 2_000_000, 180, 320, 132)) == pytest.approx(0.02)  # told from the points
+    assert stepper(Candidate("grid", 9_000_000, 180, 320, 132)) == float("inf")
+    assert stepper(Candidate("grid", 9_000_000, 180, 320, 132)) == float("inf")
+    assert timed == [100_000, 600_000, 3_000_000, 9_000_000]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_fitter import collect
 
 from nervplayer.codec import CompressOptions, Compressor, NervVideo
 from nervplayer.train import FitConfig, Fitter, Step
@@ -31,15 +32,6 @@ def _config(clip: Path, **kw) -> FitConfig:
         rate_lambda=0.01,
     )
     return FitConfig(**{**base, **kw})
-
-
-def _run(fitter: Fitter, on_event=None) -> list:
-    events = []
-    for ev in fitter.run():
-        events.append(ev)
-        if on_event:
-            on_event(fitter, ev)
-    return events
 
 
 def test_a_grid_fit_trains_on_windows_and_they_give_the_whole_grids_frames(shapes_clip):
@@ -81,7 +73,7 @@ def _rate_gradients(fitter: Fitter, windowed: bool) -> tuple[float, dict[str, to
 
 def test_over_an_epoch_the_windowed_rate_is_the_whole_tensors_rate_in_value_and_gradient(shapes_clip):
     fitter = Fitter(_config(shapes_clip))
-    _run(fitter, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == 20 else None)  # trained latents
+    collect(fitter, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == 20 else None)  # trained latents
     whole_bits, whole = _rate_gradients(fitter, windowed=False)
     fitter.network.windows.calls = 0  # read the codings from these weights
     bits, windowed = _rate_gradients(fitter, windowed=True)
@@ -97,21 +89,21 @@ def test_the_codings_are_read_from_the_whole_tensor_every_few_steps(shapes_clip)
     reads = []
     original = windows.refresh
     windows.refresh = lambda *a: (reads.append(windows.calls), original(*a))[1]
-    _run(fitter)
+    collect(fitter)
     assert reads == list(range(0, fitter.step, REFRESH))
 
 
 def test_a_cancelled_windowed_fit_resumes_to_the_uninterrupted_result(shapes_clip, tmp_path):
     config = _config(shapes_clip, epochs=4)
     straight = Fitter(config, tmp_path / "straight")
-    _run(straight)
+    collect(straight)
     assert straight.step > REFRESH + 5
     split = Fitter(config, tmp_path / "split")
-    events = _run(split, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == REFRESH + 5 else None)
+    events = collect(split, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == REFRESH + 5 else None)
     assert events[-1].status == "cancelled"
     resumed = Fitter(config, tmp_path / "split", resume=True)
     assert resumed.network.windows.calls == REFRESH + 5
-    _run(resumed)
+    collect(resumed)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert straight.quantizer.steps() == resumed.quantizer.steps()
@@ -119,7 +111,7 @@ def test_a_cancelled_windowed_fit_resumes_to_the_uninterrupted_result(shapes_cli
 
 def test_the_file_of_a_windowed_fit_decodes_what_its_last_evaluation_saw(shapes_clip, tmp_path):
     fitter = Fitter(_config(shapes_clip), tmp_path / "run")
-    _run(fitter)
+    collect(fitter)
     path = tmp_path / "f.nerv"
     for _ in Compressor(tmp_path / "run", path, CompressOptions(evaluate=False, device="cpu")).run():
         pass
@@ -131,6 +123,6 @@ def test_frames_that_leave_a_slice_unread_keep_the_whole_tensor_step(shapes_clip
     # every 8th frame of 16 is read by two frames; the finest level has more slices than that
     fitter = Fitter(_config(shapes_clip, stride=8, budget=40_000, model={"temporal": 1.0}))
     assert fitter.network.windows is None
-    assert _run(fitter)[-1].status == "completed"
+    assert collect(fitter)[-1].status == "completed"
     plain = Fitter(_config(shapes_clip, qat=False, rate_lambda=None))
     assert plain.network.windows is None  # no quantizer: nothing to window

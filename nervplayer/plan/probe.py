@@ -119,12 +119,15 @@ class StepProbe:
         #: the CPU threads the steps were measured with (the faster of one and all); None until then, or off a CPU
         self.threads: int | None = None
         self.points: dict[str, list[Measured]] = {}
+        self.tried: set[tuple[str, int]] = set()  # sizes measured far from the anchors (or that failed to build)
 
     def __call__(self, c: Candidate) -> float:
         points = self.points.get(c.arch)
         if points is None:
             points = self.points[c.arch] = self._measure(c) if self.spent < self.allowance or not self.points else []
-        if not points or not points[0].params / 2 <= c.params <= 2.5 * points[-1].params:
+        if points and not _near(points, c.params) and (self.spent < self.allowance or len(self.points) == 1):
+            self._measure_far(c, points)
+        if not points or not _near(points, c.params):
             return float("inf")  # unmeasured, or far from what was: it may not even build for the clip
         scale = c.height * c.width
         (a, b) = (points[0], points[-1])
@@ -133,6 +136,18 @@ class StepProbe:
             return sa * max(c.params / a.params, 1.0) ** 0.5  # one anchor built: grow with the size, gently
         slope = max((sb - sa) / (b.params - a.params), 0.0)
         return max(sa + slope * (c.params - a.params), 0.2 * sa)
+
+    def _measure_far(self, c: Candidate, points: list[Measured]) -> None:
+        """Measure ``c`` itself, far from its architecture's anchors (a size the user gave, say 3M), into
+        ``points``; once per size: one that cannot be built for the clip stays unmeasured."""
+        if (c.arch, c.params) in self.tried:
+            return
+        self.tried.add((c.arch, c.params))
+        if self.at is not None:
+            c = Candidate(c.arch, c.params, *self.at, c.num_frames)
+        if (seconds := self._time(c)) is not None:
+            points.append(Measured(c.params, c.height * c.width, seconds))
+            points.sort(key=lambda m: m.params)
 
     def _measure(self, c: Candidate) -> list[Measured]:
         """The anchors of ``c``'s architecture (``c`` itself when none can be built for the clip)."""
@@ -175,6 +190,11 @@ class StepProbe:
             self.threads = min(timed, key=lambda n: timed[n])
         torch.set_num_threads(self.threads or cores)
         return min(timed.values())
+
+
+def _near(points: list[Measured], params: int) -> bool:
+    """Whether a model of ``params`` values is close enough to the measured ``points`` to be told from them."""
+    return points[0].params / 2 <= params <= 2.5 * points[-1].params
 
 
 def device_label(device: str = "auto") -> str:
