@@ -8,7 +8,8 @@ The first checkout named is the reference of the speed-ups (several may be named
 archive``, to measure changes one by one). Each side is a worker process that imports its own checkout's
 ``nervplayer`` (``PYTHONPATH``) and keeps a fit of the grid model (default size, fp32 on this CPU, batch 1, the
 default loss; ``--params``: its budget, ``--rate-lambda``: a rate-aware fit, quantizing the stored tensors each
-step, of the levels the time slices it reads) on a synthetic clip; the fitter's own step (``train/profile.run_step``) is what is timed. The workers
+step, of the levels the time slices it reads) on a synthetic clip; the fitter's own step
+(``train/profile.run_step``) is what is timed. The workers
 take turns, one round of ``--steps`` steps each, so a neighbour's load hits both alike; the median round of each
 side and the ratio are printed, with the load average before and after, and the process's CPU time per step beside
 the wall time (with ``--threads 1`` the CPU time hardly depends on the neighbours: a robust ratio on a shared

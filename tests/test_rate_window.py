@@ -126,3 +126,19 @@ def test_frames_that_leave_a_slice_unread_keep_the_whole_tensor_step(shapes_clip
     assert collect(fitter)[-1].status == "completed"
     plain = Fitter(_config(shapes_clip, qat=False, rate_lambda=None))
     assert plain.network.windows is None  # no quantizer: nothing to window
+
+
+def test_a_checkpoint_written_before_windows_resumes_reading_the_codings_afresh(shapes_clip, tmp_path):
+    from nervplayer.train.runfolder import CHECKPOINT
+
+    config = _config(shapes_clip)
+    first = Fitter(config, tmp_path / "run")
+    collect(first, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == 5 else None)
+    path = tmp_path / "run" / CHECKPOINT
+    state = torch.load(path, weights_only=False)
+    assert state["windows"]["calls"] == 5
+    del state["windows"]
+    torch.save(state, path)
+    resumed = Fitter(config, tmp_path / "run", resume=True)
+    assert resumed.network.windows.calls == 0 and not resumed.network.windows.codings
+    assert collect(resumed)[-1].status == "completed"
