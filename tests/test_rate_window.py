@@ -71,8 +71,9 @@ def _rate_gradients(fitter: Fitter, windowed: bool) -> tuple[float, dict[str, to
     return total, {n: p.grad.clone() for n, p in params.items()}
 
 
-def test_over_an_epoch_the_windowed_rate_is_the_whole_tensors_rate_in_value_and_gradient(shapes_clip):
-    fitter = Fitter(_config(shapes_clip))
+@pytest.mark.parametrize("rate_model", ["context", "laplace"])
+def test_over_an_epoch_the_windowed_rate_is_the_whole_tensors_rate_in_value_and_gradient(shapes_clip, rate_model):
+    fitter = Fitter(_config(shapes_clip, rate_model=rate_model))
     collect(fitter, lambda f, ev: f.cancel() if isinstance(ev, Step) and ev.step == 20 else None)  # trained latents
     whole_bits, whole = _rate_gradients(fitter, windowed=False)
     fitter.network.windows.calls = 0  # read the codings from these weights

@@ -26,7 +26,15 @@ from ..segments.fit import (
 )
 from ..segments.job import SegmentResult
 from ..train import Checkpointed, Evaluated, Finished, FitConfig, Fitter, Started, Step, open_run
-from ..train.config import DEFAULT_ARCH, DEFAULT_DENSITY, DEFAULT_SEGMENT_ARCH, DEFAULT_SIZE, MAX_STARTS, OPTIMIZERS
+from ..train.config import (
+    DEFAULT_ARCH,
+    DEFAULT_DENSITY,
+    DEFAULT_SEGMENT_ARCH,
+    DEFAULT_SIZE,
+    MAX_STARTS,
+    OPTIMIZERS,
+    RATE_MODELS,
+)
 from ..train.distributed import leave
 from .interrupt import cancel_on_ctrl_c
 from .options import (
@@ -141,6 +149,12 @@ def build_parser() -> Parser:
         help="with --soft-rounding, the final share of the fit (0..1) that rounds hard (default 0.1)",
     )
     p.add_argument(
+        "--rate-model",
+        choices=RATE_MODELS,
+        help="how the rate term prices a latent tensor: context (default), as the file's context model codes it, "
+        "a symbol in a quiet neighbourhood dearer than in a busy one; laplace: one Laplace per tensor (docs/models.md)",
+    )
+    p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
         help="adam (default), or soap: SOAP on the network's weight matrices and kernels, Adam on latents and "
@@ -222,6 +236,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         "hard_rounding": args.hard_rounding,
         "optimizer": args.optimizer,
         "starts": args.starts,
+        "rate_model": args.rate_model,
     }
     if not args.resume or args.arch is not None:  # a resumed run keeps its architecture
         default = DEFAULT_SEGMENT_ARCH if args.segment is not None else DEFAULT_ARCH

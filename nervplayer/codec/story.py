@@ -22,7 +22,13 @@ MAX_FRAME_POINTS = 4096
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "loss", "scheduler", "qat", "rate_lambda", "precision", "seed")
 # the encoder recipe's switches (docs/models.md), stored only where a run changed them: a file pays no bytes for
 # what every default run does
-RECIPE_SWITCHES = {"soft_rounding": False, "hard_rounding": 0.1, "starts": 1, "optimizer": "adam"}
+RECIPE_SWITCHES = {
+    "soft_rounding": False,
+    "hard_rounding": 0.1,
+    "starts": 1,
+    "optimizer": "adam",
+    "rate_model": "context",
+}
 MAX_RECIPE_TEXT = 64
 
 Value = float | None  # JSON has no NaN: a point that was not finite is null
@@ -107,9 +113,11 @@ def recipe(config: FitConfig) -> dict[str, str | int | float | bool]:
     """How the run was fitted, in brief (the model's own shape is in the header's ``model``)."""
     d = config.to_dict()
     switches = [k for k, default in RECIPE_SWITCHES.items() if d.get(k, default) != default]
-    switches = [k for k in switches if k != "hard_rounding"]
+    switches = [k for k in switches if k not in ("hard_rounding", "rate_model")]
     if d.get("soft_rounding"):
         switches.append("hard_rounding")  # the share of a soft-rounding fit that rounds hard; nothing without one
+    if d.get("rate_lambda") and d.get("rate_model", RECIPE_SWITCHES["rate_model"]) != RECIPE_SWITCHES["rate_model"]:
+        switches.append("rate_model")  # how the rate term priced latents; nothing without one
     return {k: d[k] for k in (*RECIPE_KEYS, *switches) if isinstance(d.get(k), (str, int, float, bool))}
 
 

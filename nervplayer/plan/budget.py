@@ -105,7 +105,17 @@ def plan_clip(
 
 def training_recipe(config: FitConfig) -> dict[str, Any]:
     """The options of ``config`` that change what a training step costs, for the probe to measure it with."""
-    keys = ("loss", "loss_params", "qat", "qat_bits", "rate_lambda", "soft_rounding", "hard_rounding", "optimizer")
+    keys = (
+        "loss",
+        "loss_params",
+        "qat",
+        "qat_bits",
+        "rate_lambda",
+        "soft_rounding",
+        "hard_rounding",
+        "optimizer",
+        "rate_model",
+    )
     return {k: getattr(config, k) for k in keys}
 
 

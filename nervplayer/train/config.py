@@ -10,6 +10,9 @@ from ..errors import ConfigError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 OPTIMIZERS = ("adam", "soap")  # train/optim.py
+# how a rate-aware fit prices a stored latent tensor (train/contextrate.py): as the file's context model codes it,
+# or one Laplace per tensor (the estimate before)
+RATE_MODELS = ("context", "laplace")
 MAX_STARTS = 16
 # The architecture and size of a fit that names neither: the grid, rate-aware at its own learning rate (its recipe,
 # train/recipe.py), had the best rate-distortion measured (docs/models.md, "The default architecture"), sized to the
@@ -30,6 +33,7 @@ LEGACY_DEFAULTS: dict[str, Any] = {
     "qat": False,
     "rate_lambda": 0.0,
     "loss": "fusion6",
+    "rate_model": "laplace",
 }
 
 
@@ -77,6 +81,7 @@ class FitConfig:
     # soft rounding with annealed noise in the fit's main phase, hard rounding in its final share (train/softround.py)
     soft_rounding: bool = False
     hard_rounding: float = 0.1  # the final share of a soft-rounding fit (0..1) that rounds hard
+    rate_model: str = "context"  # the rate term's estimate of stored latents (RATE_MODELS)
     device: str = "auto"
     precision: str = "auto"
     seed: int = 1
@@ -135,6 +140,8 @@ class FitConfig:
             raise ConfigError(f"the work after the fit must be >= 0 steps a frame, got {self.time_after_steps}")
         if self.budget is not None and self.budget < 1:
             raise ConfigError(f"parameter budget must be positive, got {self.budget}")
+        if self.rate_model not in RATE_MODELS:
+            raise ConfigError(f"unknown rate model {self.rate_model!r}; available: {', '.join(RATE_MODELS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; available: {', '.join(OPTIMIZERS)}")
         if not 1 <= self.starts <= MAX_STARTS:

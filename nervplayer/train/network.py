@@ -54,6 +54,7 @@ class FitNetwork:
         qat_bits: int | None = None,
         rate_lambda: float = 0.0,
         annealing: Annealing | None = None,
+        rate_contexts: bool = False,
     ) -> None:
         self.model = model
         self.spec = spec
@@ -65,7 +66,9 @@ class FitNetwork:
         self.rate_lambda = rate_lambda
         self.lock = threading.Lock()
         #: the learned steps of a rate-aware fit (``qat_bits`` given), else None
-        self.quantizer = RateQuantizer(model, stored, qat_bits).to(device) if qat_bits is not None else None
+        self.quantizer = (
+            RateQuantizer(model, stored, qat_bits, rate_contexts).to(device) if qat_bits is not None else None
+        )
         self.content_adaptive = bool(getattr(model, "content_adaptive", False))
         #: the soft-rounding schedule of a ``--soft-rounding`` fit, else None
         self.annealing = annealing
@@ -105,7 +108,8 @@ class FitNetwork:
         annealing = (
             Annealing(config.hard_rounding, noise_start(rate_lambda), config.seed) if config.soft_rounding else None
         )
-        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, rate_lambda, annealing)
+        contexts = config.rate_model == "context"
+        return cls(model, spec, stored, n, pixels, store.device, precision, qat_bits, rate_lambda, annealing, contexts)
 
     @property
     def stored_params(self) -> int:

@@ -25,6 +25,7 @@ from typing import Any, Collection
 import torch
 from torch import nn
 
+from .contextrate import context_bits
 from .laplace import laplace_bits
 from .softround import SoftRounding
 
@@ -85,19 +86,21 @@ class HardQuantize(torch.autograd.Function):
         return grad_x, grad_step
 
 
-def _coded_bits(q: torch.Tensor, temporal: bool, integers: bool) -> torch.Tensor:
+def _coded_bits(q: torch.Tensor, temporal: bool, integers: bool, contexts: bool) -> torch.Tensor:
     """Bits of a tensor's symbols as the file codes them: a latent tensor as the cheaper of its symbols and the
-    differences of its consecutive slices (codec/latentcode.py), anything else as its symbols."""
-    bits = laplace_bits(q, integers)
+    differences of its consecutive slices (codec/latentcode.py), anything else as its symbols; with ``contexts``
+    (a stored latent tensor of whole-number symbols) under the file's context model (train/contextrate.py)."""
+    estimate = context_bits if contexts and integers else functools.partial(laplace_bits, integers=integers)
+    bits = estimate(q)
     if not temporal:
         return bits
-    return torch.minimum(bits, laplace_bits(torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1])), integers))
+    return torch.minimum(bits, estimate(torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1]))))
 
 
 class RateQuantizer(nn.Module):
     """Learned steps for the stored tensors of one model, and the rate of what was quantized in a step."""
 
-    def __init__(self, model: nn.Module, stored: dict[str, str], bits: int) -> None:
+    def __init__(self, model: nn.Module, stored: dict[str, str], bits: int, contexts: bool = False) -> None:
         super().__init__()
         self.names = list(stored)
         self.kinds = dict(stored)
@@ -111,8 +114,11 @@ class RateQuantizer(nn.Module):
                 step = LATENT_INIT_STEP
             steps[name] = math.log2(step)
         self.log2_steps = nn.ParameterDict({_key(n): nn.Parameter(torch.tensor(v)) for n, v in steps.items()})
-        self._symbols: list[tuple[torch.Tensor, float, bool, bool]] = []  # (symbols, weight, temporal, integers)
+        # (symbols, weight, temporal, integers, contexts)
+        self._symbols: list[tuple[torch.Tensor, float, bool, bool, bool]] = []
         self._bits: list[torch.Tensor] = []  # estimated elsewhere (train/window.py)
+        #: stored latents are rated under the file's context model (train/contextrate.py), else one Laplace each
+        self.contexts = contexts
 
     def step(self, name: str) -> torch.Tensor:
         return torch.exp2(self.log2_steps[_key(name)])
@@ -128,13 +134,16 @@ class RateQuantizer(nn.Module):
         weight: float = 1.0,
         temporal: bool = False,
         rounding: SoftRounding | None = None,
+        stored: bool = False,
     ) -> torch.Tensor:
         """Fake-quantize ``x`` (a stored tensor or a batch of latents); its symbols count ``weight`` times in
         the rate of this step (a batch of B latents of an N-frame clip counts N / B times). ``temporal``: the
         whole latent tensor, whose file codes the differences of consecutive slices (codec/latentcode.py), so
-        the rate is that of the differences where they are cheaper. ``rounding``: a soft-rounding step's."""
+        the rate is that of the differences where they are cheaper. ``rounding``: a soft-rounding step's.
+        ``stored``: ``x`` is the stored tensor itself (not a batch of an encoder's latents)."""
         x_hat, q = quantize_with_step(x, self.step(name), rounding)
-        self._symbols.append((q, weight, temporal, rounding is None))
+        contexts = self.contexts and stored and self.kinds[name] == "latents"
+        self._symbols.append((q, weight, temporal, rounding is None, contexts))
         return x_hat.to(x.dtype)
 
     def temporal(self, name: str, x: torch.Tensor) -> bool:
@@ -149,7 +158,7 @@ class RateQuantizer(nn.Module):
         those named in ``exclude``."""
         params = dict(model.named_parameters())
         return {
-            name: self.quantize(name, p, temporal=self.temporal(name, p), rounding=rounding)
+            name: self.quantize(name, p, temporal=self.temporal(name, p), rounding=rounding, stored=True)
             for name, p in params.items()
             if name in self.kinds and name not in exclude
         }
@@ -162,7 +171,7 @@ class RateQuantizer(nn.Module):
         """Estimated bits of everything quantized since the last call (None if nothing was)."""
         if not self._symbols and not self._bits:
             return None
-        bits = [_coded_bits(q, temporal, integers) * w for q, w, temporal, integers in self._symbols] + self._bits
+        bits = [_coded_bits(q, *how) * w for q, w, *how in self._symbols] + self._bits
         self.clear()
         return functools.reduce(operator.add, bits)
 

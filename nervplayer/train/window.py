@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..model.render import times
+from .contextrate import ContextCode, fit_code, window_bits
 from .laplace import LaplaceCode, closed_form, weighted_bits
 from .rate import RateQuantizer, quantize_with_step
 
@@ -37,7 +38,7 @@ class Coding:
     closed form at their scale."""
 
     diffs: bool
-    code: LaplaceCode
+    code: LaplaceCode | ContextCode
 
 
 class LatentWindows:
@@ -86,30 +87,37 @@ class LatentWindows:
         for name, count in self.counts.items():
             x, spans = params[name], [f[name] for f in frames]
             start, stop = min(s for s, _ in spans), max(e for _, e in spans)
-            diffs = rate and self.codings[name].diffs
-            first = max(start - 1, 0) if diffs else start  # a difference needs the slice before
+            coding = self.codings.get(name) if rate else None
+            # a difference needs the slice before; a context reads the symbol of the slice before
+            before = 0 if coding is None else int(coding.diffs) + isinstance(coding.code, ContextCode)
+            first = max(start - before, 0)
             x_hat, q = quantize_with_step(x[first:stop], quantizer.step(name))
             tensors[name], starts[name] = x_hat[start - first :].to(x.dtype), start
-            if not rate:
+            if coding is None:
                 continue
-            if diffs:
-                q = torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1])) if first == start else torch.diff(q, dim=0)
+            if coding.diffs:
+                q = torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1])) if first == 0 else torch.diff(q, dim=0)
             weights = torch.zeros(stop - start)
             for s, e in spans:
                 weights[s - start : e - start] += 1
-            weights *= self.trained / (count[start:stop] * len(indices))
-            quantizer.add_bits(weighted_bits(q, weights.to(q.device), self.codings[name].code))
+            weights = (weights * self.trained / (count[start:stop] * len(indices))).to(q.device)
+            if isinstance(coding.code, ContextCode):  # with the slice before, where there is one
+                before = start > 0
+                quantizer.add_bits(window_bits(q[len(q) - (stop - start) - before :], before, weights, coding.code))
+            else:
+                quantizer.add_bits(weighted_bits(q[len(q) - (stop - start) :], weights, coding.code))
         return tensors, starts
 
     @torch.no_grad()
     def refresh(self, quantizer: RateQuantizer, params: dict[str, nn.Parameter]) -> None:
         """Read each windowed tensor's scale and coding from the whole tensor (as ``_coded_bits`` chooses)."""
         for name in self.counts:
+            estimate = fit_code if quantizer.contexts and quantizer.kinds[name] == "latents" else _laplace
             _, q = quantize_with_step(params[name], quantizer.step(name))
-            bits, code, _ = closed_form(q)
+            bits, code = estimate(q)
             coding = Coding(False, code)
             if quantizer.temporal(name, q):
-                diff_bits, diff_code, _ = closed_form(torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1])))
+                diff_bits, diff_code = estimate(torch.diff(q, dim=0, prepend=torch.zeros_like(q[:1])))
                 coding = Coding(True, diff_code) if diff_bits < bits else coding
             self.codings[name] = coding
 
@@ -122,7 +130,18 @@ class LatentWindows:
         """Back to a checkpoint's :meth:`state` (None: one written before windows, read afresh at the next step)."""
         state = state or {"calls": 0, "codings": {}}
         self.calls = int(state["calls"])
-        self.codings = {
-            n: Coding(bool(c["diffs"]), LaplaceCode(**{k: v for k, v in c.items() if k != "diffs"}))
-            for n, c in state["codings"].items()
-        }
+        self.codings = {n: _coding(c) for n, c in state["codings"].items()}
+
+
+def _coding(state: dict[str, Any]) -> Coding:
+    fields = {k: v for k, v in state.items() if k != "diffs"}
+    if "per_unit" in fields and isinstance(fields["per_unit"], (list, tuple)):
+        code: LaplaceCode | ContextCode = ContextCode(tuple(fields["zero_bits"]), tuple(fields["per_unit"]))
+    else:
+        code = LaplaceCode(**fields)
+    return Coding(bool(state["diffs"]), code)
+
+
+def _laplace(q: torch.Tensor) -> tuple[float, LaplaceCode]:
+    bits, code, _ = closed_form(q)
+    return bits, code

@@ -120,3 +120,9 @@ def test_the_recipe_names_the_encoder_switches_a_run_changed_and_only_those():
     changed = recipe(FitConfig(video="clip.mp4", qat=True, soft_rounding=True, starts=5, optimizer="soap"))
     assert changed["soft_rounding"] is True and changed["hard_rounding"] == 0.1
     assert changed["starts"] == 5 and changed["optimizer"] == "soap"
+    assert "rate_model" not in plain and "rate_model" not in changed
+    # the rate term's model, where a rate term priced with it: an old run's one Laplace is named, a plain fit's not
+    assert (
+        recipe(FitConfig(video="clip.mp4", qat=True, rate_lambda=0.01, rate_model="laplace"))["rate_model"] == "laplace"
+    )
+    assert "rate_model" not in recipe(FitConfig(video="clip.mp4", qat=False, rate_lambda=0.0, rate_model="laplace"))
