@@ -1,4 +1,4 @@
-"""Each architecture's training recipe (train/recipe.py): the grid trains rate-aware on MSE at lr 1e-2 where the user
+"""Each architecture's training recipe (train/recipe.py): the grid trains rate-aware on MSE at lr 5e-3 where the user
 sets nothing, the others with the paper's recipe; what the user sets wins; a plugin's bad recipe is one clear error."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def recipe(config: FitConfig) -> tuple:
 @pytest.mark.parametrize(
     ("arch", "expected"),
     [
-        ("grid", (1e-2, True, 0.002, "l2")),
+        ("grid", (5e-3, True, 0.002, "l2")),
         ("hnerv", (5e-4, False, 0.0, "fusion6")),
         ("nerv", (5e-4, False, 0.0, "fusion6")),
     ],
@@ -43,16 +43,16 @@ def test_each_architecture_trains_with_its_own_recipe_where_nothing_is_set(arch,
 
 def test_what_the_user_sets_wins_over_the_recipe():
     assert recipe(resolved("--lr", "3e-3", "--loss", "fusion6")) == (3e-3, True, 0.002, "fusion6")
-    assert recipe(resolved("--rate-lambda", "0")) == (1e-2, True, 0.0, "l2")  # quantization-aware, no rate term
-    assert recipe(resolved("--no-qat")) == (1e-2, False, 0.0, "l2")  # plain: no rate term from the recipe either
-    assert recipe(resolved("--rate-lambda", "0.3")) == (1e-2, True, 0.3, "l2")
+    assert recipe(resolved("--rate-lambda", "0")) == (5e-3, True, 0.0, "l2")  # quantization-aware, no rate term
+    assert recipe(resolved("--no-qat")) == (5e-3, False, 0.0, "l2")  # plain: no rate term from the recipe either
+    assert recipe(resolved("--rate-lambda", "0.3")) == (5e-3, True, 0.3, "l2")
     assert recipe(resolved("--arch", "hnerv", "--rate-lambda", "0.05")) == (5e-4, True, 0.05, "fusion6")
     assert recipe(resolved("--arch", "hnerv", "--soft-rounding")) == (5e-4, True, 0.0, "fusion6")
     with pytest.raises(Exception, match="needs quantization-aware training"):
         resolved("--no-qat", "--rate-lambda", "0.1")
     # a target is met by rate control after the fit, with the most room on a plain one: no recipe of QAT and rate
-    assert recipe(resolved("--target-size", "200KB")) == (1e-2, False, 0.0, "l2")
-    assert recipe(resolved("--target-size", "200KB", "--rate-lambda", "0.05")) == (1e-2, True, 0.05, "l2")
+    assert recipe(resolved("--target-size", "200KB")) == (5e-3, False, 0.0, "l2")
+    assert recipe(resolved("--target-size", "200KB", "--rate-lambda", "0.05")) == (5e-3, True, 0.05, "l2")
 
 
 def test_a_record_without_the_recipe_fields_means_the_paper_s_recipe():
@@ -96,16 +96,16 @@ def test_a_fit_s_record_and_first_line_say_the_recipe_it_trained_with(shapes_cli
     run = tmp_path / "run"
     assert main(["fit", str(shapes_clip), "-o", str(run), "--epochs", "1", "--device", "cpu"]) == 0
     err = capsys.readouterr().err
-    assert "lr 0.01, rate-aware (λ 0.002)" in err, err
+    assert "lr 0.005, rate-aware (λ 0.002)" in err, err
     stored = json.loads((run / "config.json").read_text())["fit"]
-    assert (stored["arch"], stored["lr"], stored["qat"], stored["rate_lambda"]) == ("grid", 0.01, True, 0.002)
+    assert (stored["arch"], stored["lr"], stored["qat"], stored["rate_lambda"]) == ("grid", 0.005, True, 0.002)
     assert stored["loss"] == "l2"
     # a resumed run trains on with what it started with, and can be extended
     assert main(["fit", "--resume", "-o", str(run), "--epochs", "2"]) == 0
     stored = json.loads((run / "config.json").read_text())["fit"]
-    assert (stored["epochs"], stored["lr"], stored["rate_lambda"]) == (2, 0.01, 0.002)
+    assert (stored["epochs"], stored["lr"], stored["rate_lambda"]) == (2, 0.005, 0.002)
 
 
 def test_the_forms_show_the_recipe_of_the_model_chosen():
-    assert recipe_defaults("grid") == {"lr": 1e-2, "qat": True, "rate_lambda": 0.002, "loss": "l2"}
+    assert recipe_defaults("grid") == {"lr": 5e-3, "qat": True, "rate_lambda": 0.002, "loss": "l2"}
     assert recipe_defaults("hnerv") == {"lr": 5e-4, "qat": False, "rate_lambda": 0.0, "loss": "fusion6"}

@@ -69,7 +69,7 @@ def build_parser() -> Parser:
         description="Fit a neural video model to a video file or a folder of PNG/JPEG frames. "
         f"Defaults: {DEFAULT_ARCH} as big as {DEFAULT_SIZE} (the same stored values, at most {DEFAULT_DENSITY:g} a "
         "pixel of the clip), trained rate-aware on MSE at its own learning rate (--loss l2 --rate-lambda 0.002 --lr "
-        "1e-2), otherwise the paper's recipe (1200 epochs, Adam(0.5, 0.999), warmup+cosine; Fusion6 for the other "
+        "5e-3), otherwise the paper's recipe (1200 epochs, Adam(0.5, 0.999), warmup+cosine; Fusion6 for the other "
         "models); in segments, "
         f"{DEFAULT_SEGMENT_ARCH}; the paper's NeRV-S is --preset nerv-s.",
     )
@@ -101,7 +101,7 @@ def build_parser() -> Parser:
         "the clip (nerv: the preset nerv-s)",
     )
     p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, help="learning rate (default: the model's, grid 1e-2, others 5e-4)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's, grid 5e-3, others 5e-4)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--scale-lr", action="store_true", default=None, help="multiply lr by the batch size")
     p.add_argument("--activation", help="activation plugin id (default silu)")
