@@ -141,7 +141,7 @@ def test_plugin_parameters_become_form_fields(make_window):
     assert (config.scheduler, config.scheduler_params) == ("step", {"step_size": 100, "gamma": 0.5})
     assert (config.activation, config.loss, config.end) == ("gelu", "l1", 30)
     assert (config.arch, config.preset, config.budget) == ("grid", "grid-s", None)
-    assert (config.lr, config.qat, config.rate_lambda) == (1e-2, True, 0.002)  # the grid's recipe, as the fit's
+    assert (config.lr, config.qat, config.rate_lambda) == (5e-3, True, 0.002)  # the grid's recipe, as the fit's
 
 
 def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make_window):
@@ -156,7 +156,7 @@ def test_the_panel_chooses_the_architecture_and_its_size_and_shows_the_cost(make
     assert {"nerv", "hnerv", "grid"} <= {panel.arch.itemData(i) for i in range(panel.arch.count())}
     # the default: the grid at its own size, a preset (not a typed budget), trained rate-aware at its own rate
     assert (panel.arch.currentData(), panel.preset.currentData()) == ("grid", "grid-s")
-    assert (panel.lr.text(), panel.rate_lambda.text(), panel.loss.choice) == ("0.01", "0.002", "l2")
+    assert (panel.lr.text(), panel.rate_lambda.text(), panel.loss.choice) == ("0.005", "0.002", "l2")
     params = int(panel.cost.text().split(" parameters")[0].replace(",", ""))
     assert params == describe("grid", Frames(96, 160, 16), preset="grid-s").params and not panel.budget.isEnabled()
     panel.arch.setCurrentIndex(panel.arch.findData("hnerv"))  # its laptop size and the paper's recipe
