@@ -40,7 +40,7 @@ ARCHS = ("grid", "hnerv", "nerv")
 SEGMENT_ARCHS = ("hnerv",)
 LADDER = (50_000, 100_000, 150_000, 300_000, 600_000, 1_000_000, 1_500_000)  # stored values per model
 LR = {"hnerv": 2e-3, "nerv": 2e-3, "grid": 1e-2}  # learning rates of short fits (docs/long-videos.md)
-# and of fits of LONG_FIT_EPOCHS or more: the grid's 20-minute fits on bunny (264-284 epochs) needed 6-8 % fewer bits
+# and of fits of LONG_FIT_EPOCHS or more: the grid's 20-minute fits on bunny (249-284 epochs) needed 4-8 % fewer bits
 # at 5e-3 than at 1e-2 (docs/models.md, "The default architecture"); the short fits above were measured at 1e-2
 LONG_LR = {"grid": 5e-3}
 LONG_FIT_EPOCHS = 100

@@ -9,7 +9,8 @@ learned per tensor (LSQ: the rounding is the identity in the backward pass, so `
 Rate: each tensor's symbols are modelled by a discretised Laplace density with the tensor's mean absolute
 symbol as its scale (train/laplace.py); ``−Σ log2 P(q)`` is differentiable in the weights, the steps and the scale,
 and tracks the size the entropy coder reaches (it codes against the exact histogram, which is never worse than the
-fit).
+fit). Stored latent tensors are priced as the file's context model codes them instead, symbol by symbol
+(train/contextrate.py), unless the fit asks for the single Laplace (``rate_model="laplace"``).
 
 A soft-rounding fit (train/softround.py) passes a training step's ``SoftRounding`` as ``rounding``: its symbols are
 then continuous (soft-rounded, noisy), and the rate is estimated on them; ``rounding=None`` is the hard rounding.
