@@ -6,8 +6,9 @@ that was half the step. A model that says which slices frames read (``latent_win
 trained here on those alone: only they are quantized and passed to its forward (``windows``: the first slice of
 each), and the rate term is the rate of their symbols (or temporal differences, as the file codes the tensor),
 weighted so that its expectation over an epoch is the whole tensor's rate: slice t, read by ``count_t`` of the N
-trained frames, counts ``N / (count_t · B)`` for each of the B frames of a batch that read it. Every slice's
-expected gradient is the one the whole-tensor step gave it; a step computes a few slices' worth.
+trained frames, counts ``N / (count_t · B)`` for each of the B frames of a batch that read it (under the file's
+context model, train/contextrate.py, the slice before the window is read too, for its first slice's contexts).
+Every slice's expected gradient is the one the whole-tensor step gave it; a step computes a few slices' worth.
 
 The Laplace scale of each tensor and whether its file codes symbols or differences are whole-tensor statistics:
 taken from the whole tensor every :data:`REFRESH` steps and kept in checkpoints, so a resumed fit repeats an
@@ -89,8 +90,8 @@ class LatentWindows:
             start, stop = min(s for s, _ in spans), max(e for _, e in spans)
             coding = self.codings.get(name) if rate else None
             # a difference needs the slice before; a context reads the symbol of the slice before
-            before = 0 if coding is None else int(coding.diffs) + isinstance(coding.code, ContextCode)
-            first = max(start - before, 0)
+            extra = 0 if coding is None else int(coding.diffs) + isinstance(coding.code, ContextCode)
+            first = max(start - extra, 0)
             x_hat, q = quantize_with_step(x[first:stop], quantizer.step(name))
             tensors[name], starts[name] = x_hat[start - first :].to(x.dtype), start
             if coding is None:
@@ -134,6 +135,7 @@ class LatentWindows:
 
 
 def _coding(state: dict[str, Any]) -> Coding:
+    """A :class:`Coding` from its checkpoint form: per-context lists are a context model's, scalars a Laplace's."""
     fields = {k: v for k, v in state.items() if k != "diffs"}
     if "per_unit" in fields and isinstance(fields["per_unit"], (list, tuple)):
         code: LaplaceCode | ContextCode = ContextCode(tuple(fields["zero_bits"]), tuple(fields["per_unit"]))
